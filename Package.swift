@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "swift-keypoints",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "KeypointKit", targets: ["KeypointKit"]),
+        .executable(name: "keypoints", targets: ["keypoints"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]
+        ),
+        .systemLibrary(
+            name: "CLibJPEG",
+            pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg-dev"]), .brew(["jpeg-turbo"])]
+        ),
+        .target(name: "CImageShims", dependencies: ["CLibPNG", "CLibJPEG"]),
+        .target(name: "KeypointKit", dependencies: ["CImageShims"]),
+        .executableTarget(
+            name: "keypoints",
+            dependencies: [
+                "KeypointKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "KeypointKitTests", dependencies: ["KeypointKit", "CImageShims"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

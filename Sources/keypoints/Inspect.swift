@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import KeypointKit
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode images and report format, size, colour type, orientation and decode time.",
+        discussion: """
+            Every file is reported, readable or not. Exit status: 0 when every file decoded, 1 when any \
+            failed. With --json, one object per line with the keys path, format, width, height \
+            (upright, after EXIF orientation), storedWidth, storedHeight, colorType, bitDepth, \
+            orientation, decodeMs and error (null on success).
+            """
+    )
+
+    @Argument(help: "PNG or JPEG files (the format is read from the content, not the name).")
+    var images: [String]
+
+    @Flag(help: "Print one JSON object per line instead of a table.")
+    var json = false
+
+    @Option(help: "Refuse images whose header declares more pixels than this.")
+    var maxPixels = DecodeOptions().maxPixels
+
+    @Flag(help: "Accept JPEGs that libjpeg could only decode by recovering from damaged data.")
+    var acceptDamaged = false
+
+    func run() throws {
+        let options = DecodeOptions(maxPixels: maxPixels, acceptDamaged: acceptDamaged)
+        if !json {
+            print(InspectRow.header)
+        }
+        var failures = 0
+        for path in images {
+            let start = ContinuousClock.now
+            let row: InspectRow
+            do {
+                let decoded = try ImageDecoder.decode(contentsOf: path, options: options)
+                row = InspectRow(path: path, decoded: decoded, elapsed: ContinuousClock.now - start)
+            } catch {
+                failures += 1
+                row = InspectRow(path: path, error: "\(error)")
+            }
+            print(json ? row.json.serialized : row.tableLine)
+        }
+        if failures > 0 {
+            if !json {
+                FileHandle.standardError.write(Data("\(failures) of \(images.count) files failed to decode\n".utf8))
+            }
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct InspectRow {
+    var path: String
+    var info: ImageInfo?
+    var width = 0
+    var height = 0
+    var decodeMilliseconds = 0.0
+    var error: String?
+
+    init(path: String, decoded: DecodedImage, elapsed: Duration) {
+        self.path = path
+        info = decoded.info
+        width = decoded.image.width
+        height = decoded.image.height
+        decodeMilliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3
+    }
+
+    init(path: String, error: String) {
+        self.path = path
+        self.error = error
+    }
+
+    var json: JSONValue {
+        func number(_ value: Int?) -> JSONValue { value.map { .number(Double($0)) } ?? .null }
+        func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+        return .object([
+            ("path", .string(path)),
+            ("format", text(info?.format.rawValue)),
+            ("width", number(info == nil ? nil : width)),
+            ("height", number(info == nil ? nil : height)),
+            ("storedWidth", number(info?.storedWidth)),
+            ("storedHeight", number(info?.storedHeight)),
+            ("colorType", text(info?.colorType)),
+            ("bitDepth", number(info?.bitDepth)),
+            ("orientation", number(info?.orientation.rawValue)),
+            ("decodeMs", info == nil ? .null : .number((decodeMilliseconds * 1000).rounded() / 1000)),
+            ("error", text(error)),
+        ])
+    }
+
+    static let header = "format  width  height  stored     colour      bits  orient  interlaced  ms        path"
+
+    var tableLine: String {
+        guard let info else { return "error   \(path): \(error ?? "")".replacingOccurrences(of: "\n", with: " ") }
+        let stored = "\(info.storedWidth)x\(info.storedHeight)"
+        return [
+            info.format.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0),
+            String(width).leftPadded(5), String(height).leftPadded(6),
+            "  " + stored.padding(toLength: 9, withPad: " ", startingAt: 0),
+            info.colorType.padding(toLength: 10, withPad: " ", startingAt: 0),
+            String(info.bitDepth).leftPadded(4), String(info.orientation.rawValue).leftPadded(6),
+            (info.interlaced ? "yes" : "no").leftPadded(10),
+            String(format: "%8.3f", decodeMilliseconds), " " + path,
+        ].joined(separator: "  ")
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
