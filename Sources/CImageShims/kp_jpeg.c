@@ -52,6 +52,15 @@ static void jpeg_note(j_common_ptr info, int level) {
     errors->warnings++;
 }
 
+// libjpeg's standard error manager with our error_exit and emit_message, messages to `message`.
+static struct jpeg_error_mgr *jpeg_errors_install(jpeg_errors *errors, char *message) {
+    struct jpeg_error_mgr *manager = jpeg_std_error(&errors->manager);
+    manager->error_exit = jpeg_fail;
+    manager->emit_message = jpeg_note;
+    errors->message = message;
+    return manager;
+}
+
 static void jpeg_limit_scans(j_common_ptr info) {
     if (!info->is_decompressor) return;
     j_decompress_ptr decompress = (j_decompress_ptr)info;
@@ -111,10 +120,7 @@ kp_jpeg_decoder *kp_jpeg_decoder_open(const uint8_t *data, size_t size, const kp
         return NULL;
     }
     struct jpeg_decompress_struct *info = &decoder->info;
-    info->err = jpeg_std_error(&decoder->errors.manager);
-    decoder->errors.manager.error_exit = jpeg_fail;
-    decoder->errors.manager.emit_message = jpeg_note;
-    decoder->errors.message = out->message;
+    info->err = jpeg_errors_install(&decoder->errors, out->message);
     decoder->accept_damaged = options->accept_damaged;
     if (setjmp(decoder->errors.jump)) {
         *status = KP_ERROR_DECODE;
@@ -236,10 +242,7 @@ int kp_jpeg_encode(const uint8_t *pixels, const kp_jpeg_layout *layout, kp_encod
         return KP_ERROR_NO_MEMORY;
     }
     struct jpeg_compress_struct *info = &state->info;
-    info->err = jpeg_std_error(&state->errors.manager);
-    state->errors.manager.error_exit = jpeg_fail;
-    state->errors.manager.emit_message = jpeg_note;
-    state->errors.message = out->message;
+    info->err = jpeg_errors_install(&state->errors, out->message);
 
     int status = KP_OK;
     if (setjmp(state->errors.jump)) {

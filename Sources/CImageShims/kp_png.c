@@ -100,6 +100,20 @@ kp_png_decoder *kp_png_decoder_open(const uint8_t *data, size_t size, const kp_d
         *status = KP_ERROR_NO_MEMORY;
         return NULL;
     }
+    // IHDR is always the first chunk; check its size now, so that a file declaring a huge image
+    // is refused as such even when the rest of it is missing.
+    if (size >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
+        uint64_t width = (uint64_t)data[16] << 24 | data[17] << 16 | data[18] << 8 | data[19];
+        uint64_t height = (uint64_t)data[20] << 24 | data[21] << 16 | data[22] << 8 | data[23];
+        if (width * height > options->max_pixels) {
+            out->stored_width = (uint32_t)width;
+            out->stored_height = (uint32_t)height;
+            snprintf(out->message, KP_MESSAGE_CAPACITY, "the header declares too many pixels");
+            *status = KP_ERROR_TOO_LARGE;
+            kp_png_decoder_close(decoder);
+            return NULL;
+        }
+    }
     png_structp png = decoder->png;
     png_infop info = decoder->info;
     if (setjmp(png_jmpbuf(png))) {

@@ -29,7 +29,8 @@ extension Image {
             data.withUnsafeMutableBufferPointer { target in
                 for index in 0..<plane {
                     for channel in 0..<3 {
-                        target[channel * plane + index] = Float(source[index * 3 + channel]) * scale[channel] + offset[channel]
+                        target[channel * plane + index] =
+                            Float(source[index * 3 + channel]) * scale[channel] + offset[channel]
                     }
                 }
             }

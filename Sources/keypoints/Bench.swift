@@ -46,7 +46,9 @@ struct BenchDecode: ParsableCommand {
         for path in paths {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                files += try ImageFiles.listFiles(in: path, recursive: false).filter { ImageFiles.sniff(path: $0) != nil }
+                files += try ImageFiles.listFiles(in: path, recursive: false).filter {
+                    ImageFiles.sniff(path: $0) != nil
+                }
             } else {
                 files.append(path)
             }
@@ -62,7 +64,8 @@ struct BenchDecode: ParsableCommand {
         }
         let full = files.map { _ in DecodeOptions() }
         let reduced = sizes.map { size in
-            DecodeOptions(minimumWidth: (size.width + scale - 1) / scale, minimumHeight: (size.height + scale - 1) / scale)
+            DecodeOptions(
+                minimumWidth: (size.width + scale - 1) / scale, minimumHeight: (size.height + scale - 1) / scale)
         }
         let formats = Set(files.compactMap { ImageFiles.sniff(path: $0)?.rawValue }).sorted().joined(separator: "+")
         for (mode, options) in [("full", full), ("reduced", reduced)] {
@@ -87,8 +90,10 @@ struct BenchDecode: ParsableCommand {
                 print(line.serialized)
             } else {
                 let label = mode == "full" ? "full size" : "1/\(scale) size"
-                print(String(format: "%@  %@  %d files  %10.1f images/s  (median of %d passes: %.3f s)",
-                             formats, label, files.count, imagesPerSecond, passes, median))
+                print(
+                    String(
+                        format: "%@  %@  %d files  %10.1f images/s  (median of %d passes: %.3f s)",
+                        formats, label, files.count, imagesPerSecond, passes, median))
             }
         }
     }

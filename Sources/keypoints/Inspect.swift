@@ -39,7 +39,7 @@ struct Inspect: ParsableCommand {
                 row = InspectRow(path: path, decoded: decoded, elapsed: ContinuousClock.now - start)
             } catch {
                 failures += 1
-                row = InspectRow(path: path, error: "\(error)")
+                row = InspectRow(path: path, format: ImageFiles.sniff(path: path), error: "\(error)")
             }
             print(json ? row.json.serialized : row.tableLine)
         }
@@ -54,6 +54,7 @@ struct Inspect: ParsableCommand {
 
 struct InspectRow {
     var path: String
+    var format: ImageFormat?
     var info: ImageInfo?
     var width = 0
     var height = 0
@@ -63,13 +64,16 @@ struct InspectRow {
     init(path: String, decoded: DecodedImage, elapsed: Duration) {
         self.path = path
         info = decoded.info
+        format = decoded.info.format
         width = decoded.image.width
         height = decoded.image.height
         decodeMilliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3
     }
 
-    init(path: String, error: String) {
+    /// A file that did not decode; `format` is what its first bytes say, if anything.
+    init(path: String, format: ImageFormat?, error: String) {
         self.path = path
+        self.format = format
         self.error = error
     }
 
@@ -78,7 +82,7 @@ struct InspectRow {
         func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
         return .object([
             ("path", .string(path)),
-            ("format", text(info?.format.rawValue)),
+            ("format", text(format?.rawValue)),
             ("width", number(info == nil ? nil : width)),
             ("height", number(info == nil ? nil : height)),
             ("storedWidth", number(info?.storedWidth)),
@@ -94,7 +98,7 @@ struct InspectRow {
     static let header = "format  width  height  stored     colour      bits  orient  interlaced  ms        path"
 
     var tableLine: String {
-        guard let info else { return "error   \(path): \(error ?? "")".replacingOccurrences(of: "\n", with: " ") }
+        guard let info else { return "error   " + (error ?? "").replacingOccurrences(of: "\n", with: " ") }
         let stored = "\(info.storedWidth)x\(info.storedHeight)"
         return [
             info.format.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0),

@@ -17,7 +17,8 @@ struct JPEGDecodeTests {
     /// and on average within 2 (measured 1.26). A wrong colour conversion or a shifted image
     /// misses both by far.
     @Test func baselineIsCloseToTheSource() throws {
-        let decoded = try Self.decode(JPEGFixture.encode(samples: Self.picture, width: Self.width, height: Self.height, quality: 95))
+        let decoded = try Self.decode(
+            JPEGFixture.encode(samples: Self.picture, width: Self.width, height: Self.height, quality: 95))
         #expect(decoded.image.width == Self.width && decoded.image.height == Self.height)
         #expect(maxDifference(decoded.image.pixels, Self.picture) <= 20)
         let totalError = zip(decoded.image.pixels, Self.picture).map { abs(Int($0) - Int($1)) }.reduce(0, +)
@@ -28,7 +29,8 @@ struct JPEGDecodeTests {
     /// Progressive coding and restart markers change how coefficients are stored, not their
     /// values, so the decoded pixels are identical to the baseline file's.
     @Test func progressiveAndRestartMarkersDecodeLikeBaseline() throws {
-        let baseline = try Self.decode(JPEGFixture.encode(samples: Self.picture, width: Self.width, height: Self.height))
+        let baseline = try Self.decode(
+            JPEGFixture.encode(samples: Self.picture, width: Self.width, height: Self.height))
         let progressive = try Self.decode(
             JPEGFixture.encode(samples: Self.picture, width: Self.width, height: Self.height, progressive: true))
         let restarts = try Self.decode(
@@ -41,7 +43,9 @@ struct JPEGDecodeTests {
     @Test func grayscaleBecomesEqualRGB() throws {
         let grey = (0..<(Self.width * Self.height)).map { UInt8($0 % Self.width * 5) }
         let decoded = try Self.decode(
-            JPEGFixture.encode(samples: grey, width: Self.width, height: Self.height, input: KP_COLOR_GRAY, stored: KP_COLOR_GRAY, quality: 100))
+            JPEGFixture.encode(
+                samples: grey, width: Self.width, height: Self.height, input: KP_COLOR_GRAY, stored: KP_COLOR_GRAY,
+                quality: 100))
         #expect(decoded.info.colorType == "gray")
         for (index, value) in grey.enumerated() {
             let pixel = decoded.image[index % Self.width, index / Self.width]
@@ -67,7 +71,8 @@ struct JPEGDecodeTests {
             }
         }
         let decoded = try Self.decode(
-            JPEGFixture.encode(samples: samples, width: width, height: height, input: KP_COLOR_CMYK, stored: stored, quality: 100))
+            JPEGFixture.encode(
+                samples: samples, width: width, height: height, input: KP_COLOR_CMYK, stored: stored, quality: 100))
         #expect(decoded.info.colorType == (stored == KP_COLOR_CMYK ? "cmyk" : "ycck"))
         for (block, colour) in expected.enumerated() {
             let pixel = decoded.image[block * 16 + 8, 8]
@@ -80,16 +85,19 @@ struct JPEGDecodeTests {
     @Test func reducedSizeDecodePicksTheSmallestScaleThatCovers() throws {
         let width = 400
         let height = 300
-        let file = try JPEGFixture.encode(samples: testPicture(width: width, height: height), width: width, height: height)
+        let file = try JPEGFixture.encode(
+            samples: testPicture(width: width, height: height), width: width, height: height)
         let cases: [(request: (Int, Int), scale: Int, size: (Int, Int))] = [
             ((0, 0), 1, (400, 300)), ((100, 75), 4, (100, 75)), ((101, 75), 2, (200, 150)), ((50, 10), 8, (50, 38)),
             ((401, 1), 1, (400, 300)),
         ]
         let full = try Self.decode(file).image
         for item in cases {
-            let decoded = try Self.decode(file, options: DecodeOptions(minimumWidth: item.request.0, minimumHeight: item.request.1))
+            let decoded = try Self.decode(
+                file, options: DecodeOptions(minimumWidth: item.request.0, minimumHeight: item.request.1))
             #expect(decoded.info.scaleDenominator == item.scale, "request \(item.request)")
-            #expect(decoded.image.width == item.size.0 && decoded.image.height == item.size.1, "request \(item.request)")
+            #expect(
+                decoded.image.width == item.size.0 && decoded.image.height == item.size.1, "request \(item.request)")
             // A reduced decode shows the same picture: compare with the full decode's pixel at
             // the matching position (a smooth picture, so nearby values agree closely).
             let x = decoded.image.width / 3

@@ -70,7 +70,8 @@ struct PNGDecodeTests {
         let entries = 1 << bitDepth
         var random = SeededRandom(seed: 99)
         let palette = (0..<entries).map { _ in
-            RGB(UInt8.random(in: 0...255, using: &random), UInt8.random(in: 0...255, using: &random),
+            RGB(
+                UInt8.random(in: 0...255, using: &random), UInt8.random(in: 0...255, using: &random),
                 UInt8.random(in: 0...255, using: &random))
         }
         // tRNS may be shorter than the palette: the entries it leaves out are opaque.
@@ -94,7 +95,9 @@ struct PNGDecodeTests {
         let greyFile = try PNGFixture.encode(
             samples: grey, width: 3, height: 2, colorType: KP_COLOR_GRAY, bitDepth: 4, transparentColor: [3])
         let greyPixels = try ImageDecoder.decode(greyFile, options: DecodeOptions(background: RGB(10, 20, 30)))
-        let expectedGrey: [RGB] = [RGB(0, 0, 0), RGB(10, 20, 30), RGB(119, 119, 119), RGB(10, 20, 30), RGB(255, 255, 255), RGB(10, 20, 30)]
+        let expectedGrey: [RGB] = [
+            RGB(0, 0, 0), RGB(10, 20, 30), RGB(119, 119, 119), RGB(10, 20, 30), RGB(255, 255, 255), RGB(10, 20, 30),
+        ]
         #expect((0..<6).map { greyPixels.image[$0 % 3, $0 / 3] } == expectedGrey)
 
         let rgb = [1, 2, 3, 4, 5, 6]

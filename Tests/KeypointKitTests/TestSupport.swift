@@ -41,7 +41,9 @@ final class TemporaryFolder {
 /// PNG test files in any layout, written by libpng from explicit samples.
 enum PNGFixture {
     /// Packs samples (one per channel per pixel, each `< 2^bitDepth`) into PNG scanlines.
-    static func pack(_ samples: [Int], width: Int, height: Int, channels: Int, bitDepth: Int) -> (rows: [UInt8], rowBytes: Int) {
+    static func pack(_ samples: [Int], width: Int, height: Int, channels: Int, bitDepth: Int) -> (
+        rows: [UInt8], rowBytes: Int
+    ) {
         let rowBytes = (width * channels * bitDepth + 7) / 8
         var rows = [UInt8](repeating: 0, count: rowBytes * height)
         for y in 0..<height {
@@ -134,10 +136,12 @@ enum JPEGFixture {
 /// A minimal TIFF structure (little-endian, IFD0 with one entry) holding an orientation tag,
 /// as it sits inside a JPEG APP1 "Exif" segment or a PNG eXIf chunk.
 func exifOrientationBlock(_ orientation: Int) -> [UInt8] {
-    [0x49, 0x49, 42, 0, 8, 0, 0, 0,  // "II", 42, IFD0 at offset 8
-     1, 0,  // one entry
-     0x12, 0x01, 3, 0, 1, 0, 0, 0, UInt8(orientation), 0, 0, 0,  // 0x0112 SHORT x1 = orientation
-     0, 0, 0, 0]  // no next IFD
+    [
+        0x49, 0x49, 42, 0, 8, 0, 0, 0,  // "II", 42, IFD0 at offset 8
+        1, 0,  // one entry
+        0x12, 0x01, 3, 0, 1, 0, 0, 0, UInt8(orientation), 0, 0, 0,  // 0x0112 SHORT x1 = orientation
+        0, 0, 0, 0,
+    ]  // no next IFD
 }
 
 /// A smooth, textured RGB test picture (JPEG-friendly), `width * height * 3` bytes.

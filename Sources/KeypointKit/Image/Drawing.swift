@@ -7,7 +7,9 @@ import Foundation
 
 extension Image {
     /// A line of `width` pixels with round caps from `start` to `end`.
-    public mutating func drawLine(from start: Point, to end: Point, width lineWidth: Double, color: RGB, opacity: Double = 1) {
+    public mutating func drawLine(
+        from start: Point, to end: Point, width lineWidth: Double, color: RGB, opacity: Double = 1
+    ) {
         let radius = max(lineWidth, 0) / 2
         let dx = end.x - start.x
         let dy = end.y - start.y

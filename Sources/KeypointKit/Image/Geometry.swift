@@ -153,7 +153,9 @@ extension Image {
     /// The image seen through `transform` (source pixel -> target pixel), `width` x `height`:
     /// each target pixel takes the bilinear sample at the inverse-mapped position; neighbours
     /// outside the source count as `fill` (OpenCV `warpAffine` with a constant border).
-    public func warped(by transform: AffineTransform, width targetWidth: Int, height targetHeight: Int, fill: RGB = .black)
+    public func warped(
+        by transform: AffineTransform, width targetWidth: Int, height targetHeight: Int, fill: RGB = .black
+    )
         -> Image
     {
         var result = [UInt8](repeating: 0, count: targetWidth * targetHeight * 3)

@@ -117,7 +117,8 @@ public enum ImageDecoder {
 
     /// Opens a C decoder, then decodes straight into the image's own pixel array.
     private static func decodePixels(
-        open: (UnsafeMutablePointer<kp_decoded>, inout Int32) -> OpaquePointer?, read: (OpaquePointer, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<kp_decoded>) -> Int32,
+        open: (UnsafeMutablePointer<kp_decoded>, inout Int32) -> OpaquePointer?,
+        read: (OpaquePointer, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<kp_decoded>) -> Int32,
         close: (OpaquePointer) -> Void, info: inout kp_decoded, format: ImageFormat, path: String,
         options: DecodeOptions
     ) throws -> Image {
@@ -144,7 +145,9 @@ public enum ImageDecoder {
         return Image(width: width, height: height, pixels: pixels)
     }
 
-    private static func error(status: Int32, info: kp_decoded, format: ImageFormat, path: String, options: DecodeOptions)
+    private static func error(
+        status: Int32, info: kp_decoded, format: ImageFormat, path: String, options: DecodeOptions
+    )
         -> ImageError
     {
         let message = withUnsafeBytes(of: info.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

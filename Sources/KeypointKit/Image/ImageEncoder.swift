@@ -75,7 +75,8 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     let slash = path.lastIndex(of: "/")
     let directory = slash.map { String(path[..<$0]) } ?? "."
     let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-    let temporary = "\(directory.isEmpty ? "/" : directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+    let temporary =
+        "\(directory.isEmpty ? "/" : directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
     func failure(_ code: Int32) -> ImageError {
         .writeFailed(path: path, reason: String(cString: strerror(code)))
     }

@@ -1,14 +1,14 @@
 /// The EXIF orientation tag (0x0112): how the stored pixels must be turned to show the scene
 /// upright. Applying it gives what Pillow's `ImageOps.exif_transpose` and OpenCV's `imread` give.
 public enum Orientation: Int, Sendable, Equatable, Codable, CaseIterable {
-    case up = 1                  // as stored
-    case upMirrored = 2          // flip left-right
-    case down = 3                // rotate 180
-    case downMirrored = 4        // flip top-bottom
-    case leftMirrored = 5        // transpose (swap x and y)
-    case right = 6               // rotate 90 degrees clockwise
-    case rightMirrored = 7       // transverse (transpose across the other diagonal)
-    case left = 8                // rotate 90 degrees counter-clockwise
+    case up = 1  // as stored
+    case upMirrored = 2  // flip left-right
+    case down = 3  // rotate 180
+    case downMirrored = 4  // flip top-bottom
+    case leftMirrored = 5  // transpose (swap x and y)
+    case right = 6  // rotate 90 degrees clockwise
+    case rightMirrored = 7  // transverse (transpose across the other diagonal)
+    case left = 8  // rotate 90 degrees counter-clockwise
 
     /// Whether upright width and height are the stored height and width.
     public var swapsAxes: Bool { rawValue >= 5 }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The project's test command (the README's, and what .ci/run runs).
+# Needs: Swift 6, libpng and libjpeg development files, python3 with Pillow (for the
+# independent decode cross-check in PillowCrossCheckTests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build
+swift test
