@@ -6,3 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build
 swift test
+bash Scripts/check-decoder-memory.sh
