@@ -9,7 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passes="${1:-5}"
-shared="$(cd .. && pwd)/shared/data"
+# The team's shared datasets sit beside the checkout (../shared/data); KEYPOINTS_SHARED_DATA overrides.
+shared="${KEYPOINTS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+if [ ! -d "$shared" ]; then
+    echo "shared datasets not found at $shared (set KEYPOINTS_SHARED_DATA)" >&2
+    exit 2
+fi
 png_dir="$shared/dlc-openfield/examples/openfield-Pranav-2018-10-30/labeled-data/m4s1"
 jpeg_dir="$shared/lspet/images"
 work="$(mktemp -d)"

@@ -4,7 +4,12 @@
 # fails half way, no out-of-bounds access, no undefined behaviour. Part of Scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data="$(cd .. && pwd)/shared/data"
+# The team's shared datasets sit beside the checkout (../shared/data); KEYPOINTS_SHARED_DATA overrides.
+data="${KEYPOINTS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+if [ ! -d "$data" ]; then
+    echo "shared datasets not found at $data (set KEYPOINTS_SHARED_DATA)" >&2
+    exit 2
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cc="${CC:-gcc}"
