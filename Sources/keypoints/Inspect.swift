@@ -6,15 +6,18 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode images and report format, size, colour type, orientation and decode time.",
         discussion: """
-            Every file is reported, readable or not. Exit status: 0 when every file decoded, 1 when any \
-            failed. With --json, one object per line with the keys path, format, width, height \
+            Every file is reported, readable or not; a folder stands for the files in it (sorted, \
+            hidden ones left out). Exit status: 0 when every file decoded, 1 when any failed. With --json, one object per line with the keys path, format, width, height \
             (upright, after EXIF orientation), storedWidth, storedHeight, colorType, bitDepth, \
             orientation, decodeMs and error (null on success).
             """
     )
 
-    @Argument(help: "PNG or JPEG files (the format is read from the content, not the name).")
+    @Argument(help: "PNG or JPEG files, or folders of them (the format is read from the content, not the name).")
     var images: [String]
+
+    @Flag(help: "Also inspect the files in subfolders of the folders given.")
+    var recursive = false
 
     @Flag(help: "Print one JSON object per line instead of a table.")
     var json = false
@@ -30,8 +33,17 @@ struct Inspect: ParsableCommand {
         if !json {
             print(InspectRow.header)
         }
-        var failures = 0
+        var files: [String] = []
         for path in images {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                files += try ImageFiles.listFiles(in: path, recursive: recursive)
+            } else {
+                files.append(path)
+            }
+        }
+        var failures = 0
+        for path in files {
             let start = ContinuousClock.now
             let row: InspectRow
             do {
@@ -45,7 +57,7 @@ struct Inspect: ParsableCommand {
         }
         if failures > 0 {
             if !json {
-                FileHandle.standardError.write(Data("\(failures) of \(images.count) files failed to decode\n".utf8))
+                FileHandle.standardError.write(Data("\(failures) of \(files.count) files failed to decode\n".utf8))
             }
             throw ExitCode(1)
         }

@@ -48,7 +48,7 @@ struct InspectCommandTests {
         let text = try folder.write(Array("hello".utf8), to: "text.png")
         let huge = try folder.write(pngHeaderOnly(width: 100_000, height: 100_000), to: "huge.png")
 
-        let result = try CommandLineTool.run(["inspect", "--json", rotated, png, truncated, text, huge, folder.path])
+        let result = try CommandLineTool.run(["inspect", "--json", rotated, png, truncated, text, huge, "/dev/null"])
         #expect(result.status == 1)
         let lines = result.output.split(separator: "\n").map { line in
             (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
@@ -68,7 +68,15 @@ struct InspectCommandTests {
             #expect(!error.isEmpty && line["width"] is NSNull)
         }
         #expect((lines[4]["error"] as? String ?? "").contains("100000 x 100000"))
-        #expect((lines[5]["error"] as? String ?? "").contains("directory"))
+        #expect((lines[5]["error"] as? String ?? "").contains("special file"))
+
+        // A folder stands for its files, sorted by name.
+        let whole = try CommandLineTool.run(["inspect", "--json", folder.path])
+        let paths = whole.output.split(separator: "\n").compactMap { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["path"] as? String
+        }
+        #expect(whole.status == 1)
+        #expect(paths == [truncated, huge, png, rotated, text])
     }
 
     @Test func succeedsWhenEveryFileDecodes() throws {
