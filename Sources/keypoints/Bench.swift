@@ -42,17 +42,8 @@ struct BenchDecode: ParsableCommand {
     }
 
     func run() throws {
-        var files: [String] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                files += try ImageFiles.listFiles(in: path, recursive: false).filter {
-                    ImageFiles.sniff(path: $0) != nil
-                }
-            } else {
-                files.append(path)
-            }
-        }
+        let named = try ImageFiles.expand(paths, recursive: false)
+        var files = named.filter { ImageFiles.sniff(path: $0) != nil }
         files = Array(files.prefix(limit))
         guard !files.isEmpty else { throw ValidationError("no PNG or JPEG files in \(paths.joined(separator: ", "))") }
 

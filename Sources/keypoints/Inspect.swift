@@ -33,15 +33,7 @@ struct Inspect: ParsableCommand {
         if !json {
             print(InspectRow.header)
         }
-        var files: [String] = []
-        for path in images {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                files += try ImageFiles.listFiles(in: path, recursive: recursive)
-            } else {
-                files.append(path)
-            }
-        }
+        let files = try ImageFiles.expand(images, recursive: recursive)
         var failures = 0
         for path in files {
             let start = ContinuousClock.now

@@ -20,6 +20,21 @@ public enum ImageFiles {
         return ImageFormat.sniff(head.prefix(count))
     }
 
+    /// The files the user named: each folder replaced by the files in it (sorted, see
+    /// `listFiles`), each other path kept as given, in argument order.
+    public static func expand(_ paths: [String], recursive: Bool) throws -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var status = stat()
+            if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+                files += try listFiles(in: path, recursive: recursive)
+            } else {
+                files.append(path)
+            }
+        }
+        return files
+    }
+
     /// Every file under `directory` (descending into subfolders if `recursive`), sorted by path.
     /// Hidden entries (names starting with ".") are left out.
     public static func listFiles(in directory: String, recursive: Bool) throws -> [String] {
