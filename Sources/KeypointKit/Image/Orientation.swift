@@ -13,8 +13,8 @@ public enum Orientation: Int, Sendable, Equatable, Codable, CaseIterable {
     /// Whether upright width and height are the stored height and width.
     public var swapsAxes: Bool { rawValue >= 5 }
 
-    /// The stored pixel shown at upright position (x, y) of an upright image `uprightWidth` wide,
-    /// for a stored image `storedWidth` x `storedHeight`.
+    /// The stored pixel shown at upright position (x, y), for a stored image
+    /// `storedWidth` x `storedHeight`.
     func storedPosition(x: Int, y: Int, storedWidth: Int, storedHeight: Int) -> (x: Int, y: Int) {
         switch self {
         case .up: return (x, y)
