@@ -23,7 +23,8 @@ let package = Package(
             providers: [.apt(["libjpeg-dev"]), .brew(["jpeg-turbo"])]
         ),
         .target(name: "CImageShims", dependencies: ["CLibPNG", "CLibJPEG"]),
-        .target(name: "KeypointKit", dependencies: ["CImageShims"]),
+        .target(name: "CConvKernels"),
+        .target(name: "KeypointKit", dependencies: ["CImageShims", "CConvKernels"]),
         .executableTarget(
             name: "keypoints",
             dependencies: [
@@ -31,7 +32,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "KeypointKitTests", dependencies: ["KeypointKit", "CImageShims"]),
+        .testTarget(name: "KeypointKitTests", dependencies: ["KeypointKit", "CImageShims", "CConvKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )

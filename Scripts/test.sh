@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command (the README's, and what .ci/run runs).
-# Needs: Swift 6, libpng and libjpeg development files, python3 with Pillow (for the
-# independent decode cross-check in PillowCrossCheckTests).
+# Needs: Swift 6, libpng and libjpeg development files, python3 with Pillow (for the independent
+# decode cross-check in PillowCrossCheckTests), gcc-aarch64-linux-gnu and qemu-user (NEON kernels).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build
 swift test
 bash Scripts/check-decoder-memory.sh
+bash Scripts/test-neon.sh

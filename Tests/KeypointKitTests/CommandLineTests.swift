@@ -16,10 +16,13 @@ enum CommandLineTool {
         return folder.appendingPathComponent("keypoints").path
     }
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (
+        status: Int32, output: String, errors: String
+    ) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
@@ -86,5 +89,26 @@ struct InspectCommandTests {
         let result = try CommandLineTool.run(["inspect", path])
         #expect(result.status == 0)
         #expect(result.output.contains("png") && result.output.contains(path))
+    }
+}
+
+struct BenchConvCommandTests {
+    /// KEYPOINTS_ISA forces the kernels; an unknown or unavailable choice is a clear error.
+    @Test func instructionSetComesFromTheEnvironment() throws {
+        let arguments = ["bench", "conv", "--shapes", "f_64x128_64_1x1", "--runs", "1", "--threads", "1", "--json"]
+        for isa in InstructionSet.available {
+            let result = try CommandLineTool.run(arguments, environment: ["KEYPOINTS_ISA": isa.rawValue])
+            #expect(result.status == 0, "\(result.errors)")
+            let line = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+            #expect(line?["isa"] as? String == isa.rawValue)
+            #expect(line?["algorithm"] as? String == "gemm-1x1" && line?["shape"] as? String == "f_64x128_64_1x1")
+            #expect((line?["median_ms"] as? Double ?? 0) > 0 && line?["threads"] as? Int == 1)
+        }
+        let bogus = try CommandLineTool.run(arguments, environment: ["KEYPOINTS_ISA": "mmx"])
+        #expect(bogus.status != 0 && bogus.errors.contains("KEYPOINTS_ISA=mmx is not one of"))
+        if let missing = InstructionSet.allCases.first(where: { !$0.isAvailable }) {
+            let unavailable = try CommandLineTool.run(arguments, environment: ["KEYPOINTS_ISA": missing.rawValue])
+            #expect(unavailable.status != 0 && unavailable.errors.contains("cannot run \(missing.rawValue)"))
+        }
     }
 }

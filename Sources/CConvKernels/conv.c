@@ -1,0 +1,625 @@
+// Convolution algorithms on the GEMM microkernels, and the double-precision reference.
+
+#include "kp_conv_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Winograd F(4x4, 3x3): Y = AT [(G g GT) .* (BT d B)] A, with d a 6x6 input tile, g the 3x3
+// kernel and Y the 4x4 output tile (Lavin & Gray, arXiv 1509.09308). Points 0, 1, -1, 2, -2, inf.
+const float kp_winograd_f4_bt[36] = {
+    4, 0, -5, 0,  1, 0, //
+    0, -4, -4, 1, 1, 0, //
+    0, 4, -4, -1, 1, 0, //
+    0, -2, -1, 2, 1, 0, //
+    0, 2, -1, -2, 1, 0, //
+    0, 4, 0, -5,  0, 1, //
+};
+const double kp_winograd_f4_g[18] = {
+    1.0 / 4,   0,          0,         //
+    -1.0 / 6,  -1.0 / 6,   -1.0 / 6,  //
+    -1.0 / 6,  1.0 / 6,    -1.0 / 6,  //
+    1.0 / 24,  1.0 / 12,   1.0 / 6,   //
+    1.0 / 24,  -1.0 / 12,  1.0 / 6,   //
+    0,         0,          1,         //
+};
+const float kp_winograd_f4_at[24] = {
+    1, 1, 1,  1, 1,  0, //
+    0, 1, -1, 2, -2, 0, //
+    0, 1, 1,  4, 4,  0, //
+    0, 1, -1, 8, -8, 1, //
+};
+
+enum { KP_TILE = 4, KP_WINDOW = 6, KP_POSITIONS = 36 };
+
+struct kp_conv {
+    kp_conv_shape shape;
+    kp_algorithm algorithm;
+    const kp_isa_kernels *kernels;
+    kp_activation activation;
+    float slope;
+    float *bias;          // out_channels values
+    float *packed;        // GEMM A operands: per group (im2col, 1x1) or per Winograd position
+    size_t packed_stride; // floats between consecutive groups / positions in `packed`
+};
+
+static size_t kp_round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+static size_t kp_align_floats(size_t count) { return kp_round_up(count, 16); } // 64-byte multiples
+
+void kp_conv_output_size(const kp_conv_shape *shape, int height, int width, int *out_height, int *out_width) {
+    int extent_h = shape->dilation_h * (shape->kernel_h - 1) + 1;
+    int extent_w = shape->dilation_w * (shape->kernel_w - 1) + 1;
+    int padded_h = height + 2 * shape->pad_h, padded_w = width + 2 * shape->pad_w;
+    *out_height = padded_h >= extent_h ? (padded_h - extent_h) / shape->stride_h + 1 : 0;
+    *out_width = padded_w >= extent_w ? (padded_w - extent_w) / shape->stride_w + 1 : 0;
+}
+
+kp_algorithm kp_conv_choose_algorithm(const kp_conv_shape *shape) {
+    if (shape->groups == 1 && shape->kernel_h == 1 && shape->kernel_w == 1 && shape->stride_h == 1 &&
+        shape->stride_w == 1 && shape->pad_h == 0 && shape->pad_w == 0) {
+        return KP_ALGORITHM_GEMM_1X1;
+    }
+    // Winograd pays for its transforms only when there are channels to share them across.
+    if (shape->groups == 1 && shape->kernel_h == 3 && shape->kernel_w == 3 && shape->stride_h == 1 &&
+        shape->stride_w == 1 && shape->dilation_h == 1 && shape->dilation_w == 1 && shape->in_channels >= 8 &&
+        shape->out_channels >= 8) {
+        return KP_ALGORITHM_WINOGRAD_F4;
+    }
+    return KP_ALGORITHM_IM2COL;
+}
+
+static int kp_shape_error(const kp_conv_shape *s, char message[256]) {
+    if (s->in_channels < 1 || s->out_channels < 1 || s->kernel_h < 1 || s->kernel_w < 1 || s->stride_h < 1 ||
+        s->stride_w < 1 || s->pad_h < 0 || s->pad_w < 0 || s->dilation_h < 1 || s->dilation_w < 1 ||
+        s->groups < 1) {
+        snprintf(message, 256, "invalid convolution: channels, kernel, stride, dilation and groups must be "
+                               "positive and padding not negative");
+        return 1;
+    }
+    if (s->in_channels % s->groups != 0 || s->out_channels % s->groups != 0) {
+        snprintf(message, 256, "%d groups do not divide %d input and %d output channels", s->groups,
+                 s->in_channels, s->out_channels);
+        return 1;
+    }
+    return 0;
+}
+
+// U = G g GT for every (out, in) pair, in double, then packed per position p = 6a + b as the
+// out_channels x in_channels matrix U[p] for the microkernel.
+static int kp_prepare_winograd(kp_conv *conv, const float *weights) {
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    float *u = malloc(KP_POSITIONS * cout * cin * sizeof(float));
+    if (u == NULL) return 0;
+    for (size_t o = 0; o < cout; o++) {
+        for (size_t i = 0; i < cin; i++) {
+            const float *g = weights + (o * cin + i) * 9;
+            double gg[6][3]; // G g
+            for (int a = 0; a < 6; a++) {
+                for (int j = 0; j < 3; j++) {
+                    gg[a][j] = 0;
+                    for (int k = 0; k < 3; k++) gg[a][j] += kp_winograd_f4_g[a * 3 + k] * g[k * 3 + j];
+                }
+            }
+            for (int a = 0; a < 6; a++) {
+                for (int b = 0; b < 6; b++) {
+                    double sum = 0;
+                    for (int j = 0; j < 3; j++) sum += gg[a][j] * kp_winograd_f4_g[b * 3 + j];
+                    u[((size_t)(a * 6 + b) * cout + o) * cin + i] = (float)sum;
+                }
+            }
+        }
+    }
+    conv->packed_stride = kp_align_floats(kp_round_up(cout, (size_t)conv->kernels->mr) * cin);
+    conv->packed = aligned_alloc(64, KP_POSITIONS * conv->packed_stride * sizeof(float));
+    if (conv->packed != NULL) {
+        for (size_t p = 0; p < KP_POSITIONS; p++) {
+            kp_pack_a(u + p * cout * cin, cin, cout, cin, conv->kernels->mr, conv->packed + p * conv->packed_stride);
+        }
+    }
+    free(u);
+    return conv->packed != NULL;
+}
+
+// Per group, the (out/groups) x (in/groups * kh * kw) weight matrix, packed.
+static int kp_prepare_gemm(kp_conv *conv, const float *weights) {
+    const kp_conv_shape *s = &conv->shape;
+    const size_t groups = (size_t)s->groups, rows = (size_t)s->out_channels / groups;
+    const size_t k = (size_t)s->in_channels / groups * (size_t)s->kernel_h * (size_t)s->kernel_w;
+    conv->packed_stride = kp_align_floats(kp_round_up(rows, (size_t)conv->kernels->mr) * k);
+    conv->packed = aligned_alloc(64, groups * conv->packed_stride * sizeof(float));
+    if (conv->packed == NULL) return 0;
+    for (size_t g = 0; g < groups; g++) {
+        kp_pack_a(weights + g * rows * k, k, rows, k, conv->kernels->mr, conv->packed + g * conv->packed_stride);
+    }
+    return 1;
+}
+
+kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const float *bias,
+                        kp_activation activation, float leaky_slope, kp_algorithm algorithm, kp_isa isa,
+                        char message[256]) {
+    if (kp_shape_error(shape, message)) return NULL;
+    const kp_isa_kernels *kernels = kp_kernels_for(isa);
+    if (kernels == NULL) {
+        snprintf(message, 256, "this CPU or build cannot run %s kernels", kp_isa_name(isa));
+        return NULL;
+    }
+    kp_algorithm chosen = algorithm == KP_ALGORITHM_AUTO ? kp_conv_choose_algorithm(shape) : algorithm;
+    const kp_conv_shape *s = shape;
+    if (chosen == KP_ALGORITHM_WINOGRAD_F4 &&
+        !(s->groups == 1 && s->kernel_h == 3 && s->kernel_w == 3 && s->stride_h == 1 && s->stride_w == 1 &&
+          s->dilation_h == 1 && s->dilation_w == 1)) {
+        snprintf(message, 256, "Winograd F(4x4, 3x3) needs a 3x3 stride-1 undilated ungrouped convolution");
+        return NULL;
+    }
+    if (chosen == KP_ALGORITHM_GEMM_1X1 && kp_conv_choose_algorithm(shape) != KP_ALGORITHM_GEMM_1X1) {
+        snprintf(message, 256, "the 1x1 GEMM path needs a 1x1 stride-1 unpadded ungrouped convolution");
+        return NULL;
+    }
+    kp_conv *conv = calloc(1, sizeof *conv);
+    if (conv == NULL) {
+        snprintf(message, 256, "out of memory");
+        return NULL;
+    }
+    conv->shape = *shape;
+    conv->algorithm = chosen;
+    conv->kernels = kernels;
+    conv->activation = activation;
+    conv->slope = leaky_slope;
+    conv->bias = calloc((size_t)shape->out_channels, sizeof(float));
+    if (conv->bias != NULL && bias != NULL) memcpy(conv->bias, bias, (size_t)shape->out_channels * sizeof(float));
+    int prepared = conv->bias != NULL &&
+                   (chosen == KP_ALGORITHM_WINOGRAD_F4 ? kp_prepare_winograd(conv, weights)
+                                                       : kp_prepare_gemm(conv, weights));
+    if (!prepared) {
+        kp_conv_destroy(conv);
+        snprintf(message, 256, "out of memory");
+        return NULL;
+    }
+    return conv;
+}
+
+void kp_conv_destroy(kp_conv *conv) {
+    if (conv == NULL) return;
+    free(conv->bias);
+    free(conv->packed);
+    free(conv);
+}
+
+kp_algorithm kp_conv_algorithm(const kp_conv *conv) { return conv->algorithm; }
+
+// ---------------------------------------------------------------------------------------------
+// GEMM paths: 1x1 (B = the input planes) and im2col (B = a block of unfolded input columns).
+
+// Columns of the output handled per work item: the im2col block (k x columns) stays within ~256 KiB.
+static size_t kp_gemm_block_columns(const kp_conv *conv, size_t k, size_t columns) {
+    const size_t nr = (size_t)conv->kernels->nr;
+    size_t block = (256 * 1024 / sizeof(float)) / (k > 0 ? k : 1) / nr * nr;
+    if (block < nr) block = nr;
+    if (block > 2048) block = 2048;
+    return block < columns ? block : kp_round_up(columns, nr);
+}
+
+typedef struct {
+    const kp_conv *conv;
+    const float *input;
+    const float *residual;
+    float *output;
+    int height, width, out_height, out_width;
+    size_t k, block_columns, blocks_per_group, thread_floats;
+    float *workspace;
+} kp_gemm_job;
+
+// B[(c, ky, kx)][j] = input[c][oy * sh - ph + ky * dh][ox * sw - pw + kx * dw] for output pixels
+// j = first ... first + count - 1 (oy, ox row-major), zero outside the image.
+static void kp_im2col(const kp_conv_shape *s, const float *input, int height, int width, int out_width,
+                      size_t first, size_t count, size_t channels, float *b) {
+    size_t row = 0;
+    for (size_t c = 0; c < channels; c++) {
+        const float *plane = input + c * (size_t)height * (size_t)width;
+        for (int ky = 0; ky < s->kernel_h; ky++) {
+            for (int kx = 0; kx < s->kernel_w; kx++, row++) {
+                float *out = b + row * count;
+                int oy = (int)(first / (size_t)out_width), ox = (int)(first % (size_t)out_width);
+                for (size_t j = 0; j < count; j++) {
+                    int iy = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
+                    int ix = ox * s->stride_w - s->pad_w + kx * s->dilation_w;
+                    out[j] = iy >= 0 && iy < height && ix >= 0 && ix < width ? plane[iy * width + ix] : 0;
+                    if (++ox == out_width) {
+                        ox = 0;
+                        oy++;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void kp_gemm_item(void *context, size_t item, int thread) {
+    const kp_gemm_job *job = context;
+    const kp_conv *conv = job->conv;
+    const kp_conv_shape *s = &conv->shape;
+    const size_t group = item / job->blocks_per_group, block = item % job->blocks_per_group;
+    const size_t pixels = (size_t)job->out_height * (size_t)job->out_width;
+    const size_t first = block * job->block_columns;
+    const size_t count = pixels - first < job->block_columns ? pixels - first : job->block_columns;
+    const size_t group_in = (size_t)s->in_channels / (size_t)s->groups;
+    const size_t group_out = (size_t)s->out_channels / (size_t)s->groups;
+    const size_t plane = (size_t)job->height * (size_t)job->width;
+    float *scratch = job->workspace + (size_t)thread * job->thread_floats;
+    const float *b;
+    size_t ldb;
+    if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) {
+        b = job->input + first;
+        ldb = plane;
+    } else {
+        float *columns = scratch + kp_align_floats(kp_gemm_scratch_floats(conv->kernels, job->k));
+        kp_im2col(s, job->input + group * group_in * plane, job->height, job->width, job->out_width, first, count,
+                  group_in, columns);
+        b = columns;
+        ldb = count;
+    }
+    const size_t offset = group * group_out * pixels + first;
+    kp_gemm(conv->kernels, group_out, count, job->k, conv->packed + group * conv->packed_stride, b, ldb,
+            job->output + offset, pixels, conv->bias + group * group_out,
+            job->residual ? job->residual + offset : NULL, conv->activation, conv->slope, scratch);
+}
+
+static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t block_columns) {
+    size_t floats = kp_align_floats(kp_gemm_scratch_floats(conv->kernels, k));
+    if (conv->algorithm == KP_ALGORITHM_IM2COL) floats += kp_align_floats(k * block_columns);
+    return floats;
+}
+
+static size_t kp_gemm_k(const kp_conv_shape *s) {
+    return (size_t)s->in_channels / (size_t)s->groups * (size_t)s->kernel_h * (size_t)s->kernel_w;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Winograd F(4x4, 3x3).
+//
+// Output tiles of 4x4 are numbered t = ty * tiles_w + tx. A block of consecutive tiles goes through
+//   1. the input transform: V[p][c][t] for the 36 positions p of every input channel c,
+//   2. 36 GEMMs: M[p] (out x tiles) = U[p] (out x in) * V[p] (in x tiles),
+//   3. the output transform: Y = AT M A per tile and channel, plus bias, residual, activation.
+// Both transforms run along tiles (lanes): the input rows of a tile row are split into their four
+// column phases x = 4 tx + m first, so that every transform step reads contiguous lanes.
+
+typedef struct {
+    const kp_conv *conv;
+    const float *input;
+    const float *residual;
+    float *output;
+    int height, width, out_height, out_width, tiles_w, tiles_h;
+    size_t tiles, block_tiles, blocks;
+    size_t stride;                 // lanes per (position, channel) row of V and M: block_tiles, padded
+    float *shared;                 // V and M of the block in phase-parallel mode
+    float *workspace;              // per-thread scratch (and per-thread V, M in block-parallel mode)
+    size_t thread_floats;
+    size_t block;                  // the block being processed in phase-parallel mode
+    int block_parallel;
+} kp_winograd_job;
+
+static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
+    return KP_POSITIONS * ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * stride;
+}
+
+// Per-thread scratch: 2 x 24 phase rows for the input transform, 40 rows for the output transform
+// (each tiles_w + 1 lanes), and the GEMM's edge block.
+static size_t kp_winograd_scratch_floats(const kp_conv *conv, int tiles_w) {
+    return kp_align_floats(88 * ((size_t)tiles_w + 2)) +
+           kp_align_floats(kp_gemm_scratch_floats(conv->kernels, (size_t)conv->shape.in_channels));
+}
+
+// Tiles [first, first + count) of channel c into v[p][c][lane] (lane 0 = tile `first`).
+static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size_t first, size_t count, float *v,
+                                      float *scratch) {
+    const kp_conv *conv = job->conv;
+    const int pad = conv->shape.pad_h, pad_w = conv->shape.pad_w;
+    const size_t lanes_max = (size_t)job->tiles_w + 2;
+    const float *plane = job->input + c * (size_t)job->height * (size_t)job->width;
+    const size_t in_channels = (size_t)conv->shape.in_channels;
+    float *phases = scratch;               // [u][m][lane]: 24 rows
+    float *columns = scratch + 24 * lanes_max; // [i][m][lane]: 24 rows
+    for (size_t t = first; t < first + count;) {
+        const int ty = (int)(t / (size_t)job->tiles_w), tx0 = (int)(t % (size_t)job->tiles_w);
+        const size_t run = (size_t)job->tiles_w - (size_t)tx0 < first + count - t ? (size_t)job->tiles_w - (size_t)tx0
+                                                                                   : first + count - t;
+        const size_t lanes = run + 1; // phases 0 and 1 are also read one tile further on
+        // Split the six input rows of this tile row into column phases: phases[u][m][j] = x(4 (tx0 + j) + m).
+        for (int u = 0; u < KP_WINDOW; u++) {
+            const int y = ty * KP_TILE + u - pad;
+            const float *row = y >= 0 && y < job->height ? plane + (size_t)y * (size_t)job->width : NULL;
+            for (int m = 0; m < 4; m++) {
+                float *out = phases + (size_t)(u * 4 + m) * lanes_max;
+                for (size_t j = 0; j < lanes; j++) {
+                    const int x = (tx0 + (int)j) * KP_TILE + m - pad_w;
+                    out[j] = row != NULL && x >= 0 && x < job->width ? row[x] : 0;
+                }
+            }
+        }
+        // Down the columns: columns[i][m] = sum_u BT[i][u] phases[u][m].
+        for (int m = 0; m < 4; m++) {
+            const float *d[6];
+            float *r[6];
+            for (int u = 0; u < 6; u++) {
+                d[u] = phases + (size_t)(u * 4 + m) * lanes_max;
+                r[u] = columns + (size_t)(u * 4 + m) * lanes_max;
+            }
+            conv->kernels->winograd_input(d, r, lanes);
+        }
+        // Along the rows: V[6i + k] = sum_v BT[k][v] columns[i][v], where column v of tile tx is phase
+        // v % 4 of tile tx + v / 4.
+        const size_t lane0 = t - first;
+        for (int i = 0; i < 6; i++) {
+            const float *d[6];
+            float *r[6];
+            for (int vv = 0; vv < 6; vv++) d[vv] = columns + (size_t)(i * 4 + vv % 4) * lanes_max + vv / 4;
+            for (int k = 0; k < 6; k++) r[k] = v + ((size_t)(i * 6 + k) * in_channels + c) * job->stride + lane0;
+            conv->kernels->winograd_input(d, r, run);
+        }
+        t += run;
+    }
+}
+
+// Tiles [first, first + count) of output channel o from m[p][o][lane] into the output image.
+static void kp_winograd_output_channel(const kp_winograd_job *job, size_t o, size_t first, size_t count,
+                                       const float *m, float *scratch) {
+    const kp_conv *conv = job->conv;
+    const size_t lanes_max = (size_t)job->tiles_w + 2;
+    const size_t out_channels = (size_t)conv->shape.out_channels;
+    const size_t plane = (size_t)job->out_height * (size_t)job->out_width;
+    float *sums = scratch;                // [a][k]: 24 rows
+    float *tile = scratch + 24 * lanes_max; // [a][b]: 16 rows
+    const float bias = conv->bias[o];
+    float *output = job->output + o * plane;
+    const float *residual = job->residual ? job->residual + o * plane : NULL;
+    for (size_t t = first; t < first + count;) {
+        const int ty = (int)(t / (size_t)job->tiles_w), tx0 = (int)(t % (size_t)job->tiles_w);
+        const size_t run = (size_t)job->tiles_w - (size_t)tx0 < first + count - t ? (size_t)job->tiles_w - (size_t)tx0
+                                                                                   : first + count - t;
+        const size_t lane0 = t - first;
+        // Down the columns: sums[a][k] = sum_i AT[a][i] M[6i + k].
+        for (int k = 0; k < 6; k++) {
+            const float *d[6];
+            float *r[4];
+            for (int i = 0; i < 6; i++) d[i] = m + ((size_t)(i * 6 + k) * out_channels + o) * job->stride + lane0;
+            for (int a = 0; a < 4; a++) r[a] = sums + (size_t)(a * 6 + k) * lanes_max;
+            conv->kernels->winograd_output(d, r, run);
+        }
+        // Along the rows: tile[a][b] = sum_k AT[b][k] sums[a][k].
+        for (int a = 0; a < 4; a++) {
+            const float *d[6];
+            float *r[4];
+            for (int k = 0; k < 6; k++) d[k] = sums + (size_t)(a * 6 + k) * lanes_max;
+            for (int b = 0; b < 4; b++) r[b] = tile + (size_t)(a * 4 + b) * lanes_max;
+            conv->kernels->winograd_output(d, r, run);
+        }
+        // Interleave the column phases back into image rows, with the output stage.
+        for (int a = 0; a < 4; a++) {
+            const int y = ty * KP_TILE + a;
+            if (y >= job->out_height) break;
+            for (size_t j = 0; j < run; j++) {
+                for (int b = 0; b < 4; b++) {
+                    const int x = (tx0 + (int)j) * KP_TILE + b;
+                    if (x >= job->out_width) break;
+                    const size_t index = (size_t)y * (size_t)job->out_width + (size_t)x;
+                    float value = tile[(size_t)(a * 4 + b) * lanes_max + j] + bias;
+                    if (residual != NULL) value += residual[index];
+                    output[index] = kp_activate(value, conv->activation, conv->slope);
+                }
+            }
+        }
+        t += run;
+    }
+}
+
+static void kp_winograd_block_range(const kp_winograd_job *job, size_t block, size_t *first, size_t *count) {
+    *first = block * job->block_tiles;
+    *count = job->tiles - *first < job->block_tiles ? job->tiles - *first : job->block_tiles;
+}
+
+static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size_t count, const float *v, float *m,
+                                      float *scratch) {
+    const kp_conv *conv = job->conv;
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    kp_gemm(conv->kernels, cout, count, cin, conv->packed + p * conv->packed_stride, v + p * cin * job->stride,
+            job->stride, m + p * cout * job->stride, job->stride, NULL, NULL, KP_ACTIVATION_NONE, 0, scratch);
+}
+
+// Block-parallel mode: one work item is one whole block, in the thread's own V and M.
+static void kp_winograd_block_item(void *context, size_t block, int thread) {
+    const kp_winograd_job *job = context;
+    const kp_conv *conv = job->conv;
+    float *own = job->workspace + (size_t)thread * job->thread_floats;
+    float *scratch = own;
+    float *v = own + kp_winograd_scratch_floats(conv, job->tiles_w);
+    float *m = v + KP_POSITIONS * (size_t)conv->shape.in_channels * job->stride;
+    size_t first, count;
+    kp_winograd_block_range(job, block, &first, &count);
+    for (size_t c = 0; c < (size_t)conv->shape.in_channels; c++) kp_winograd_input_channel(job, c, first, count, v, scratch);
+    for (size_t p = 0; p < KP_POSITIONS; p++) kp_winograd_gemm_position(job, p, count, v, m, scratch);
+    for (size_t o = 0; o < (size_t)conv->shape.out_channels; o++) {
+        kp_winograd_output_channel(job, o, first, count, m, scratch);
+    }
+}
+
+// Phase-parallel mode, for few blocks: the phases of one block split over channels and positions.
+static void kp_winograd_input_item(void *context, size_t c, int thread) {
+    const kp_winograd_job *job = context;
+    size_t first, count;
+    kp_winograd_block_range(job, job->block, &first, &count);
+    kp_winograd_input_channel(job, c, first, count, job->shared, job->workspace + (size_t)thread * job->thread_floats);
+}
+
+static void kp_winograd_gemm_item(void *context, size_t p, int thread) {
+    const kp_winograd_job *job = context;
+    size_t first, count;
+    kp_winograd_block_range(job, job->block, &first, &count);
+    float *m = job->shared + KP_POSITIONS * (size_t)job->conv->shape.in_channels * job->stride;
+    kp_winograd_gemm_position(job, p, count, job->shared, m, job->workspace + (size_t)thread * job->thread_floats);
+}
+
+static void kp_winograd_output_item(void *context, size_t o, int thread) {
+    const kp_winograd_job *job = context;
+    size_t first, count;
+    kp_winograd_block_range(job, job->block, &first, &count);
+    const float *m = job->shared + KP_POSITIONS * (size_t)job->conv->shape.in_channels * job->stride;
+    kp_winograd_output_channel(job, o, first, count, m, job->workspace + (size_t)thread * job->thread_floats);
+}
+
+// Tiles per block: V and M of a block (36 x (in + out) x tiles floats) within about 1 MiB, the L2
+// of one core here, in whole microkernel columns.
+static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
+    const size_t nr = (size_t)conv->kernels->nr;
+    const size_t per_tile = KP_POSITIONS * ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) *
+                            sizeof(float);
+    size_t block = (1024 * 1024 / per_tile) / nr * nr;
+    if (block < nr) block = nr;
+    if (tiles == 0) return nr;
+    return block < tiles ? block : kp_round_up(tiles, nr);
+}
+
+static void kp_winograd_plan(const kp_conv *conv, int height, int width, kp_winograd_job *job) {
+    kp_conv_output_size(&conv->shape, height, width, &job->out_height, &job->out_width);
+    job->tiles_w = (job->out_width + KP_TILE - 1) / KP_TILE;
+    job->tiles_h = (job->out_height + KP_TILE - 1) / KP_TILE;
+    job->tiles = (size_t)job->tiles_w * (size_t)job->tiles_h;
+    job->block_tiles = kp_winograd_block_tiles(conv, job->tiles);
+    job->blocks = (job->tiles + job->block_tiles - 1) / job->block_tiles;
+    job->stride = kp_align_floats(job->block_tiles);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int threads) {
+    if (threads < 1) threads = 1;
+    int out_height, out_width;
+    kp_conv_output_size(&conv->shape, height, width, &out_height, &out_width);
+    if (conv->algorithm == KP_ALGORITHM_WINOGRAD_F4) {
+        kp_winograd_job job = {.conv = conv};
+        kp_winograd_plan(conv, height, width, &job);
+        size_t per_thread = kp_winograd_scratch_floats(conv, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
+        return ((size_t)threads * per_thread + kp_winograd_vm_floats(conv, job.stride)) * sizeof(float);
+    }
+    const size_t k = kp_gemm_k(&conv->shape);
+    const size_t block = kp_gemm_block_columns(conv, k, (size_t)out_height * (size_t)out_width);
+    return (size_t)threads * kp_gemm_thread_floats(conv, k, block) * sizeof(float);
+}
+
+void kp_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+                 float *output, void *workspace, kp_threadpool *pool) {
+    const int threads = kp_threadpool_threads(pool);
+    if (conv->algorithm == KP_ALGORITHM_WINOGRAD_F4) {
+        kp_winograd_job job = {.conv = conv, .input = input, .residual = residual, .output = output,
+                               .height = height, .width = width};
+        kp_winograd_plan(conv, height, width, &job);
+        if (job.tiles == 0) return;
+        size_t per_thread = kp_winograd_scratch_floats(conv, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
+        job.workspace = workspace;
+        job.thread_floats = per_thread;
+        job.shared = (float *)workspace + (size_t)threads * per_thread;
+        if (threads == 1 || job.blocks >= 2 * (size_t)threads) {
+            kp_parallel_for(pool, job.blocks, kp_winograd_block_item, &job);
+        } else {
+            for (job.block = 0; job.block < job.blocks; job.block++) {
+                kp_parallel_for(pool, (size_t)conv->shape.in_channels, kp_winograd_input_item, &job);
+                kp_parallel_for(pool, KP_POSITIONS, kp_winograd_gemm_item, &job);
+                kp_parallel_for(pool, (size_t)conv->shape.out_channels, kp_winograd_output_item, &job);
+            }
+        }
+        return;
+    }
+    kp_gemm_job job = {.conv = conv, .input = input, .residual = residual, .output = output, .height = height,
+                       .width = width, .workspace = workspace};
+    kp_conv_output_size(&conv->shape, height, width, &job.out_height, &job.out_width);
+    const size_t pixels = (size_t)job.out_height * (size_t)job.out_width;
+    if (pixels == 0) return;
+    job.k = kp_gemm_k(&conv->shape);
+    job.block_columns = kp_gemm_block_columns(conv, job.k, pixels);
+    job.blocks_per_group = (pixels + job.block_columns - 1) / job.block_columns;
+    job.thread_floats = kp_gemm_thread_floats(conv, job.k, job.block_columns);
+    kp_parallel_for(pool, (size_t)conv->shape.groups * job.blocks_per_group, kp_gemm_item, &job);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void kp_conv_reference(const kp_conv_shape *s, const float *weights, const float *bias, kp_activation activation,
+                       float leaky_slope, const float *input, int height, int width, const float *residual,
+                       float *output) {
+    int out_height, out_width;
+    kp_conv_output_size(s, height, width, &out_height, &out_width);
+    const int group_in = s->in_channels / s->groups, group_out = s->out_channels / s->groups;
+    for (int o = 0; o < s->out_channels; o++) {
+        const int group = o / group_out;
+        for (int oy = 0; oy < out_height; oy++) {
+            for (int ox = 0; ox < out_width; ox++) {
+                double sum = bias ? bias[o] : 0;
+                for (int i = 0; i < group_in; i++) {
+                    const float *plane = input + (size_t)(group * group_in + i) * (size_t)height * (size_t)width;
+                    for (int ky = 0; ky < s->kernel_h; ky++) {
+                        const int iy = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
+                        if (iy < 0 || iy >= height) continue;
+                        for (int kx = 0; kx < s->kernel_w; kx++) {
+                            const int ix = ox * s->stride_w - s->pad_w + kx * s->dilation_w;
+                            if (ix < 0 || ix >= width) continue;
+                            const float w = weights[((size_t)(o * group_in + i) * (size_t)s->kernel_h + (size_t)ky) *
+                                                        (size_t)s->kernel_w + (size_t)kx];
+                            sum += (double)w * plane[iy * width + ix];
+                        }
+                    }
+                }
+                const size_t index = ((size_t)o * (size_t)out_height + (size_t)oy) * (size_t)out_width + (size_t)ox;
+                if (residual != NULL) sum += residual[index];
+                output[index] = kp_activate((float)sum, activation, leaky_slope);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single tiles through the same transform kernels, for the tests: rows first, then columns,
+// exactly as the convolution applies them (with one lane).
+
+void kp_winograd_f4_input_tile(kp_isa isa, const float d[36], float v[36]) {
+    const kp_isa_kernels *kernels = kp_kernels_for(isa);
+    float columns[36];
+    for (int x = 0; x < 6; x++) {
+        const float *in[6];
+        float *out[6];
+        for (int u = 0; u < 6; u++) {
+            in[u] = d + u * 6 + x;
+            out[u] = columns + u * 6 + x;
+        }
+        kernels->winograd_input(in, out, 1);
+    }
+    for (int i = 0; i < 6; i++) {
+        const float *in[6];
+        float *out[6];
+        for (int x = 0; x < 6; x++) {
+            in[x] = columns + i * 6 + x;
+            out[x] = v + i * 6 + x;
+        }
+        kernels->winograd_input(in, out, 1);
+    }
+}
+
+void kp_winograd_f4_output_tile(kp_isa isa, const float m[36], float y[16]) {
+    const kp_isa_kernels *kernels = kp_kernels_for(isa);
+    float sums[24];
+    for (int k = 0; k < 6; k++) {
+        const float *in[6];
+        float *out[4];
+        for (int i = 0; i < 6; i++) in[i] = m + i * 6 + k;
+        for (int a = 0; a < 4; a++) out[a] = sums + a * 6 + k;
+        kernels->winograd_output(in, out, 1);
+    }
+    for (int a = 0; a < 4; a++) {
+        const float *in[6];
+        float *out[4];
+        for (int k = 0; k < 6; k++) in[k] = sums + a * 6 + k;
+        for (int b = 0; b < 4; b++) out[b] = y + a * 4 + b;
+        kernels->winograd_output(in, out, 1);
+    }
+}

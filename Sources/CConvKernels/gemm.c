@@ -1,0 +1,68 @@
+// The GEMM driver around the per-ISA microkernels: A packed once (weights), B read in place with a
+// row stride, edges padded through a small scratch block.
+
+#include "kp_conv_internal.h"
+
+#include <string.h>
+
+void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *out) {
+    size_t panels = (m + (size_t)mr - 1) / (size_t)mr;
+    for (size_t panel = 0; panel < panels; panel++) {
+        for (size_t i = 0; i < k; i++) {
+            for (int r = 0; r < mr; r++) {
+                size_t row = panel * (size_t)mr + (size_t)r;
+                out[(panel * k + i) * (size_t)mr + (size_t)r] = row < m ? a[row * lda + i] : 0;
+            }
+        }
+    }
+}
+
+size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k) {
+    return ((size_t)kernels->mr + k) * (size_t)kernels->nr;
+}
+
+// Copies the valid part of a padded mr x nr block into C, applying the epilogue element by element.
+static void kp_store_edge(const float *block, size_t rows, size_t columns, int nr, float *c, size_t ldc,
+                          const kp_epilogue *epilogue) {
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t j = 0; j < columns; j++) {
+            c[r * ldc + j] = kp_epilogue_value(block[r * (size_t)nr + j], epilogue, r, j, ldc);
+        }
+    }
+}
+
+void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const float *a_packed,
+             const float *b, size_t ldb, float *c, size_t ldc, const float *bias, const float *residual,
+             int activation, float slope, float *scratch) {
+    const size_t mr = (size_t)kernels->mr, nr = (size_t)kernels->nr;
+    float *b_edge = scratch;          // k x nr: the last columns of B, zero-padded
+    float *c_edge = scratch + k * nr; // mr x nr
+    const size_t full_columns = n / nr * nr;
+    if (full_columns < n) {
+        for (size_t i = 0; i < k; i++) {
+            memcpy(b_edge + i * nr, b + i * ldb + full_columns, (n - full_columns) * sizeof(float));
+            memset(b_edge + i * nr + (n - full_columns), 0, (nr - (n - full_columns)) * sizeof(float));
+        }
+    }
+    for (size_t row = 0; row < m; row += mr) {
+        const float *a = a_packed + row * k;
+        const size_t rows = m - row < mr ? m - row : mr;
+        kp_epilogue epilogue = {bias ? bias + row : NULL, NULL, activation, slope};
+        const int plain = bias == NULL && residual == NULL && activation == KP_ACTIVATION_NONE;
+        for (size_t column = 0; column < full_columns; column += nr) {
+            epilogue.residual = residual ? residual + row * ldc + column : NULL;
+            if (rows == mr) {
+                kernels->gemm(k, a, b + column, ldb, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
+            } else {
+                kernels->gemm(k, a, b + column, ldb, c_edge, nr, NULL);
+                kp_store_edge(c_edge, rows, nr, (int)nr, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
+            }
+        }
+        if (full_columns < n) {
+            epilogue.residual = residual ? residual + row * ldc + full_columns : NULL;
+            kernels->gemm(k, a, b_edge, nr, c_edge, nr, NULL);
+            kp_store_edge(c_edge, rows, n - full_columns, (int)nr, c + row * ldc + full_columns, ldc,
+                          plain ? NULL : &epilogue);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+// AVX2 + FMA3 kernels, selected per function by target attributes.
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include "kp_conv_internal.h"
+
+#include <immintrin.h>
+
+#define KP_TARGET __attribute__((target("avx2,fma")))
+
+enum { MR = 6, NR = 16 };
+
+KP_TARGET static inline __m256 kp_epilogue__avx2(__m256 acc, const kp_epilogue *epilogue, int row,
+                                                 const float *residual) {
+    if (epilogue->bias != NULL) acc = _mm256_add_ps(acc, _mm256_set1_ps(epilogue->bias[row]));
+    if (epilogue->residual != NULL) acc = _mm256_add_ps(acc, _mm256_loadu_ps(residual));
+    const __m256 zero = _mm256_setzero_ps();
+    switch (epilogue->activation) {
+    case KP_ACTIVATION_RELU: return _mm256_max_ps(acc, zero);
+    case KP_ACTIVATION_RELU6: return _mm256_min_ps(_mm256_max_ps(acc, zero), _mm256_set1_ps(6));
+    case KP_ACTIVATION_LEAKY_RELU: {
+        __m256 negative = _mm256_cmp_ps(acc, zero, _CMP_LT_OQ);
+        return _mm256_blendv_ps(acc, _mm256_mul_ps(acc, _mm256_set1_ps(epilogue->slope)), negative);
+    }
+    default: return acc;
+    }
+}
+
+// 6 rows x 16 columns: 12 accumulators, two B vectors and one broadcast: 15 of 16 registers.
+KP_TARGET static void kp_gemm_6x16__avx2(size_t k, const float *restrict a, const float *restrict b,
+                                         size_t ldb, float *restrict c, size_t ldc,
+                                         const kp_epilogue *epilogue) {
+    __m256 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (size_t i = 0; i < k; i++) {
+        const __m256 b0 = _mm256_loadu_ps(b + i * ldb);
+        const __m256 b1 = _mm256_loadu_ps(b + i * ldb + 8);
+        for (int r = 0; r < MR; r++) {
+            const __m256 ar = _mm256_broadcast_ss(a + i * MR + r);
+            acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        __m256 low = acc[r][0], high = acc[r][1];
+        if (epilogue != NULL) {
+            const float *residual = epilogue->residual ? epilogue->residual + r * ldc : NULL;
+            low = kp_epilogue__avx2(low, epilogue, r, residual);
+            high = kp_epilogue__avx2(high, epilogue, r, residual ? residual + 8 : NULL);
+        }
+        _mm256_storeu_ps(c + r * ldc, low);
+        _mm256_storeu_ps(c + r * ldc + 8, high);
+    }
+}
+
+// The BT rows of kp_conv_internal.h, 8 lanes at a time.
+KP_TARGET static void kp_winograd_f4_input__avx2(const float *const d[6], float *const r[6], size_t n) {
+    const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), five = _mm256_set1_ps(5);
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 d0 = _mm256_loadu_ps(d[0] + j), d1 = _mm256_loadu_ps(d[1] + j), d2 = _mm256_loadu_ps(d[2] + j);
+        __m256 d3 = _mm256_loadu_ps(d[3] + j), d4 = _mm256_loadu_ps(d[4] + j), d5 = _mm256_loadu_ps(d[5] + j);
+        _mm256_storeu_ps(r[0] + j, _mm256_fmadd_ps(four, d0, _mm256_fnmadd_ps(five, d2, d4)));
+        _mm256_storeu_ps(r[1] + j, _mm256_fnmadd_ps(four, _mm256_add_ps(d1, d2), _mm256_add_ps(d3, d4)));
+        _mm256_storeu_ps(r[2] + j, _mm256_fmadd_ps(four, _mm256_sub_ps(d1, d2), _mm256_sub_ps(d4, d3)));
+        _mm256_storeu_ps(r[3] + j, _mm256_fmadd_ps(two, _mm256_sub_ps(d3, d1), _mm256_sub_ps(d4, d2)));
+        _mm256_storeu_ps(r[4] + j, _mm256_fmadd_ps(two, _mm256_sub_ps(d1, d3), _mm256_sub_ps(d4, d2)));
+        _mm256_storeu_ps(r[5] + j, _mm256_fmadd_ps(four, d1, _mm256_fnmadd_ps(five, d3, d5)));
+    }
+    kp_winograd_f4_input_lanes(d, r, j, n);
+}
+
+// The AT rows of kp_conv_internal.h, 8 lanes at a time.
+KP_TARGET static void kp_winograd_f4_output__avx2(const float *const m[6], float *const o[4], size_t n) {
+    const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), eight = _mm256_set1_ps(8);
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 m1 = _mm256_loadu_ps(m[1] + j), m2 = _mm256_loadu_ps(m[2] + j);
+        __m256 m3 = _mm256_loadu_ps(m[3] + j), m4 = _mm256_loadu_ps(m[4] + j);
+        __m256 sum12 = _mm256_add_ps(m1, m2), difference12 = _mm256_sub_ps(m1, m2);
+        __m256 sum34 = _mm256_add_ps(m3, m4), difference34 = _mm256_sub_ps(m3, m4);
+        _mm256_storeu_ps(o[0] + j, _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(m[0] + j), sum12), sum34));
+        _mm256_storeu_ps(o[1] + j, _mm256_fmadd_ps(two, difference34, difference12));
+        _mm256_storeu_ps(o[2] + j, _mm256_fmadd_ps(four, sum34, sum12));
+        _mm256_storeu_ps(o[3] + j, _mm256_add_ps(_mm256_fmadd_ps(eight, difference34, difference12),
+                                                 _mm256_loadu_ps(m[5] + j)));
+    }
+    kp_winograd_f4_output_lanes(m, o, j, n);
+}
+
+const kp_isa_kernels kp_kernels__avx2 = {
+    .isa = KP_ISA_AVX2,
+    .mr = MR,
+    .nr = NR,
+    .gemm = kp_gemm_6x16__avx2,
+    .winograd_input = kp_winograd_f4_input__avx2,
+    .winograd_output = kp_winograd_f4_output__avx2,
+};
+
+#endif

@@ -1,0 +1,107 @@
+// AArch64 Advanced SIMD kernels (NEON is baseline on AArch64: no detection needed).
+
+#if defined(__aarch64__)
+
+#include "kp_conv_internal.h"
+
+#include <arm_neon.h>
+
+enum { MR = 8, NR = 8 };
+
+static inline float32x4_t kp_epilogue__neon(float32x4_t acc, const kp_epilogue *epilogue, int row,
+                                            const float *residual) {
+    if (epilogue->bias != NULL) acc = vaddq_f32(acc, vdupq_n_f32(epilogue->bias[row]));
+    if (epilogue->residual != NULL) acc = vaddq_f32(acc, vld1q_f32(residual));
+    const float32x4_t zero = vdupq_n_f32(0);
+    switch (epilogue->activation) {
+    case KP_ACTIVATION_RELU: return vmaxq_f32(acc, zero);
+    case KP_ACTIVATION_RELU6: return vminq_f32(vmaxq_f32(acc, zero), vdupq_n_f32(6));
+    case KP_ACTIVATION_LEAKY_RELU: {
+        uint32x4_t negative = vcltq_f32(acc, zero);
+        return vbslq_f32(negative, vmulq_n_f32(acc, epilogue->slope), acc);
+    }
+    default: return acc;
+    }
+}
+
+// 8 rows x 8 columns: 16 accumulators; A's 8 values per k in two registers, used by lane.
+static void kp_gemm_8x8__neon(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+                              float *restrict c, size_t ldc, const kp_epilogue *epilogue) {
+    float32x4_t acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0);
+    for (size_t i = 0; i < k; i++) {
+        const float32x4_t b0 = vld1q_f32(b + i * ldb);
+        const float32x4_t b1 = vld1q_f32(b + i * ldb + 4);
+        const float32x4_t a0 = vld1q_f32(a + i * MR);
+        const float32x4_t a1 = vld1q_f32(a + i * MR + 4);
+        acc[0][0] = vfmaq_laneq_f32(acc[0][0], b0, a0, 0);
+        acc[0][1] = vfmaq_laneq_f32(acc[0][1], b1, a0, 0);
+        acc[1][0] = vfmaq_laneq_f32(acc[1][0], b0, a0, 1);
+        acc[1][1] = vfmaq_laneq_f32(acc[1][1], b1, a0, 1);
+        acc[2][0] = vfmaq_laneq_f32(acc[2][0], b0, a0, 2);
+        acc[2][1] = vfmaq_laneq_f32(acc[2][1], b1, a0, 2);
+        acc[3][0] = vfmaq_laneq_f32(acc[3][0], b0, a0, 3);
+        acc[3][1] = vfmaq_laneq_f32(acc[3][1], b1, a0, 3);
+        acc[4][0] = vfmaq_laneq_f32(acc[4][0], b0, a1, 0);
+        acc[4][1] = vfmaq_laneq_f32(acc[4][1], b1, a1, 0);
+        acc[5][0] = vfmaq_laneq_f32(acc[5][0], b0, a1, 1);
+        acc[5][1] = vfmaq_laneq_f32(acc[5][1], b1, a1, 1);
+        acc[6][0] = vfmaq_laneq_f32(acc[6][0], b0, a1, 2);
+        acc[6][1] = vfmaq_laneq_f32(acc[6][1], b1, a1, 2);
+        acc[7][0] = vfmaq_laneq_f32(acc[7][0], b0, a1, 3);
+        acc[7][1] = vfmaq_laneq_f32(acc[7][1], b1, a1, 3);
+    }
+    for (int r = 0; r < MR; r++) {
+        float32x4_t low = acc[r][0], high = acc[r][1];
+        if (epilogue != NULL) {
+            const float *residual = epilogue->residual ? epilogue->residual + r * ldc : NULL;
+            low = kp_epilogue__neon(low, epilogue, r, residual);
+            high = kp_epilogue__neon(high, epilogue, r, residual ? residual + 4 : NULL);
+        }
+        vst1q_f32(c + r * ldc, low);
+        vst1q_f32(c + r * ldc + 4, high);
+    }
+}
+
+// The BT rows of kp_conv_internal.h, 4 lanes at a time.
+static void kp_winograd_f4_input__neon(const float *const d[6], float *const r[6], size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float32x4_t d0 = vld1q_f32(d[0] + j), d1 = vld1q_f32(d[1] + j), d2 = vld1q_f32(d[2] + j);
+        float32x4_t d3 = vld1q_f32(d[3] + j), d4 = vld1q_f32(d[4] + j), d5 = vld1q_f32(d[5] + j);
+        vst1q_f32(r[0] + j, vfmaq_n_f32(vfmsq_n_f32(d4, d2, 5), d0, 4));
+        vst1q_f32(r[1] + j, vfmsq_n_f32(vaddq_f32(d3, d4), vaddq_f32(d1, d2), 4));
+        vst1q_f32(r[2] + j, vfmaq_n_f32(vsubq_f32(d4, d3), vsubq_f32(d1, d2), 4));
+        vst1q_f32(r[3] + j, vfmaq_n_f32(vsubq_f32(d4, d2), vsubq_f32(d3, d1), 2));
+        vst1q_f32(r[4] + j, vfmaq_n_f32(vsubq_f32(d4, d2), vsubq_f32(d1, d3), 2));
+        vst1q_f32(r[5] + j, vfmaq_n_f32(vfmsq_n_f32(d5, d3, 5), d1, 4));
+    }
+    kp_winograd_f4_input_lanes(d, r, j, n);
+}
+
+// The AT rows of kp_conv_internal.h, 4 lanes at a time.
+static void kp_winograd_f4_output__neon(const float *const m[6], float *const o[4], size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float32x4_t m1 = vld1q_f32(m[1] + j), m2 = vld1q_f32(m[2] + j);
+        float32x4_t m3 = vld1q_f32(m[3] + j), m4 = vld1q_f32(m[4] + j);
+        float32x4_t sum12 = vaddq_f32(m1, m2), difference12 = vsubq_f32(m1, m2);
+        float32x4_t sum34 = vaddq_f32(m3, m4), difference34 = vsubq_f32(m3, m4);
+        vst1q_f32(o[0] + j, vaddq_f32(vaddq_f32(vld1q_f32(m[0] + j), sum12), sum34));
+        vst1q_f32(o[1] + j, vfmaq_n_f32(difference12, difference34, 2));
+        vst1q_f32(o[2] + j, vfmaq_n_f32(sum12, sum34, 4));
+        vst1q_f32(o[3] + j, vaddq_f32(vfmaq_n_f32(difference12, difference34, 8), vld1q_f32(m[5] + j)));
+    }
+    kp_winograd_f4_output_lanes(m, o, j, n);
+}
+
+const kp_isa_kernels kp_kernels__neon = {
+    .isa = KP_ISA_NEON,
+    .mr = MR,
+    .nr = NR,
+    .gemm = kp_gemm_8x8__neon,
+    .winograd_input = kp_winograd_f4_input__neon,
+    .winograd_output = kp_winograd_f4_output__neon,
+};
+
+#endif

@@ -1,0 +1,35 @@
+// The plain twins of the SIMD kernels: portable C, the default on every machine.
+
+#include "kp_conv_internal.h"
+
+enum { MR = 4, NR = 8 };
+
+static void kp_gemm_4x8__scalar(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+                                float *restrict c, size_t ldc, const kp_epilogue *epilogue) {
+    float acc[MR][NR] = {{0}};
+    for (size_t i = 0; i < k; i++) {
+        for (int r = 0; r < MR; r++) {
+            for (int j = 0; j < NR; j++) acc[r][j] += a[i * MR + r] * b[i * ldb + j];
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        for (int j = 0; j < NR; j++) c[r * ldc + j] = kp_epilogue_value(acc[r][j], epilogue, r, j, ldc);
+    }
+}
+
+static void kp_winograd_f4_input__scalar(const float *const d[6], float *const r[6], size_t n) {
+    kp_winograd_f4_input_lanes(d, r, 0, n);
+}
+
+static void kp_winograd_f4_output__scalar(const float *const m[6], float *const o[4], size_t n) {
+    kp_winograd_f4_output_lanes(m, o, 0, n);
+}
+
+const kp_isa_kernels kp_kernels__scalar = {
+    .isa = KP_ISA_SCALAR,
+    .mr = MR,
+    .nr = NR,
+    .gemm = kp_gemm_4x8__scalar,
+    .winograd_input = kp_winograd_f4_input__scalar,
+    .winograd_output = kp_winograd_f4_output__scalar,
+};

@@ -1,0 +1,99 @@
+// SSE kernels (SSE4.1 for blendv; no FMA, so multiply then add).
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include "kp_conv_internal.h"
+
+#include <immintrin.h>
+
+#define KP_TARGET __attribute__((target("sse4.1")))
+
+enum { MR = 4, NR = 8 };
+
+KP_TARGET static inline __m128 kp_epilogue__sse(__m128 acc, const kp_epilogue *epilogue, int row,
+                                                const float *residual) {
+    if (epilogue->bias != NULL) acc = _mm_add_ps(acc, _mm_set1_ps(epilogue->bias[row]));
+    if (epilogue->residual != NULL) acc = _mm_add_ps(acc, _mm_loadu_ps(residual));
+    const __m128 zero = _mm_setzero_ps();
+    switch (epilogue->activation) {
+    case KP_ACTIVATION_RELU: return _mm_max_ps(acc, zero);
+    case KP_ACTIVATION_RELU6: return _mm_min_ps(_mm_max_ps(acc, zero), _mm_set1_ps(6));
+    case KP_ACTIVATION_LEAKY_RELU: {
+        __m128 negative = _mm_cmplt_ps(acc, zero);
+        return _mm_blendv_ps(acc, _mm_mul_ps(acc, _mm_set1_ps(epilogue->slope)), negative);
+    }
+    default: return acc;
+    }
+}
+
+// 4 rows x 8 columns: 8 accumulators of 16 registers; without FMA the adds need the spare ones.
+KP_TARGET static void kp_gemm_4x8__sse(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+                                       float *restrict c, size_t ldc, const kp_epilogue *epilogue) {
+    __m128 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm_setzero_ps();
+    for (size_t i = 0; i < k; i++) {
+        const __m128 b0 = _mm_loadu_ps(b + i * ldb);
+        const __m128 b1 = _mm_loadu_ps(b + i * ldb + 4);
+        for (int r = 0; r < MR; r++) {
+            const __m128 ar = _mm_set1_ps(a[i * MR + r]);
+            acc[r][0] = _mm_add_ps(acc[r][0], _mm_mul_ps(ar, b0));
+            acc[r][1] = _mm_add_ps(acc[r][1], _mm_mul_ps(ar, b1));
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        __m128 low = acc[r][0], high = acc[r][1];
+        if (epilogue != NULL) {
+            const float *residual = epilogue->residual ? epilogue->residual + r * ldc : NULL;
+            low = kp_epilogue__sse(low, epilogue, r, residual);
+            high = kp_epilogue__sse(high, epilogue, r, residual ? residual + 4 : NULL);
+        }
+        _mm_storeu_ps(c + r * ldc, low);
+        _mm_storeu_ps(c + r * ldc + 4, high);
+    }
+}
+
+// The BT rows of kp_conv_internal.h, 4 lanes at a time.
+KP_TARGET static void kp_winograd_f4_input__sse(const float *const d[6], float *const r[6], size_t n) {
+    const __m128 two = _mm_set1_ps(2), four = _mm_set1_ps(4), five = _mm_set1_ps(5);
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 d0 = _mm_loadu_ps(d[0] + j), d1 = _mm_loadu_ps(d[1] + j), d2 = _mm_loadu_ps(d[2] + j);
+        __m128 d3 = _mm_loadu_ps(d[3] + j), d4 = _mm_loadu_ps(d[4] + j), d5 = _mm_loadu_ps(d[5] + j);
+        _mm_storeu_ps(r[0] + j, _mm_add_ps(_mm_sub_ps(_mm_mul_ps(four, d0), _mm_mul_ps(five, d2)), d4));
+        _mm_storeu_ps(r[1] + j, _mm_sub_ps(_mm_add_ps(d3, d4), _mm_mul_ps(four, _mm_add_ps(d1, d2))));
+        _mm_storeu_ps(r[2] + j, _mm_add_ps(_mm_mul_ps(four, _mm_sub_ps(d1, d2)), _mm_sub_ps(d4, d3)));
+        _mm_storeu_ps(r[3] + j, _mm_add_ps(_mm_mul_ps(two, _mm_sub_ps(d3, d1)), _mm_sub_ps(d4, d2)));
+        _mm_storeu_ps(r[4] + j, _mm_add_ps(_mm_mul_ps(two, _mm_sub_ps(d1, d3)), _mm_sub_ps(d4, d2)));
+        _mm_storeu_ps(r[5] + j, _mm_add_ps(_mm_sub_ps(_mm_mul_ps(four, d1), _mm_mul_ps(five, d3)), d5));
+    }
+    kp_winograd_f4_input_lanes(d, r, j, n);
+}
+
+// The AT rows of kp_conv_internal.h, 4 lanes at a time.
+KP_TARGET static void kp_winograd_f4_output__sse(const float *const m[6], float *const o[4], size_t n) {
+    const __m128 two = _mm_set1_ps(2), four = _mm_set1_ps(4), eight = _mm_set1_ps(8);
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 m1 = _mm_loadu_ps(m[1] + j), m2 = _mm_loadu_ps(m[2] + j);
+        __m128 m3 = _mm_loadu_ps(m[3] + j), m4 = _mm_loadu_ps(m[4] + j);
+        __m128 sum12 = _mm_add_ps(m1, m2), difference12 = _mm_sub_ps(m1, m2);
+        __m128 sum34 = _mm_add_ps(m3, m4), difference34 = _mm_sub_ps(m3, m4);
+        _mm_storeu_ps(o[0] + j, _mm_add_ps(_mm_add_ps(_mm_loadu_ps(m[0] + j), sum12), sum34));
+        _mm_storeu_ps(o[1] + j, _mm_add_ps(difference12, _mm_mul_ps(two, difference34)));
+        _mm_storeu_ps(o[2] + j, _mm_add_ps(sum12, _mm_mul_ps(four, sum34)));
+        _mm_storeu_ps(o[3] + j,
+                      _mm_add_ps(_mm_add_ps(difference12, _mm_mul_ps(eight, difference34)), _mm_loadu_ps(m[5] + j)));
+    }
+    kp_winograd_f4_output_lanes(m, o, j, n);
+}
+
+const kp_isa_kernels kp_kernels__sse = {
+    .isa = KP_ISA_SSE,
+    .mr = MR,
+    .nr = NR,
+    .gemm = kp_gemm_4x8__sse,
+    .winograd_input = kp_winograd_f4_input__sse,
+    .winograd_output = kp_winograd_f4_output__sse,
+};
+
+#endif

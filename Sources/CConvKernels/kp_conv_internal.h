@@ -1,0 +1,121 @@
+// What each ISA file provides, and helpers shared by the drivers. Not part of the public API.
+
+#ifndef KP_CONV_INTERNAL_H
+#define KP_CONV_INTERNAL_H
+
+#include "kp_conv.h"
+
+// The output stage fused into the microkernel's store: y = act(acc + bias[row] + residual).
+typedef struct {
+    const float *bias;     // MR values, the bias of the panel's rows, or NULL
+    const float *residual; // laid out like C (same ldc), or NULL
+    int activation;        // kp_activation
+    float slope;           // leaky ReLU slope
+} kp_epilogue;
+
+// C[MR x NR] = A[MR x k] * B[k x NR], then the epilogue (NULL: store the sums as they are).
+// `a` is packed k-major, MR floats per k (kp_pack_a); row i of B starts at b + i * ldb; row r of C
+// at c + r * ldc. Every microkernel computes a full MR x NR block; the driver pads the edges.
+typedef void (*kp_gemm_fn)(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+                           float *restrict c, size_t ldc, const kp_epilogue *epilogue);
+
+// One dimension of a Winograd F(4x4, 3x3) transform over n independent lanes:
+//   input:  r[i][j] = sum_u BT[i][u] * d[u][j]   (6 -> 6)
+//   output: o[a][j] = sum_i AT[a][i] * m[i][j]   (6 -> 4)
+typedef void (*kp_winograd_input_fn)(const float *const d[6], float *const r[6], size_t n);
+typedef void (*kp_winograd_output_fn)(const float *const m[6], float *const o[4], size_t n);
+
+typedef struct {
+    kp_isa isa;
+    int mr;
+    int nr;
+    kp_gemm_fn gemm;
+    kp_winograd_input_fn winograd_input;
+    kp_winograd_output_fn winograd_output;
+} kp_isa_kernels;
+
+extern const kp_isa_kernels kp_kernels__scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const kp_isa_kernels kp_kernels__sse;
+extern const kp_isa_kernels kp_kernels__avx2;
+extern const kp_isa_kernels kp_kernels__avx512;
+#endif
+#if defined(__aarch64__)
+extern const kp_isa_kernels kp_kernels__neon;
+#endif
+
+// The kernels for `isa`, or NULL when this build or this CPU lacks it.
+const kp_isa_kernels *kp_kernels_for(kp_isa isa);
+
+static inline float kp_activate(float value, int activation, float slope) {
+    switch (activation) {
+    case KP_ACTIVATION_RELU: return value > 0 ? value : 0;
+    case KP_ACTIVATION_RELU6: return value > 0 ? (value < 6 ? value : 6) : 0;
+    case KP_ACTIVATION_LEAKY_RELU: return value > 0 ? value : value * slope;
+    default: return value;
+    }
+}
+
+// The epilogue on one value at (row, column) of a block: the scalar twin of the vector epilogues,
+// with the same order of operations: ((acc + bias) + residual), then the activation.
+static inline float kp_epilogue_value(float acc, const kp_epilogue *epilogue, size_t row, size_t column,
+                                      size_t ldc) {
+    if (epilogue == NULL) return acc;
+    if (epilogue->bias != NULL) acc += epilogue->bias[row];
+    if (epilogue->residual != NULL) acc += epilogue->residual[row * ldc + column];
+    return kp_activate(acc, epilogue->activation, epilogue->slope);
+}
+
+// The Winograd transforms on lanes [begin, end), in plain C: the scalar kernels, and the tails
+// of the SIMD ones. The formulas are the rows of BT and AT:
+//   BT (Lavin & Gray, arXiv 1509.09308; interpolation points 0, 1, -1, 2, -2 and infinity, the
+//   smallest integers, which keep the transform matrices' entries and the error growth small):
+//     r0 = 4 d0 - 5 d2 + d4            r3 = -2 d1 - d2 + 2 d3 + d4
+//     r1 = -4 d1 - 4 d2 + d3 + d4      r4 = 2 d1 - d2 - 2 d3 + d4
+//     r2 = 4 d1 - 4 d2 - d3 + d4       r5 = 4 d1 - 5 d3 + d5
+//   AT:
+//     o0 = m0 + m1 + m2 + m3 + m4      o2 = m1 + m2 + 4 m3 + 4 m4
+//     o1 = m1 - m2 + 2 m3 - 2 m4       o3 = m1 - m2 + 8 m3 - 8 m4 + m5
+static inline void kp_winograd_f4_input_lanes(const float *const d[6], float *const r[6], size_t begin,
+                                              size_t end) {
+    for (size_t j = begin; j < end; j++) {
+        float d0 = d[0][j], d1 = d[1][j], d2 = d[2][j], d3 = d[3][j], d4 = d[4][j], d5 = d[5][j];
+        r[0][j] = 4 * d0 - 5 * d2 + d4;
+        r[1][j] = -4 * (d1 + d2) + (d3 + d4);
+        r[2][j] = 4 * (d1 - d2) + (d4 - d3);
+        r[3][j] = 2 * (d3 - d1) + (d4 - d2);
+        r[4][j] = 2 * (d1 - d3) + (d4 - d2);
+        r[5][j] = 4 * d1 - 5 * d3 + d5;
+    }
+}
+
+static inline void kp_winograd_f4_output_lanes(const float *const m[6], float *const o[4], size_t begin,
+                                               size_t end) {
+    for (size_t j = begin; j < end; j++) {
+        float sum12 = m[1][j] + m[2][j], difference12 = m[1][j] - m[2][j];
+        float sum34 = m[3][j] + m[4][j], difference34 = m[3][j] - m[4][j];
+        o[0][j] = m[0][j] + sum12 + sum34;
+        o[1][j] = difference12 + 2 * difference34;
+        o[2][j] = sum12 + 4 * sum34;
+        o[3][j] = difference12 + 8 * difference34 + m[5][j];
+    }
+}
+
+// Packs rows [0, m) of A (row-major, lda apart, k columns) into MR-row panels, k-major, zero-padded
+// to a multiple of MR rows. `out` holds ceil(m / mr) * mr * k floats.
+void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *out);
+
+// C = A * B with the epilogue, for m rows: A packed by kp_pack_a, B k x n (ldb), C m x n (ldc).
+// Handles the edges: partial panels and partial column blocks go through a padded scratch block
+// of (mr + k) * nr floats at `scratch`. bias: m values or NULL; residual like C or NULL.
+void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const float *a_packed,
+             const float *b, size_t ldb, float *c, size_t ldc, const float *bias, const float *residual,
+             int activation, float slope, float *scratch);
+
+size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k);
+
+// Runs body(context, item, thread) for item in [0, count) on the pool's threads (or inline).
+typedef void (*kp_parallel_body)(void *context, size_t item, int thread);
+void kp_parallel_for(kp_threadpool *pool, size_t count, kp_parallel_body body, void *context);
+
+#endif

@@ -1,0 +1,127 @@
+// A fixed pool of worker threads running one parallel loop at a time. Items are handed out through
+// an atomic counter; which thread runs an item never changes what it computes, so results are
+// bit-identical for any thread count.
+
+#include "kp_conv_internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+struct kp_threadpool {
+    int threads; // including the caller
+    pthread_mutex_t call;     // one parallel loop at a time, whoever calls
+    pthread_t *workers;
+    pthread_mutex_t lock;
+    pthread_cond_t start;
+    pthread_cond_t finished;
+    unsigned long generation; // bumped for each loop
+    int running;              // workers still inside the current loop
+    int stopping;
+    kp_parallel_body body;
+    void *context;
+    size_t count;
+    atomic_size_t next;
+};
+
+typedef struct {
+    kp_threadpool *pool;
+    int thread;
+} kp_worker;
+
+static void kp_run_items(kp_threadpool *pool, int thread) {
+    for (;;) {
+        size_t item = atomic_fetch_add(&pool->next, 1);
+        if (item >= pool->count) return;
+        pool->body(pool->context, item, thread);
+    }
+}
+
+static void *kp_worker_main(void *argument) {
+    kp_worker worker = *(kp_worker *)argument;
+    free(argument);
+    kp_threadpool *pool = worker.pool;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (!pool->stopping && pool->generation == seen) pthread_cond_wait(&pool->start, &pool->lock);
+        if (pool->stopping) break;
+        seen = pool->generation;
+        pthread_mutex_unlock(&pool->lock);
+        kp_run_items(pool, worker.thread);
+        pthread_mutex_lock(&pool->lock);
+        if (--pool->running == 0) pthread_cond_signal(&pool->finished);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+kp_threadpool *kp_threadpool_create(int threads) {
+    if (threads < 1) threads = 1;
+    kp_threadpool *pool = calloc(1, sizeof *pool);
+    if (pool == NULL) return NULL;
+    pool->threads = threads;
+    pthread_mutex_init(&pool->call, NULL);
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->start, NULL);
+    pthread_cond_init(&pool->finished, NULL);
+    pool->workers = calloc((size_t)threads, sizeof(pthread_t));
+    if (pool->workers == NULL) {
+        free(pool);
+        return NULL;
+    }
+    for (int thread = 1; thread < threads; thread++) {
+        kp_worker *worker = malloc(sizeof *worker);
+        if (worker == NULL) {
+            pool->threads = thread;
+            break;
+        }
+        worker->pool = pool;
+        worker->thread = thread;
+        if (pthread_create(&pool->workers[thread], NULL, kp_worker_main, worker) != 0) {
+            free(worker);
+            pool->threads = thread;
+            break;
+        }
+    }
+    return pool;
+}
+
+void kp_threadpool_destroy(kp_threadpool *pool) {
+    if (pool == NULL) return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+    for (int thread = 1; thread < pool->threads; thread++) pthread_join(pool->workers[thread], NULL);
+    pthread_mutex_destroy(&pool->call);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->start);
+    pthread_cond_destroy(&pool->finished);
+    free(pool->workers);
+    free(pool);
+}
+
+int kp_threadpool_threads(const kp_threadpool *pool) { return pool ? pool->threads : 1; }
+
+void kp_parallel_for(kp_threadpool *pool, size_t count, kp_parallel_body body, void *context) {
+    if (pool == NULL || pool->threads == 1 || count <= 1) {
+        for (size_t item = 0; item < count; item++) body(context, item, 0);
+        return;
+    }
+    pthread_mutex_lock(&pool->call);
+    pthread_mutex_lock(&pool->lock);
+    pool->body = body;
+    pool->context = context;
+    pool->count = count;
+    atomic_store(&pool->next, 0);
+    pool->running = pool->threads - 1;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+    kp_run_items(pool, 0);
+    pthread_mutex_lock(&pool->lock);
+    while (pool->running > 0) pthread_cond_wait(&pool->finished, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+    pthread_mutex_unlock(&pool->call);
+}

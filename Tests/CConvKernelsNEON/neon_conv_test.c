@@ -1,0 +1,138 @@
+// The NEON path against the double reference and the scalar kernels, for Scripts/test-neon.sh:
+// cross-compiled with aarch64-linux-gnu-gcc and run under qemu-aarch64 (no Swift there).
+// Every algorithm that applies, 1, 2 and 3 threads (bit-identical), tolerances as in the Swift
+// tests (max|y - y_ref| / max|y_ref|: 1e-5 for the GEMM paths, 1e-4 for Winograd F(4x4, 3x3)).
+
+#include "kp_conv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned long long random_state = 12345;
+
+static float normal(void) { // Box-Muller on a 64-bit LCG
+    random_state = random_state * 6364136223846793005ull + 1442695040888963407ull;
+    double u = ((random_state >> 11) + 1.0) / 9007199254740993.0;
+    random_state = random_state * 6364136223846793005ull + 1442695040888963407ull;
+    double v = (random_state >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+
+static float *normals(size_t count) {
+    float *values = malloc((count ? count : 1) * sizeof(float));
+    for (size_t i = 0; i < count; i++) values[i] = normal();
+    return values;
+}
+
+static double relative_error(const float *y, const float *reference, size_t count) {
+    double error = 0, scale = 0;
+    for (size_t i = 0; i < count; i++) {
+        error = fmax(error, fabs((double)y[i] - reference[i]));
+        scale = fmax(scale, fabs((double)reference[i]));
+    }
+    return scale > 0 ? error / scale : error;
+}
+
+// Runs `conv` with a fresh pool of `threads`; returns the output (malloc'd).
+static float *run(kp_conv *conv, const float *input, int height, int width, const float *residual, size_t count,
+                  int threads) {
+    kp_threadpool *pool = kp_threadpool_create(threads);
+    void *workspace = aligned_alloc(64, (kp_conv_workspace_size(conv, height, width, threads) + 63) / 64 * 64 + 64);
+    float *output = malloc((count ? count : 1) * sizeof(float));
+    kp_conv_run(conv, input, height, width, residual, output, workspace, pool);
+    free(workspace);
+    kp_threadpool_destroy(pool);
+    return output;
+}
+
+int main(void) {
+    if (!kp_isa_available(KP_ISA_NEON)) {
+        fprintf(stderr, "NEON is not available in this build\n");
+        return 1;
+    }
+    struct {
+        kp_conv_shape shape;
+        int height, width;
+    } cases[] = {
+        {{3, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 9, 7},
+        {{17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 17, 16},
+        {{64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 33, 31},
+        {{64, 17, 3, 3, 1, 1, 0, 0, 1, 1, 1}, 15, 15},
+        {{5, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1}, 31, 33},
+        {{17, 64, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 16, 9},
+        {{3, 17, 5, 5, 1, 1, 1, 1, 1, 1, 1}, 8, 9},
+        {{17, 17, 3, 3, 2, 2, 1, 1, 1, 1, 17}, 15, 15},
+        {{6, 9, 3, 3, 1, 1, 2, 2, 2, 2, 3}, 9, 9},
+        {{1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 1, 1},
+    };
+    const kp_algorithm algorithms[] = {KP_ALGORITHM_IM2COL, KP_ALGORITHM_GEMM_1X1, KP_ALGORITHM_WINOGRAD_F4};
+    const kp_activation activations[] = {KP_ACTIVATION_NONE, KP_ACTIVATION_RELU, KP_ACTIVATION_RELU6,
+                                         KP_ACTIVATION_LEAKY_RELU};
+    int failures = 0, checks = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const kp_conv_shape *shape = &cases[c].shape;
+        const int height = cases[c].height, width = cases[c].width;
+        int out_height, out_width;
+        kp_conv_output_size(shape, height, width, &out_height, &out_width);
+        const size_t count = (size_t)shape->out_channels * out_height * out_width;
+        const size_t weight_count = (size_t)shape->out_channels * (shape->in_channels / shape->groups) *
+                                    shape->kernel_h * shape->kernel_w;
+        float *weights = normals(weight_count), *bias = normals(shape->out_channels);
+        float *input = normals((size_t)shape->in_channels * height * width), *residual = normals(count);
+        const kp_activation activation = activations[c % 4];
+        float *expected = malloc((count ? count : 1) * sizeof(float));
+        kp_conv_reference(shape, weights, bias, activation, 0.1f, input, height, width, residual, expected);
+        for (size_t a = 0; a < 3; a++) {
+            char message[256];
+            kp_conv *neon = kp_conv_create(shape, weights, bias, activation, 0.1f, algorithms[a], KP_ISA_NEON, message);
+            if (neon == NULL) continue; // the algorithm does not apply to this shape
+            kp_conv *scalar = kp_conv_create(shape, weights, bias, activation, 0.1f, algorithms[a], KP_ISA_SCALAR, message);
+            float *single = run(neon, input, height, width, residual, count, 1);
+            float *plain = run(scalar, input, height, width, residual, count, 1);
+            double bound = algorithms[a] == KP_ALGORITHM_WINOGRAD_F4 ? 1e-4 : 1e-5;
+            double error = relative_error(single, expected, count);
+            double versus_scalar = relative_error(single, plain, count);
+            checks++;
+            if (error > bound || versus_scalar > bound) {
+                printf("FAIL case %zu %s: error %.3g vs reference, %.3g vs scalar (bound %.0e)\n", c,
+                       kp_algorithm_name(algorithms[a]), error, versus_scalar, bound);
+                failures++;
+            }
+            for (int threads = 2; threads <= 3; threads++) {
+                float *parallel = run(neon, input, height, width, residual, count, threads);
+                checks++;
+                if (memcmp(parallel, single, count * sizeof(float)) != 0) {
+                    printf("FAIL case %zu %s: %d threads differ from 1\n", c, kp_algorithm_name(algorithms[a]), threads);
+                    failures++;
+                }
+                free(parallel);
+            }
+            free(single);
+            free(plain);
+            kp_conv_destroy(neon);
+            kp_conv_destroy(scalar);
+        }
+        free(weights);
+        free(bias);
+        free(input);
+        free(residual);
+        free(expected);
+    }
+    for (int seed = 0; seed < 20; seed++) { // the transforms, NEON against scalar
+        float d[36], neon_v[36], scalar_v[36], neon_y[16], scalar_y[16];
+        for (int i = 0; i < 36; i++) d[i] = normal();
+        kp_winograd_f4_input_tile(KP_ISA_NEON, d, neon_v);
+        kp_winograd_f4_input_tile(KP_ISA_SCALAR, d, scalar_v);
+        kp_winograd_f4_output_tile(KP_ISA_NEON, d, neon_y);
+        kp_winograd_f4_output_tile(KP_ISA_SCALAR, d, scalar_y);
+        checks += 2;
+        if (relative_error(neon_v, scalar_v, 36) > 1e-6 || relative_error(neon_y, scalar_y, 16) > 1e-6) {
+            printf("FAIL transform seed %d\n", seed);
+            failures++;
+        }
+    }
+    printf("NEON: %d of %d checks passed\n", checks - failures, checks);
+    return failures == 0 ? 0 : 1;
+}

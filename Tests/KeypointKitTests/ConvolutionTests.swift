@@ -1,0 +1,301 @@
+import CConvKernels
+import Foundation
+import Testing
+
+@testable import KeypointKit
+
+/// Normally distributed values (Box-Muller on the seeded generator).
+func normalValues(_ count: Int, seed: UInt64) -> [Float] {
+    var random = SeededRandom(seed: seed)
+    return (0..<count).map { _ in
+        let u = Double.random(in: Double.ulpOfOne..<1, using: &random)
+        let v = Double.random(in: 0..<1, using: &random)
+        return Float((-2 * log(u)).squareRoot() * cos(2 * Double.pi * v))
+    }
+}
+
+/// max|y - reference| / max|reference|: the error measure every tolerance here is stated in.
+func relativeError(_ y: [Float], _ reference: [Float]) -> Double {
+    let scale = reference.map { abs(Double($0)) }.max() ?? 0
+    let error = zip(y, reference).map { abs(Double($0) - Double($1)) }.max() ?? 0
+    return scale > 0 ? error / scale : error
+}
+
+struct ConvolutionCase: CustomStringConvertible {
+    var shape: ConvolutionShape
+    var height: Int
+    var width: Int
+    var bias: Bool
+    var activation: Activation
+    var residual: Bool
+
+    var description: String {
+        "\(shape.inChannels)->\(shape.outChannels) k\(shape.kernelHeight) s\(shape.strideY) p\(shape.padY) "
+            + "d\(shape.dilationY) g\(shape.groups) \(height)x\(width) bias \(bias) \(activation) residual \(residual)"
+    }
+}
+
+/// The reference convolution (double accumulation) and the inputs of a case.
+struct ConvolutionProblem {
+    let testCase: ConvolutionCase
+    let weights: [Float]
+    let bias: [Float]?
+    let input: Tensor
+    let residual: Tensor?
+    let expected: [Float]
+
+    init(_ testCase: ConvolutionCase, seed: UInt64) {
+        self.testCase = testCase
+        let shape = testCase.shape
+        weights = normalValues(shape.weightCount, seed: seed)
+        bias = testCase.bias ? normalValues(shape.outChannels, seed: seed + 1) : nil
+        input = Tensor(
+            shape: [1, shape.inChannels, testCase.height, testCase.width],
+            data: normalValues(shape.inChannels * testCase.height * testCase.width, seed: seed + 2))
+        let size = shape.outputSize(height: testCase.height, width: testCase.width)
+        let outputCount = shape.outChannels * size.height * size.width
+        residual =
+            testCase.residual
+            ? Tensor(
+                shape: [1, shape.outChannels, size.height, size.width], data: normalValues(outputCount, seed: seed + 3))
+            : nil
+        var result = [Float](repeating: 0, count: outputCount)
+        var kpShape = shape.kp
+        let (kind, slope): (kp_activation, Float) =
+            switch testCase.activation {
+            case .none: (KP_ACTIVATION_NONE, 0)
+            case .relu: (KP_ACTIVATION_RELU, 0)
+            case .relu6: (KP_ACTIVATION_RELU6, 0)
+            case .leakyReLU(let slope): (KP_ACTIVATION_LEAKY_RELU, slope)
+            }
+        let (weightData, biasData, inputData, residualData) = (weights, bias, input.data, residual?.data)
+        result.withUnsafeMutableBufferPointer { out in
+            kp_conv_reference(
+                &kpShape, weightData, biasData, kind, slope, inputData, Int32(testCase.height), Int32(testCase.width),
+                residualData, out.baseAddress)
+        }
+        expected = result
+    }
+
+    func run(algorithm: ConvolutionAlgorithm, isa: InstructionSet, pool: ThreadPool?) throws -> [Float] {
+        let convolution = try Convolution(
+            shape: testCase.shape, weights: weights, bias: bias, activation: testCase.activation,
+            algorithm: algorithm, instructionSet: isa)
+        return convolution(input, residual: residual, pool: pool).data
+    }
+}
+
+/// Tolerances in max|y - y_ref| / max|y_ref|. The GEMM paths sum in fp32 in a different order
+/// from the double reference; Winograd F(4x4, 3x3) also rounds its transforms (entries up to 8
+/// in AT, 5 in BT). Measured worst cases are in `ConvolutionAccuracyTests`.
+enum ConvolutionTolerance {
+    static func bound(_ algorithm: ConvolutionAlgorithm) -> Double {
+        switch algorithm {
+        case .winogradF4: return 1e-4
+        default: return 1e-5
+        }
+    }
+}
+
+struct ConvolutionTests {
+
+    /// The shapes the core must get right: sizes 1...9, 15, 16, 17, 31, 33 (square and not),
+    /// channels 1, 3, 5, 17, 64, kernels 1, 3, 5, strides 1 and 2, padding 0 and 1, with and
+    /// without bias, each activation, with and without residual; then groups, depthwise, dilation.
+    static let cases: [ConvolutionCase] = {
+        let sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 33]
+        let channels = [1, 3, 5, 17, 64]
+        let activations: [Activation] = [.none, .relu, .relu6, .leakyReLU(slope: 0.1)]
+        var cases: [ConvolutionCase] = []
+        for (index, height) in sizes.enumerated() {
+            let width = index % 2 == 0 ? height : sizes[(index * 5 + 3) % sizes.count]
+            for kernel in [1, 3, 5] {
+                for (stride, padding) in [(1, 0), (1, 1), (2, 0), (2, 1)] {
+                    let mix = index + kernel + stride + padding
+                    var inChannels = channels[(index + kernel + stride) % channels.count]
+                    var outChannels = channels[(index * 2 + padding + kernel) % channels.count]
+                    if inChannels * outChannels * height * width > 64 * 17 * 81 {  // keep the oracle quick
+                        inChannels = min(inChannels, 17)
+                        outChannels = min(outChannels, 17)
+                    }
+                    cases.append(
+                        ConvolutionCase(
+                            shape: ConvolutionShape(
+                                inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+                                padding: padding),
+                            height: height, width: width, bias: mix % 2 == 0, activation: activations[mix % 4],
+                            residual: mix % 3 == 0))
+                }
+            }
+        }
+        // Winograd with many channels, and tiles cut by the image edge.
+        for (height, width) in [(16, 16), (17, 9), (33, 31)] {
+            cases.append(
+                ConvolutionCase(
+                    shape: ConvolutionShape(inChannels: 64, outChannels: 64, kernel: 3, padding: 1),
+                    height: height, width: width, bias: true, activation: .relu, residual: true))
+        }
+        let grouped: [(ConvolutionShape, Int)] = [
+            (ConvolutionShape(inChannels: 6, outChannels: 9, kernel: 3, padding: 1, groups: 3), 9),
+            (ConvolutionShape(inChannels: 17, outChannels: 17, kernel: 3, stride: 2, padding: 1, groups: 17), 15),
+            (ConvolutionShape(inChannels: 64, outChannels: 64, kernel: 3, padding: 1, groups: 64), 16),
+            (ConvolutionShape(inChannels: 8, outChannels: 16, kernel: 5, padding: 2, groups: 8), 7),
+            (ConvolutionShape(inChannels: 5, outChannels: 17, kernel: 3, padding: 2, dilation: 2), 17),
+        ]
+        for (shape, size) in grouped {
+            cases.append(
+                ConvolutionCase(shape: shape, height: size, width: size, bias: true, activation: .relu6, residual: true)
+            )
+        }
+        return cases
+    }()
+
+    static func algorithms(for shape: ConvolutionShape) -> [ConvolutionAlgorithm] {
+        var algorithms: [ConvolutionAlgorithm] = [.im2col]
+        var kpShape = shape.kp
+        if kp_conv_choose_algorithm(&kpShape) == KP_ALGORITHM_GEMM_1X1 { algorithms.append(.gemm1x1) }
+        if shape.groups == 1 && shape.kernelHeight == 3 && shape.strideY == 1 && shape.dilationY == 1 {
+            algorithms.append(.winogradF4)
+        }
+        return algorithms
+    }
+
+    /// Every case on every instruction set this machine runs, every algorithm that applies, and
+    /// 1, 2 and 3 threads: within the algorithm's tolerance of the double reference, and
+    /// bit-identical across thread counts.
+    @Test(arguments: InstructionSet.available)
+    func matchesTheReference(isa: InstructionSet) throws {
+        let pools = [1, 2, 3].map { ThreadPool(threads: $0) }  // a pool serves one call at a time
+        for (index, testCase) in Self.cases.enumerated() {
+            let problem = ConvolutionProblem(testCase, seed: UInt64(index * 10))
+            for algorithm in Self.algorithms(for: testCase.shape) {
+                let single = try problem.run(algorithm: algorithm, isa: isa, pool: pools[0])
+                let error = relativeError(single, problem.expected)
+                #expect(
+                    error <= ConvolutionTolerance.bound(algorithm),
+                    "\(isa) \(algorithm) \(testCase): error \(error)")
+                for pool in pools.dropFirst() {
+                    let identical = try problem.run(algorithm: algorithm, isa: isa, pool: pool) == single
+                    #expect(identical, "\(isa) \(algorithm) \(testCase): \(pool.threads) threads differ")
+                }
+            }
+        }
+    }
+
+    @Test func autoChoosesByShape() throws {
+        func chosen(_ shape: ConvolutionShape) throws -> ConvolutionAlgorithm {
+            try Convolution(shape: shape, weights: [Float](repeating: 0, count: shape.weightCount)).algorithm
+        }
+        #expect(try chosen(ConvolutionShape(inChannels: 64, outChannels: 64, kernel: 3, padding: 1)) == .winogradF4)
+        #expect(
+            try chosen(ConvolutionShape(inChannels: 5, outChannels: 32, kernel: 3, stride: 2, padding: 1)) == .im2col)
+        #expect(try chosen(ConvolutionShape(inChannels: 64, outChannels: 128, kernel: 1)) == .gemm1x1)
+        #expect(try chosen(ConvolutionShape(inChannels: 3, outChannels: 64, kernel: 3, padding: 1)) == .im2col)
+    }
+
+    @Test func invalidShapesAndAlgorithmsAreErrors() {
+        #expect(throws: ConvolutionError.self) {
+            try Convolution(shape: ConvolutionShape(inChannels: 6, outChannels: 4, kernel: 3, groups: 4), weights: [])
+        }
+        let strided = ConvolutionShape(inChannels: 8, outChannels: 8, kernel: 3, stride: 2)
+        #expect(throws: ConvolutionError.self) {
+            try Convolution(
+                shape: strided, weights: [Float](repeating: 0, count: strided.weightCount), algorithm: .winogradF4)
+        }
+        #expect(throws: ConvolutionError.self) {
+            try Convolution(shape: strided, weights: [1, 2, 3])
+        }
+    }
+}
+
+/// The transforms against their explicit matrices, in double: V = BT d B and Y = AT m A.
+struct WinogradTransformTests {
+    static func multiply(_ a: [Double], _ rowsA: Int, _ colsA: Int, _ b: [Double], _ colsB: Int) -> [Double] {
+        var c = [Double](repeating: 0, count: rowsA * colsB)
+        for i in 0..<rowsA {
+            for j in 0..<colsB {
+                for k in 0..<colsA { c[i * colsB + j] += a[i * colsA + k] * b[k * colsB + j] }
+            }
+        }
+        return c
+    }
+
+    static func transpose(_ a: [Double], _ rows: Int, _ cols: Int) -> [Double] {
+        (0..<(cols * rows)).map { index in a[(index % rows) * cols + index / rows] }
+    }
+
+    @Test(arguments: InstructionSet.available)
+    func inputTransform(isa: InstructionSet) {
+        let bt = withUnsafeBytes(of: kp_winograd_f4_bt) { Array($0.bindMemory(to: Float.self)) }.map { Double($0) }
+        for seed in 0..<20 {
+            let d = normalValues(36, seed: UInt64(seed))
+            let expected = Self.multiply(
+                Self.multiply(bt, 6, 6, d.map(Double.init), 6), 6, 6, Self.transpose(bt, 6, 6), 6)
+            var v = [Float](repeating: 0, count: 36)
+            kp_winograd_f4_input_tile(isa.kp, d, &v)
+            let error = zip(v, expected).map { abs(Double($0) - $1) }.max()!
+            #expect(error <= 1e-5 * (expected.map(abs).max()!), "\(isa): \(error)")
+        }
+    }
+
+    @Test(arguments: InstructionSet.available)
+    func outputTransform(isa: InstructionSet) {
+        let at = withUnsafeBytes(of: kp_winograd_f4_at) { Array($0.bindMemory(to: Float.self)) }.map { Double($0) }
+        for seed in 0..<20 {
+            let m = normalValues(36, seed: UInt64(100 + seed))
+            let expected = Self.multiply(
+                Self.multiply(at, 4, 6, m.map(Double.init), 6), 4, 6, Self.transpose(at, 4, 6), 4)
+            var y = [Float](repeating: 0, count: 16)
+            kp_winograd_f4_output_tile(isa.kp, m, &y)
+            let error = zip(y, expected).map { abs(Double($0) - $1) }.max()!
+            #expect(error <= 1e-5 * (expected.map(abs).max()!), "\(isa): \(error)")
+        }
+    }
+
+    /// G g GT followed by the transforms equals direct correlation of one 6x6 tile: the three
+    /// matrices together compute a 4x4 output of a 3x3 kernel.
+    @Test func matricesComputeTheConvolution() {
+        let g = withUnsafeBytes(of: kp_winograd_f4_g) { Array($0.bindMemory(to: Double.self)) }
+        let bt = withUnsafeBytes(of: kp_winograd_f4_bt) { Array($0.bindMemory(to: Float.self)) }.map { Double($0) }
+        let at = withUnsafeBytes(of: kp_winograd_f4_at) { Array($0.bindMemory(to: Float.self)) }.map { Double($0) }
+        let d = normalValues(36, seed: 7).map(Double.init)
+        let kernel = normalValues(9, seed: 8).map(Double.init)
+        let u = Self.multiply(Self.multiply(g, 6, 3, kernel, 3), 6, 3, Self.transpose(g, 6, 3), 6)
+        let v = Self.multiply(Self.multiply(bt, 6, 6, d, 6), 6, 6, Self.transpose(bt, 6, 6), 6)
+        let m = zip(u, v).map { $0 * $1 }
+        let y = Self.multiply(Self.multiply(at, 4, 6, m, 6), 4, 6, Self.transpose(at, 4, 6), 4)
+        for row in 0..<4 {
+            for column in 0..<4 {
+                var direct = 0.0
+                for ky in 0..<3 {
+                    for kx in 0..<3 { direct += kernel[ky * 3 + kx] * d[(row + ky) * 6 + column + kx] }
+                }
+                #expect(abs(y[row * 4 + column] - direct) < 1e-12)
+            }
+        }
+    }
+}
+
+/// The error of each algorithm where it is largest in practice: 256 input channels of N(0,1)
+/// inputs and weights, measured as max|y - y_ref| / max|y_ref| against the double reference.
+/// Measured worst over the ISAs on the development machine (AMD EPYC, AVX-512):
+///   im2col-gemm 3x3: 1.7e-6 and gemm-1x1: 5.0e-7 (bound 1e-5); winograd-f4: 1.05e-5 (bound 1e-4).
+/// Scalar and SSE round identically (multiply, then add); AVX2 and AVX-512 use FMA.
+struct ConvolutionAccuracyTests {
+    @Test(arguments: InstructionSet.available)
+    func errorWith256InputChannels(isa: InstructionSet) throws {
+        let cases: [(ConvolutionShape, ConvolutionAlgorithm)] = [
+            (ConvolutionShape(inChannels: 256, outChannels: 16, kernel: 3, padding: 1), .im2col),
+            (ConvolutionShape(inChannels: 256, outChannels: 16, kernel: 3, padding: 1), .winogradF4),
+            (ConvolutionShape(inChannels: 256, outChannels: 16, kernel: 1), .gemm1x1),
+        ]
+        for (index, (shape, algorithm)) in cases.enumerated() {
+            let problem = ConvolutionProblem(
+                ConvolutionCase(shape: shape, height: 16, width: 16, bias: false, activation: .none, residual: false),
+                seed: UInt64(1000 + index))
+            let error = relativeError(try problem.run(algorithm: algorithm, isa: isa, pool: nil), problem.expected)
+            print("accuracy \(isa) \(algorithm.rawValue): \(error)")
+            #expect(error <= ConvolutionTolerance.bound(algorithm), "\(isa) \(algorithm): \(error)")
+        }
+    }
+}
