@@ -305,113 +305,150 @@ static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
     return KP_POSITIONS * ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * stride;
 }
 
-// Per-thread scratch: 2 x 24 phase rows for the input transform, 40 rows for the output transform
-// (each tiles_w + 1 lanes), and the GEMM's edge block.
-static size_t kp_winograd_scratch_floats(const kp_conv *conv, int tiles_w) {
-    return kp_align_floats(88 * ((size_t)tiles_w + 2)) +
+// Per-thread scratch: 72 rows of `stride` lanes for the transforms (36 gathered or combined
+// values per tile, and 36 half-transformed), 8 rows of a tile row's lanes for splitting rows into
+// column phases, then the GEMM's edge block.
+static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, int tiles_w) {
+    return 72 * stride + kp_align_floats(8 * ((size_t)tiles_w + 2)) +
            kp_align_floats(kp_gemm_scratch_floats(conv->kernels, (size_t)conv->shape.in_channels));
 }
 
-// Tiles [first, first + count) of channel c into v[p][c][lane] (lane 0 = tile `first`).
+// Calls visit(ty, tx0, run, lane0) for each tile-row segment of tiles [first, first + count).
+#define KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0)                                        \
+    for (size_t kp_t = (first), ty, tx0, run, lane0; kp_t < (first) + (count); kp_t += run)                \
+        if ((ty = kp_t / (size_t)(job)->tiles_w, tx0 = kp_t % (size_t)(job)->tiles_w,                      \
+             run = (size_t)(job)->tiles_w - tx0 < (first) + (count) - kp_t ? (size_t)(job)->tiles_w - tx0    \
+                                                                         : (first) + (count) - kp_t,       \
+             lane0 = kp_t - (first), 1))
+
+// Tiles [first, first + count) of input channel c into v[p][c][lane] (lane 0 = tile `first`):
+//   d[u][v] = x(4 ty + u - pad, 4 tx + v - pad)   the 6x6 window of each tile, one lane per tile
+//   r[i][v] = sum_u BT[i][u] d[u][v]              down the columns
+//   V[6i + k] = sum_v BT[k][v] r[i][v]            along the rows
+// The windows are gathered a row at a time: the row's column phases x(4 tx + m) split out by
+// the ISA's deinterleave, window column v being phase v % 4 of tile tx + v / 4. The two passes
+// then run on all tiles of the block at once, so they fill whole vectors.
 static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size_t first, size_t count, float *v,
                                       float *scratch) {
     const kp_conv *conv = job->conv;
-    const int pad = conv->shape.pad_h, pad_w = conv->shape.pad_w;
-    const size_t lanes_max = (size_t)job->tiles_w + 2;
+    const int pad_h = conv->shape.pad_h, pad_w = conv->shape.pad_w;
+    const size_t stride = job->stride, in_channels = (size_t)conv->shape.in_channels;
+    const size_t row_lanes = (size_t)job->tiles_w + 2;
     const float *plane = job->input + c * (size_t)job->height * (size_t)job->width;
-    const size_t in_channels = (size_t)conv->shape.in_channels;
-    float *phases = scratch;               // [u][m][lane]: 24 rows
-    float *columns = scratch + 24 * lanes_max; // [i][m][lane]: 24 rows
-    for (size_t t = first; t < first + count;) {
-        const int ty = (int)(t / (size_t)job->tiles_w), tx0 = (int)(t % (size_t)job->tiles_w);
-        const size_t run = (size_t)job->tiles_w - (size_t)tx0 < first + count - t ? (size_t)job->tiles_w - (size_t)tx0
-                                                                                   : first + count - t;
-        const size_t lanes = run + 1; // phases 0 and 1 are also read one tile further on
-        // Split the six input rows of this tile row into column phases: phases[u][m][j] = x(4 (tx0 + j) + m).
+    float *window = scratch;                            // [u * 6 + v][lane]
+    float *half = scratch + 36 * stride;                // [i * 6 + v][lane]
+    float *phase_rows = scratch + 72 * stride;          // [m][tile in row]
+    float *padded = phase_rows + 4 * row_lanes;         // one row segment with its zero padding
+    float *const phases[4] = {phase_rows, phase_rows + row_lanes, phase_rows + 2 * row_lanes,
+                              phase_rows + 3 * row_lanes};
+    KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
+        const int x0 = (int)tx0 * KP_TILE - pad_w;
+        const size_t span = 4 * (run + 1); // the segment's columns, phases 0 and 1 one tile further
         for (int u = 0; u < KP_WINDOW; u++) {
-            const int y = ty * KP_TILE + u - pad;
-            const float *row = y >= 0 && y < job->height ? plane + (size_t)y * (size_t)job->width : NULL;
-            for (int m = 0; m < 4; m++) {
-                float *out = phases + (size_t)(u * 4 + m) * lanes_max;
-                for (size_t j = 0; j < lanes; j++) {
-                    const int x = (tx0 + (int)j) * KP_TILE + m - pad_w;
-                    out[j] = row != NULL && x >= 0 && x < job->width ? row[x] : 0;
+            const int y = (int)ty * KP_TILE + u - pad_h;
+            if (y < 0 || y >= job->height) {
+                for (int vv = 0; vv < KP_WINDOW; vv++) memset(window + (size_t)(u * 6 + vv) * stride + lane0, 0, run * sizeof(float));
+                continue;
+            }
+            const float *row = plane + (size_t)y * (size_t)job->width;
+            const float *segment = row + x0;
+            if (x0 < 0 || x0 + (int)span > job->width) {
+                for (size_t j = 0; j < span; j++) {
+                    const int x = x0 + (int)j;
+                    padded[j] = x >= 0 && x < job->width ? row[x] : 0;
                 }
+                segment = padded;
+            }
+            conv->kernels->deinterleave4(segment, run + 1, phases);
+            for (int vv = 0; vv < KP_WINDOW; vv++) {
+                memcpy(window + (size_t)(u * 6 + vv) * stride + lane0, phases[vv % 4] + vv / 4, run * sizeof(float));
             }
         }
-        // Down the columns: columns[i][m] = sum_u BT[i][u] phases[u][m].
-        for (int m = 0; m < 4; m++) {
-            const float *d[6];
-            float *r[6];
-            for (int u = 0; u < 6; u++) {
-                d[u] = phases + (size_t)(u * 4 + m) * lanes_max;
-                r[u] = columns + (size_t)(u * 4 + m) * lanes_max;
-            }
-            conv->kernels->winograd_input(d, r, lanes);
+    }
+    for (int vv = 0; vv < 6; vv++) {
+        const float *d[6];
+        float *r[6];
+        for (int u = 0; u < 6; u++) {
+            d[u] = window + (size_t)(u * 6 + vv) * stride;
+            r[u] = half + (size_t)(u * 6 + vv) * stride;
         }
-        // Along the rows: V[6i + k] = sum_v BT[k][v] columns[i][v], where column v of tile tx is phase
-        // v % 4 of tile tx + v / 4.
-        const size_t lane0 = t - first;
-        for (int i = 0; i < 6; i++) {
-            const float *d[6];
-            float *r[6];
-            for (int vv = 0; vv < 6; vv++) d[vv] = columns + (size_t)(i * 4 + vv % 4) * lanes_max + vv / 4;
-            for (int k = 0; k < 6; k++) r[k] = v + ((size_t)(i * 6 + k) * in_channels + c) * job->stride + lane0;
-            conv->kernels->winograd_input(d, r, run);
-        }
-        t += run;
+        conv->kernels->winograd_input(d, r, count);
+    }
+    for (int i = 0; i < 6; i++) {
+        const float *d[6];
+        float *r[6];
+        for (int vv = 0; vv < 6; vv++) d[vv] = half + (size_t)(i * 6 + vv) * stride;
+        for (int k = 0; k < 6; k++) r[k] = v + ((size_t)(i * 6 + k) * in_channels + c) * stride;
+        conv->kernels->winograd_input(d, r, count);
     }
 }
 
-// Tiles [first, first + count) of output channel o from m[p][o][lane] into the output image.
+// y = act(y + bias + residual) over a row; the activation chosen once, outside the loop.
+static void kp_output_stage_row(float *y, size_t n, float bias, const float *residual, int activation, float slope) {
+    if (residual != NULL) {
+        for (size_t j = 0; j < n; j++) y[j] = y[j] + bias + residual[j];
+    } else {
+        for (size_t j = 0; j < n; j++) y[j] += bias;
+    }
+    switch (activation) {
+    case KP_ACTIVATION_RELU:
+        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? y[j] : 0;
+        break;
+    case KP_ACTIVATION_RELU6:
+        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? (y[j] < 6 ? y[j] : 6) : 0;
+        break;
+    case KP_ACTIVATION_LEAKY_RELU:
+        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? y[j] : y[j] * slope;
+        break;
+    default: break;
+    }
+}
+
+// Tiles [first, first + count) of output channel o from m[p][o][lane] into the output image:
+//   s[a][k] = sum_i AT[a][i] M[6i + k]     down the columns
+//   y[a][b] = sum_k AT[b][k] s[a][k]       along the rows
+// then the output stage, act(y + bias + residual), written where the tile lies inside the image.
 static void kp_winograd_output_channel(const kp_winograd_job *job, size_t o, size_t first, size_t count,
                                        const float *m, float *scratch) {
     const kp_conv *conv = job->conv;
-    const size_t lanes_max = (size_t)job->tiles_w + 2;
-    const size_t out_channels = (size_t)conv->shape.out_channels;
+    const size_t stride = job->stride, out_channels = (size_t)conv->shape.out_channels;
     const size_t plane = (size_t)job->out_height * (size_t)job->out_width;
-    float *sums = scratch;                // [a][k]: 24 rows
-    float *tile = scratch + 24 * lanes_max; // [a][b]: 16 rows
+    float *sums = scratch;               // [a * 6 + k][lane]
+    float *tile = scratch + 24 * stride; // [a * 4 + b][lane]
+    for (int k = 0; k < 6; k++) {
+        const float *d[6];
+        float *r[4];
+        for (int i = 0; i < 6; i++) d[i] = m + ((size_t)(i * 6 + k) * out_channels + o) * stride;
+        for (int a = 0; a < 4; a++) r[a] = sums + (size_t)(a * 6 + k) * stride;
+        conv->kernels->winograd_output(d, r, count);
+    }
+    for (int a = 0; a < 4; a++) {
+        const float *d[6];
+        float *r[4];
+        for (int k = 0; k < 6; k++) d[k] = sums + (size_t)(a * 6 + k) * stride;
+        for (int b = 0; b < 4; b++) r[b] = tile + (size_t)(a * 4 + b) * stride;
+        conv->kernels->winograd_output(d, r, count);
+    }
     const float bias = conv->bias[o];
     float *output = job->output + o * plane;
     const float *residual = job->residual ? job->residual + o * plane : NULL;
-    for (size_t t = first; t < first + count;) {
-        const int ty = (int)(t / (size_t)job->tiles_w), tx0 = (int)(t % (size_t)job->tiles_w);
-        const size_t run = (size_t)job->tiles_w - (size_t)tx0 < first + count - t ? (size_t)job->tiles_w - (size_t)tx0
-                                                                                   : first + count - t;
-        const size_t lane0 = t - first;
-        // Down the columns: sums[a][k] = sum_i AT[a][i] M[6i + k].
-        for (int k = 0; k < 6; k++) {
-            const float *d[6];
-            float *r[4];
-            for (int i = 0; i < 6; i++) d[i] = m + ((size_t)(i * 6 + k) * out_channels + o) * job->stride + lane0;
-            for (int a = 0; a < 4; a++) r[a] = sums + (size_t)(a * 6 + k) * lanes_max;
-            conv->kernels->winograd_output(d, r, run);
-        }
-        // Along the rows: tile[a][b] = sum_k AT[b][k] sums[a][k].
+    float *row_buffer = scratch + 72 * job->stride + 4 * ((size_t)job->tiles_w + 2);
+    KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
+        const size_t x0 = tx0 * KP_TILE;
+        const size_t width = 4 * run <= (size_t)job->out_width - x0 ? 4 * run : (size_t)job->out_width - x0;
         for (int a = 0; a < 4; a++) {
-            const float *d[6];
-            float *r[4];
-            for (int k = 0; k < 6; k++) d[k] = sums + (size_t)(a * 6 + k) * lanes_max;
-            for (int b = 0; b < 4; b++) r[b] = tile + (size_t)(a * 4 + b) * lanes_max;
-            conv->kernels->winograd_output(d, r, run);
+            const size_t y = ty * KP_TILE + (size_t)a;
+            if (y >= (size_t)job->out_height) break;
+            const float *const columns[4] = {tile + (size_t)(a * 4) * stride + lane0, tile + (size_t)(a * 4 + 1) * stride + lane0,
+                                             tile + (size_t)(a * 4 + 2) * stride + lane0, tile + (size_t)(a * 4 + 3) * stride + lane0};
+            float *target = output + y * (size_t)job->out_width + x0;
+            // Interleave straight into the image when the whole segment fits, else via a buffer.
+            float *interleaved = width == 4 * run ? target : row_buffer;
+            conv->kernels->interleave4(columns, run, interleaved);
+            if (interleaved != target) memcpy(target, interleaved, width * sizeof(float));
+            kp_output_stage_row(target, width, bias, residual ? residual + y * (size_t)job->out_width + x0 : NULL,
+                                conv->activation, conv->slope);
         }
-        // Interleave the column phases back into image rows, with the output stage.
-        for (int a = 0; a < 4; a++) {
-            const int y = ty * KP_TILE + a;
-            if (y >= job->out_height) break;
-            for (size_t j = 0; j < run; j++) {
-                for (int b = 0; b < 4; b++) {
-                    const int x = (tx0 + (int)j) * KP_TILE + b;
-                    if (x >= job->out_width) break;
-                    const size_t index = (size_t)y * (size_t)job->out_width + (size_t)x;
-                    float value = tile[(size_t)(a * 4 + b) * lanes_max + j] + bias;
-                    if (residual != NULL) value += residual[index];
-                    output[index] = kp_activate(value, conv->activation, conv->slope);
-                }
-            }
-        }
-        t += run;
     }
 }
 
@@ -434,7 +471,7 @@ static void kp_winograd_block_item(void *context, size_t block, int thread) {
     const kp_conv *conv = job->conv;
     float *own = job->workspace + (size_t)thread * job->thread_floats;
     float *scratch = own;
-    float *v = own + kp_winograd_scratch_floats(conv, job->tiles_w);
+    float *v = own + kp_winograd_scratch_floats(conv, job->stride, job->tiles_w);
     float *m = v + KP_POSITIONS * (size_t)conv->shape.in_channels * job->stride;
     size_t first, count;
     kp_winograd_block_range(job, block, &first, &count);
@@ -500,7 +537,7 @@ size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int th
     if (conv->algorithm == KP_ALGORITHM_WINOGRAD_F4) {
         kp_winograd_job job = {.conv = conv};
         kp_winograd_plan(conv, height, width, &job);
-        size_t per_thread = kp_winograd_scratch_floats(conv, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
+        size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
         return ((size_t)threads * per_thread + kp_winograd_vm_floats(conv, job.stride)) * sizeof(float);
     }
     const size_t k = kp_gemm_k(&conv->shape);
@@ -516,7 +553,7 @@ void kp_conv_run(const kp_conv *conv, const float *input, int height, int width,
                                .height = height, .width = width};
         kp_winograd_plan(conv, height, width, &job);
         if (job.tiles == 0) return;
-        size_t per_thread = kp_winograd_scratch_floats(conv, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
+        size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
         job.workspace = workspace;
         job.thread_floats = per_thread;
         job.shared = (float *)workspace + (size_t)threads * per_thread;

@@ -29,7 +29,7 @@ static int kp_detect(kp_isa isa) {
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
     int avx2 = (ebx >> 5) & 1, avx512f = (ebx >> 16) & 1;
     if (isa == KP_ISA_AVX2) return avx2 && fma;
-    if (isa == KP_ISA_AVX512) return avx512f && (xcr0 & 0xE6) == 0xE6;
+    if (isa == KP_ISA_AVX512) return avx512f && avx2 && fma && (xcr0 & 0xE6) == 0xE6;
     return 0;
 }
 #endif

@@ -38,10 +38,14 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
     float *b_edge = scratch;          // k x nr: the last columns of B, zero-padded
     float *c_edge = scratch + k * nr; // mr x nr
     const size_t full_columns = n / nr * nr;
-    if (full_columns < n) {
+    // Half a block of leftover columns goes through the narrow kernel, if the ISA has one; the
+    // rest through a zero-padded copy of B.
+    const size_t narrow_columns =
+        kernels->gemm_narrow != NULL && n - full_columns >= nr / 2 ? full_columns + nr / 2 : full_columns;
+    if (narrow_columns < n) {
         for (size_t i = 0; i < k; i++) {
-            memcpy(b_edge + i * nr, b + i * ldb + full_columns, (n - full_columns) * sizeof(float));
-            memset(b_edge + i * nr + (n - full_columns), 0, (nr - (n - full_columns)) * sizeof(float));
+            memcpy(b_edge + i * nr, b + i * ldb + narrow_columns, (n - narrow_columns) * sizeof(float));
+            memset(b_edge + i * nr + (n - narrow_columns), 0, (nr - (n - narrow_columns)) * sizeof(float));
         }
     }
     for (size_t row = 0; row < m; row += mr) {
@@ -58,10 +62,21 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
                 kp_store_edge(c_edge, rows, nr, (int)nr, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
             }
         }
-        if (full_columns < n) {
+        if (narrow_columns > full_columns) {
             epilogue.residual = residual ? residual + row * ldc + full_columns : NULL;
+            if (rows == mr) {
+                kernels->gemm_narrow(k, a, b + full_columns, ldb, c + row * ldc + full_columns, ldc,
+                                     plain ? NULL : &epilogue);
+            } else {
+                kernels->gemm_narrow(k, a, b + full_columns, ldb, c_edge, nr, NULL);
+                kp_store_edge(c_edge, rows, nr / 2, (int)nr, c + row * ldc + full_columns, ldc,
+                              plain ? NULL : &epilogue);
+            }
+        }
+        if (narrow_columns < n) {
+            epilogue.residual = residual ? residual + row * ldc + narrow_columns : NULL;
             kernels->gemm(k, a, b_edge, nr, c_edge, nr, NULL);
-            kp_store_edge(c_edge, rows, n - full_columns, (int)nr, c + row * ldc + full_columns, ldc,
+            kp_store_edge(c_edge, rows, n - narrow_columns, (int)nr, c + row * ldc + narrow_columns, ldc,
                           plain ? NULL : &epilogue);
         }
     }

@@ -53,6 +53,24 @@ KP_TARGET static void kp_gemm_6x16__avx2(size_t k, const float *restrict a, cons
     }
 }
 
+// 6 rows x 8 columns, for matrices too narrow for the 16-column kernel.
+KP_TARGET static void kp_gemm_6x8__avx2(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+                                        float *restrict c, size_t ldc, const kp_epilogue *epilogue) {
+    __m256 acc[MR];
+    for (int r = 0; r < MR; r++) acc[r] = _mm256_setzero_ps();
+    for (size_t i = 0; i < k; i++) {
+        const __m256 b0 = _mm256_loadu_ps(b + i * ldb);
+        for (int r = 0; r < MR; r++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i * MR + r), b0, acc[r]);
+    }
+    for (int r = 0; r < MR; r++) {
+        __m256 value = acc[r];
+        if (epilogue != NULL) {
+            value = kp_epilogue__avx2(value, epilogue, r, epilogue->residual ? epilogue->residual + r * ldc : NULL);
+        }
+        _mm256_storeu_ps(c + r * ldc, value);
+    }
+}
+
 // The BT rows of kp_conv_internal.h, 8 lanes at a time.
 KP_TARGET static void kp_winograd_f4_input__avx2(const float *const d[6], float *const r[6], size_t n) {
     const __m256 two = _mm256_set1_ps(2), four = _mm256_set1_ps(4), five = _mm256_set1_ps(5);
@@ -88,13 +106,50 @@ KP_TARGET static void kp_winograd_f4_output__avx2(const float *const m[6], float
     kp_winograd_f4_output_lanes(m, o, j, n);
 }
 
+// Eight tiles at a time: tiles j and j + 4 share a register (one per 128-bit lane), so the
+// per-lane 4x4 transpose leaves each phase with its tiles in order.
+KP_TARGET void kp_deinterleave4__avx2(const float *x, size_t n, float *const phases[4]) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const float *tiles = x + 4 * j;
+        __m256 r0 = _mm256_loadu2_m128(tiles + 16, tiles), r1 = _mm256_loadu2_m128(tiles + 20, tiles + 4);
+        __m256 r2 = _mm256_loadu2_m128(tiles + 24, tiles + 8), r3 = _mm256_loadu2_m128(tiles + 28, tiles + 12);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        _mm256_storeu_ps(phases[0] + j, _mm256_shuffle_ps(t0, t2, 0x44));
+        _mm256_storeu_ps(phases[1] + j, _mm256_shuffle_ps(t0, t2, 0xEE));
+        _mm256_storeu_ps(phases[2] + j, _mm256_shuffle_ps(t1, t3, 0x44));
+        _mm256_storeu_ps(phases[3] + j, _mm256_shuffle_ps(t1, t3, 0xEE));
+    }
+    kp_deinterleave4_lanes(x, j, n, phases);
+}
+
+KP_TARGET void kp_interleave4__avx2(const float *const phases[4], size_t n, float *x) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 r0 = _mm256_loadu_ps(phases[0] + j), r1 = _mm256_loadu_ps(phases[1] + j);
+        __m256 r2 = _mm256_loadu_ps(phases[2] + j), r3 = _mm256_loadu_ps(phases[3] + j);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        float *tiles = x + 4 * j;
+        _mm256_storeu2_m128(tiles + 16, tiles, _mm256_shuffle_ps(t0, t2, 0x44));
+        _mm256_storeu2_m128(tiles + 20, tiles + 4, _mm256_shuffle_ps(t0, t2, 0xEE));
+        _mm256_storeu2_m128(tiles + 24, tiles + 8, _mm256_shuffle_ps(t1, t3, 0x44));
+        _mm256_storeu2_m128(tiles + 28, tiles + 12, _mm256_shuffle_ps(t1, t3, 0xEE));
+    }
+    kp_interleave4_lanes(phases, j, n, x);
+}
+
 const kp_isa_kernels kp_kernels__avx2 = {
     .isa = KP_ISA_AVX2,
     .mr = MR,
     .nr = NR,
     .gemm = kp_gemm_6x16__avx2,
+    .gemm_narrow = kp_gemm_6x8__avx2,
     .winograd_input = kp_winograd_f4_input__avx2,
     .winograd_output = kp_winograd_f4_output__avx2,
+    .deinterleave4 = kp_deinterleave4__avx2,
+    .interleave4 = kp_interleave4__avx2,
 };
 
 #endif

@@ -54,6 +54,26 @@ KP_TARGET static void kp_gemm_12x32__avx512(size_t k, const float *restrict a, c
     }
 }
 
+// 12 rows x 16 columns, for matrices too narrow for the 32-column kernel (a Winograd block of 16
+// tiles, say). Still compute-bound where a 512-bit FMA issues once per cycle (AMD Zen 4).
+KP_TARGET static void kp_gemm_12x16__avx512(size_t k, const float *restrict a, const float *restrict b,
+                                            size_t ldb, float *restrict c, size_t ldc,
+                                            const kp_epilogue *epilogue) {
+    __m512 acc[MR];
+    for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
+    for (size_t i = 0; i < k; i++) {
+        const __m512 b0 = _mm512_loadu_ps(b + i * ldb);
+        for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * MR + r]), b0, acc[r]);
+    }
+    for (int r = 0; r < MR; r++) {
+        __m512 value = acc[r];
+        if (epilogue != NULL) {
+            value = kp_epilogue__avx512(value, epilogue, r, epilogue->residual ? epilogue->residual + r * ldc : NULL);
+        }
+        _mm512_storeu_ps(c + r * ldc, value);
+    }
+}
+
 // The BT rows of kp_conv_internal.h, 16 lanes at a time.
 KP_TARGET static void kp_winograd_f4_input__avx512(const float *const d[6], float *const r[6], size_t n) {
     const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
@@ -89,13 +109,20 @@ KP_TARGET static void kp_winograd_f4_output__avx512(const float *const m[6], flo
     kp_winograd_f4_output_lanes(m, o, j, n);
 }
 
+// Every AVX-512F CPU has AVX2 (kp_detect checks both): its phase shuffles serve here as they are.
+void kp_deinterleave4__avx2(const float *x, size_t n, float *const phases[4]);
+void kp_interleave4__avx2(const float *const phases[4], size_t n, float *x);
+
 const kp_isa_kernels kp_kernels__avx512 = {
     .isa = KP_ISA_AVX512,
     .mr = MR,
     .nr = NR,
     .gemm = kp_gemm_12x32__avx512,
+    .gemm_narrow = kp_gemm_12x16__avx512,
     .winograd_input = kp_winograd_f4_input__avx512,
     .winograd_output = kp_winograd_f4_output__avx512,
+    .deinterleave4 = kp_deinterleave4__avx2,
+    .interleave4 = kp_interleave4__avx2,
 };
 
 #endif

@@ -95,6 +95,29 @@ static void kp_winograd_f4_output__neon(const float *const m[6], float *const o[
     kp_winograd_f4_output_lanes(m, o, j, n);
 }
 
+// vld4q/vst4q deinterleave and interleave four streams in one instruction.
+static void kp_deinterleave4__neon(const float *x, size_t n, float *const phases[4]) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float32x4x4_t streams = vld4q_f32(x + 4 * j);
+        vst1q_f32(phases[0] + j, streams.val[0]);
+        vst1q_f32(phases[1] + j, streams.val[1]);
+        vst1q_f32(phases[2] + j, streams.val[2]);
+        vst1q_f32(phases[3] + j, streams.val[3]);
+    }
+    kp_deinterleave4_lanes(x, j, n, phases);
+}
+
+static void kp_interleave4__neon(const float *const phases[4], size_t n, float *x) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float32x4x4_t streams = {{vld1q_f32(phases[0] + j), vld1q_f32(phases[1] + j), vld1q_f32(phases[2] + j),
+                                  vld1q_f32(phases[3] + j)}};
+        vst4q_f32(x + 4 * j, streams);
+    }
+    kp_interleave4_lanes(phases, j, n, x);
+}
+
 const kp_isa_kernels kp_kernels__neon = {
     .isa = KP_ISA_NEON,
     .mr = MR,
@@ -102,6 +125,8 @@ const kp_isa_kernels kp_kernels__neon = {
     .gemm = kp_gemm_8x8__neon,
     .winograd_input = kp_winograd_f4_input__neon,
     .winograd_output = kp_winograd_f4_output__neon,
+    .deinterleave4 = kp_deinterleave4__neon,
+    .interleave4 = kp_interleave4__neon,
 };
 
 #endif

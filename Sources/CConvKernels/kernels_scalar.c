@@ -25,6 +25,14 @@ static void kp_winograd_f4_output__scalar(const float *const m[6], float *const 
     kp_winograd_f4_output_lanes(m, o, 0, n);
 }
 
+static void kp_deinterleave4__scalar(const float *x, size_t n, float *const phases[4]) {
+    kp_deinterleave4_lanes(x, 0, n, phases);
+}
+
+static void kp_interleave4__scalar(const float *const phases[4], size_t n, float *x) {
+    kp_interleave4_lanes(phases, 0, n, x);
+}
+
 const kp_isa_kernels kp_kernels__scalar = {
     .isa = KP_ISA_SCALAR,
     .mr = MR,
@@ -32,4 +40,6 @@ const kp_isa_kernels kp_kernels__scalar = {
     .gemm = kp_gemm_4x8__scalar,
     .winograd_input = kp_winograd_f4_input__scalar,
     .winograd_output = kp_winograd_f4_output__scalar,
+    .deinterleave4 = kp_deinterleave4__scalar,
+    .interleave4 = kp_interleave4__scalar,
 };

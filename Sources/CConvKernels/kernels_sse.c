@@ -87,6 +87,35 @@ KP_TARGET static void kp_winograd_f4_output__sse(const float *const m[6], float 
     kp_winograd_f4_output_lanes(m, o, j, n);
 }
 
+// Four tiles at a time: their 16 values are a 4x4 matrix whose transpose holds the phases.
+KP_TARGET static void kp_deinterleave4__sse(const float *x, size_t n, float *const phases[4]) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 r0 = _mm_loadu_ps(x + 4 * j), r1 = _mm_loadu_ps(x + 4 * j + 4);
+        __m128 r2 = _mm_loadu_ps(x + 4 * j + 8), r3 = _mm_loadu_ps(x + 4 * j + 12);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(phases[0] + j, r0);
+        _mm_storeu_ps(phases[1] + j, r1);
+        _mm_storeu_ps(phases[2] + j, r2);
+        _mm_storeu_ps(phases[3] + j, r3);
+    }
+    kp_deinterleave4_lanes(x, j, n, phases);
+}
+
+KP_TARGET static void kp_interleave4__sse(const float *const phases[4], size_t n, float *x) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 r0 = _mm_loadu_ps(phases[0] + j), r1 = _mm_loadu_ps(phases[1] + j);
+        __m128 r2 = _mm_loadu_ps(phases[2] + j), r3 = _mm_loadu_ps(phases[3] + j);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(x + 4 * j, r0);
+        _mm_storeu_ps(x + 4 * j + 4, r1);
+        _mm_storeu_ps(x + 4 * j + 8, r2);
+        _mm_storeu_ps(x + 4 * j + 12, r3);
+    }
+    kp_interleave4_lanes(phases, j, n, x);
+}
+
 const kp_isa_kernels kp_kernels__sse = {
     .isa = KP_ISA_SSE,
     .mr = MR,
@@ -94,6 +123,8 @@ const kp_isa_kernels kp_kernels__sse = {
     .gemm = kp_gemm_4x8__sse,
     .winograd_input = kp_winograd_f4_input__sse,
     .winograd_output = kp_winograd_f4_output__sse,
+    .deinterleave4 = kp_deinterleave4__sse,
+    .interleave4 = kp_interleave4__sse,
 };
 
 #endif

@@ -25,14 +25,33 @@ typedef void (*kp_gemm_fn)(size_t k, const float *restrict a, const float *restr
 typedef void (*kp_winograd_input_fn)(const float *const d[6], float *const r[6], size_t n);
 typedef void (*kp_winograd_output_fn)(const float *const m[6], float *const o[4], size_t n);
 
+// Column phases of a row: phase m of tile j is x[4 j + m] (deinterleave), and back (interleave).
+typedef void (*kp_deinterleave4_fn)(const float *x, size_t n, float *const phases[4]);
+typedef void (*kp_interleave4_fn)(const float *const phases[4], size_t n, float *x);
+
 typedef struct {
     kp_isa isa;
     int mr;
     int nr;
     kp_gemm_fn gemm;
+    kp_gemm_fn gemm_narrow; // MR x NR/2, for narrow matrices (NULL: pad to NR instead)
     kp_winograd_input_fn winograd_input;
     kp_winograd_output_fn winograd_output;
+    kp_deinterleave4_fn deinterleave4;
+    kp_interleave4_fn interleave4;
 } kp_isa_kernels;
+
+static inline void kp_deinterleave4_lanes(const float *x, size_t begin, size_t end, float *const phases[4]) {
+    for (size_t j = begin; j < end; j++) {
+        for (int m = 0; m < 4; m++) phases[m][j] = x[4 * j + (size_t)m];
+    }
+}
+
+static inline void kp_interleave4_lanes(const float *const phases[4], size_t begin, size_t end, float *x) {
+    for (size_t j = begin; j < end; j++) {
+        for (int m = 0; m < 4; m++) x[4 * j + (size_t)m] = phases[m][j];
+    }
+}
 
 extern const kp_isa_kernels kp_kernels__scalar;
 #if defined(__x86_64__) || defined(_M_X64)
