@@ -353,10 +353,10 @@ static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size
             const float *row = plane + (size_t)y * (size_t)job->width;
             const float *segment = row + x0;
             if (x0 < 0 || x0 + (int)span > job->width) {
-                for (size_t j = 0; j < span; j++) {
-                    const int x = x0 + (int)j;
-                    padded[j] = x >= 0 && x < job->width ? row[x] : 0;
-                }
+                const int begin = x0 < 0 ? 0 : x0;
+                const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
+                memset(padded, 0, span * sizeof(float));
+                if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
                 segment = padded;
             }
             conv->kernels->deinterleave4(segment, run + 1, phases);
