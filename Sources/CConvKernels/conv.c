@@ -212,28 +212,58 @@ typedef struct {
 } kp_gemm_job;
 
 // B[(c, ky, kx)][j] = input[c][oy * sh - ph + ky * dh][ox * sw - pw + kx * dw] for output pixels
-// j = first ... first + count - 1 (oy, ox row-major), zero outside the image.
+// j = first ... first + count - 1 (oy, ox row-major), zero outside the image. Built an output row
+// segment at a time: each input row is copied once into a zero-padded buffer and, for strides
+// above 1, split into its column phases x = j * sw + m, after which every kx is a plain copy.
 static void kp_im2col(const kp_conv_shape *s, const float *input, int height, int width, int out_width,
-                      size_t first, size_t count, size_t channels, float *b) {
-    size_t row = 0;
-    for (size_t c = 0; c < channels; c++) {
-        const float *plane = input + c * (size_t)height * (size_t)width;
-        for (int ky = 0; ky < s->kernel_h; ky++) {
-            for (int kx = 0; kx < s->kernel_w; kx++, row++) {
-                float *out = b + row * count;
-                int oy = (int)(first / (size_t)out_width), ox = (int)(first % (size_t)out_width);
-                for (size_t j = 0; j < count; j++) {
-                    int iy = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
-                    int ix = ox * s->stride_w - s->pad_w + kx * s->dilation_w;
-                    out[j] = iy >= 0 && iy < height && ix >= 0 && ix < width ? plane[iy * width + ix] : 0;
-                    if (++ox == out_width) {
-                        ox = 0;
-                        oy++;
+                      size_t first, size_t count, size_t channels, float *b, float *row_scratch) {
+    const size_t padded_width = (size_t)width + 2 * (size_t)s->pad_w;
+    const size_t sw = (size_t)s->stride_w, phase_length = (padded_width + sw - 1) / sw;
+    float *padded = row_scratch;
+    float *phases = row_scratch + kp_align_floats(padded_width);
+    for (size_t pixel = first; pixel < first + count;) {
+        const int oy = (int)(pixel / (size_t)out_width);
+        const size_t ox0 = pixel % (size_t)out_width;
+        const size_t run = (size_t)out_width - ox0 < first + count - pixel ? (size_t)out_width - ox0 : first + count - pixel;
+        const size_t column = pixel - first;
+        for (size_t c = 0; c < channels; c++) {
+            const float *plane = input + c * (size_t)height * (size_t)width;
+            for (int ky = 0; ky < s->kernel_h; ky++) {
+                float *rows = b + ((c * (size_t)s->kernel_h + (size_t)ky) * (size_t)s->kernel_w) * count + column;
+                const int y = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
+                if (y < 0 || y >= height) {
+                    for (int kx = 0; kx < s->kernel_w; kx++) memset(rows + (size_t)kx * count, 0, run * sizeof(float));
+                    continue;
+                }
+                memset(padded, 0, (size_t)s->pad_w * sizeof(float));
+                memcpy(padded + s->pad_w, plane + (size_t)y * (size_t)width, (size_t)width * sizeof(float));
+                memset(padded + s->pad_w + width, 0, (size_t)s->pad_w * sizeof(float));
+                const float *source = padded;
+                if (sw > 1) {
+                    for (size_t m = 0; m < sw; m++) {
+                        for (size_t j = 0; j < phase_length; j++) {
+                            const size_t x = j * sw + m;
+                            phases[m * phase_length + j] = x < padded_width ? padded[x] : 0;
+                        }
                     }
+                    source = phases;
+                }
+                for (int kx = 0; kx < s->kernel_w; kx++) {
+                    const size_t start = ox0 * sw + (size_t)kx * (size_t)s->dilation_w; // in padded columns
+                    const float *from = sw > 1 ? source + (start % sw) * phase_length + start / sw : source + start;
+                    memcpy(rows + (size_t)kx * count, from, run * sizeof(float));
                 }
             }
         }
+        pixel += run;
     }
+}
+
+// Floats of row scratch kp_im2col needs: the padded row and its phases.
+static size_t kp_im2col_row_floats(const kp_conv_shape *s, int width) {
+    const size_t padded_width = (size_t)width + 2 * (size_t)s->pad_w;
+    const size_t sw = (size_t)s->stride_w;
+    return kp_align_floats(padded_width) + kp_align_floats(sw * ((padded_width + sw - 1) / sw));
 }
 
 static void kp_gemm_item(void *context, size_t item, int thread) {
@@ -255,8 +285,9 @@ static void kp_gemm_item(void *context, size_t item, int thread) {
         ldb = plane;
     } else {
         float *columns = scratch + kp_align_floats(kp_gemm_scratch_floats(conv->kernels, job->k));
+        float *row_scratch = columns + kp_align_floats(job->k * job->block_columns);
         kp_im2col(s, job->input + group * group_in * plane, job->height, job->width, job->out_width, first, count,
-                  group_in, columns);
+                  group_in, columns, row_scratch);
         b = columns;
         ldb = count;
     }
@@ -266,9 +297,11 @@ static void kp_gemm_item(void *context, size_t item, int thread) {
             job->residual ? job->residual + offset : NULL, conv->activation, conv->slope, scratch);
 }
 
-static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t block_columns) {
+static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t block_columns, int width) {
     size_t floats = kp_align_floats(kp_gemm_scratch_floats(conv->kernels, k));
-    if (conv->algorithm == KP_ALGORITHM_IM2COL) floats += kp_align_floats(k * block_columns);
+    if (conv->algorithm == KP_ALGORITHM_IM2COL) {
+        floats += kp_align_floats(k * block_columns) + kp_im2col_row_floats(&conv->shape, width);
+    }
     return floats;
 }
 
@@ -380,27 +413,6 @@ static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size
         for (int vv = 0; vv < 6; vv++) d[vv] = half + (size_t)(i * 6 + vv) * stride;
         for (int k = 0; k < 6; k++) r[k] = v + ((size_t)(i * 6 + k) * in_channels + c) * stride;
         conv->kernels->winograd_input(d, r, count);
-    }
-}
-
-// y = act(y + bias + residual) over a row; the activation chosen once, outside the loop.
-static void kp_output_stage_row(float *y, size_t n, float bias, const float *residual, int activation, float slope) {
-    if (residual != NULL) {
-        for (size_t j = 0; j < n; j++) y[j] = y[j] + bias + residual[j];
-    } else {
-        for (size_t j = 0; j < n; j++) y[j] += bias;
-    }
-    switch (activation) {
-    case KP_ACTIVATION_RELU:
-        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? y[j] : 0;
-        break;
-    case KP_ACTIVATION_RELU6:
-        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? (y[j] < 6 ? y[j] : 6) : 0;
-        break;
-    case KP_ACTIVATION_LEAKY_RELU:
-        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? y[j] : y[j] * slope;
-        break;
-    default: break;
     }
 }
 
@@ -542,7 +554,7 @@ size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int th
     }
     const size_t k = kp_gemm_k(&conv->shape);
     const size_t block = kp_gemm_block_columns(conv, k, (size_t)out_height * (size_t)out_width);
-    return (size_t)threads * kp_gemm_thread_floats(conv, k, block) * sizeof(float);
+    return (size_t)threads * kp_gemm_thread_floats(conv, k, block, width) * sizeof(float);
 }
 
 void kp_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
@@ -576,7 +588,7 @@ void kp_conv_run(const kp_conv *conv, const float *input, int height, int width,
     job.k = kp_gemm_k(&conv->shape);
     job.block_columns = kp_gemm_block_columns(conv, job.k, pixels);
     job.blocks_per_group = (pixels + job.block_columns - 1) / job.block_columns;
-    job.thread_floats = kp_gemm_thread_floats(conv, job.k, job.block_columns);
+    job.thread_floats = kp_gemm_thread_floats(conv, job.k, job.block_columns, width);
     kp_parallel_for(pool, (size_t)conv->shape.groups * job.blocks_per_group, kp_gemm_item, &job);
 }
 

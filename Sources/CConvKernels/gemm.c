@@ -21,12 +21,15 @@ size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k) {
     return ((size_t)kernels->mr + k) * (size_t)kernels->nr;
 }
 
-// Copies the valid part of a padded mr x nr block into C, applying the epilogue element by element.
+// Copies the valid part of a padded mr x nr block into C, then applies the epilogue row by row.
 static void kp_store_edge(const float *block, size_t rows, size_t columns, int nr, float *c, size_t ldc,
                           const kp_epilogue *epilogue) {
     for (size_t r = 0; r < rows; r++) {
-        for (size_t j = 0; j < columns; j++) {
-            c[r * ldc + j] = kp_epilogue_value(block[r * (size_t)nr + j], epilogue, r, j, ldc);
+        memcpy(c + r * ldc, block + r * (size_t)nr, columns * sizeof(float));
+        if (epilogue != NULL) {
+            kp_output_stage_row(c + r * ldc, columns, epilogue->bias ? epilogue->bias[r] : 0,
+                                epilogue->residual ? epilogue->residual + r * ldc : NULL, epilogue->activation,
+                                epilogue->slope);
         }
     }
 }

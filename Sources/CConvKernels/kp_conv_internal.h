@@ -120,6 +120,29 @@ static inline void kp_winograd_f4_output_lanes(const float *const m[6], float *c
     }
 }
 
+// y = act(y + bias + residual) over a row; the activation chosen once, outside the loop. Same
+// operations in the same order as kp_epilogue_value.
+static inline void kp_output_stage_row(float *y, size_t n, float bias, const float *residual, int activation,
+                                       float slope) {
+    if (residual != NULL) {
+        for (size_t j = 0; j < n; j++) y[j] = y[j] + bias + residual[j];
+    } else {
+        for (size_t j = 0; j < n; j++) y[j] += bias;
+    }
+    switch (activation) {
+    case KP_ACTIVATION_RELU:
+        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? y[j] : 0;
+        break;
+    case KP_ACTIVATION_RELU6:
+        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? (y[j] < 6 ? y[j] : 6) : 0;
+        break;
+    case KP_ACTIVATION_LEAKY_RELU:
+        for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? y[j] : y[j] * slope;
+        break;
+    default: break;
+    }
+}
+
 // Packs rows [0, m) of A (row-major, lda apart, k columns) into MR-row panels, k-major, zero-padded
 // to a multiple of MR rows. `out` holds ceil(m / mr) * mr * k floats.
 void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *out);
