@@ -1,6 +1,11 @@
 // A fixed pool of worker threads running one parallel loop at a time. Items are handed out through
 // an atomic counter; which thread runs an item never changes what it computes, so results are
 // bit-identical for any thread count.
+//
+// A layer takes well under a millisecond, and a network runs several parallel loops per layer,
+// so waking threads through a condition variable (tens of microseconds) would cost more than
+// the work. Workers and the caller therefore spin for a while on the shared counters first, and
+// only then sleep.
 
 #include "kp_conv_internal.h"
 
@@ -15,8 +20,8 @@ struct kp_threadpool {
     pthread_mutex_t lock;
     pthread_cond_t start;
     pthread_cond_t finished;
-    unsigned long generation; // bumped for each loop
-    int running;              // workers still inside the current loop
+    atomic_ulong generation;  // bumped for each loop
+    atomic_int running;       // workers still inside the current loop
     int stopping;
     kp_parallel_body body;
     void *context;
@@ -28,6 +33,16 @@ typedef struct {
     kp_threadpool *pool;
     int thread;
 } kp_worker;
+
+enum { KP_SPIN_ROUNDS = 20000 };
+
+static inline void kp_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
 
 static void kp_run_items(kp_threadpool *pool, int thread) {
     for (;;) {
@@ -42,17 +57,25 @@ static void *kp_worker_main(void *argument) {
     free(argument);
     kp_threadpool *pool = worker.pool;
     unsigned long seen = 0;
-    pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (!pool->stopping && pool->generation == seen) pthread_cond_wait(&pool->start, &pool->lock);
-        if (pool->stopping) break;
-        seen = pool->generation;
-        pthread_mutex_unlock(&pool->lock);
-        kp_run_items(pool, worker.thread);
+        for (int round = 0; round < KP_SPIN_ROUNDS && atomic_load(&pool->generation) == seen; round++) {
+            kp_spin_pause();
+        }
         pthread_mutex_lock(&pool->lock);
-        if (--pool->running == 0) pthread_cond_signal(&pool->finished);
+        while (!pool->stopping && atomic_load(&pool->generation) == seen) {
+            pthread_cond_wait(&pool->start, &pool->lock);
+        }
+        int stopping = pool->stopping;
+        pthread_mutex_unlock(&pool->lock);
+        if (stopping) break;
+        seen = atomic_load(&pool->generation);
+        kp_run_items(pool, worker.thread);
+        if (atomic_fetch_sub(&pool->running, 1) == 1) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->finished);
+            pthread_mutex_unlock(&pool->lock);
+        }
     }
-    pthread_mutex_unlock(&pool->lock);
     return NULL;
 }
 
@@ -110,18 +133,19 @@ void kp_parallel_for(kp_threadpool *pool, size_t count, kp_parallel_body body, v
         return;
     }
     pthread_mutex_lock(&pool->call);
-    pthread_mutex_lock(&pool->lock);
     pool->body = body;
     pool->context = context;
     pool->count = count;
     atomic_store(&pool->next, 0);
-    pool->running = pool->threads - 1;
-    pool->generation++;
+    atomic_store(&pool->running, pool->threads - 1);
+    pthread_mutex_lock(&pool->lock);
+    atomic_fetch_add(&pool->generation, 1);
     pthread_cond_broadcast(&pool->start);
     pthread_mutex_unlock(&pool->lock);
     kp_run_items(pool, 0);
+    for (int round = 0; round < KP_SPIN_ROUNDS && atomic_load(&pool->running) > 0; round++) kp_spin_pause();
     pthread_mutex_lock(&pool->lock);
-    while (pool->running > 0) pthread_cond_wait(&pool->finished, &pool->lock);
+    while (atomic_load(&pool->running) > 0) pthread_cond_wait(&pool->finished, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     pthread_mutex_unlock(&pool->call);
 }

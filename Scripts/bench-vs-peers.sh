@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Our convolution layers beside onnxruntime, ncnn and OpenVINO (fp32) in one run, on the shapes of
+# ../shared/bench/peers, at 1 and 2 threads, with the machine's peak FLOPS from peak.c.
+# Prints, per shape and thread count, each peer's median over ours (above 1 = we are faster).
+# Ours runs before and after the peers; the mean of the two medians is used, so drift during the
+# run shows up in both columns alike.
+#
+# Peers need python packages: onnxruntime ncnn openvino onnx numpy. Set PEERS_PYTHON to a python
+# that has them, or the script makes a virtual environment in ~/.cache/keypoints-peers.
+# Usage: bash Scripts/bench-vs-peers.sh        (about 2 minutes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peers="$(cd .. && pwd)/shared/bench/peers"
+[ -d "$peers" ] || { echo "peer benchmarks not found at $peers" >&2; exit 2; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+python="${PEERS_PYTHON:-}"
+if [ -z "$python" ]; then
+    venv="$HOME/.cache/keypoints-peers"
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q onnxruntime ncnn openvino onnx numpy
+    fi
+    python="$venv/bin/python"
+fi
+
+swift build -c release --product keypoints >/dev/null
+keypoints="$(swift build -c release --show-bin-path)/keypoints"
+
+gcc -O3 -march=native -pthread -o "$work/peak" "$peers/peak.c"
+"$work/peak" 3 | grep '^JSON: ' | sed 's/^JSON: //' >"$work/peak.json"
+
+for threads in 1 2; do "$keypoints" bench conv --threads "$threads" --json; done >"$work/ours-before.jsonl"
+"$python" "$peers/bench_conv.py" --workdir "$work/models" --threads 1,2 --rounds 5 --per-round 20 \
+    --engines ort,ncnn,openvino --shapes a_32x32_128,b_64x64_64,c_128x128_32,d_256x256_16,e_64x64_64_s2,f_64x128_64_1x1,g_5x32_256_s2 \
+    --json "$work/peers.json" >/dev/null 2>"$work/peers.stderr"
+for threads in 1 2; do "$keypoints" bench conv --threads "$threads" --json; done >"$work/ours-after.jsonl"
+
+"$python" - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+peak = json.load(open(f"{work}/peak.json"))
+peers = json.load(open(f"{work}/peers.json"))["results"]
+ours = {}
+for name in ("ours-before", "ours-after"):
+    for line in open(f"{work}/{name}.jsonl"):
+        row = json.loads(line)
+        ours.setdefault((row["shape"], row["threads"]), []).append(row)
+print(f"peak FMA: {peak['avx512_gflops_1t']:.0f} GFLOPS AVX-512 / {peak['avx2_gflops_1t']:.0f} AVX2 on 1 thread, "
+      f"{peak['avx512_gflops_2t']:.0f} / {peak['avx2_gflops_2t']:.0f} on 2 ({peak['cpu_model']}, {peak['effective_ghz']} GHz)")
+print(f"{'shape':<16} {'thr':>3} {'algorithm':<12} {'ours ms':>8} {'GFLOPS':>7} {'ort':>7} {'ncnn':>7} {'openvino':>8}"
+      f" {'best peer/ours':>15} {'ncnn/ours':>10}")
+for (shape, threads), rows in sorted(ours.items(), key=lambda item: (item[0][1], item[0][0])):
+    median = sum(r["median_ms"] for r in rows) / len(rows)
+    gflops = sum(r["gflops"] for r in rows) / len(rows)
+    engines = peers[str(threads)][shape]
+    times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if engine in engines}
+    best = min(times.values())
+    print(f"{shape:<16} {threads:>3} {rows[0]['algorithm']:<12} {median:>8.3f} {gflops:>7.1f} "
+          + " ".join(f"{times.get(e, float('nan')):>{w}.3f}" for e, w in (("ort", 7), ("ncnn", 7), ("openvino", 8)))
+          + f" {best / median:>14.2f}x {times['ncnn'] / median:>9.2f}x")
+PY
