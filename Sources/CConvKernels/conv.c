@@ -358,9 +358,10 @@ static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, int
 //   d[u][v] = x(4 ty + u - pad, 4 tx + v - pad)   the 6x6 window of each tile, one lane per tile
 //   r[i][v] = sum_u BT[i][u] d[u][v]              down the columns
 //   V[6i + k] = sum_v BT[k][v] r[i][v]            along the rows
-// The windows are gathered a row at a time: the row's column phases x(4 tx + m) split out by
-// the ISA's deinterleave, window column v being phase v % 4 of tile tx + v / 4. The two passes
-// then run on all tiles of the block at once, so they fill whole vectors.
+// The windows are gathered a row at a time: window columns 0-3 of the tiles are the row's column
+// phases x(4 tx + m), split out by the ISA's deinterleave, and columns 4 and 5 are phases 0 and
+// 1 of the row four columns on. The two passes then run on all tiles of the block at once, so
+// they fill whole vectors.
 static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size_t first, size_t count, float *v,
                                       float *scratch) {
     const kp_conv *conv = job->conv;
@@ -370,7 +371,7 @@ static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size
     const float *plane = job->input + c * (size_t)job->height * (size_t)job->width;
     float *window = scratch;                            // [u * 6 + v][lane]
     float *half = scratch + 36 * stride;                // [i * 6 + v][lane]
-    float *phase_rows = scratch + 72 * stride;          // [m][tile in row]
+    float *phase_rows = scratch + 72 * stride;          // [m][tile in row]: discarded phases
     float *padded = phase_rows + 4 * row_lanes;         // one row segment with its zero padding
     float *const phases[4] = {phase_rows, phase_rows + row_lanes, phase_rows + 2 * row_lanes,
                               phase_rows + 3 * row_lanes};
@@ -392,9 +393,17 @@ static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size
                 if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
                 segment = padded;
             }
-            conv->kernels->deinterleave4(segment, run + 1, phases);
-            for (int vv = 0; vv < KP_WINDOW; vv++) {
-                memcpy(window + (size_t)(u * 6 + vv) * stride + lane0, phases[vv % 4] + vv / 4, run * sizeof(float));
+            float *const columns[4] = {window + (size_t)(u * 6) * stride + lane0, window + (size_t)(u * 6 + 1) * stride + lane0,
+                                       window + (size_t)(u * 6 + 2) * stride + lane0, window + (size_t)(u * 6 + 3) * stride + lane0};
+            float *const shifted[4] = {window + (size_t)(u * 6 + 4) * stride + lane0, window + (size_t)(u * 6 + 5) * stride + lane0,
+                                       phases[2], phases[3]};
+            if (run < 8) { // too short for the shuffles to pay
+                for (size_t j = 0; j < run; j++) {
+                    for (int vv = 0; vv < KP_WINDOW; vv++) window[(size_t)(u * 6 + vv) * stride + lane0 + j] = segment[4 * j + (size_t)vv];
+                }
+            } else {
+                conv->kernels->deinterleave4(segment, run, columns);     // window columns 0-3: phases 0-3
+                conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 one tile on
             }
         }
     }
