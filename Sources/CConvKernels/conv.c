@@ -32,7 +32,35 @@ const float kp_winograd_f4_at[24] = {
     0, 1, -1, 8, -8, 1, //
 };
 
-enum { KP_TILE = 4, KP_WINDOW = 6, KP_POSITIONS = 36 };
+// Winograd F(6x6, 3x3): 8x8 input tiles, 6x6 outputs; points 0, 1, -1, 2, -2, 1/2, -1/2, inf.
+const float kp_winograd_f6_bt[64] = {
+    1, 0,     -5.25f, 0,     5.25f,  0,    -1, 0, //
+    0, 1,     1,      -4.25f, -4.25f, 1,    1,  0, //
+    0, -1,    1,      4.25f,  -4.25f, -1,   1,  0, //
+    0, 0.5f,  0.25f,  -2.5f,  -1.25f, 2,    1,  0, //
+    0, -0.5f, 0.25f,  2.5f,   -1.25f, -2,   1,  0, //
+    0, 2,     4,      -2.5f,  -5,     0.5f, 1,  0, //
+    0, -2,    4,      2.5f,   -5,     -0.5f, 1, 0, //
+    0, -1,    0,      5.25f,  0,      -5.25f, 0, 1, //
+};
+const double kp_winograd_f6_g[24] = {
+    1,           0,           0,          //
+    -2.0 / 9,    -2.0 / 9,    -2.0 / 9,   //
+    -2.0 / 9,    2.0 / 9,     -2.0 / 9,   //
+    1.0 / 90,    1.0 / 45,    2.0 / 45,   //
+    1.0 / 90,    -1.0 / 45,   2.0 / 45,   //
+    32.0 / 45,   16.0 / 45,   8.0 / 45,   //
+    32.0 / 45,   -16.0 / 45,  8.0 / 45,   //
+    0,           0,           1,          //
+};
+const float kp_winograd_f6_at[48] = {
+    1, 1, 1,  1,  1,   1,        1,         0, //
+    0, 1, -1, 2,  -2,  0.5f,     -0.5f,     0, //
+    0, 1, 1,  4,  4,   0.25f,    0.25f,     0, //
+    0, 1, -1, 8,  -8,  0.125f,   -0.125f,   0, //
+    0, 1, 1,  16, 16,  0.0625f,  0.0625f,   0, //
+    0, 1, -1, 32, -32, 0.03125f, -0.03125f, 1, //
+};
 
 struct kp_conv {
     kp_conv_shape shape;
@@ -43,6 +71,8 @@ struct kp_conv {
     float *bias;          // out_channels values
     float *packed;        // GEMM A operands: per group (im2col, 1x1) or per Winograd position
     size_t packed_stride; // floats between consecutive groups / positions in `packed`
+    int tile;             // Winograd output tile: 4 or 6
+    int window;           // Winograd input tile: tile + 2
 };
 
 static size_t kp_round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
@@ -56,12 +86,15 @@ void kp_conv_output_size(const kp_conv_shape *shape, int height, int width, int 
     *out_width = padded_w >= extent_w ? (padded_w - extent_w) / shape->stride_w + 1 : 0;
 }
 
+// Winograd F(4x4) for 3x3 stride-1 layers with channels to share the transforms across. F(6x6)
+// multiplies less per output (64 positions per 36 outputs against 36 per 16) but is not chosen
+// automatically: with its windows still gathered by scalar code it measured slower than F(4x4) on
+// every peer shape (README, "Convolution core").
 kp_algorithm kp_conv_choose_algorithm(const kp_conv_shape *shape) {
     if (shape->groups == 1 && shape->kernel_h == 1 && shape->kernel_w == 1 && shape->stride_h == 1 &&
         shape->stride_w == 1 && shape->pad_h == 0 && shape->pad_w == 0) {
         return KP_ALGORITHM_GEMM_1X1;
     }
-    // Winograd pays for its transforms only when there are channels to share them across.
     if (shape->groups == 1 && shape->kernel_h == 3 && shape->kernel_w == 3 && shape->stride_h == 1 &&
         shape->stride_w == 1 && shape->dilation_h == 1 && shape->dilation_w == 1 && shape->in_channels >= 8 &&
         shape->out_channels >= 8) {
@@ -86,35 +119,38 @@ static int kp_shape_error(const kp_conv_shape *s, char message[256]) {
     return 0;
 }
 
-// U = G g GT for every (out, in) pair, in double, then packed per position p = 6a + b as the
-// out_channels x in_channels matrix U[p] for the microkernel.
+// U = G g GT for every (out, in) pair, in double, then packed per position p = window * a + b as
+// the out_channels x in_channels matrix U[p] for the microkernel.
 static int kp_prepare_winograd(kp_conv *conv, const float *weights) {
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
-    float *u = malloc(KP_POSITIONS * cout * cin * sizeof(float));
+    const int n = conv->window;
+    const size_t positions = (size_t)(n * n);
+    const double *g_matrix = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
+    float *u = malloc(positions * cout * cin * sizeof(float));
     if (u == NULL) return 0;
     for (size_t o = 0; o < cout; o++) {
         for (size_t i = 0; i < cin; i++) {
             const float *g = weights + (o * cin + i) * 9;
-            double gg[6][3]; // G g
-            for (int a = 0; a < 6; a++) {
+            double gg[8][3]; // G g
+            for (int a = 0; a < n; a++) {
                 for (int j = 0; j < 3; j++) {
                     gg[a][j] = 0;
-                    for (int k = 0; k < 3; k++) gg[a][j] += kp_winograd_f4_g[a * 3 + k] * g[k * 3 + j];
+                    for (int k = 0; k < 3; k++) gg[a][j] += g_matrix[a * 3 + k] * g[k * 3 + j];
                 }
             }
-            for (int a = 0; a < 6; a++) {
-                for (int b = 0; b < 6; b++) {
+            for (int a = 0; a < n; a++) {
+                for (int b = 0; b < n; b++) {
                     double sum = 0;
-                    for (int j = 0; j < 3; j++) sum += gg[a][j] * kp_winograd_f4_g[b * 3 + j];
-                    u[((size_t)(a * 6 + b) * cout + o) * cin + i] = (float)sum;
+                    for (int j = 0; j < 3; j++) sum += gg[a][j] * g_matrix[b * 3 + j];
+                    u[((size_t)(a * n + b) * cout + o) * cin + i] = (float)sum;
                 }
             }
         }
     }
     conv->packed_stride = kp_align_floats(kp_round_up(cout, (size_t)conv->kernels->mr) * cin);
-    conv->packed = aligned_alloc(64, KP_POSITIONS * conv->packed_stride * sizeof(float));
+    conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
     if (conv->packed != NULL) {
-        for (size_t p = 0; p < KP_POSITIONS; p++) {
+        for (size_t p = 0; p < positions; p++) {
             kp_pack_a(u + p * cout * cin, cin, cout, cin, conv->kernels->mr, conv->packed + p * conv->packed_stride);
         }
     }
@@ -147,10 +183,11 @@ kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const 
     }
     kp_algorithm chosen = algorithm == KP_ALGORITHM_AUTO ? kp_conv_choose_algorithm(shape) : algorithm;
     const kp_conv_shape *s = shape;
-    if (chosen == KP_ALGORITHM_WINOGRAD_F4 &&
+    const int winograd = chosen == KP_ALGORITHM_WINOGRAD_F4 || chosen == KP_ALGORITHM_WINOGRAD_F6;
+    if (winograd &&
         !(s->groups == 1 && s->kernel_h == 3 && s->kernel_w == 3 && s->stride_h == 1 && s->stride_w == 1 &&
           s->dilation_h == 1 && s->dilation_w == 1)) {
-        snprintf(message, 256, "Winograd F(4x4, 3x3) needs a 3x3 stride-1 undilated ungrouped convolution");
+        snprintf(message, 256, "Winograd needs a 3x3 stride-1 undilated ungrouped convolution");
         return NULL;
     }
     if (chosen == KP_ALGORITHM_GEMM_1X1 && kp_conv_choose_algorithm(shape) != KP_ALGORITHM_GEMM_1X1) {
@@ -167,11 +204,12 @@ kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const 
     conv->kernels = kernels;
     conv->activation = activation;
     conv->slope = leaky_slope;
+    conv->tile = chosen == KP_ALGORITHM_WINOGRAD_F6 ? 6 : chosen == KP_ALGORITHM_WINOGRAD_F4 ? 4 : 0;
+    conv->window = conv->tile ? conv->tile + 2 : 0;
     conv->bias = calloc((size_t)shape->out_channels, sizeof(float));
     if (conv->bias != NULL && bias != NULL) memcpy(conv->bias, bias, (size_t)shape->out_channels * sizeof(float));
     int prepared = conv->bias != NULL &&
-                   (chosen == KP_ALGORITHM_WINOGRAD_F4 ? kp_prepare_winograd(conv, weights)
-                                                       : kp_prepare_gemm(conv, weights));
+                   (winograd ? kp_prepare_winograd(conv, weights) : kp_prepare_gemm(conv, weights));
     if (!prepared) {
         kp_conv_destroy(conv);
         snprintf(message, 256, "out of memory");
@@ -310,14 +348,13 @@ static size_t kp_gemm_k(const kp_conv_shape *s) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Winograd F(4x4, 3x3).
+// Winograd F(m x m, 3x3), m = 4 or 6 (`tile`), on input windows of n = m + 2 (`window`).
 //
-// Output tiles of 4x4 are numbered t = ty * tiles_w + tx. A block of consecutive tiles goes through
-//   1. the input transform: V[p][c][t] for the 36 positions p of every input channel c,
-//   2. 36 GEMMs: M[p] (out x tiles) = U[p] (out x in) * V[p] (in x tiles),
+// Output tiles are numbered t = ty * tiles_w + tx. A block of consecutive tiles goes through
+//   1. the input transform: V[p][c][t] for the n*n positions p of every input channel c,
+//   2. n*n GEMMs: M[p] (out x tiles) = U[p] (out x in) * V[p] (in x tiles),
 //   3. the output transform: Y = AT M A per tile and channel, plus bias, residual, activation.
-// Both transforms run along tiles (lanes): the input rows of a tile row are split into their four
-// column phases x = 4 tx + m first, so that every transform step reads contiguous lanes.
+// The transforms run along tiles (one lane per tile), over the whole block at once.
 
 typedef struct {
     const kp_conv *conv;
@@ -327,26 +364,30 @@ typedef struct {
     int height, width, out_height, out_width, tiles_w, tiles_h;
     size_t tiles, block_tiles, blocks;
     size_t stride;                 // lanes per (position, channel) row of V and M: block_tiles, padded
+    size_t positions;              // window * window
     float *shared;                 // V and M of the block in phase-parallel mode
     float *workspace;              // per-thread scratch (and per-thread V, M in block-parallel mode)
     size_t thread_floats;
     size_t block;                  // the block being processed in phase-parallel mode
-    int block_parallel;
 } kp_winograd_job;
 
 static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
-    return KP_POSITIONS * ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * stride;
+    const size_t positions = (size_t)(conv->window * conv->window);
+    return positions * ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * stride;
 }
 
-// Per-thread scratch: 72 rows of `stride` lanes for the transforms (36 gathered or combined
-// values per tile, and 36 half-transformed), 8 rows of a tile row's lanes for splitting rows into
-// column phases, then the GEMM's edge block.
+// Per-thread scratch: 2 * positions rows of `stride` lanes for the transforms (the gathered
+// windows and the half-transformed ones; the output transform's sums and tiles fit there too),
+// 12 rows of a tile row's lanes for splitting rows into column phases and padding them, then the
+// GEMM's edge block.
 static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, int tiles_w) {
-    return 72 * stride + kp_align_floats(8 * ((size_t)tiles_w + 2)) +
+    const size_t positions = (size_t)(conv->window * conv->window);
+    return 2 * positions * stride + kp_align_floats(12 * ((size_t)tiles_w + 2)) +
            kp_align_floats(kp_gemm_scratch_floats(conv->kernels, (size_t)conv->shape.in_channels));
 }
 
-// Calls visit(ty, tx0, run, lane0) for each tile-row segment of tiles [first, first + count).
+// Runs the statement after it for each tile-row segment (ty, tx0 ... tx0 + run - 1) of tiles
+// [first, first + count), lane0 being the segment's first lane.
 #define KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0)                                        \
     for (size_t kp_t = (first), ty, tx0, run, lane0; kp_t < (first) + (count); kp_t += run)                \
         if ((ty = kp_t / (size_t)(job)->tiles_w, tx0 = kp_t % (size_t)(job)->tiles_w,                      \
@@ -354,34 +395,52 @@ static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, int
                                                                          : (first) + (count) - kp_t,       \
              lane0 = kp_t - (first), 1))
 
+// One pass of the input transform (BT) over n lanes: rows d[0 .. window) into r[0 .. window).
+static void kp_winograd_input_pass(const kp_conv *conv, const float *const *d, float *const *r, size_t n) {
+    if (conv->tile == 6) {
+        conv->kernels->winograd6_input(d, r, n);
+    } else {
+        conv->kernels->winograd_input(d, r, n);
+    }
+}
+
+// One pass of the output transform (AT): rows m[0 .. window) into o[0 .. tile).
+static void kp_winograd_output_pass(const kp_conv *conv, const float *const *m, float *const *o, size_t n) {
+    if (conv->tile == 6) {
+        conv->kernels->winograd6_output(m, o, n);
+    } else {
+        conv->kernels->winograd_output(m, o, n);
+    }
+}
+
 // Tiles [first, first + count) of input channel c into v[p][c][lane] (lane 0 = tile `first`):
-//   d[u][v] = x(4 ty + u - pad, 4 tx + v - pad)   the 6x6 window of each tile, one lane per tile
+//   d[u][v] = x(m ty + u - pad, m tx + v - pad)   the n x n window of each tile, one lane per tile
 //   r[i][v] = sum_u BT[i][u] d[u][v]              down the columns
-//   V[6i + k] = sum_v BT[k][v] r[i][v]            along the rows
-// The windows are gathered a row at a time: window columns 0-3 of the tiles are the row's column
-// phases x(4 tx + m), split out by the ISA's deinterleave, and columns 4 and 5 are phases 0 and
-// 1 of the row four columns on. The two passes then run on all tiles of the block at once, so
-// they fill whole vectors.
+//   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
+// The windows are gathered a row at a time. For m = 4, window columns 0-3 of the tiles are the
+// row's column phases x(4 tx + j), split out by the ISA's deinterleave, and columns 4 and 5 are
+// phases 0 and 1 of the row four columns on. The two passes then run on all tiles of the block at
+// once, so they fill whole vectors.
 static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size_t first, size_t count, float *v,
                                       float *scratch) {
     const kp_conv *conv = job->conv;
+    const int tile = conv->tile, n = conv->window;
     const int pad_h = conv->shape.pad_h, pad_w = conv->shape.pad_w;
     const size_t stride = job->stride, in_channels = (size_t)conv->shape.in_channels;
     const size_t row_lanes = (size_t)job->tiles_w + 2;
     const float *plane = job->input + c * (size_t)job->height * (size_t)job->width;
-    float *window = scratch;                            // [u * 6 + v][lane]
-    float *half = scratch + 36 * stride;                // [i * 6 + v][lane]
-    float *phase_rows = scratch + 72 * stride;          // [m][tile in row]: discarded phases
-    float *padded = phase_rows + 4 * row_lanes;         // one row segment with its zero padding
-    float *const phases[4] = {phase_rows, phase_rows + row_lanes, phase_rows + 2 * row_lanes,
-                              phase_rows + 3 * row_lanes};
+    float *window = scratch;                                 // [u * n + v][lane]
+    float *half = scratch + job->positions * stride;         // [i * n + v][lane]
+    float *discard = scratch + 2 * job->positions * stride;  // [2][tile in row]: unused phases
+    float *padded = discard + 4 * row_lanes;                 // one row segment with its zero padding
     KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
-        const int x0 = (int)tx0 * KP_TILE - pad_w;
-        const size_t span = 4 * (run + 1); // the segment's columns, phases 0 and 1 one tile further
-        for (int u = 0; u < KP_WINDOW; u++) {
-            const int y = (int)ty * KP_TILE + u - pad_h;
+        const int x0 = (int)tx0 * tile - pad_w;
+        const size_t span = (size_t)tile * run + 2 + (tile == 4 ? 2 : 0); // the deinterleave reads 4 per tile
+        for (int u = 0; u < n; u++) {
+            float *rows = window + (size_t)(u * n) * stride + lane0;
+            const int y = (int)ty * tile + u - pad_h;
             if (y < 0 || y >= job->height) {
-                for (int vv = 0; vv < KP_WINDOW; vv++) memset(window + (size_t)(u * 6 + vv) * stride + lane0, 0, run * sizeof(float));
+                for (int vv = 0; vv < n; vv++) memset(rows + (size_t)vv * stride, 0, run * sizeof(float));
                 continue;
             }
             const float *row = plane + (size_t)y * (size_t)job->width;
@@ -393,79 +452,85 @@ static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size
                 if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
                 segment = padded;
             }
-            float *const columns[4] = {window + (size_t)(u * 6) * stride + lane0, window + (size_t)(u * 6 + 1) * stride + lane0,
-                                       window + (size_t)(u * 6 + 2) * stride + lane0, window + (size_t)(u * 6 + 3) * stride + lane0};
-            float *const shifted[4] = {window + (size_t)(u * 6 + 4) * stride + lane0, window + (size_t)(u * 6 + 5) * stride + lane0,
-                                       phases[2], phases[3]};
-            if (run < 8) { // too short for the shuffles to pay
-                for (size_t j = 0; j < run; j++) {
-                    for (int vv = 0; vv < KP_WINDOW; vv++) window[(size_t)(u * 6 + vv) * stride + lane0 + j] = segment[4 * j + (size_t)vv];
-                }
+            if (tile == 4 && run >= 8) {
+                float *const columns[4] = {rows, rows + stride, rows + 2 * stride, rows + 3 * stride};
+                float *const shifted[4] = {rows + 4 * stride, rows + 5 * stride, discard, discard + row_lanes};
+                conv->kernels->deinterleave4(segment, run, columns);     // columns 0-3: phases 0-3
+                conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 a tile on
             } else {
-                conv->kernels->deinterleave4(segment, run, columns);     // window columns 0-3: phases 0-3
-                conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 one tile on
+                for (size_t j = 0; j < run; j++) {
+                    for (int vv = 0; vv < n; vv++) rows[(size_t)vv * stride + j] = segment[(size_t)tile * j + (size_t)vv];
+                }
             }
         }
     }
-    for (int vv = 0; vv < 6; vv++) {
-        const float *d[6];
-        float *r[6];
-        for (int u = 0; u < 6; u++) {
-            d[u] = window + (size_t)(u * 6 + vv) * stride;
-            r[u] = half + (size_t)(u * 6 + vv) * stride;
+    for (int vv = 0; vv < n; vv++) {
+        const float *d[8];
+        float *r[8];
+        for (int u = 0; u < n; u++) {
+            d[u] = window + (size_t)(u * n + vv) * stride;
+            r[u] = half + (size_t)(u * n + vv) * stride;
         }
-        conv->kernels->winograd_input(d, r, count);
+        kp_winograd_input_pass(conv, d, r, count);
     }
-    for (int i = 0; i < 6; i++) {
-        const float *d[6];
-        float *r[6];
-        for (int vv = 0; vv < 6; vv++) d[vv] = half + (size_t)(i * 6 + vv) * stride;
-        for (int k = 0; k < 6; k++) r[k] = v + ((size_t)(i * 6 + k) * in_channels + c) * stride;
-        conv->kernels->winograd_input(d, r, count);
+    for (int i = 0; i < n; i++) {
+        const float *d[8];
+        float *r[8];
+        for (int vv = 0; vv < n; vv++) d[vv] = half + (size_t)(i * n + vv) * stride;
+        for (int k = 0; k < n; k++) r[k] = v + ((size_t)(i * n + k) * in_channels + c) * stride;
+        kp_winograd_input_pass(conv, d, r, count);
     }
 }
 
 // Tiles [first, first + count) of output channel o from m[p][o][lane] into the output image:
-//   s[a][k] = sum_i AT[a][i] M[6i + k]     down the columns
-//   y[a][b] = sum_k AT[b][k] s[a][k]       along the rows
+//   s[a][k] = sum_i AT[a][i] M[n i + k]     down the columns
+//   y[a][b] = sum_k AT[b][k] s[a][k]        along the rows
 // then the output stage, act(y + bias + residual), written where the tile lies inside the image.
 static void kp_winograd_output_channel(const kp_winograd_job *job, size_t o, size_t first, size_t count,
                                        const float *m, float *scratch) {
     const kp_conv *conv = job->conv;
+    const int tile = conv->tile, n = conv->window;
     const size_t stride = job->stride, out_channels = (size_t)conv->shape.out_channels;
     const size_t plane = (size_t)job->out_height * (size_t)job->out_width;
-    float *sums = scratch;               // [a * 6 + k][lane]
-    float *tile = scratch + 24 * stride; // [a * 4 + b][lane]
-    for (int k = 0; k < 6; k++) {
-        const float *d[6];
-        float *r[4];
-        for (int i = 0; i < 6; i++) d[i] = m + ((size_t)(i * 6 + k) * out_channels + o) * stride;
-        for (int a = 0; a < 4; a++) r[a] = sums + (size_t)(a * 6 + k) * stride;
-        conv->kernels->winograd_output(d, r, count);
+    float *sums = scratch;                                    // [a * n + k][lane]
+    float *values = scratch + (size_t)(tile * n) * stride;    // [a * tile + b][lane]
+    float *row_buffer = scratch + 2 * job->positions * stride + 4 * ((size_t)job->tiles_w + 2);
+    for (int k = 0; k < n; k++) {
+        const float *d[8];
+        float *r[6];
+        for (int i = 0; i < n; i++) d[i] = m + ((size_t)(i * n + k) * out_channels + o) * stride;
+        for (int a = 0; a < tile; a++) r[a] = sums + (size_t)(a * n + k) * stride;
+        kp_winograd_output_pass(conv, d, r, count);
     }
-    for (int a = 0; a < 4; a++) {
-        const float *d[6];
-        float *r[4];
-        for (int k = 0; k < 6; k++) d[k] = sums + (size_t)(a * 6 + k) * stride;
-        for (int b = 0; b < 4; b++) r[b] = tile + (size_t)(a * 4 + b) * stride;
-        conv->kernels->winograd_output(d, r, count);
+    for (int a = 0; a < tile; a++) {
+        const float *d[8];
+        float *r[6];
+        for (int k = 0; k < n; k++) d[k] = sums + (size_t)(a * n + k) * stride;
+        for (int b = 0; b < tile; b++) r[b] = values + (size_t)(a * tile + b) * stride;
+        kp_winograd_output_pass(conv, d, r, count);
     }
     const float bias = conv->bias[o];
     float *output = job->output + o * plane;
     const float *residual = job->residual ? job->residual + o * plane : NULL;
-    float *row_buffer = scratch + 72 * job->stride + 4 * ((size_t)job->tiles_w + 2);
     KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
-        const size_t x0 = tx0 * KP_TILE;
-        const size_t width = 4 * run <= (size_t)job->out_width - x0 ? 4 * run : (size_t)job->out_width - x0;
-        for (int a = 0; a < 4; a++) {
-            const size_t y = ty * KP_TILE + (size_t)a;
+        const size_t x0 = tx0 * (size_t)tile;
+        const size_t full = (size_t)tile * run;
+        const size_t width = full <= (size_t)job->out_width - x0 ? full : (size_t)job->out_width - x0;
+        for (int a = 0; a < tile; a++) {
+            const size_t y = ty * (size_t)tile + (size_t)a;
             if (y >= (size_t)job->out_height) break;
-            const float *const columns[4] = {tile + (size_t)(a * 4) * stride + lane0, tile + (size_t)(a * 4 + 1) * stride + lane0,
-                                             tile + (size_t)(a * 4 + 2) * stride + lane0, tile + (size_t)(a * 4 + 3) * stride + lane0};
+            const float *tile_row = values + (size_t)(a * tile) * stride + lane0;
             float *target = output + y * (size_t)job->out_width + x0;
             // Interleave straight into the image when the whole segment fits, else via a buffer.
-            float *interleaved = width == 4 * run ? target : row_buffer;
-            conv->kernels->interleave4(columns, run, interleaved);
+            float *interleaved = width == full ? target : row_buffer;
+            if (tile == 4) {
+                const float *const columns[4] = {tile_row, tile_row + stride, tile_row + 2 * stride, tile_row + 3 * stride};
+                conv->kernels->interleave4(columns, run, interleaved);
+            } else {
+                for (size_t j = 0; j < run; j++) {
+                    for (int b = 0; b < tile; b++) interleaved[(size_t)tile * j + (size_t)b] = tile_row[(size_t)b * stride + j];
+                }
+            }
             if (interleaved != target) memcpy(target, interleaved, width * sizeof(float));
             kp_output_stage_row(target, width, bias, residual ? residual + y * (size_t)job->out_width + x0 : NULL,
                                 conv->activation, conv->slope);
@@ -493,11 +558,11 @@ static void kp_winograd_block_item(void *context, size_t block, int thread) {
     float *own = job->workspace + (size_t)thread * job->thread_floats;
     float *scratch = own;
     float *v = own + kp_winograd_scratch_floats(conv, job->stride, job->tiles_w);
-    float *m = v + KP_POSITIONS * (size_t)conv->shape.in_channels * job->stride;
+    float *m = v + job->positions * (size_t)conv->shape.in_channels * job->stride;
     size_t first, count;
     kp_winograd_block_range(job, block, &first, &count);
     for (size_t c = 0; c < (size_t)conv->shape.in_channels; c++) kp_winograd_input_channel(job, c, first, count, v, scratch);
-    for (size_t p = 0; p < KP_POSITIONS; p++) kp_winograd_gemm_position(job, p, count, v, m, scratch);
+    for (size_t p = 0; p < job->positions; p++) kp_winograd_gemm_position(job, p, count, v, m, scratch);
     for (size_t o = 0; o < (size_t)conv->shape.out_channels; o++) {
         kp_winograd_output_channel(job, o, first, count, m, scratch);
     }
@@ -515,7 +580,7 @@ static void kp_winograd_gemm_item(void *context, size_t p, int thread) {
     const kp_winograd_job *job = context;
     size_t first, count;
     kp_winograd_block_range(job, job->block, &first, &count);
-    float *m = job->shared + KP_POSITIONS * (size_t)job->conv->shape.in_channels * job->stride;
+    float *m = job->shared + job->positions * (size_t)job->conv->shape.in_channels * job->stride;
     kp_winograd_gemm_position(job, p, count, job->shared, m, job->workspace + (size_t)thread * job->thread_floats);
 }
 
@@ -523,16 +588,16 @@ static void kp_winograd_output_item(void *context, size_t o, int thread) {
     const kp_winograd_job *job = context;
     size_t first, count;
     kp_winograd_block_range(job, job->block, &first, &count);
-    const float *m = job->shared + KP_POSITIONS * (size_t)job->conv->shape.in_channels * job->stride;
+    const float *m = job->shared + job->positions * (size_t)job->conv->shape.in_channels * job->stride;
     kp_winograd_output_channel(job, o, first, count, m, job->workspace + (size_t)thread * job->thread_floats);
 }
 
-// Tiles per block: V and M of a block (36 x (in + out) x tiles floats) within about 1 MiB, the L2
-// of one core here, in whole microkernel columns.
+// Tiles per block: V and M of a block (positions x (in + out) x tiles floats) within about 1 MiB,
+// the L2 of one core here, in whole microkernel columns.
 static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
     const size_t nr = (size_t)conv->kernels->nr;
-    const size_t per_tile = KP_POSITIONS * ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) *
-                            sizeof(float);
+    const size_t per_tile = (size_t)(conv->window * conv->window) *
+                            ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * sizeof(float);
     size_t block = (1024 * 1024 / per_tile) / nr * nr;
     if (block < nr) block = nr;
     if (tiles == 0) return nr;
@@ -541,9 +606,10 @@ static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
 
 static void kp_winograd_plan(const kp_conv *conv, int height, int width, kp_winograd_job *job) {
     kp_conv_output_size(&conv->shape, height, width, &job->out_height, &job->out_width);
-    job->tiles_w = (job->out_width + KP_TILE - 1) / KP_TILE;
-    job->tiles_h = (job->out_height + KP_TILE - 1) / KP_TILE;
+    job->tiles_w = (job->out_width + conv->tile - 1) / conv->tile;
+    job->tiles_h = (job->out_height + conv->tile - 1) / conv->tile;
     job->tiles = (size_t)job->tiles_w * (size_t)job->tiles_h;
+    job->positions = (size_t)(conv->window * conv->window);
     job->block_tiles = kp_winograd_block_tiles(conv, job->tiles);
     job->blocks = (job->tiles + job->block_tiles - 1) / job->block_tiles;
     job->stride = kp_align_floats(job->block_tiles);
@@ -555,7 +621,7 @@ size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int th
     if (threads < 1) threads = 1;
     int out_height, out_width;
     kp_conv_output_size(&conv->shape, height, width, &out_height, &out_width);
-    if (conv->algorithm == KP_ALGORITHM_WINOGRAD_F4) {
+    if (conv->tile != 0) {
         kp_winograd_job job = {.conv = conv};
         kp_winograd_plan(conv, height, width, &job);
         size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
@@ -569,7 +635,7 @@ size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int th
 void kp_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
                  float *output, void *workspace, kp_threadpool *pool) {
     const int threads = kp_threadpool_threads(pool);
-    if (conv->algorithm == KP_ALGORITHM_WINOGRAD_F4) {
+    if (conv->tile != 0) {
         kp_winograd_job job = {.conv = conv, .input = input, .residual = residual, .output = output,
                                .height = height, .width = width};
         kp_winograd_plan(conv, height, width, &job);
@@ -583,7 +649,7 @@ void kp_conv_run(const kp_conv *conv, const float *input, int height, int width,
         } else {
             for (job.block = 0; job.block < job.blocks; job.block++) {
                 kp_parallel_for(pool, (size_t)conv->shape.in_channels, kp_winograd_input_item, &job);
-                kp_parallel_for(pool, KP_POSITIONS, kp_winograd_gemm_item, &job);
+                kp_parallel_for(pool, job.positions, kp_winograd_gemm_item, &job);
                 kp_parallel_for(pool, (size_t)conv->shape.out_channels, kp_winograd_output_item, &job);
             }
         }
@@ -637,47 +703,49 @@ void kp_conv_reference(const kp_conv_shape *s, const float *weights, const float
 }
 
 // ---------------------------------------------------------------------------------------------
-// Single tiles through the same transform kernels, for the tests: rows first, then columns,
+// Single tiles through the same transform kernels, for the tests: columns first, then rows,
 // exactly as the convolution applies them (with one lane).
 
-void kp_winograd_f4_input_tile(kp_isa isa, const float d[36], float v[36]) {
-    const kp_isa_kernels *kernels = kp_kernels_for(isa);
-    float columns[36];
-    for (int x = 0; x < 6; x++) {
-        const float *in[6];
-        float *out[6];
-        for (int u = 0; u < 6; u++) {
-            in[u] = d + u * 6 + x;
-            out[u] = columns + u * 6 + x;
+void kp_winograd_input_tile(kp_isa isa, int tile, const float *d, float *v) {
+    kp_conv conv = {.kernels = kp_kernels_for(isa), .tile = tile, .window = tile + 2};
+    const int n = tile + 2;
+    float columns[64];
+    for (int x = 0; x < n; x++) {
+        const float *in[8];
+        float *out[8];
+        for (int u = 0; u < n; u++) {
+            in[u] = d + u * n + x;
+            out[u] = columns + u * n + x;
         }
-        kernels->winograd_input(in, out, 1);
+        kp_winograd_input_pass(&conv, in, out, 1);
     }
-    for (int i = 0; i < 6; i++) {
-        const float *in[6];
-        float *out[6];
-        for (int x = 0; x < 6; x++) {
-            in[x] = columns + i * 6 + x;
-            out[x] = v + i * 6 + x;
+    for (int i = 0; i < n; i++) {
+        const float *in[8];
+        float *out[8];
+        for (int x = 0; x < n; x++) {
+            in[x] = columns + i * n + x;
+            out[x] = v + i * n + x;
         }
-        kernels->winograd_input(in, out, 1);
+        kp_winograd_input_pass(&conv, in, out, 1);
     }
 }
 
-void kp_winograd_f4_output_tile(kp_isa isa, const float m[36], float y[16]) {
-    const kp_isa_kernels *kernels = kp_kernels_for(isa);
-    float sums[24];
-    for (int k = 0; k < 6; k++) {
-        const float *in[6];
-        float *out[4];
-        for (int i = 0; i < 6; i++) in[i] = m + i * 6 + k;
-        for (int a = 0; a < 4; a++) out[a] = sums + a * 6 + k;
-        kernels->winograd_output(in, out, 1);
+void kp_winograd_output_tile(kp_isa isa, int tile, const float *m, float *y) {
+    kp_conv conv = {.kernels = kp_kernels_for(isa), .tile = tile, .window = tile + 2};
+    const int n = tile + 2;
+    float sums[48];
+    for (int k = 0; k < n; k++) {
+        const float *in[8];
+        float *out[6];
+        for (int i = 0; i < n; i++) in[i] = m + i * n + k;
+        for (int a = 0; a < tile; a++) out[a] = sums + a * n + k;
+        kp_winograd_output_pass(&conv, in, out, 1);
     }
-    for (int a = 0; a < 4; a++) {
-        const float *in[6];
-        float *out[4];
-        for (int k = 0; k < 6; k++) in[k] = sums + a * 6 + k;
-        for (int b = 0; b < 4; b++) out[b] = y + a * 4 + b;
-        kernels->winograd_output(in, out, 1);
+    for (int a = 0; a < tile; a++) {
+        const float *in[8];
+        float *out[6];
+        for (int k = 0; k < n; k++) in[k] = sums + a * n + k;
+        for (int b = 0; b < tile; b++) out[b] = y + a * tile + b;
+        kp_winograd_output_pass(&conv, in, out, 1);
     }
 }

@@ -60,6 +60,7 @@ const char *kp_algorithm_name(kp_algorithm algorithm) {
     case KP_ALGORITHM_IM2COL: return "im2col-gemm";
     case KP_ALGORITHM_GEMM_1X1: return "gemm-1x1";
     case KP_ALGORITHM_WINOGRAD_F4: return "winograd-f4";
+    case KP_ALGORITHM_WINOGRAD_F6: return "winograd-f6";
     default: return "auto";
     }
 }

@@ -95,6 +95,48 @@ static void kp_winograd_f4_output__neon(const float *const m[6], float *const o[
     kp_winograd_f4_output_lanes(m, o, j, n);
 }
 
+// The F(6x6, 3x3) rows of kp_conv_internal.h, 4 lanes at a time. vfmaq_n_f32(c, x, k) = c + x * k.
+static void kp_winograd_f6_input__neon(const float *const d[8], float *const r[8], size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float32x4_t d0 = vld1q_f32(d[0] + j), d1 = vld1q_f32(d[1] + j), d2 = vld1q_f32(d[2] + j);
+        float32x4_t d3 = vld1q_f32(d[3] + j), d4 = vld1q_f32(d[4] + j), d5 = vld1q_f32(d[5] + j);
+        float32x4_t d6 = vld1q_f32(d[6] + j), d7 = vld1q_f32(d[7] + j);
+        float32x4_t even1 = vfmsq_n_f32(vaddq_f32(d2, d6), d4, 4.25f);
+        float32x4_t odd1 = vfmsq_n_f32(vaddq_f32(d1, d5), d3, 4.25f);
+        float32x4_t even2 = vfmsq_n_f32(vfmaq_n_f32(d6, d2, 0.25f), d4, 1.25f);
+        float32x4_t odd2 = vfmaq_n_f32(vfmsq_n_f32(vmulq_n_f32(d1, 0.5f), d3, 2.5f), d5, 2);
+        float32x4_t even3 = vfmsq_n_f32(vfmaq_n_f32(d6, d2, 4), d4, 5);
+        float32x4_t odd3 = vfmaq_n_f32(vfmsq_n_f32(vmulq_n_f32(d1, 2), d3, 2.5f), d5, 0.5f);
+        vst1q_f32(r[0] + j, vfmaq_n_f32(vsubq_f32(d0, d6), vsubq_f32(d4, d2), 5.25f));
+        vst1q_f32(r[1] + j, vaddq_f32(even1, odd1));
+        vst1q_f32(r[2] + j, vsubq_f32(even1, odd1));
+        vst1q_f32(r[3] + j, vaddq_f32(even2, odd2));
+        vst1q_f32(r[4] + j, vsubq_f32(even2, odd2));
+        vst1q_f32(r[5] + j, vaddq_f32(even3, odd3));
+        vst1q_f32(r[6] + j, vsubq_f32(even3, odd3));
+        vst1q_f32(r[7] + j, vfmaq_n_f32(vsubq_f32(d7, d1), vsubq_f32(d3, d5), 5.25f));
+    }
+    kp_winograd_f6_input_lanes(d, r, j, n);
+}
+
+static void kp_winograd_f6_output__neon(const float *const m[8], float *const o[6], size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float32x4_t m1 = vld1q_f32(m[1] + j), m2 = vld1q_f32(m[2] + j), m3 = vld1q_f32(m[3] + j);
+        float32x4_t m4 = vld1q_f32(m[4] + j), m5 = vld1q_f32(m[5] + j), m6 = vld1q_f32(m[6] + j);
+        float32x4_t a = vaddq_f32(m1, m2), b = vsubq_f32(m1, m2), c = vaddq_f32(m3, m4), d = vsubq_f32(m3, m4);
+        float32x4_t e = vaddq_f32(m5, m6), f = vsubq_f32(m5, m6);
+        vst1q_f32(o[0] + j, vaddq_f32(vaddq_f32(vld1q_f32(m[0] + j), a), vaddq_f32(c, e)));
+        vst1q_f32(o[1] + j, vfmaq_n_f32(vfmaq_n_f32(b, d, 2), f, 0.5f));
+        vst1q_f32(o[2] + j, vfmaq_n_f32(vfmaq_n_f32(a, c, 4), e, 0.25f));
+        vst1q_f32(o[3] + j, vfmaq_n_f32(vfmaq_n_f32(b, d, 8), f, 0.125f));
+        vst1q_f32(o[4] + j, vfmaq_n_f32(vfmaq_n_f32(a, c, 16), e, 0.0625f));
+        vst1q_f32(o[5] + j, vaddq_f32(vfmaq_n_f32(vfmaq_n_f32(b, d, 32), f, 0.03125f), vld1q_f32(m[7] + j)));
+    }
+    kp_winograd_f6_output_lanes(m, o, j, n);
+}
+
 // vld4q/vst4q deinterleave and interleave four streams in one instruction.
 static void kp_deinterleave4__neon(const float *x, size_t n, float *const phases[4]) {
     size_t j = 0;
@@ -125,6 +167,8 @@ const kp_isa_kernels kp_kernels__neon = {
     .gemm = kp_gemm_8x8__neon,
     .winograd_input = kp_winograd_f4_input__neon,
     .winograd_output = kp_winograd_f4_output__neon,
+    .winograd6_input = kp_winograd_f6_input__neon,
+    .winograd6_output = kp_winograd_f6_output__neon,
     .deinterleave4 = kp_deinterleave4__neon,
     .interleave4 = kp_interleave4__neon,
 };

@@ -25,6 +25,14 @@ static void kp_winograd_f4_output__scalar(const float *const m[6], float *const 
     kp_winograd_f4_output_lanes(m, o, 0, n);
 }
 
+static void kp_winograd_f6_input__scalar(const float *const d[8], float *const r[8], size_t n) {
+    kp_winograd_f6_input_lanes(d, r, 0, n);
+}
+
+static void kp_winograd_f6_output__scalar(const float *const m[8], float *const o[6], size_t n) {
+    kp_winograd_f6_output_lanes(m, o, 0, n);
+}
+
 static void kp_deinterleave4__scalar(const float *x, size_t n, float *const phases[4]) {
     kp_deinterleave4_lanes(x, 0, n, phases);
 }
@@ -40,6 +48,8 @@ const kp_isa_kernels kp_kernels__scalar = {
     .gemm = kp_gemm_4x8__scalar,
     .winograd_input = kp_winograd_f4_input__scalar,
     .winograd_output = kp_winograd_f4_output__scalar,
+    .winograd6_input = kp_winograd_f6_input__scalar,
+    .winograd6_output = kp_winograd_f6_output__scalar,
     .deinterleave4 = kp_deinterleave4__scalar,
     .interleave4 = kp_interleave4__scalar,
 };

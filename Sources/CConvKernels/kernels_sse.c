@@ -87,6 +87,53 @@ KP_TARGET static void kp_winograd_f4_output__sse(const float *const m[6], float 
     kp_winograd_f4_output_lanes(m, o, j, n);
 }
 
+// The F(6x6, 3x3) rows of kp_conv_internal.h, 4 lanes at a time.
+KP_TARGET static void kp_winograd_f6_input__sse(const float *const d[8], float *const r[8], size_t n) {
+    const __m128 k025 = _mm_set1_ps(0.25f), k05 = _mm_set1_ps(0.5f), k125 = _mm_set1_ps(1.25f);
+    const __m128 k2 = _mm_set1_ps(2), k25 = _mm_set1_ps(2.5f), k4 = _mm_set1_ps(4), k425 = _mm_set1_ps(4.25f);
+    const __m128 k5 = _mm_set1_ps(5), k525 = _mm_set1_ps(5.25f);
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 d0 = _mm_loadu_ps(d[0] + j), d1 = _mm_loadu_ps(d[1] + j), d2 = _mm_loadu_ps(d[2] + j);
+        __m128 d3 = _mm_loadu_ps(d[3] + j), d4 = _mm_loadu_ps(d[4] + j), d5 = _mm_loadu_ps(d[5] + j);
+        __m128 d6 = _mm_loadu_ps(d[6] + j), d7 = _mm_loadu_ps(d[7] + j);
+        __m128 even1 = _mm_sub_ps(_mm_add_ps(d2, d6), _mm_mul_ps(k425, d4));
+        __m128 odd1 = _mm_sub_ps(_mm_add_ps(d1, d5), _mm_mul_ps(k425, d3));
+        __m128 even2 = _mm_sub_ps(_mm_add_ps(d6, _mm_mul_ps(k025, d2)), _mm_mul_ps(k125, d4));
+        __m128 odd2 = _mm_add_ps(_mm_sub_ps(_mm_mul_ps(k05, d1), _mm_mul_ps(k25, d3)), _mm_mul_ps(k2, d5));
+        __m128 even3 = _mm_sub_ps(_mm_add_ps(d6, _mm_mul_ps(k4, d2)), _mm_mul_ps(k5, d4));
+        __m128 odd3 = _mm_add_ps(_mm_sub_ps(_mm_mul_ps(k2, d1), _mm_mul_ps(k25, d3)), _mm_mul_ps(k05, d5));
+        _mm_storeu_ps(r[0] + j, _mm_add_ps(_mm_sub_ps(d0, d6), _mm_mul_ps(k525, _mm_sub_ps(d4, d2))));
+        _mm_storeu_ps(r[1] + j, _mm_add_ps(even1, odd1));
+        _mm_storeu_ps(r[2] + j, _mm_sub_ps(even1, odd1));
+        _mm_storeu_ps(r[3] + j, _mm_add_ps(even2, odd2));
+        _mm_storeu_ps(r[4] + j, _mm_sub_ps(even2, odd2));
+        _mm_storeu_ps(r[5] + j, _mm_add_ps(even3, odd3));
+        _mm_storeu_ps(r[6] + j, _mm_sub_ps(even3, odd3));
+        _mm_storeu_ps(r[7] + j, _mm_add_ps(_mm_sub_ps(d7, d1), _mm_mul_ps(k525, _mm_sub_ps(d3, d5))));
+    }
+    kp_winograd_f6_input_lanes(d, r, j, n);
+}
+
+KP_TARGET static void kp_winograd_f6_output__sse(const float *const m[8], float *const o[6], size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 m1 = _mm_loadu_ps(m[1] + j), m2 = _mm_loadu_ps(m[2] + j), m3 = _mm_loadu_ps(m[3] + j);
+        __m128 m4 = _mm_loadu_ps(m[4] + j), m5 = _mm_loadu_ps(m[5] + j), m6 = _mm_loadu_ps(m[6] + j);
+        __m128 a = _mm_add_ps(m1, m2), b = _mm_sub_ps(m1, m2), c = _mm_add_ps(m3, m4), d = _mm_sub_ps(m3, m4);
+        __m128 e = _mm_add_ps(m5, m6), f = _mm_sub_ps(m5, m6);
+        _mm_storeu_ps(o[0] + j, _mm_add_ps(_mm_add_ps(_mm_loadu_ps(m[0] + j), a), _mm_add_ps(c, e)));
+        _mm_storeu_ps(o[1] + j, _mm_add_ps(_mm_add_ps(b, _mm_mul_ps(_mm_set1_ps(2), d)), _mm_mul_ps(_mm_set1_ps(0.5f), f)));
+        _mm_storeu_ps(o[2] + j, _mm_add_ps(_mm_add_ps(a, _mm_mul_ps(_mm_set1_ps(4), c)), _mm_mul_ps(_mm_set1_ps(0.25f), e)));
+        _mm_storeu_ps(o[3] + j, _mm_add_ps(_mm_add_ps(b, _mm_mul_ps(_mm_set1_ps(8), d)), _mm_mul_ps(_mm_set1_ps(0.125f), f)));
+        _mm_storeu_ps(o[4] + j, _mm_add_ps(_mm_add_ps(a, _mm_mul_ps(_mm_set1_ps(16), c)), _mm_mul_ps(_mm_set1_ps(0.0625f), e)));
+        _mm_storeu_ps(o[5] + j, _mm_add_ps(_mm_add_ps(_mm_add_ps(b, _mm_mul_ps(_mm_set1_ps(32), d)),
+                                                      _mm_mul_ps(_mm_set1_ps(0.03125f), f)),
+                                           _mm_loadu_ps(m[7] + j)));
+    }
+    kp_winograd_f6_output_lanes(m, o, j, n);
+}
+
 // Four tiles at a time: their 16 values are a 4x4 matrix whose transpose holds the phases.
 KP_TARGET static void kp_deinterleave4__sse(const float *x, size_t n, float *const phases[4]) {
     size_t j = 0;
@@ -123,6 +170,8 @@ const kp_isa_kernels kp_kernels__sse = {
     .gemm = kp_gemm_4x8__sse,
     .winograd_input = kp_winograd_f4_input__sse,
     .winograd_output = kp_winograd_f4_output__sse,
+    .winograd6_input = kp_winograd_f6_input__sse,
+    .winograd6_output = kp_winograd_f6_output__sse,
     .deinterleave4 = kp_deinterleave4__sse,
     .interleave4 = kp_interleave4__sse,
 };

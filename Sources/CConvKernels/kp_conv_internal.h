@@ -24,6 +24,9 @@ typedef void (*kp_gemm_fn)(size_t k, const float *restrict a, const float *restr
 //   output: o[a][j] = sum_i AT[a][i] * m[i][j]   (6 -> 4)
 typedef void (*kp_winograd_input_fn)(const float *const d[6], float *const r[6], size_t n);
 typedef void (*kp_winograd_output_fn)(const float *const m[6], float *const o[4], size_t n);
+// The same for F(6x6, 3x3): 8 -> 8 and 8 -> 6.
+typedef void (*kp_winograd6_input_fn)(const float *const d[8], float *const r[8], size_t n);
+typedef void (*kp_winograd6_output_fn)(const float *const m[8], float *const o[6], size_t n);
 
 // Column phases of a row: phase m of tile j is x[4 j + m] (deinterleave), and back (interleave).
 typedef void (*kp_deinterleave4_fn)(const float *x, size_t n, float *const phases[4]);
@@ -37,6 +40,8 @@ typedef struct {
     kp_gemm_fn gemm_narrow; // MR x NR/2, for narrow matrices (NULL: pad to NR instead)
     kp_winograd_input_fn winograd_input;
     kp_winograd_output_fn winograd_output;
+    kp_winograd6_input_fn winograd6_input;
+    kp_winograd6_output_fn winograd6_output;
     kp_deinterleave4_fn deinterleave4;
     kp_interleave4_fn interleave4;
 } kp_isa_kernels;
@@ -140,6 +145,52 @@ static inline void kp_output_stage_row(float *y, size_t n, float bias, const flo
         for (size_t j = 0; j < n; j++) y[j] = y[j] > 0 ? y[j] : y[j] * slope;
         break;
     default: break;
+    }
+}
+
+// F(6x6, 3x3), interpolation points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (the wincnn/ncnn
+// choice: after the small integers, the reciprocals 1/2 and -1/2 keep the entries of AT at powers
+// of two and the transform's conditioning far better than 3 and -3 would):
+//   BT:
+//     r0 = d0 - d6 + 21/4 (d4 - d2)
+//     r1, r2 = (d2 + d6 - 17/4 d4) +- (d1 + d5 - 17/4 d3)
+//     r3, r4 = (d6 + 1/4 d2 - 5/4 d4) +- (1/2 d1 - 5/2 d3 + 2 d5)
+//     r5, r6 = (d6 + 4 d2 - 5 d4) +- (2 d1 - 5/2 d3 + 1/2 d5)
+//     r7 = d7 - d1 + 21/4 (d3 - d5)
+//   AT, with a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4, e = m5 + m6, f = m5 - m6:
+//     o0 = m0 + a + c + e     o2 = a + 4 c + e / 4     o4 = a + 16 c + e / 16
+//     o1 = b + 2 d + f / 2    o3 = b + 8 d + f / 8     o5 = b + 32 d + f / 32 + m7
+static inline void kp_winograd_f6_input_lanes(const float *const d[8], float *const r[8], size_t begin,
+                                              size_t end) {
+    for (size_t j = begin; j < end; j++) {
+        float d0 = d[0][j], d1 = d[1][j], d2 = d[2][j], d3 = d[3][j];
+        float d4 = d[4][j], d5 = d[5][j], d6 = d[6][j], d7 = d[7][j];
+        float even1 = d2 + d6 - 4.25f * d4, odd1 = d1 + d5 - 4.25f * d3;
+        float even2 = d6 + 0.25f * d2 - 1.25f * d4, odd2 = 0.5f * d1 - 2.5f * d3 + 2 * d5;
+        float even3 = d6 + 4 * d2 - 5 * d4, odd3 = 2 * d1 - 2.5f * d3 + 0.5f * d5;
+        r[0][j] = d0 - d6 + 5.25f * (d4 - d2);
+        r[1][j] = even1 + odd1;
+        r[2][j] = even1 - odd1;
+        r[3][j] = even2 + odd2;
+        r[4][j] = even2 - odd2;
+        r[5][j] = even3 + odd3;
+        r[6][j] = even3 - odd3;
+        r[7][j] = d7 - d1 + 5.25f * (d3 - d5);
+    }
+}
+
+static inline void kp_winograd_f6_output_lanes(const float *const m[8], float *const o[6], size_t begin,
+                                               size_t end) {
+    for (size_t j = begin; j < end; j++) {
+        float a = m[1][j] + m[2][j], b = m[1][j] - m[2][j];
+        float c = m[3][j] + m[4][j], d = m[3][j] - m[4][j];
+        float e = m[5][j] + m[6][j], f = m[5][j] - m[6][j];
+        o[0][j] = m[0][j] + a + c + e;
+        o[1][j] = b + 2 * d + 0.5f * f;
+        o[2][j] = a + 4 * c + 0.25f * e;
+        o[3][j] = b + 8 * d + 0.125f * f;
+        o[4][j] = a + 16 * c + 0.0625f * e;
+        o[5][j] = b + 32 * d + 0.03125f * f + m[7][j];
     }
 }
 

@@ -1,7 +1,8 @@
 // The NEON path against the double reference and the scalar kernels, for Scripts/test-neon.sh:
 // cross-compiled with aarch64-linux-gnu-gcc and run under qemu-aarch64 (no Swift there).
 // Every algorithm that applies, 1, 2 and 3 threads (bit-identical), tolerances as in the Swift
-// tests (max|y - y_ref| / max|y_ref|: 1e-5 for the GEMM paths, 1e-4 for Winograd F(4x4, 3x3)).
+// tests (max|y - y_ref| / max|y_ref|: 1e-5 for the GEMM paths, 1e-4 for Winograd F(4x4, 3x3),
+// 5e-4 for F(6x6, 3x3)).
 
 #include "kp_conv.h"
 
@@ -67,7 +68,8 @@ int main(void) {
         {{6, 9, 3, 3, 1, 1, 2, 2, 2, 2, 3}, 9, 9},
         {{1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 1, 1},
     };
-    const kp_algorithm algorithms[] = {KP_ALGORITHM_IM2COL, KP_ALGORITHM_GEMM_1X1, KP_ALGORITHM_WINOGRAD_F4};
+    const kp_algorithm algorithms[] = {KP_ALGORITHM_IM2COL, KP_ALGORITHM_GEMM_1X1, KP_ALGORITHM_WINOGRAD_F4,
+                                       KP_ALGORITHM_WINOGRAD_F6};
     const kp_activation activations[] = {KP_ACTIVATION_NONE, KP_ACTIVATION_RELU, KP_ACTIVATION_RELU6,
                                          KP_ACTIVATION_LEAKY_RELU};
     int failures = 0, checks = 0;
@@ -84,14 +86,16 @@ int main(void) {
         const kp_activation activation = activations[c % 4];
         float *expected = malloc((count ? count : 1) * sizeof(float));
         kp_conv_reference(shape, weights, bias, activation, 0.1f, input, height, width, residual, expected);
-        for (size_t a = 0; a < 3; a++) {
+        for (size_t a = 0; a < sizeof algorithms / sizeof algorithms[0]; a++) {
             char message[256];
             kp_conv *neon = kp_conv_create(shape, weights, bias, activation, 0.1f, algorithms[a], KP_ISA_NEON, message);
             if (neon == NULL) continue; // the algorithm does not apply to this shape
             kp_conv *scalar = kp_conv_create(shape, weights, bias, activation, 0.1f, algorithms[a], KP_ISA_SCALAR, message);
             float *single = run(neon, input, height, width, residual, count, 1);
             float *plain = run(scalar, input, height, width, residual, count, 1);
-            double bound = algorithms[a] == KP_ALGORITHM_WINOGRAD_F4 ? 1e-4 : 1e-5;
+            double bound = algorithms[a] == KP_ALGORITHM_WINOGRAD_F6   ? 5e-4
+                           : algorithms[a] == KP_ALGORITHM_WINOGRAD_F4 ? 1e-4
+                                                                       : 1e-5;
             double error = relative_error(single, expected, count);
             double versus_scalar = relative_error(single, plain, count);
             checks++;
@@ -120,17 +124,21 @@ int main(void) {
         free(residual);
         free(expected);
     }
-    for (int seed = 0; seed < 20; seed++) { // the transforms, NEON against scalar
-        float d[36], neon_v[36], scalar_v[36], neon_y[16], scalar_y[16];
-        for (int i = 0; i < 36; i++) d[i] = normal();
-        kp_winograd_f4_input_tile(KP_ISA_NEON, d, neon_v);
-        kp_winograd_f4_input_tile(KP_ISA_SCALAR, d, scalar_v);
-        kp_winograd_f4_output_tile(KP_ISA_NEON, d, neon_y);
-        kp_winograd_f4_output_tile(KP_ISA_SCALAR, d, scalar_y);
-        checks += 2;
-        if (relative_error(neon_v, scalar_v, 36) > 1e-6 || relative_error(neon_y, scalar_y, 16) > 1e-6) {
-            printf("FAIL transform seed %d\n", seed);
-            failures++;
+    for (int seed = 0; seed < 20; seed++) { // the transforms, NEON against scalar, F(4x4) and F(6x6)
+        for (int tile = 4; tile <= 6; tile += 2) {
+            const int n = tile + 2;
+            float d[64], neon_v[64], scalar_v[64], neon_y[36], scalar_y[36];
+            for (int i = 0; i < n * n; i++) d[i] = normal();
+            kp_winograd_input_tile(KP_ISA_NEON, tile, d, neon_v);
+            kp_winograd_input_tile(KP_ISA_SCALAR, tile, d, scalar_v);
+            kp_winograd_output_tile(KP_ISA_NEON, tile, d, neon_y);
+            kp_winograd_output_tile(KP_ISA_SCALAR, tile, d, scalar_y);
+            checks += 2;
+            if (relative_error(neon_v, scalar_v, (size_t)(n * n)) > 1e-6 ||
+                relative_error(neon_y, scalar_y, (size_t)(tile * tile)) > 1e-6) {
+                printf("FAIL F(%d) transform seed %d\n", tile, seed);
+                failures++;
+            }
         }
     }
     printf("NEON: %d of %d checks passed\n", checks - failures, checks);

@@ -5,7 +5,7 @@
 // float per output channel.
 //
 // Algorithms:
-//   - Winograd F(4x4, 3x3) for 3x3 stride-1 dilation-1 ungrouped convolutions;
+//   - Winograd F(4x4, 3x3) or F(6x6, 3x3) for 3x3 stride-1 dilation-1 ungrouped convolutions;
 //   - 1x1 stride-1 unpadded convolutions as one GEMM (the input planes are the B matrix as is);
 //   - everything else as GEMM over an im2col block (any kernel, stride, padding, dilation, groups).
 // All of them multiply on the same register-blocked GEMM microkernel per ISA, and fuse bias,
@@ -40,6 +40,7 @@ typedef enum {
     KP_ALGORITHM_IM2COL = 1,
     KP_ALGORITHM_GEMM_1X1 = 2,
     KP_ALGORITHM_WINOGRAD_F4 = 3,
+    KP_ALGORITHM_WINOGRAD_F6 = 4,
 } kp_algorithm;
 
 // Whether this machine can run `isa` (CPUID and XGETBV on x86-64; NEON is baseline on AArch64).
@@ -76,6 +77,7 @@ kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const 
                         char message[256]);
 void kp_conv_destroy(kp_conv *conv);
 kp_algorithm kp_conv_algorithm(const kp_conv *conv);
+// What KP_ALGORITHM_AUTO picks for this shape.
 kp_algorithm kp_conv_choose_algorithm(const kp_conv_shape *shape);
 
 // Output size for an input of height x width (0 when the kernel does not fit).
@@ -99,9 +101,13 @@ void kp_conv_reference(const kp_conv_shape *shape, const float *weights, const f
 extern const float kp_winograd_f4_bt[36];
 extern const double kp_winograd_f4_g[18];
 extern const float kp_winograd_f4_at[24];
-// One 6x6 input tile -> 6x6 transformed tile (BT d B), and 6x6 -> 4x4 (AT m A), on `isa`,
-// through the same code the convolution uses. For tests.
-void kp_winograd_f4_input_tile(kp_isa isa, const float d[36], float v[36]);
-void kp_winograd_f4_output_tile(kp_isa isa, const float m[36], float y[16]);
+// The same for F(6x6, 3x3): BT 8x8, G 8x3, AT 6x8.
+extern const float kp_winograd_f6_bt[64];
+extern const double kp_winograd_f6_g[24];
+extern const float kp_winograd_f6_at[48];
+// One input tile -> transformed tile (BT d B) and one transformed tile -> output tile (AT m A) for
+// F(tile x tile, 3x3), tile 4 or 6, on `isa`, through the same code the convolution uses. For tests.
+void kp_winograd_input_tile(kp_isa isa, int tile, const float *d, float *v);
+void kp_winograd_output_tile(kp_isa isa, int tile, const float *m, float *y);
 
 #endif
