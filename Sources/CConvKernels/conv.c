@@ -88,8 +88,8 @@ void kp_conv_output_size(const kp_conv_shape *shape, int height, int width, int 
 
 // Winograd F(4x4) for 3x3 stride-1 layers with channels to share the transforms across. F(6x6)
 // multiplies less per output (64 positions per 36 outputs against 36 per 16) but is not chosen
-// automatically: with its windows still gathered by scalar code it measured slower than F(4x4) on
-// every peer shape (README, "Convolution core").
+// automatically: it still measures slower than F(4x4) on every peer shape (README, "Convolution
+// core").
 kp_algorithm kp_conv_choose_algorithm(const kp_conv_shape *shape) {
     if (shape->groups == 1 && shape->kernel_h == 1 && shape->kernel_w == 1 && shape->stride_h == 1 &&
         shape->stride_w == 1 && shape->pad_h == 0 && shape->pad_w == 0) {
@@ -457,6 +457,10 @@ static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size
                 float *const shifted[4] = {rows + 4 * stride, rows + 5 * stride, discard, discard + row_lanes};
                 conv->kernels->deinterleave4(segment, run, columns);     // columns 0-3: phases 0-3
                 conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 a tile on
+            } else if (tile == 6) {
+                float *const columns[8] = {rows, rows + stride, rows + 2 * stride, rows + 3 * stride,
+                                           rows + 4 * stride, rows + 5 * stride, rows + 6 * stride, rows + 7 * stride};
+                conv->kernels->gather6(segment, run, columns);
             } else {
                 for (size_t j = 0; j < run; j++) {
                     for (int vv = 0; vv < n; vv++) rows[(size_t)vv * stride + j] = segment[(size_t)tile * j + (size_t)vv];
@@ -521,15 +525,16 @@ static void kp_winograd_output_channel(const kp_winograd_job *job, size_t o, siz
             if (y >= (size_t)job->out_height) break;
             const float *tile_row = values + (size_t)(a * tile) * stride + lane0;
             float *target = output + y * (size_t)job->out_width + x0;
-            // Interleave straight into the image when the whole segment fits, else via a buffer.
-            float *interleaved = width == full ? target : row_buffer;
+            // F(4x4) interleaves straight into the image when the whole segment fits; F(6x6)'s
+            // scatter writes two spare values past the segment, so it always goes via a buffer.
+            float *interleaved = width == full && tile == 4 ? target : row_buffer;
             if (tile == 4) {
                 const float *const columns[4] = {tile_row, tile_row + stride, tile_row + 2 * stride, tile_row + 3 * stride};
                 conv->kernels->interleave4(columns, run, interleaved);
             } else {
-                for (size_t j = 0; j < run; j++) {
-                    for (int b = 0; b < tile; b++) interleaved[(size_t)tile * j + (size_t)b] = tile_row[(size_t)b * stride + j];
-                }
+                const float *const columns[6] = {tile_row, tile_row + stride, tile_row + 2 * stride,
+                                                 tile_row + 3 * stride, tile_row + 4 * stride, tile_row + 5 * stride};
+                conv->kernels->scatter6(columns, run, interleaved);
             }
             if (interleaved != target) memcpy(target, interleaved, width * sizeof(float));
             kp_output_stage_row(target, width, bias, residual ? residual + y * (size_t)job->out_width + x0 : NULL,

@@ -78,7 +78,10 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
         }
         if (narrow_columns < n) {
             epilogue.residual = residual ? residual + row * ldc + narrow_columns : NULL;
-            kernels->gemm(k, a, b_edge, nr, c_edge, nr, NULL);
+            // At most half a block left: the narrow kernel does it in half the work.
+            const kp_gemm_fn edge_kernel =
+                kernels->gemm_narrow != NULL && n - narrow_columns <= nr / 2 ? kernels->gemm_narrow : kernels->gemm;
+            edge_kernel(k, a, b_edge, nr, c_edge, nr, NULL);
             kp_store_edge(c_edge, rows, n - narrow_columns, (int)nr, c + row * ldc + narrow_columns, ldc,
                           plain ? NULL : &epilogue);
         }

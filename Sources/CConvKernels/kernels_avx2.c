@@ -182,6 +182,53 @@ KP_TARGET void kp_interleave4__avx2(const float *const phases[4], size_t n, floa
     kp_interleave4_lanes(phases, j, n, x);
 }
 
+// An 8x8 transpose: out[k] holds element k of in[0..7].
+KP_TARGET static inline void kp_transpose8x8__avx2(const __m256 in[8], __m256 out[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(in[0], in[1]), t1 = _mm256_unpackhi_ps(in[0], in[1]);
+    __m256 t2 = _mm256_unpacklo_ps(in[2], in[3]), t3 = _mm256_unpackhi_ps(in[2], in[3]);
+    __m256 t4 = _mm256_unpacklo_ps(in[4], in[5]), t5 = _mm256_unpackhi_ps(in[4], in[5]);
+    __m256 t6 = _mm256_unpacklo_ps(in[6], in[7]), t7 = _mm256_unpackhi_ps(in[6], in[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    out[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    out[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    out[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    out[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    out[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    out[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    out[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    out[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Eight tiles at a time: each tile's 8 window columns are one load, and a transpose turns the
+// eight loads into the eight columns.
+KP_TARGET void kp_gather6__avx2(const float *x, size_t n, float *const columns[8]) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 tiles[8], transposed[8];
+        for (int t = 0; t < 8; t++) tiles[t] = _mm256_loadu_ps(x + 6 * (j + (size_t)t));
+        kp_transpose8x8__avx2(tiles, transposed);
+        for (int v = 0; v < 8; v++) _mm256_storeu_ps(columns[v] + j, transposed[v]);
+    }
+    kp_gather6_lanes(x, j, n, columns);
+}
+
+// The inverse: the transpose gives each tile its 6 values (and 2 spare) in one register, stored
+// at 6 j in increasing j, so each store's spare values are overwritten by the next tile's.
+KP_TARGET void kp_scatter6__avx2(const float *const columns[6], size_t n, float *x) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 rows[8], tiles[8];
+        for (int b = 0; b < 6; b++) rows[b] = _mm256_loadu_ps(columns[b] + j);
+        rows[6] = rows[7] = _mm256_setzero_ps();
+        kp_transpose8x8__avx2(rows, tiles);
+        for (int t = 0; t < 8; t++) _mm256_storeu_ps(x + 6 * (j + (size_t)t), tiles[t]);
+    }
+    kp_scatter6_lanes(columns, j, n, x);
+}
+
 const kp_isa_kernels kp_kernels__avx2 = {
     .isa = KP_ISA_AVX2,
     .mr = MR,
@@ -194,6 +241,8 @@ const kp_isa_kernels kp_kernels__avx2 = {
     .winograd6_output = kp_winograd_f6_output__avx2,
     .deinterleave4 = kp_deinterleave4__avx2,
     .interleave4 = kp_interleave4__avx2,
+    .gather6 = kp_gather6__avx2,
+    .scatter6 = kp_scatter6__avx2,
 };
 
 #endif

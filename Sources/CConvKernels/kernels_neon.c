@@ -160,6 +160,50 @@ static void kp_interleave4__neon(const float *const phases[4], size_t n, float *
     kp_interleave4_lanes(phases, j, n, x);
 }
 
+// A 4x4 transpose: out[k] holds element k of the four rows.
+static inline void kp_transpose4x4__neon(float32x4_t r0, float32x4_t r1, float32x4_t r2, float32x4_t r3,
+                                         float32x4_t out[4]) {
+    float32x4_t t0 = vtrn1q_f32(r0, r1), t1 = vtrn2q_f32(r0, r1);
+    float32x4_t t2 = vtrn1q_f32(r2, r3), t3 = vtrn2q_f32(r2, r3);
+    out[0] = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(t0), vreinterpretq_f64_f32(t2)));
+    out[1] = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
+    out[2] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t0), vreinterpretq_f64_f32(t2)));
+    out[3] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
+}
+
+// Four tiles at a time: window columns 0-3 and 4-7 of the four tiles are two 4x4 transposes.
+static void kp_gather6__neon(const float *x, size_t n, float *const columns[8]) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        for (int half = 0; half < 2; half++) {
+            const float *tiles = x + 6 * j + 4 * (size_t)half;
+            float32x4_t out[4];
+            kp_transpose4x4__neon(vld1q_f32(tiles), vld1q_f32(tiles + 6), vld1q_f32(tiles + 12), vld1q_f32(tiles + 18),
+                                  out);
+            for (int k = 0; k < 4; k++) vst1q_f32(columns[4 * half + k] + j, out[k]);
+        }
+    }
+    kp_gather6_lanes(x, j, n, columns);
+}
+
+// The inverse; stores in increasing order, each tile's spare values overwritten by the next's.
+static void kp_scatter6__neon(const float *const columns[6], size_t n, float *x) {
+    size_t j = 0;
+    const float32x4_t zero = vdupq_n_f32(0);
+    for (; j + 4 <= n; j += 4) {
+        float32x4_t low[4], high[4];
+        kp_transpose4x4__neon(vld1q_f32(columns[0] + j), vld1q_f32(columns[1] + j), vld1q_f32(columns[2] + j),
+                              vld1q_f32(columns[3] + j), low);
+        kp_transpose4x4__neon(vld1q_f32(columns[4] + j), vld1q_f32(columns[5] + j), zero, zero, high);
+        for (int t = 0; t < 4; t++) {
+            float *tile = x + 6 * (j + (size_t)t);
+            vst1q_f32(tile, low[t]);
+            vst1q_f32(tile + 4, high[t]);
+        }
+    }
+    kp_scatter6_lanes(columns, j, n, x);
+}
+
 const kp_isa_kernels kp_kernels__neon = {
     .isa = KP_ISA_NEON,
     .mr = MR,
@@ -171,6 +215,8 @@ const kp_isa_kernels kp_kernels__neon = {
     .winograd6_output = kp_winograd_f6_output__neon,
     .deinterleave4 = kp_deinterleave4__neon,
     .interleave4 = kp_interleave4__neon,
+    .gather6 = kp_gather6__neon,
+    .scatter6 = kp_scatter6__neon,
 };
 
 #endif

@@ -41,6 +41,14 @@ static void kp_interleave4__scalar(const float *const phases[4], size_t n, float
     kp_interleave4_lanes(phases, 0, n, x);
 }
 
+static void kp_gather6__scalar(const float *x, size_t n, float *const columns[8]) {
+    kp_gather6_lanes(x, 0, n, columns);
+}
+
+static void kp_scatter6__scalar(const float *const columns[6], size_t n, float *x) {
+    kp_scatter6_lanes(columns, 0, n, x);
+}
+
 const kp_isa_kernels kp_kernels__scalar = {
     .isa = KP_ISA_SCALAR,
     .mr = MR,
@@ -52,4 +60,6 @@ const kp_isa_kernels kp_kernels__scalar = {
     .winograd6_output = kp_winograd_f6_output__scalar,
     .deinterleave4 = kp_deinterleave4__scalar,
     .interleave4 = kp_interleave4__scalar,
+    .gather6 = kp_gather6__scalar,
+    .scatter6 = kp_scatter6__scalar,
 };

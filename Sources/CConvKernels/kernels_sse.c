@@ -163,6 +163,45 @@ KP_TARGET static void kp_interleave4__sse(const float *const phases[4], size_t n
     kp_interleave4_lanes(phases, j, n, x);
 }
 
+// Four tiles at a time: window columns 0-3 and 4-7 of the four tiles are two 4x4 transposes.
+KP_TARGET static void kp_gather6__sse(const float *x, size_t n, float *const columns[8]) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        for (int half = 0; half < 2; half++) {
+            const float *tiles = x + 6 * j + 4 * (size_t)half;
+            __m128 r0 = _mm_loadu_ps(tiles), r1 = _mm_loadu_ps(tiles + 6);
+            __m128 r2 = _mm_loadu_ps(tiles + 12), r3 = _mm_loadu_ps(tiles + 18);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(columns[4 * half] + j, r0);
+            _mm_storeu_ps(columns[4 * half + 1] + j, r1);
+            _mm_storeu_ps(columns[4 * half + 2] + j, r2);
+            _mm_storeu_ps(columns[4 * half + 3] + j, r3);
+        }
+    }
+    kp_gather6_lanes(x, j, n, columns);
+}
+
+// The inverse, values 0-3 and 4-5 of each tile; stores in increasing order, each tile's spare
+// values overwritten by the next tile's.
+KP_TARGET static void kp_scatter6__sse(const float *const columns[6], size_t n, float *x) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 r0 = _mm_loadu_ps(columns[0] + j), r1 = _mm_loadu_ps(columns[1] + j);
+        __m128 r2 = _mm_loadu_ps(columns[2] + j), r3 = _mm_loadu_ps(columns[3] + j);
+        __m128 r4 = _mm_loadu_ps(columns[4] + j), r5 = _mm_loadu_ps(columns[5] + j);
+        __m128 r6 = _mm_setzero_ps(), r7 = _mm_setzero_ps();
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _MM_TRANSPOSE4_PS(r4, r5, r6, r7);
+        __m128 low[4] = {r0, r1, r2, r3}, high[4] = {r4, r5, r6, r7};
+        for (int t = 0; t < 4; t++) {
+            float *tile = x + 6 * (j + (size_t)t);
+            _mm_storeu_ps(tile, low[t]);
+            _mm_storeu_ps(tile + 4, high[t]);
+        }
+    }
+    kp_scatter6_lanes(columns, j, n, x);
+}
+
 const kp_isa_kernels kp_kernels__sse = {
     .isa = KP_ISA_SSE,
     .mr = MR,
@@ -174,6 +213,8 @@ const kp_isa_kernels kp_kernels__sse = {
     .winograd6_output = kp_winograd_f6_output__sse,
     .deinterleave4 = kp_deinterleave4__sse,
     .interleave4 = kp_interleave4__sse,
+    .gather6 = kp_gather6__sse,
+    .scatter6 = kp_scatter6__sse,
 };
 
 #endif

@@ -31,6 +31,10 @@ typedef void (*kp_winograd6_output_fn)(const float *const m[8], float *const o[6
 // Column phases of a row: phase m of tile j is x[4 j + m] (deinterleave), and back (interleave).
 typedef void (*kp_deinterleave4_fn)(const float *x, size_t n, float *const phases[4]);
 typedef void (*kp_interleave4_fn)(const float *const phases[4], size_t n, float *x);
+// F(6x6) windows of a row: columns[v][j] = x[6 j + v] for v < 8 (x readable up to 6 n + 2), and
+// tile rows back: x[6 j + b] = columns[b][j] for b < 6 (x writable up to 6 n + 2).
+typedef void (*kp_gather6_fn)(const float *x, size_t n, float *const columns[8]);
+typedef void (*kp_scatter6_fn)(const float *const columns[6], size_t n, float *x);
 
 typedef struct {
     kp_isa isa;
@@ -44,7 +48,21 @@ typedef struct {
     kp_winograd6_output_fn winograd6_output;
     kp_deinterleave4_fn deinterleave4;
     kp_interleave4_fn interleave4;
+    kp_gather6_fn gather6;
+    kp_scatter6_fn scatter6;
 } kp_isa_kernels;
+
+static inline void kp_gather6_lanes(const float *x, size_t begin, size_t end, float *const columns[8]) {
+    for (size_t j = begin; j < end; j++) {
+        for (int v = 0; v < 8; v++) columns[v][j] = x[6 * j + (size_t)v];
+    }
+}
+
+static inline void kp_scatter6_lanes(const float *const columns[6], size_t begin, size_t end, float *x) {
+    for (size_t j = begin; j < end; j++) {
+        for (int b = 0; b < 6; b++) x[6 * j + (size_t)b] = columns[b][j];
+    }
+}
 
 static inline void kp_deinterleave4_lanes(const float *x, size_t begin, size_t end, float *const phases[4]) {
     for (size_t j = begin; j < end; j++) {
