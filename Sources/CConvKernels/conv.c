@@ -69,7 +69,7 @@ struct kp_conv {
     kp_activation activation;
     float slope;
     float *bias;          // out_channels values
-    float *packed;        // GEMM A operands: per group (im2col, 1x1) or per Winograd position
+    float *packed;        // GEMM A operands: per group (indirect, 1x1) or per Winograd position
     size_t packed_stride; // floats between consecutive groups / positions in `packed`
     int tile;             // Winograd output tile: 4 or 6
     int window;           // Winograd input tile: tile + 2
@@ -100,7 +100,7 @@ kp_algorithm kp_conv_choose_algorithm(const kp_conv_shape *shape) {
         shape->out_channels >= 8) {
         return KP_ALGORITHM_WINOGRAD_F4;
     }
-    return KP_ALGORITHM_IM2COL;
+    return KP_ALGORITHM_INDIRECT_GEMM;
 }
 
 static int kp_shape_error(const kp_conv_shape *s, char message[256]) {
@@ -228,9 +228,32 @@ void kp_conv_destroy(kp_conv *conv) {
 kp_algorithm kp_conv_algorithm(const kp_conv *conv) { return conv->algorithm; }
 
 // ---------------------------------------------------------------------------------------------
-// GEMM paths: 1x1 (B = the input planes) and im2col (B = a block of unfolded input columns).
+// GEMM paths: 1x1 (B = the input planes as they are) and indirect convolution for everything
+// else: B's row for kernel tap (c, ky, kx) and output row oy is a row of the input picked by
+// pointer, so no im2col matrix is ever written. The input is first copied once into zero-padded
+// rows split into column phases x = j * sw + m (the stride), which makes every tap's row a
+// contiguous run: input x(ox * sw - pw + kx * dw) is phase (kx * dw) % sw at j = ox + kx * dw / sw.
 
-// Columns of the output handled per work item: the im2col block (k x columns) stays within ~256 KiB.
+typedef struct {
+    const kp_conv *conv;
+    const float *input;
+    const float *residual;
+    float *output;
+    int height, width, out_height, out_width;
+    size_t k;              // taps per output value: in_channels / groups * kernel_h * kernel_w
+    size_t block_columns;  // 1x1: output pixels per work item
+    size_t phase_length;   // indirect: floats per phase row, zero-padded past the image
+    float *phased;         // indirect: [channel][y][phase][phase_length]
+    const float *zeros;    // indirect: a phase row of zeros, for taps above and below the image
+    size_t thread_floats;
+    float *workspace;      // per-thread scratch
+} kp_gemm_job;
+
+static size_t kp_gemm_k(const kp_conv_shape *s) {
+    return (size_t)s->in_channels / (size_t)s->groups * (size_t)s->kernel_h * (size_t)s->kernel_w;
+}
+
+// Output pixels per 1x1 work item: a B block (k x columns) of about 256 KiB, whole microkernel blocks.
 static size_t kp_gemm_block_columns(const kp_conv *conv, size_t k, size_t columns) {
     const size_t nr = (size_t)conv->kernels->nr;
     size_t block = (256 * 1024 / sizeof(float)) / (k > 0 ? k : 1) / nr * nr;
@@ -239,112 +262,99 @@ static size_t kp_gemm_block_columns(const kp_conv *conv, size_t k, size_t column
     return block < columns ? block : kp_round_up(columns, nr);
 }
 
-typedef struct {
-    const kp_conv *conv;
-    const float *input;
-    const float *residual;
-    float *output;
-    int height, width, out_height, out_width;
-    size_t k, block_columns, blocks_per_group, thread_floats;
-    float *workspace;
-} kp_gemm_job;
-
-// B[(c, ky, kx)][j] = input[c][oy * sh - ph + ky * dh][ox * sw - pw + kx * dw] for output pixels
-// j = first ... first + count - 1 (oy, ox row-major), zero outside the image. Built an output row
-// segment at a time: each input row is copied once into a zero-padded buffer and, for strides
-// above 1, split into its column phases x = j * sw + m, after which every kx is a plain copy.
-static void kp_im2col(const kp_conv_shape *s, const float *input, int height, int width, int out_width,
-                      size_t first, size_t count, size_t channels, float *b, float *row_scratch) {
-    const size_t padded_width = (size_t)width + 2 * (size_t)s->pad_w;
-    const size_t sw = (size_t)s->stride_w, phase_length = (padded_width + sw - 1) / sw;
-    float *padded = row_scratch;
-    float *phases = row_scratch + kp_align_floats(padded_width);
-    for (size_t pixel = first; pixel < first + count;) {
-        const int oy = (int)(pixel / (size_t)out_width);
-        const size_t ox0 = pixel % (size_t)out_width;
-        const size_t run = (size_t)out_width - ox0 < first + count - pixel ? (size_t)out_width - ox0 : first + count - pixel;
-        const size_t column = pixel - first;
-        for (size_t c = 0; c < channels; c++) {
-            const float *plane = input + c * (size_t)height * (size_t)width;
-            for (int ky = 0; ky < s->kernel_h; ky++) {
-                float *rows = b + ((c * (size_t)s->kernel_h + (size_t)ky) * (size_t)s->kernel_w) * count + column;
-                const int y = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
-                if (y < 0 || y >= height) {
-                    for (int kx = 0; kx < s->kernel_w; kx++) memset(rows + (size_t)kx * count, 0, run * sizeof(float));
-                    continue;
-                }
-                memset(padded, 0, (size_t)s->pad_w * sizeof(float));
-                memcpy(padded + s->pad_w, plane + (size_t)y * (size_t)width, (size_t)width * sizeof(float));
-                memset(padded + s->pad_w + width, 0, (size_t)s->pad_w * sizeof(float));
-                const float *source = padded;
-                if (sw > 1) {
-                    for (size_t m = 0; m < sw; m++) {
-                        for (size_t j = 0; j < phase_length; j++) {
-                            const size_t x = j * sw + m;
-                            phases[m * phase_length + j] = x < padded_width ? padded[x] : 0;
-                        }
-                    }
-                    source = phases;
-                }
-                for (int kx = 0; kx < s->kernel_w; kx++) {
-                    const size_t start = ox0 * sw + (size_t)kx * (size_t)s->dilation_w; // in padded columns
-                    const float *from = sw > 1 ? source + (start % sw) * phase_length + start / sw : source + start;
-                    memcpy(rows + (size_t)kx * count, from, run * sizeof(float));
-                }
-            }
-        }
-        pixel += run;
-    }
+// Phase rows hold every padded column plus a microkernel block of slack, so that a block read
+// starting at any output column stays inside the row.
+static size_t kp_phase_length(const kp_conv *conv, int width) {
+    const size_t padded_width = (size_t)width + 2 * (size_t)conv->shape.pad_w;
+    const size_t sw = (size_t)conv->shape.stride_w;
+    return kp_align_floats((padded_width + sw - 1) / sw + (size_t)conv->kernels->nr);
 }
 
-// Floats of row scratch kp_im2col needs: the padded row and its phases.
-static size_t kp_im2col_row_floats(const kp_conv_shape *s, int width) {
-    const size_t padded_width = (size_t)width + 2 * (size_t)s->pad_w;
-    const size_t sw = (size_t)s->stride_w;
-    return kp_align_floats(padded_width) + kp_align_floats(sw * ((padded_width + sw - 1) / sw));
-}
-
-static void kp_gemm_item(void *context, size_t item, int thread) {
-    const kp_gemm_job *job = context;
-    const kp_conv *conv = job->conv;
-    const kp_conv_shape *s = &conv->shape;
-    const size_t group = item / job->blocks_per_group, block = item % job->blocks_per_group;
-    const size_t pixels = (size_t)job->out_height * (size_t)job->out_width;
-    const size_t first = block * job->block_columns;
-    const size_t count = pixels - first < job->block_columns ? pixels - first : job->block_columns;
-    const size_t group_in = (size_t)s->in_channels / (size_t)s->groups;
-    const size_t group_out = (size_t)s->out_channels / (size_t)s->groups;
-    const size_t plane = (size_t)job->height * (size_t)job->width;
-    float *scratch = job->workspace + (size_t)thread * job->thread_floats;
-    const float *b;
-    size_t ldb;
-    if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) {
-        b = job->input + first;
-        ldb = plane;
-    } else {
-        float *columns = scratch + kp_align_floats(kp_gemm_scratch_floats(conv->kernels, job->k));
-        float *row_scratch = columns + kp_align_floats(job->k * job->block_columns);
-        kp_im2col(s, job->input + group * group_in * plane, job->height, job->width, job->out_width, first, count,
-                  group_in, columns, row_scratch);
-        b = columns;
-        ldb = count;
-    }
-    const size_t offset = group * group_out * pixels + first;
-    kp_gemm(conv->kernels, group_out, count, job->k, conv->packed + group * conv->packed_stride, b, ldb,
-            job->output + offset, pixels, conv->bias + group * group_out,
-            job->residual ? job->residual + offset : NULL, conv->activation, conv->slope, scratch);
-}
-
-static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t block_columns, int width) {
-    size_t floats = kp_align_floats(kp_gemm_scratch_floats(conv->kernels, k));
-    if (conv->algorithm == KP_ALGORITHM_IM2COL) {
-        floats += kp_align_floats(k * block_columns) + kp_im2col_row_floats(&conv->shape, width);
-    }
+// Per-thread scratch: the GEMM's edge block, the k row pointers, and one padded input row.
+static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_length) {
+    const size_t pointer_floats = (k * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
+    size_t floats = kp_align_floats(kp_gemm_scratch_floats(conv->kernels, k)) + kp_align_floats(pointer_floats);
+    if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) floats += phase_length * (size_t)conv->shape.stride_w;
     return floats;
 }
 
-static size_t kp_gemm_k(const kp_conv_shape *s) {
-    return (size_t)s->in_channels / (size_t)s->groups * (size_t)s->kernel_h * (size_t)s->kernel_w;
+// The zero-padded, phase-split rows of input channel c.
+static void kp_phase_split_item(void *context, size_t c, int thread) {
+    const kp_gemm_job *job = context;
+    const kp_conv_shape *s = &job->conv->shape;
+    const size_t sw = (size_t)s->stride_w, length = job->phase_length, pad = (size_t)s->pad_w;
+    const size_t k = job->k;
+    float *padded = job->workspace + (size_t)thread * job->thread_floats +
+                    kp_align_floats(kp_gemm_scratch_floats(job->conv->kernels, k)) +
+                    kp_align_floats((k * sizeof(float *) + sizeof(float) - 1) / sizeof(float));
+    for (int y = 0; y < job->height; y++) {
+        const float *row = job->input + (c * (size_t)job->height + (size_t)y) * (size_t)job->width;
+        float *phases = job->phased + (c * (size_t)job->height + (size_t)y) * sw * length;
+        float *target = sw == 1 ? phases : padded; // stride 1: the padded row is the only phase
+        memset(target, 0, pad * sizeof(float));
+        memcpy(target + pad, row, (size_t)job->width * sizeof(float));
+        memset(target + pad + (size_t)job->width, 0, (sw * length - pad - (size_t)job->width) * sizeof(float));
+        if (sw == 2) {
+            for (size_t j = 0; j < length; j++) {
+                phases[j] = padded[2 * j];
+                phases[length + j] = padded[2 * j + 1];
+            }
+        } else if (sw > 2) {
+            for (size_t m = 0; m < sw; m++) {
+                for (size_t j = 0; j < length; j++) phases[m * length + j] = padded[j * sw + m];
+            }
+        }
+    }
+}
+
+// Indirect convolution, one output row of one group: point B's rows at the input, then one GEMM.
+static void kp_indirect_item(void *context, size_t item, int thread) {
+    const kp_gemm_job *job = context;
+    const kp_conv *conv = job->conv;
+    const kp_conv_shape *s = &conv->shape;
+    const size_t group = item / (size_t)job->out_height;
+    const int oy = (int)(item % (size_t)job->out_height);
+    const size_t group_in = (size_t)s->in_channels / (size_t)s->groups;
+    const size_t group_out = (size_t)s->out_channels / (size_t)s->groups;
+    const size_t sw = (size_t)s->stride_w, length = job->phase_length;
+    float *scratch = job->workspace + (size_t)thread * job->thread_floats;
+    const float **rows = (const float **)(scratch + kp_align_floats(kp_gemm_scratch_floats(conv->kernels, job->k)));
+    size_t tap = 0;
+    for (size_t i = 0; i < group_in; i++) {
+        const size_t c = group * group_in + i;
+        for (int ky = 0; ky < s->kernel_h; ky++) {
+            const int y = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
+            if (y < 0 || y >= job->height) {
+                for (int kx = 0; kx < s->kernel_w; kx++) rows[tap++] = job->zeros;
+                continue;
+            }
+            const float *phases = job->phased + (c * (size_t)job->height + (size_t)y) * sw * length;
+            for (int kx = 0; kx < s->kernel_w; kx++) {
+                const size_t offset = (size_t)kx * (size_t)s->dilation_w;
+                rows[tap++] = phases + (offset % sw) * length + offset / sw;
+            }
+        }
+    }
+    const size_t pixels = (size_t)job->out_height * (size_t)job->out_width;
+    const size_t offset = group * group_out * pixels + (size_t)oy * (size_t)job->out_width;
+    kp_gemm(conv->kernels, group_out, (size_t)job->out_width, job->k, conv->packed + group * conv->packed_stride,
+            rows, job->output + offset, pixels, conv->bias + group * group_out,
+            job->residual ? job->residual + offset : NULL, conv->activation, conv->slope, scratch);
+}
+
+// 1x1, one block of output pixels: B's rows are the input planes from the block's first pixel.
+static void kp_gemm_1x1_item(void *context, size_t block, int thread) {
+    const kp_gemm_job *job = context;
+    const kp_conv *conv = job->conv;
+    const size_t pixels = (size_t)job->out_height * (size_t)job->out_width;
+    const size_t first = block * job->block_columns;
+    const size_t count = pixels - first < job->block_columns ? pixels - first : job->block_columns;
+    float *scratch = job->workspace + (size_t)thread * job->thread_floats;
+    const float **rows = (const float **)(scratch + kp_align_floats(kp_gemm_scratch_floats(conv->kernels, job->k)));
+    for (size_t c = 0; c < job->k; c++) rows[c] = job->input + c * pixels + first;
+    kp_gemm(conv->kernels, (size_t)conv->shape.out_channels, count, job->k, conv->packed, rows,
+            job->output + first, pixels, conv->bias, job->residual ? job->residual + first : NULL, conv->activation,
+            conv->slope, scratch);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,14 +386,17 @@ static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
     return positions * ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * stride;
 }
 
-// Per-thread scratch: 2 * positions rows of `stride` lanes for the transforms (the gathered
-// windows and the half-transformed ones; the output transform's sums and tiles fit there too),
-// 12 rows of a tile row's lanes for splitting rows into column phases and padding them, then the
-// GEMM's edge block.
+// Per-thread scratch, used by one phase at a time: for the transforms, 2 * positions rows of
+// `stride` lanes (the gathered windows and the half-transformed ones; the output transform's sums
+// and tiles fit there too) and 12 rows of a tile row's lanes for splitting rows into column phases
+// and padding them; for the GEMMs, the edge block and the row pointers.
 static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, int tiles_w) {
     const size_t positions = (size_t)(conv->window * conv->window);
-    return 2 * positions * stride + kp_align_floats(12 * ((size_t)tiles_w + 2)) +
-           kp_align_floats(kp_gemm_scratch_floats(conv->kernels, (size_t)conv->shape.in_channels));
+    const size_t cin = (size_t)conv->shape.in_channels;
+    const size_t gemm = kp_align_floats(kp_gemm_scratch_floats(conv->kernels, cin)) +
+                        kp_align_floats((cin * sizeof(float *) + sizeof(float) - 1) / sizeof(float));
+    const size_t transforms = 2 * positions * stride + kp_align_floats(12 * ((size_t)tiles_w + 2));
+    return transforms > gemm ? transforms : gemm;
 }
 
 // Runs the statement after it for each tile-row segment (ty, tx0 ... tx0 + run - 1) of tiles
@@ -552,8 +565,11 @@ static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size
                                       float *scratch) {
     const kp_conv *conv = job->conv;
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
-    kp_gemm(conv->kernels, cout, count, cin, conv->packed + p * conv->packed_stride, v + p * cin * job->stride,
-            job->stride, m + p * cout * job->stride, job->stride, NULL, NULL, KP_ACTIVATION_NONE, 0, scratch);
+    const size_t gemm_floats = kp_align_floats(kp_gemm_scratch_floats(conv->kernels, cin));
+    const float **rows = (const float **)(scratch + gemm_floats);
+    for (size_t c = 0; c < cin; c++) rows[c] = v + (p * cin + c) * job->stride;
+    kp_gemm(conv->kernels, cout, count, cin, conv->packed + p * conv->packed_stride, rows,
+            m + p * cout * job->stride, job->stride, NULL, NULL, KP_ACTIVATION_NONE, 0, scratch);
 }
 
 // Block-parallel mode: one work item is one whole block, in the thread's own V and M.
@@ -633,8 +649,12 @@ size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int th
         return ((size_t)threads * per_thread + kp_winograd_vm_floats(conv, job.stride)) * sizeof(float);
     }
     const size_t k = kp_gemm_k(&conv->shape);
-    const size_t block = kp_gemm_block_columns(conv, k, (size_t)out_height * (size_t)out_width);
-    return (size_t)threads * kp_gemm_thread_floats(conv, k, block, width) * sizeof(float);
+    const size_t length = kp_phase_length(conv, width);
+    size_t floats = (size_t)threads * kp_gemm_thread_floats(conv, k, length);
+    if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) {
+        floats += (size_t)conv->shape.in_channels * (size_t)height * (size_t)conv->shape.stride_w * length + length;
+    }
+    return floats * sizeof(float);
 }
 
 void kp_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
@@ -666,10 +686,20 @@ void kp_conv_run(const kp_conv *conv, const float *input, int height, int width,
     const size_t pixels = (size_t)job.out_height * (size_t)job.out_width;
     if (pixels == 0) return;
     job.k = kp_gemm_k(&conv->shape);
-    job.block_columns = kp_gemm_block_columns(conv, job.k, pixels);
-    job.blocks_per_group = (pixels + job.block_columns - 1) / job.block_columns;
-    job.thread_floats = kp_gemm_thread_floats(conv, job.k, job.block_columns, width);
-    kp_parallel_for(pool, (size_t)conv->shape.groups * job.blocks_per_group, kp_gemm_item, &job);
+    job.phase_length = kp_phase_length(conv, width);
+    job.thread_floats = kp_gemm_thread_floats(conv, job.k, job.phase_length);
+    if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) {
+        job.block_columns = kp_gemm_block_columns(conv, job.k, pixels);
+        kp_parallel_for(pool, (pixels + job.block_columns - 1) / job.block_columns, kp_gemm_1x1_item, &job);
+        return;
+    }
+    job.phased = (float *)workspace + (size_t)threads * job.thread_floats;
+    float *zeros = job.phased + (size_t)conv->shape.in_channels * (size_t)height *
+                                    (size_t)conv->shape.stride_w * job.phase_length;
+    memset(zeros, 0, job.phase_length * sizeof(float));
+    job.zeros = zeros;
+    kp_parallel_for(pool, (size_t)conv->shape.in_channels, kp_phase_split_item, &job);
+    kp_parallel_for(pool, (size_t)conv->shape.groups * (size_t)job.out_height, kp_indirect_item, &job);
 }
 
 // ---------------------------------------------------------------------------------------------

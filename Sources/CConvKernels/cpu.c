@@ -57,7 +57,7 @@ const char *kp_isa_name(kp_isa isa) { return isa < KP_ISA_COUNT ? kp_isa_names[i
 
 const char *kp_algorithm_name(kp_algorithm algorithm) {
     switch (algorithm) {
-    case KP_ALGORITHM_IM2COL: return "im2col-gemm";
+    case KP_ALGORITHM_INDIRECT_GEMM: return "indirect-gemm";
     case KP_ALGORITHM_GEMM_1X1: return "gemm-1x1";
     case KP_ALGORITHM_WINOGRAD_F4: return "winograd-f4";
     case KP_ALGORITHM_WINOGRAD_F6: return "winograd-f6";

@@ -17,8 +17,11 @@ void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *ou
     }
 }
 
+// Scratch: the last columns of B zero-padded (k x nr), a C block (mr x nr), and the k row
+// pointers of the padded columns.
 size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k) {
-    return ((size_t)kernels->mr + k) * (size_t)kernels->nr;
+    const size_t pointer_floats = (k * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
+    return ((size_t)kernels->mr + k) * (size_t)kernels->nr + pointer_floats;
 }
 
 // Copies the valid part of a padded mr x nr block into C, then applies the epilogue row by row.
@@ -35,11 +38,12 @@ static void kp_store_edge(const float *block, size_t rows, size_t columns, int n
 }
 
 void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const float *a_packed,
-             const float *b, size_t ldb, float *c, size_t ldc, const float *bias, const float *residual,
+             const float *const *rows, float *c, size_t ldc, const float *bias, const float *residual,
              int activation, float slope, float *scratch) {
     const size_t mr = (size_t)kernels->mr, nr = (size_t)kernels->nr;
-    float *b_edge = scratch;          // k x nr: the last columns of B, zero-padded
-    float *c_edge = scratch + k * nr; // mr x nr
+    float *b_edge = scratch;                                 // k x nr: the last columns of B, zero-padded
+    float *c_edge = scratch + k * nr;                        // mr x nr
+    const float **edge_rows = (const float **)(c_edge + mr * nr); // the rows of b_edge
     const size_t full_columns = n / nr * nr;
     // Half a block of leftover columns goes through the narrow kernel, if the ISA has one; the
     // rest through a zero-padded copy of B.
@@ -47,32 +51,33 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
         kernels->gemm_narrow != NULL && n - full_columns >= nr / 2 ? full_columns + nr / 2 : full_columns;
     if (narrow_columns < n) {
         for (size_t i = 0; i < k; i++) {
-            memcpy(b_edge + i * nr, b + i * ldb + narrow_columns, (n - narrow_columns) * sizeof(float));
+            memcpy(b_edge + i * nr, rows[i] + narrow_columns, (n - narrow_columns) * sizeof(float));
             memset(b_edge + i * nr + (n - narrow_columns), 0, (nr - (n - narrow_columns)) * sizeof(float));
+            edge_rows[i] = b_edge + i * nr;
         }
     }
     for (size_t row = 0; row < m; row += mr) {
         const float *a = a_packed + row * k;
-        const size_t rows = m - row < mr ? m - row : mr;
+        const size_t panel_rows = m - row < mr ? m - row : mr;
         kp_epilogue epilogue = {bias ? bias + row : NULL, NULL, activation, slope};
         const int plain = bias == NULL && residual == NULL && activation == KP_ACTIVATION_NONE;
         for (size_t column = 0; column < full_columns; column += nr) {
             epilogue.residual = residual ? residual + row * ldc + column : NULL;
-            if (rows == mr) {
-                kernels->gemm(k, a, b + column, ldb, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
+            if (panel_rows == mr) {
+                kernels->gemm(k, a, rows, column, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
             } else {
-                kernels->gemm(k, a, b + column, ldb, c_edge, nr, NULL);
-                kp_store_edge(c_edge, rows, nr, (int)nr, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
+                kernels->gemm(k, a, rows, column, c_edge, nr, NULL);
+                kp_store_edge(c_edge, panel_rows, nr, (int)nr, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
             }
         }
         if (narrow_columns > full_columns) {
             epilogue.residual = residual ? residual + row * ldc + full_columns : NULL;
-            if (rows == mr) {
-                kernels->gemm_narrow(k, a, b + full_columns, ldb, c + row * ldc + full_columns, ldc,
+            if (panel_rows == mr) {
+                kernels->gemm_narrow(k, a, rows, full_columns, c + row * ldc + full_columns, ldc,
                                      plain ? NULL : &epilogue);
             } else {
-                kernels->gemm_narrow(k, a, b + full_columns, ldb, c_edge, nr, NULL);
-                kp_store_edge(c_edge, rows, nr / 2, (int)nr, c + row * ldc + full_columns, ldc,
+                kernels->gemm_narrow(k, a, rows, full_columns, c_edge, nr, NULL);
+                kp_store_edge(c_edge, panel_rows, nr / 2, (int)nr, c + row * ldc + full_columns, ldc,
                               plain ? NULL : &epilogue);
             }
         }
@@ -81,8 +86,8 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
             // At most half a block left: the narrow kernel does it in half the work.
             const kp_gemm_fn edge_kernel =
                 kernels->gemm_narrow != NULL && n - narrow_columns <= nr / 2 ? kernels->gemm_narrow : kernels->gemm;
-            edge_kernel(k, a, b_edge, nr, c_edge, nr, NULL);
-            kp_store_edge(c_edge, rows, n - narrow_columns, (int)nr, c + row * ldc + narrow_columns, ldc,
+            edge_kernel(k, a, edge_rows, 0, c_edge, nr, NULL);
+            kp_store_edge(c_edge, panel_rows, n - narrow_columns, (int)nr, c + row * ldc + narrow_columns, ldc,
                           plain ? NULL : &epilogue);
         }
     }

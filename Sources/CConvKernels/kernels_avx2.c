@@ -27,14 +27,13 @@ KP_TARGET static inline __m256 kp_epilogue__avx2(__m256 acc, const kp_epilogue *
 }
 
 // 6 rows x 16 columns: 12 accumulators, two B vectors and one broadcast: 15 of 16 registers.
-KP_TARGET static void kp_gemm_6x16__avx2(size_t k, const float *restrict a, const float *restrict b,
-                                         size_t ldb, float *restrict c, size_t ldc,
+KP_TARGET static void kp_gemm_6x16__avx2(size_t k, const float *restrict a, const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
                                          const kp_epilogue *epilogue) {
     __m256 acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (size_t i = 0; i < k; i++) {
-        const __m256 b0 = _mm256_loadu_ps(b + i * ldb);
-        const __m256 b1 = _mm256_loadu_ps(b + i * ldb + 8);
+        const __m256 b0 = _mm256_loadu_ps(rows[i] + column);
+        const __m256 b1 = _mm256_loadu_ps(rows[i] + column + 8);
         for (int r = 0; r < MR; r++) {
             const __m256 ar = _mm256_broadcast_ss(a + i * MR + r);
             acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
@@ -54,12 +53,12 @@ KP_TARGET static void kp_gemm_6x16__avx2(size_t k, const float *restrict a, cons
 }
 
 // 6 rows x 8 columns, for matrices too narrow for the 16-column kernel.
-KP_TARGET static void kp_gemm_6x8__avx2(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+KP_TARGET static void kp_gemm_6x8__avx2(size_t k, const float *restrict a, const float *const *restrict rows, size_t column,
                                         float *restrict c, size_t ldc, const kp_epilogue *epilogue) {
     __m256 acc[MR];
     for (int r = 0; r < MR; r++) acc[r] = _mm256_setzero_ps();
     for (size_t i = 0; i < k; i++) {
-        const __m256 b0 = _mm256_loadu_ps(b + i * ldb);
+        const __m256 b0 = _mm256_loadu_ps(rows[i] + column);
         for (int r = 0; r < MR; r++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i * MR + r), b0, acc[r]);
     }
     for (int r = 0; r < MR; r++) {

@@ -28,14 +28,13 @@ KP_TARGET static inline __m512 kp_epilogue__avx512(__m512 acc, const kp_epilogue
 }
 
 // 12 rows x 32 columns: 24 accumulators, two B vectors per k, A broadcast from memory.
-KP_TARGET static void kp_gemm_12x32__avx512(size_t k, const float *restrict a, const float *restrict b,
-                                            size_t ldb, float *restrict c, size_t ldc,
+KP_TARGET static void kp_gemm_12x32__avx512(size_t k, const float *restrict a, const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
                                             const kp_epilogue *epilogue) {
     __m512 acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (size_t i = 0; i < k; i++) {
-        const __m512 b0 = _mm512_loadu_ps(b + i * ldb);
-        const __m512 b1 = _mm512_loadu_ps(b + i * ldb + 16);
+        const __m512 b0 = _mm512_loadu_ps(rows[i] + column);
+        const __m512 b1 = _mm512_loadu_ps(rows[i] + column + 16);
         for (int r = 0; r < MR; r++) {
             const __m512 ar = _mm512_set1_ps(a[i * MR + r]);
             acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
@@ -56,13 +55,12 @@ KP_TARGET static void kp_gemm_12x32__avx512(size_t k, const float *restrict a, c
 
 // 12 rows x 16 columns, for matrices too narrow for the 32-column kernel (a Winograd block of 16
 // tiles, say). Still compute-bound where a 512-bit FMA issues once per cycle (AMD Zen 4).
-KP_TARGET static void kp_gemm_12x16__avx512(size_t k, const float *restrict a, const float *restrict b,
-                                            size_t ldb, float *restrict c, size_t ldc,
+KP_TARGET static void kp_gemm_12x16__avx512(size_t k, const float *restrict a, const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
                                             const kp_epilogue *epilogue) {
     __m512 acc[MR];
     for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
     for (size_t i = 0; i < k; i++) {
-        const __m512 b0 = _mm512_loadu_ps(b + i * ldb);
+        const __m512 b0 = _mm512_loadu_ps(rows[i] + column);
         for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * MR + r]), b0, acc[r]);
     }
     for (int r = 0; r < MR; r++) {

@@ -25,13 +25,13 @@ static inline float32x4_t kp_epilogue__neon(float32x4_t acc, const kp_epilogue *
 }
 
 // 8 rows x 8 columns: 16 accumulators; A's 8 values per k in two registers, used by lane.
-static void kp_gemm_8x8__neon(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+static void kp_gemm_8x8__neon(size_t k, const float *restrict a, const float *const *restrict rows, size_t column,
                               float *restrict c, size_t ldc, const kp_epilogue *epilogue) {
     float32x4_t acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0);
     for (size_t i = 0; i < k; i++) {
-        const float32x4_t b0 = vld1q_f32(b + i * ldb);
-        const float32x4_t b1 = vld1q_f32(b + i * ldb + 4);
+        const float32x4_t b0 = vld1q_f32(rows[i] + column);
+        const float32x4_t b1 = vld1q_f32(rows[i] + column + 4);
         const float32x4_t a0 = vld1q_f32(a + i * MR);
         const float32x4_t a1 = vld1q_f32(a + i * MR + 4);
         acc[0][0] = vfmaq_laneq_f32(acc[0][0], b0, a0, 0);

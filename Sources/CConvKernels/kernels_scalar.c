@@ -4,12 +4,12 @@
 
 enum { MR = 4, NR = 8 };
 
-static void kp_gemm_4x8__scalar(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+static void kp_gemm_4x8__scalar(size_t k, const float *restrict a, const float *const *restrict rows, size_t column,
                                 float *restrict c, size_t ldc, const kp_epilogue *epilogue) {
     float acc[MR][NR] = {{0}};
     for (size_t i = 0; i < k; i++) {
         for (int r = 0; r < MR; r++) {
-            for (int j = 0; j < NR; j++) acc[r][j] += a[i * MR + r] * b[i * ldb + j];
+            for (int j = 0; j < NR; j++) acc[r][j] += a[i * MR + r] * rows[i][column + j];
         }
     }
     for (int r = 0; r < MR; r++) {

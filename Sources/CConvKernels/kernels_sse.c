@@ -27,13 +27,13 @@ KP_TARGET static inline __m128 kp_epilogue__sse(__m128 acc, const kp_epilogue *e
 }
 
 // 4 rows x 8 columns: 8 accumulators of 16 registers; without FMA the adds need the spare ones.
-KP_TARGET static void kp_gemm_4x8__sse(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+KP_TARGET static void kp_gemm_4x8__sse(size_t k, const float *restrict a, const float *const *restrict rows, size_t column,
                                        float *restrict c, size_t ldc, const kp_epilogue *epilogue) {
     __m128 acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm_setzero_ps();
     for (size_t i = 0; i < k; i++) {
-        const __m128 b0 = _mm_loadu_ps(b + i * ldb);
-        const __m128 b1 = _mm_loadu_ps(b + i * ldb + 4);
+        const __m128 b0 = _mm_loadu_ps(rows[i] + column);
+        const __m128 b1 = _mm_loadu_ps(rows[i] + column + 4);
         for (int r = 0; r < MR; r++) {
             const __m128 ar = _mm_set1_ps(a[i * MR + r]);
             acc[r][0] = _mm_add_ps(acc[r][0], _mm_mul_ps(ar, b0));

@@ -14,9 +14,12 @@ typedef struct {
 } kp_epilogue;
 
 // C[MR x NR] = A[MR x k] * B[k x NR], then the epilogue (NULL: store the sums as they are).
-// `a` is packed k-major, MR floats per k (kp_pack_a); row i of B starts at b + i * ldb; row r of C
-// at c + r * ldc. Every microkernel computes a full MR x NR block; the driver pads the edges.
-typedef void (*kp_gemm_fn)(size_t k, const float *restrict a, const float *restrict b, size_t ldb,
+// `a` is packed k-major, MR floats per k (kp_pack_a). B is indirect: row i is the NR floats at
+// rows[i] + column, so B can be a matrix (rows a stride apart), the input planes themselves (1x1),
+// or rows picked out of the padded input for each kernel tap (indirect convolution, no im2col
+// copy). Row r of C starts at c + r * ldc. Every microkernel computes a full MR x NR block; the
+// driver pads the edges.
+typedef void (*kp_gemm_fn)(size_t k, const float *restrict a, const float *const *restrict rows, size_t column,
                            float *restrict c, size_t ldc, const kp_epilogue *epilogue);
 
 // One dimension of a Winograd F(4x4, 3x3) transform over n independent lanes:
@@ -216,11 +219,12 @@ static inline void kp_winograd_f6_output_lanes(const float *const m[8], float *c
 // to a multiple of MR rows. `out` holds ceil(m / mr) * mr * k floats.
 void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *out);
 
-// C = A * B with the epilogue, for m rows: A packed by kp_pack_a, B k x n (ldb), C m x n (ldc).
-// Handles the edges: partial panels and partial column blocks go through a padded scratch block
-// of (mr + k) * nr floats at `scratch`. bias: m values or NULL; residual like C or NULL.
+// C = A * B with the epilogue, for m rows: A packed by kp_pack_a, B's k rows at rows[i] (n floats
+// each), C m x n (ldc). Handles the edges: partial panels and partial column blocks go through a
+// padded scratch block of kp_gemm_scratch_floats floats at `scratch` (64-byte aligned).
+// bias: m values or NULL; residual like C or NULL.
 void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const float *a_packed,
-             const float *b, size_t ldb, float *c, size_t ldc, const float *bias, const float *residual,
+             const float *const *rows, float *c, size_t ldc, const float *bias, const float *residual,
              int activation, float slope, float *scratch);
 
 size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k);

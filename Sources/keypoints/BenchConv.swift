@@ -52,7 +52,7 @@ struct BenchConv: ParsableCommand {
     @Option(help: "Instruction set: scalar, sse, avx2, avx512 or neon (default: the fastest, or KEYPOINTS_ISA).")
     var isa: String?
 
-    @Option(help: "Algorithm: auto, im2col-gemm, gemm-1x1, winograd-f4 or winograd-f6.")
+    @Option(help: "Algorithm: auto, indirect-gemm, gemm-1x1, winograd-f4 or winograd-f6.")
     var algorithm = "auto"
 
     @Option(help: "Comma-separated shape names (default: all).")
@@ -68,7 +68,7 @@ struct BenchConv: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard ConvolutionAlgorithm(rawValue: algorithm) != nil else {
-            throw ValidationError("--algorithm must be one of auto, im2col-gemm, gemm-1x1, winograd-f4, winograd-f6")
+            throw ValidationError("--algorithm must be one of auto, indirect-gemm, gemm-1x1, winograd-f4, winograd-f6")
         }
         if let isa, InstructionSet(rawValue: isa) == nil {
             throw ValidationError("--isa must be one of scalar, sse, avx2, avx512, neon")
@@ -100,7 +100,7 @@ struct BenchConv: ParsableCommand {
                     shape.name.padding(toLength: 16, withPad: " ", startingAt: 0),
                     "\(pool.threads) thread\(pool.threads == 1 ? " " : "s")",
                     instructionSet.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0),
-                    layer.algorithm.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0),
+                    layer.algorithm.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0),
                 ].joined(separator: " ")
                 print(label + String(format: "  median %8.3f ms  %7.1f GFLOPS", median, gflops))
             }

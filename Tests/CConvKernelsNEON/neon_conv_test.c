@@ -68,7 +68,7 @@ int main(void) {
         {{6, 9, 3, 3, 1, 1, 2, 2, 2, 2, 3}, 9, 9},
         {{1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 1, 1},
     };
-    const kp_algorithm algorithms[] = {KP_ALGORITHM_IM2COL, KP_ALGORITHM_GEMM_1X1, KP_ALGORITHM_WINOGRAD_F4,
+    const kp_algorithm algorithms[] = {KP_ALGORITHM_INDIRECT_GEMM, KP_ALGORITHM_GEMM_1X1, KP_ALGORITHM_WINOGRAD_F4,
                                        KP_ALGORITHM_WINOGRAD_F6};
     const kp_activation activations[] = {KP_ACTIVATION_NONE, KP_ACTIVATION_RELU, KP_ACTIVATION_RELU6,
                                          KP_ACTIVATION_LEAKY_RELU};

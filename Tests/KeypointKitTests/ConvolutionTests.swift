@@ -153,7 +153,7 @@ struct ConvolutionTests {
     }()
 
     static func algorithms(for shape: ConvolutionShape) -> [ConvolutionAlgorithm] {
-        var algorithms: [ConvolutionAlgorithm] = [.im2col]
+        var algorithms: [ConvolutionAlgorithm] = [.indirectGEMM]
         var kpShape = shape.kp
         if kp_conv_choose_algorithm(&kpShape) == KP_ALGORITHM_GEMM_1X1 { algorithms.append(.gemm1x1) }
         if shape.groups == 1 && shape.kernelHeight == 3 && shape.strideY == 1 && shape.dilationY == 1 {
@@ -190,9 +190,10 @@ struct ConvolutionTests {
         }
         #expect(try chosen(ConvolutionShape(inChannels: 64, outChannels: 64, kernel: 3, padding: 1)) == .winogradF4)
         #expect(
-            try chosen(ConvolutionShape(inChannels: 5, outChannels: 32, kernel: 3, stride: 2, padding: 1)) == .im2col)
+            try chosen(ConvolutionShape(inChannels: 5, outChannels: 32, kernel: 3, stride: 2, padding: 1))
+                == .indirectGEMM)
         #expect(try chosen(ConvolutionShape(inChannels: 64, outChannels: 128, kernel: 1)) == .gemm1x1)
-        #expect(try chosen(ConvolutionShape(inChannels: 3, outChannels: 64, kernel: 3, padding: 1)) == .im2col)
+        #expect(try chosen(ConvolutionShape(inChannels: 3, outChannels: 64, kernel: 3, padding: 1)) == .indirectGEMM)
     }
 
     @Test func invalidShapesAndAlgorithmsAreErrors() {
@@ -301,14 +302,14 @@ struct WinogradTransformTests {
 /// The error of each algorithm where it is largest in practice: 256 input channels of N(0,1)
 /// inputs and weights, measured as max|y - y_ref| / max|y_ref| against the double reference.
 /// Measured worst over the ISAs on the development machine (AMD EPYC, AVX-512):
-///   im2col-gemm 3x3: 1.7e-6 and gemm-1x1: 4.7e-7 (bound 1e-5); winograd-f4: 1.3e-5 (bound 1e-4);
+///   indirect-gemm 3x3: 1.7e-6 and gemm-1x1: 4.7e-7 (bound 1e-5); winograd-f4: 1.3e-5 (bound 1e-4);
 ///   winograd-f6: 1.4e-5 (bound 5e-4).
 /// Scalar and SSE round identically (multiply, then add); AVX2 and AVX-512 use FMA.
 struct ConvolutionAccuracyTests {
     @Test(arguments: InstructionSet.available)
     func errorWith256InputChannels(isa: InstructionSet) throws {
         let cases: [(ConvolutionShape, ConvolutionAlgorithm)] = [
-            (ConvolutionShape(inChannels: 256, outChannels: 16, kernel: 3, padding: 1), .im2col),
+            (ConvolutionShape(inChannels: 256, outChannels: 16, kernel: 3, padding: 1), .indirectGEMM),
             (ConvolutionShape(inChannels: 256, outChannels: 16, kernel: 3, padding: 1), .winogradF4),
             (ConvolutionShape(inChannels: 256, outChannels: 16, kernel: 3, padding: 1), .winogradF6),
             (ConvolutionShape(inChannels: 256, outChannels: 16, kernel: 1), .gemm1x1),

@@ -7,7 +7,8 @@
 // Algorithms:
 //   - Winograd F(4x4, 3x3) or F(6x6, 3x3) for 3x3 stride-1 dilation-1 ungrouped convolutions;
 //   - 1x1 stride-1 unpadded convolutions as one GEMM (the input planes are the B matrix as is);
-//   - everything else as GEMM over an im2col block (any kernel, stride, padding, dilation, groups).
+//   - everything else as indirect GEMM: B's rows point into the zero-padded, stride-phase-split
+//     input, no im2col copy (any kernel, stride, padding, dilation, groups).
 // All of them multiply on the same register-blocked GEMM microkernel per ISA, and fuse bias,
 // residual add and activation into the output stage: y = act(conv(x) + bias + residual).
 //
@@ -37,7 +38,7 @@ typedef enum {
 
 typedef enum {
     KP_ALGORITHM_AUTO = 0,
-    KP_ALGORITHM_IM2COL = 1,
+    KP_ALGORITHM_INDIRECT_GEMM = 1,
     KP_ALGORITHM_GEMM_1X1 = 2,
     KP_ALGORITHM_WINOGRAD_F4 = 3,
     KP_ALGORITHM_WINOGRAD_F6 = 4,

@@ -42,10 +42,11 @@ public enum Activation: Equatable, Sendable {
 
 public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     /// Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions with at least 8 channels in and out,
-    /// a single GEMM for unpadded 1x1 stride-1 ones, im2col + GEMM for everything else.
+    /// a single GEMM for unpadded 1x1 stride-1 ones, indirect GEMM (B's rows point into the
+    /// padded input, no im2col copy) for everything else.
     /// F(6x6, 3x3) is available but not chosen automatically yet (it measures slower).
     case auto
-    case im2col = "im2col-gemm"
+    case indirectGEMM = "indirect-gemm"
     case gemm1x1 = "gemm-1x1"
     case winogradF4 = "winograd-f4"
     case winogradF6 = "winograd-f6"
@@ -53,7 +54,7 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     var kp: kp_algorithm {
         switch self {
         case .auto: return KP_ALGORITHM_AUTO
-        case .im2col: return KP_ALGORITHM_IM2COL
+        case .indirectGEMM: return KP_ALGORITHM_INDIRECT_GEMM
         case .gemm1x1: return KP_ALGORITHM_GEMM_1X1
         case .winogradF4: return KP_ALGORITHM_WINOGRAD_F4
         case .winogradF6: return KP_ALGORITHM_WINOGRAD_F6
