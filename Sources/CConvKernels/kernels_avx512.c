@@ -6,6 +6,7 @@
 #include "kp_conv_internal.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define KP_TARGET __attribute__((target("avx512f")))
 
@@ -27,29 +28,61 @@ KP_TARGET static inline __m512 kp_epilogue__avx512(__m512 acc, const kp_epilogue
     }
 }
 
-// 12 rows x 32 columns: 24 accumulators, two B vectors per k, A broadcast from memory.
-KP_TARGET static void kp_gemm_12x32__avx512(size_t k, const float *restrict a, const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
-                                            const kp_epilogue *epilogue) {
-    __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (size_t i = 0; i < k; i++) {
-        const __m512 b0 = _mm512_loadu_ps(rows[i] + column);
-        const __m512 b1 = _mm512_loadu_ps(rows[i] + column + 16);
-        for (int r = 0; r < MR; r++) {
-            const __m512 ar = _mm512_set1_ps(a[i * MR + r]);
-            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
-        }
+// `ROWS` (4, 8 or 12) rows x 32 columns: up to 24 accumulators, two B vectors per k, A broadcast
+// from memory. A is packed in panels of MR = 12 rows whatever ROWS is, so the shorter versions
+// serve the last panel of a matrix whose rows are not a multiple of 12 (64 = 5 x 12 + 4).
+#define KP_GEMM_X32(ROWS)                                                                                      \
+    KP_TARGET static void kp_gemm_##ROWS##x32__avx512(size_t k, const float *restrict a,                       \
+                                                     const float *const *restrict rows, size_t column,           \
+                                                     float *restrict c, size_t ldc, const kp_epilogue *epilogue) { \
+        __m512 acc[ROWS][2];                                                                                   \
+        for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();                           \
+        for (size_t i = 0; i < k; i++) {                                                                       \
+            const __m512 b0 = _mm512_loadu_ps(rows[i] + column);                                               \
+            const __m512 b1 = _mm512_loadu_ps(rows[i] + column + 16);                                          \
+            for (int r = 0; r < ROWS; r++) {                                                                   \
+                const __m512 ar = _mm512_set1_ps(a[i * MR + r]);                                               \
+                acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);                                                \
+                acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);                                                \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int r = 0; r < ROWS; r++) {                                                                       \
+            __m512 low = acc[r][0], high = acc[r][1];                                                          \
+            if (epilogue != NULL) {                                                                            \
+                const float *residual = epilogue->residual ? epilogue->residual + r * ldc : NULL;              \
+                low = kp_epilogue__avx512(low, epilogue, r, residual);                                         \
+                high = kp_epilogue__avx512(high, epilogue, r, residual ? residual + 16 : NULL);               \
+            }                                                                                                  \
+            _mm512_storeu_ps(c + r * ldc, low);                                                                \
+            _mm512_storeu_ps(c + r * ldc + 16, high);                                                          \
+        }                                                                                                      \
     }
-    for (int r = 0; r < MR; r++) {
-        __m512 low = acc[r][0], high = acc[r][1];
-        if (epilogue != NULL) {
-            const float *residual = epilogue->residual ? epilogue->residual + r * ldc : NULL;
-            low = kp_epilogue__avx512(low, epilogue, r, residual);
-            high = kp_epilogue__avx512(high, epilogue, r, residual ? residual + 16 : NULL);
+
+KP_GEMM_X32(12)
+KP_GEMM_X32(8)
+KP_GEMM_X32(4)
+
+// The last panel's first `rows` rows (1-11), on the shortest kernel that covers them.
+static void kp_gemm_partial__avx512(size_t rows_wanted, size_t k, const float *restrict a,
+                                    const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
+                                    const kp_epilogue *epilogue, float *restrict block) {
+    if (rows_wanted == 4) {
+        kp_gemm_4x32__avx512(k, a, rows, column, c, ldc, epilogue);
+    } else if (rows_wanted == 8) {
+        kp_gemm_8x32__avx512(k, a, rows, column, c, ldc, epilogue);
+    } else {
+        // Other counts: the covering kernel into a block, then the wanted rows.
+        kp_gemm_fn kernel = rows_wanted < 4 ? kp_gemm_4x32__avx512 : rows_wanted < 8 ? kp_gemm_8x32__avx512
+                                                                                    : kp_gemm_12x32__avx512;
+        kernel(k, a, rows, column, block, NR, NULL);
+        for (size_t r = 0; r < rows_wanted; r++) {
+            memcpy(c + r * ldc, block + r * NR, NR * sizeof(float));
+            if (epilogue != NULL) {
+                kp_output_stage_row(c + r * ldc, NR, epilogue->bias ? epilogue->bias[r] : 0,
+                                    epilogue->residual ? epilogue->residual + r * ldc : NULL, epilogue->activation,
+                                    epilogue->slope);
+            }
         }
-        _mm512_storeu_ps(c + r * ldc, low);
-        _mm512_storeu_ps(c + r * ldc + 16, high);
     }
 }
 
@@ -161,6 +194,7 @@ const kp_isa_kernels kp_kernels__avx512 = {
     .nr = NR,
     .gemm = kp_gemm_12x32__avx512,
     .gemm_narrow = kp_gemm_12x16__avx512,
+    .gemm_partial = kp_gemm_partial__avx512,
     .winograd_input = kp_winograd_f4_input__avx512,
     .winograd_output = kp_winograd_f4_output__avx512,
     .winograd6_input = kp_winograd_f6_input__avx512,

@@ -22,6 +22,12 @@ typedef struct {
 typedef void (*kp_gemm_fn)(size_t k, const float *restrict a, const float *const *restrict rows, size_t column,
                            float *restrict c, size_t ldc, const kp_epilogue *epilogue);
 
+// The first `rows` (< MR) rows of an MR x NR block, straight into C with the epilogue; `block` is
+// MR x NR floats of scratch.
+typedef void (*kp_gemm_partial_fn)(size_t rows_wanted, size_t k, const float *restrict a,
+                                   const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
+                                   const kp_epilogue *epilogue, float *restrict block);
+
 // One dimension of a Winograd F(4x4, 3x3) transform over n independent lanes:
 //   input:  r[i][j] = sum_u BT[i][u] * d[u][j]   (6 -> 6)
 //   output: o[a][j] = sum_i AT[a][i] * m[i][j]   (6 -> 4)
@@ -45,6 +51,7 @@ typedef struct {
     int nr;
     kp_gemm_fn gemm;
     kp_gemm_fn gemm_narrow; // MR x NR/2, for narrow matrices (NULL: pad to NR instead)
+    kp_gemm_partial_fn gemm_partial; // fewer than MR rows (NULL: compute MR into a block)
     kp_winograd_input_fn winograd_input;
     kp_winograd_output_fn winograd_output;
     kp_winograd6_input_fn winograd6_input;

@@ -143,6 +143,9 @@ struct ConvolutionTests {
             (ConvolutionShape(inChannels: 64, outChannels: 64, kernel: 3, padding: 1, groups: 64), 16),
             (ConvolutionShape(inChannels: 8, outChannels: 16, kernel: 5, padding: 2, groups: 8), 7),
             (ConvolutionShape(inChannels: 5, outChannels: 17, kernel: 3, padding: 2, dilation: 2), 17),
+            // 20 and 64 output channels: a last GEMM panel of 8 and of 4 rows (panels of 12 on AVX-512).
+            (ConvolutionShape(inChannels: 17, outChannels: 20, kernel: 3, stride: 2, padding: 1), 33),
+            (ConvolutionShape(inChannels: 9, outChannels: 64, kernel: 1), 9),
         ]
         for (shape, size) in grouped {
             cases.append(
