@@ -49,7 +49,7 @@ for name in ("ours-before", "ours-after"):
         ours.setdefault((row["shape"], row["threads"]), []).append(row)
 print(f"peak FMA: {peak['avx512_gflops_1t']:.0f} GFLOPS AVX-512 / {peak['avx2_gflops_1t']:.0f} AVX2 on 1 thread, "
       f"{peak['avx512_gflops_2t']:.0f} / {peak['avx2_gflops_2t']:.0f} on 2 ({peak['cpu_model']}, {peak['effective_ghz']} GHz)")
-print(f"{'shape':<16} {'thr':>3} {'algorithm':<12} {'ours ms':>8} {'GFLOPS':>7} {'ort':>7} {'ncnn':>7} {'openvino':>8}"
+print(f"{'shape':<16} {'thr':>3} {'algorithm':<13} {'ours ms':>8} {'GFLOPS':>7} {'ort':>7} {'ncnn':>7} {'openvino':>8}"
       f" {'best peer/ours':>15} {'ncnn/ours':>10}")
 for (shape, threads), rows in sorted(ours.items(), key=lambda item: (item[0][1], item[0][0])):
     median = sum(r["median_ms"] for r in rows) / len(rows)
@@ -57,7 +57,7 @@ for (shape, threads), rows in sorted(ours.items(), key=lambda item: (item[0][1],
     engines = peers[str(threads)][shape]
     times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if engine in engines}
     best = min(times.values())
-    print(f"{shape:<16} {threads:>3} {rows[0]['algorithm']:<12} {median:>8.3f} {gflops:>7.1f} "
+    print(f"{shape:<16} {threads:>3} {rows[0]['algorithm']:<13} {median:>8.3f} {gflops:>7.1f} "
           + " ".join(f"{times.get(e, float('nan')):>{w}.3f}" for e, w in (("ort", 7), ("ncnn", 7), ("openvino", 8)))
           + f" {best / median:>14.2f}x {times['ncnn'] / median:>9.2f}x")
 PY

@@ -375,6 +375,7 @@ typedef struct {
     size_t tiles, block_tiles, blocks;
     size_t stride;                 // lanes per (position, channel) row of V and M: block_tiles, padded
     size_t positions;              // window * window
+    size_t group;                  // channels transformed together when a block is full (see below)
     float *shared;                 // V and M of the block in phase-parallel mode
     float *workspace;              // per-thread scratch (and per-thread V, M in block-parallel mode)
     size_t thread_floats;
@@ -390,12 +391,12 @@ static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
 // `stride` lanes (the gathered windows and the half-transformed ones; the output transform's sums
 // and tiles fit there too) and 12 rows of a tile row's lanes for splitting rows into column phases
 // and padding them; for the GEMMs, the edge block and the row pointers.
-static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, int tiles_w) {
+static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, size_t group, int tiles_w) {
     const size_t positions = (size_t)(conv->window * conv->window);
     const size_t cin = (size_t)conv->shape.in_channels;
     const size_t gemm = kp_align_floats(kp_gemm_scratch_floats(conv->kernels, cin)) +
                         kp_align_floats((cin * sizeof(float *) + sizeof(float) - 1) / sizeof(float));
-    const size_t transforms = 2 * positions * stride + kp_align_floats(12 * ((size_t)tiles_w + 2));
+    const size_t transforms = 2 * positions * group * stride + kp_align_floats(12 * ((size_t)tiles_w + 2));
     return transforms > gemm ? transforms : gemm;
 }
 
@@ -426,57 +427,64 @@ static void kp_winograd_output_pass(const kp_conv *conv, const float *const *m, 
     }
 }
 
-// Tiles [first, first + count) of input channel c into v[p][c][lane] (lane 0 = tile `first`):
+// Tiles [first, first + count) of input channels c0 ... c0 + channels - 1 into v[p][c][lane]
+// (lane 0 = tile `first`):
 //   d[u][v] = x(m ty + u - pad, m tx + v - pad)   the n x n window of each tile, one lane per tile
 //   r[i][v] = sum_u BT[i][u] d[u][v]              down the columns
 //   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
 // The windows are gathered a row at a time. For m = 4, window columns 0-3 of the tiles are the
 // row's column phases x(4 tx + j), split out by the ISA's deinterleave, and columns 4 and 5 are
 // phases 0 and 1 of the row four columns on. The two passes then run on all tiles of the block at
-// once, so they fill whole vectors.
-static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size_t first, size_t count, float *v,
-                                      float *scratch) {
+// once, so they fill whole vectors; when the block is full (count = stride) the rows of several
+// channels lie end to end, in V as in the scratch, and one pass covers them all, which keeps the
+// vectors full on small images too.
+static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, size_t channels, size_t first,
+                                       size_t count, float *v, float *scratch) {
     const kp_conv *conv = job->conv;
     const int tile = conv->tile, n = conv->window;
     const int pad_h = conv->shape.pad_h, pad_w = conv->shape.pad_w;
     const size_t stride = job->stride, in_channels = (size_t)conv->shape.in_channels;
+    const size_t pitch = channels * stride; // floats per scratch row
+    const size_t lanes = (channels - 1) * stride + count;
     const size_t row_lanes = (size_t)job->tiles_w + 2;
-    const float *plane = job->input + c * (size_t)job->height * (size_t)job->width;
-    float *window = scratch;                                 // [u * n + v][lane]
-    float *half = scratch + job->positions * stride;         // [i * n + v][lane]
-    float *discard = scratch + 2 * job->positions * stride;  // [2][tile in row]: unused phases
-    float *padded = discard + 4 * row_lanes;                 // one row segment with its zero padding
-    KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
-        const int x0 = (int)tx0 * tile - pad_w;
-        const size_t span = (size_t)tile * run + 2 + (tile == 4 ? 2 : 0); // the deinterleave reads 4 per tile
-        for (int u = 0; u < n; u++) {
-            float *rows = window + (size_t)(u * n) * stride + lane0;
-            const int y = (int)ty * tile + u - pad_h;
-            if (y < 0 || y >= job->height) {
-                for (int vv = 0; vv < n; vv++) memset(rows + (size_t)vv * stride, 0, run * sizeof(float));
-                continue;
-            }
-            const float *row = plane + (size_t)y * (size_t)job->width;
-            const float *segment = row + x0;
-            if (x0 < 0 || x0 + (int)span > job->width) {
-                const int begin = x0 < 0 ? 0 : x0;
-                const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
-                memset(padded, 0, span * sizeof(float));
-                if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
-                segment = padded;
-            }
-            if (tile == 4 && run >= 8) {
-                float *const columns[4] = {rows, rows + stride, rows + 2 * stride, rows + 3 * stride};
-                float *const shifted[4] = {rows + 4 * stride, rows + 5 * stride, discard, discard + row_lanes};
-                conv->kernels->deinterleave4(segment, run, columns);     // columns 0-3: phases 0-3
-                conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 a tile on
-            } else if (tile == 6) {
-                float *const columns[8] = {rows, rows + stride, rows + 2 * stride, rows + 3 * stride,
-                                           rows + 4 * stride, rows + 5 * stride, rows + 6 * stride, rows + 7 * stride};
-                conv->kernels->gather6(segment, run, columns);
-            } else {
-                for (size_t j = 0; j < run; j++) {
-                    for (int vv = 0; vv < n; vv++) rows[(size_t)vv * stride + j] = segment[(size_t)tile * j + (size_t)vv];
+    float *window = scratch;                                           // [u * n + v][channel][lane]
+    float *half = scratch + job->positions * pitch;                    // [i * n + v][channel][lane]
+    float *discard = scratch + 2 * job->positions * job->group * stride; // [2][tile in row]: unused phases
+    float *padded = discard + 4 * row_lanes;                           // a row segment with its zero padding
+    for (size_t g = 0; g < channels; g++) {
+        const float *plane = job->input + (c0 + g) * (size_t)job->height * (size_t)job->width;
+        KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
+            const int x0 = (int)tx0 * tile - pad_w;
+            const size_t span = (size_t)tile * run + 2 + (tile == 4 ? 2 : 0); // the deinterleave reads 4 per tile
+            for (int u = 0; u < n; u++) {
+                float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
+                const int y = (int)ty * tile + u - pad_h;
+                if (y < 0 || y >= job->height) {
+                    for (int vv = 0; vv < n; vv++) memset(rows + (size_t)vv * pitch, 0, run * sizeof(float));
+                    continue;
+                }
+                const float *row = plane + (size_t)y * (size_t)job->width;
+                const float *segment = row + x0;
+                if (x0 < 0 || x0 + (int)span > job->width) {
+                    const int begin = x0 < 0 ? 0 : x0;
+                    const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
+                    memset(padded, 0, span * sizeof(float));
+                    if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
+                    segment = padded;
+                }
+                if (tile == 4 && run >= 4) {
+                    float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
+                    float *const shifted[4] = {rows + 4 * pitch, rows + 5 * pitch, discard, discard + row_lanes};
+                    conv->kernels->deinterleave4(segment, run, columns);     // columns 0-3: phases 0-3
+                    conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 a tile on
+                } else if (tile == 6) {
+                    float *const columns[8] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch,
+                                               rows + 4 * pitch, rows + 5 * pitch, rows + 6 * pitch, rows + 7 * pitch};
+                    conv->kernels->gather6(segment, run, columns);
+                } else {
+                    for (size_t j = 0; j < run; j++) {
+                        for (int vv = 0; vv < n; vv++) rows[(size_t)vv * pitch + j] = segment[(size_t)tile * j + (size_t)vv];
+                    }
                 }
             }
         }
@@ -485,75 +493,90 @@ static void kp_winograd_input_channel(const kp_winograd_job *job, size_t c, size
         const float *d[8];
         float *r[8];
         for (int u = 0; u < n; u++) {
-            d[u] = window + (size_t)(u * n + vv) * stride;
-            r[u] = half + (size_t)(u * n + vv) * stride;
+            d[u] = window + (size_t)(u * n + vv) * pitch;
+            r[u] = half + (size_t)(u * n + vv) * pitch;
         }
-        kp_winograd_input_pass(conv, d, r, count);
+        kp_winograd_input_pass(conv, d, r, lanes);
     }
     for (int i = 0; i < n; i++) {
         const float *d[8];
         float *r[8];
-        for (int vv = 0; vv < n; vv++) d[vv] = half + (size_t)(i * n + vv) * stride;
-        for (int k = 0; k < n; k++) r[k] = v + ((size_t)(i * n + k) * in_channels + c) * stride;
-        kp_winograd_input_pass(conv, d, r, count);
+        for (int vv = 0; vv < n; vv++) d[vv] = half + (size_t)(i * n + vv) * pitch;
+        for (int k = 0; k < n; k++) r[k] = v + ((size_t)(i * n + k) * in_channels + c0) * stride;
+        kp_winograd_input_pass(conv, d, r, lanes);
     }
 }
 
-// Tiles [first, first + count) of output channel o from m[p][o][lane] into the output image:
+// Tiles [first, first + count) of output channels o0 ... o0 + channels - 1 from m[p][o][lane]
+// into the output image (channels side by side as in the input transform):
 //   s[a][k] = sum_i AT[a][i] M[n i + k]     down the columns
 //   y[a][b] = sum_k AT[b][k] s[a][k]        along the rows
 // then the output stage, act(y + bias + residual), written where the tile lies inside the image.
-static void kp_winograd_output_channel(const kp_winograd_job *job, size_t o, size_t first, size_t count,
-                                       const float *m, float *scratch) {
+static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, size_t channels, size_t first,
+                                        size_t count, const float *m, float *scratch) {
     const kp_conv *conv = job->conv;
     const int tile = conv->tile, n = conv->window;
     const size_t stride = job->stride, out_channels = (size_t)conv->shape.out_channels;
+    const size_t pitch = channels * stride;
+    const size_t lanes = (channels - 1) * stride + count;
     const size_t plane = (size_t)job->out_height * (size_t)job->out_width;
-    float *sums = scratch;                                    // [a * n + k][lane]
-    float *values = scratch + (size_t)(tile * n) * stride;    // [a * tile + b][lane]
-    float *row_buffer = scratch + 2 * job->positions * stride + 4 * ((size_t)job->tiles_w + 2);
+    float *sums = scratch;                                  // [a * n + k][channel][lane]
+    float *values = scratch + (size_t)(tile * n) * pitch;   // [a * tile + b][channel][lane]
+    float *row_buffer = scratch + 2 * job->positions * job->group * stride + 4 * ((size_t)job->tiles_w + 2);
     for (int k = 0; k < n; k++) {
         const float *d[8];
         float *r[6];
-        for (int i = 0; i < n; i++) d[i] = m + ((size_t)(i * n + k) * out_channels + o) * stride;
-        for (int a = 0; a < tile; a++) r[a] = sums + (size_t)(a * n + k) * stride;
-        kp_winograd_output_pass(conv, d, r, count);
+        for (int i = 0; i < n; i++) d[i] = m + ((size_t)(i * n + k) * out_channels + o0) * stride;
+        for (int a = 0; a < tile; a++) r[a] = sums + (size_t)(a * n + k) * pitch;
+        kp_winograd_output_pass(conv, d, r, lanes);
     }
     for (int a = 0; a < tile; a++) {
         const float *d[8];
         float *r[6];
-        for (int k = 0; k < n; k++) d[k] = sums + (size_t)(a * n + k) * stride;
-        for (int b = 0; b < tile; b++) r[b] = values + (size_t)(a * tile + b) * stride;
-        kp_winograd_output_pass(conv, d, r, count);
+        for (int k = 0; k < n; k++) d[k] = sums + (size_t)(a * n + k) * pitch;
+        for (int b = 0; b < tile; b++) r[b] = values + (size_t)(a * tile + b) * pitch;
+        kp_winograd_output_pass(conv, d, r, lanes);
     }
-    const float bias = conv->bias[o];
-    float *output = job->output + o * plane;
-    const float *residual = job->residual ? job->residual + o * plane : NULL;
-    KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
-        const size_t x0 = tx0 * (size_t)tile;
-        const size_t full = (size_t)tile * run;
-        const size_t width = full <= (size_t)job->out_width - x0 ? full : (size_t)job->out_width - x0;
-        for (int a = 0; a < tile; a++) {
-            const size_t y = ty * (size_t)tile + (size_t)a;
-            if (y >= (size_t)job->out_height) break;
-            const float *tile_row = values + (size_t)(a * tile) * stride + lane0;
-            float *target = output + y * (size_t)job->out_width + x0;
-            // F(4x4) interleaves straight into the image when the whole segment fits; F(6x6)'s
-            // scatter writes two spare values past the segment, so it always goes via a buffer.
-            float *interleaved = width == full && tile == 4 ? target : row_buffer;
-            if (tile == 4) {
-                const float *const columns[4] = {tile_row, tile_row + stride, tile_row + 2 * stride, tile_row + 3 * stride};
-                conv->kernels->interleave4(columns, run, interleaved);
-            } else {
-                const float *const columns[6] = {tile_row, tile_row + stride, tile_row + 2 * stride,
-                                                 tile_row + 3 * stride, tile_row + 4 * stride, tile_row + 5 * stride};
-                conv->kernels->scatter6(columns, run, interleaved);
+    for (size_t g = 0; g < channels; g++) {
+        const size_t o = o0 + g;
+        const float bias = conv->bias[o];
+        float *output = job->output + o * plane;
+        const float *residual = job->residual ? job->residual + o * plane : NULL;
+        KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
+            const size_t x0 = tx0 * (size_t)tile;
+            const size_t full = (size_t)tile * run;
+            const size_t width = full <= (size_t)job->out_width - x0 ? full : (size_t)job->out_width - x0;
+            for (int a = 0; a < tile; a++) {
+                const size_t y = ty * (size_t)tile + (size_t)a;
+                if (y >= (size_t)job->out_height) break;
+                const float *tile_row = values + (size_t)(a * tile) * pitch + g * stride + lane0;
+                float *target = output + y * (size_t)job->out_width + x0;
+                // F(4x4) interleaves straight into the image when the whole segment fits; F(6x6)'s
+                // scatter writes two spare values past the segment, so it always goes via a buffer.
+                float *interleaved = width == full && tile == 4 ? target : row_buffer;
+                if (tile == 4) {
+                    const float *const columns[4] = {tile_row, tile_row + pitch, tile_row + 2 * pitch,
+                                                     tile_row + 3 * pitch};
+                    conv->kernels->interleave4(columns, run, interleaved);
+                } else {
+                    const float *const columns[6] = {tile_row, tile_row + pitch, tile_row + 2 * pitch,
+                                                     tile_row + 3 * pitch, tile_row + 4 * pitch, tile_row + 5 * pitch};
+                    conv->kernels->scatter6(columns, run, interleaved);
+                }
+                if (interleaved != target) memcpy(target, interleaved, width * sizeof(float));
+                kp_output_stage_row(target, width, bias,
+                                    residual ? residual + y * (size_t)job->out_width + x0 : NULL, conv->activation,
+                                    conv->slope);
             }
-            if (interleaved != target) memcpy(target, interleaved, width * sizeof(float));
-            kp_output_stage_row(target, width, bias, residual ? residual + y * (size_t)job->out_width + x0 : NULL,
-                                conv->activation, conv->slope);
         }
     }
+}
+
+// Channels per transform call for a block of `count` tiles: side by side only when the block is
+// full, so no lane between them is left unwritten.
+static size_t kp_winograd_channels(const kp_winograd_job *job, size_t count, size_t c, size_t total) {
+    const size_t group = count == job->stride ? job->group : 1;
+    return total - c < group ? total - c : group;
 }
 
 static void kp_winograd_block_range(const kp_winograd_job *job, size_t block, size_t *first, size_t *count) {
@@ -578,23 +601,36 @@ static void kp_winograd_block_item(void *context, size_t block, int thread) {
     const kp_conv *conv = job->conv;
     float *own = job->workspace + (size_t)thread * job->thread_floats;
     float *scratch = own;
-    float *v = own + kp_winograd_scratch_floats(conv, job->stride, job->tiles_w);
+    float *v = own + kp_winograd_scratch_floats(conv, job->stride, job->group, job->tiles_w);
     float *m = v + job->positions * (size_t)conv->shape.in_channels * job->stride;
     size_t first, count;
     kp_winograd_block_range(job, block, &first, &count);
-    for (size_t c = 0; c < (size_t)conv->shape.in_channels; c++) kp_winograd_input_channel(job, c, first, count, v, scratch);
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    for (size_t c = 0, step; c < cin; c += step) {
+        step = kp_winograd_channels(job, count, c, cin);
+        kp_winograd_input_channels(job, c, step, first, count, v, scratch);
+    }
     for (size_t p = 0; p < job->positions; p++) kp_winograd_gemm_position(job, p, count, v, m, scratch);
-    for (size_t o = 0; o < (size_t)conv->shape.out_channels; o++) {
-        kp_winograd_output_channel(job, o, first, count, m, scratch);
+    for (size_t o = 0, step; o < cout; o += step) {
+        step = kp_winograd_channels(job, count, o, cout);
+        kp_winograd_output_channels(job, o, step, first, count, m, scratch);
     }
 }
 
 // Phase-parallel mode, for few blocks: the phases of one block split over channels and positions.
-static void kp_winograd_input_item(void *context, size_t c, int thread) {
+// Items are groups of job->group channels (a full block) or single channels.
+static size_t kp_winograd_channel_items(const kp_winograd_job *job, size_t count, size_t channels) {
+    const size_t group = count == job->stride ? job->group : 1;
+    return (channels + group - 1) / group;
+}
+
+static void kp_winograd_input_item(void *context, size_t item, int thread) {
     const kp_winograd_job *job = context;
     size_t first, count;
     kp_winograd_block_range(job, job->block, &first, &count);
-    kp_winograd_input_channel(job, c, first, count, job->shared, job->workspace + (size_t)thread * job->thread_floats);
+    const size_t group = count == job->stride ? job->group : 1, c = item * group;
+    kp_winograd_input_channels(job, c, kp_winograd_channels(job, count, c, (size_t)job->conv->shape.in_channels),
+                               first, count, job->shared, job->workspace + (size_t)thread * job->thread_floats);
 }
 
 static void kp_winograd_gemm_item(void *context, size_t p, int thread) {
@@ -605,12 +641,14 @@ static void kp_winograd_gemm_item(void *context, size_t p, int thread) {
     kp_winograd_gemm_position(job, p, count, job->shared, m, job->workspace + (size_t)thread * job->thread_floats);
 }
 
-static void kp_winograd_output_item(void *context, size_t o, int thread) {
+static void kp_winograd_output_item(void *context, size_t item, int thread) {
     const kp_winograd_job *job = context;
     size_t first, count;
     kp_winograd_block_range(job, job->block, &first, &count);
+    const size_t group = count == job->stride ? job->group : 1, o = item * group;
     const float *m = job->shared + job->positions * (size_t)job->conv->shape.in_channels * job->stride;
-    kp_winograd_output_channel(job, o, first, count, m, job->workspace + (size_t)thread * job->thread_floats);
+    kp_winograd_output_channels(job, o, kp_winograd_channels(job, count, o, (size_t)job->conv->shape.out_channels),
+                                first, count, m, job->workspace + (size_t)thread * job->thread_floats);
 }
 
 // Tiles per block: V and M of a block (positions x (in + out) x tiles floats) within about 1 MiB,
@@ -634,6 +672,8 @@ static void kp_winograd_plan(const kp_conv *conv, int height, int width, kp_wino
     job->block_tiles = kp_winograd_block_tiles(conv, job->tiles);
     job->blocks = (job->tiles + job->block_tiles - 1) / job->block_tiles;
     job->stride = kp_align_floats(job->block_tiles);
+    // Transform 64 lanes or more per pass: several channels side by side when blocks are short.
+    job->group = job->stride >= 64 ? 1 : 64 / job->stride;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -645,7 +685,7 @@ size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int th
     if (conv->tile != 0) {
         kp_winograd_job job = {.conv = conv};
         kp_winograd_plan(conv, height, width, &job);
-        size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
+        size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.group, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
         return ((size_t)threads * per_thread + kp_winograd_vm_floats(conv, job.stride)) * sizeof(float);
     }
     const size_t k = kp_gemm_k(&conv->shape);
@@ -665,7 +705,7 @@ void kp_conv_run(const kp_conv *conv, const float *input, int height, int width,
                                .height = height, .width = width};
         kp_winograd_plan(conv, height, width, &job);
         if (job.tiles == 0) return;
-        size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
+        size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.group, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
         job.workspace = workspace;
         job.thread_floats = per_thread;
         job.shared = (float *)workspace + (size_t)threads * per_thread;
@@ -673,9 +713,13 @@ void kp_conv_run(const kp_conv *conv, const float *input, int height, int width,
             kp_parallel_for(pool, job.blocks, kp_winograd_block_item, &job);
         } else {
             for (job.block = 0; job.block < job.blocks; job.block++) {
-                kp_parallel_for(pool, (size_t)conv->shape.in_channels, kp_winograd_input_item, &job);
+                size_t first, count;
+                kp_winograd_block_range(&job, job.block, &first, &count);
+                kp_parallel_for(pool, kp_winograd_channel_items(&job, count, (size_t)conv->shape.in_channels),
+                                kp_winograd_input_item, &job);
                 kp_parallel_for(pool, job.positions, kp_winograd_gemm_item, &job);
-                kp_parallel_for(pool, (size_t)conv->shape.out_channels, kp_winograd_output_item, &job);
+                kp_parallel_for(pool, kp_winograd_channel_items(&job, count, (size_t)conv->shape.out_channels),
+                                kp_winograd_output_item, &job);
             }
         }
         return;

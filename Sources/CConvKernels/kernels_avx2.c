@@ -162,6 +162,16 @@ KP_TARGET void kp_deinterleave4__avx2(const float *x, size_t n, float *const pha
         _mm256_storeu_ps(phases[2] + j, _mm256_shuffle_ps(t1, t3, 0x44));
         _mm256_storeu_ps(phases[3] + j, _mm256_shuffle_ps(t1, t3, 0xEE));
     }
+    if (j + 4 <= n) { // four tiles left: one 128-bit transpose
+        __m128 r0 = _mm_loadu_ps(x + 4 * j), r1 = _mm_loadu_ps(x + 4 * j + 4);
+        __m128 r2 = _mm_loadu_ps(x + 4 * j + 8), r3 = _mm_loadu_ps(x + 4 * j + 12);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(phases[0] + j, r0);
+        _mm_storeu_ps(phases[1] + j, r1);
+        _mm_storeu_ps(phases[2] + j, r2);
+        _mm_storeu_ps(phases[3] + j, r3);
+        j += 4;
+    }
     kp_deinterleave4_lanes(x, j, n, phases);
 }
 
@@ -177,6 +187,16 @@ KP_TARGET void kp_interleave4__avx2(const float *const phases[4], size_t n, floa
         _mm256_storeu2_m128(tiles + 20, tiles + 4, _mm256_shuffle_ps(t0, t2, 0xEE));
         _mm256_storeu2_m128(tiles + 24, tiles + 8, _mm256_shuffle_ps(t1, t3, 0x44));
         _mm256_storeu2_m128(tiles + 28, tiles + 12, _mm256_shuffle_ps(t1, t3, 0xEE));
+    }
+    if (j + 4 <= n) { // four tiles left: one 128-bit transpose
+        __m128 r0 = _mm_loadu_ps(phases[0] + j), r1 = _mm_loadu_ps(phases[1] + j);
+        __m128 r2 = _mm_loadu_ps(phases[2] + j), r3 = _mm_loadu_ps(phases[3] + j);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(x + 4 * j, r0);
+        _mm_storeu_ps(x + 4 * j + 4, r1);
+        _mm_storeu_ps(x + 4 * j + 8, r2);
+        _mm_storeu_ps(x + 4 * j + 12, r3);
+        j += 4;
     }
     kp_interleave4_lanes(phases, j, n, x);
 }
