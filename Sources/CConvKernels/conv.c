@@ -278,8 +278,10 @@ static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_
     return floats;
 }
 
-// The zero-padded, phase-split rows of input channel c.
-static void kp_phase_split_item(void *context, size_t c, int thread) {
+enum { KP_PHASE_SPLIT_ROWS = 16 }; // input rows per phase-split work item
+
+// The zero-padded, phase-split rows of one band of KP_PHASE_SPLIT_ROWS rows of an input channel.
+static void kp_phase_split_item(void *context, size_t item, int thread) {
     const kp_gemm_job *job = context;
     const kp_conv_shape *s = &job->conv->shape;
     const size_t sw = (size_t)s->stride_w, length = job->phase_length, pad = (size_t)s->pad_w;
@@ -287,9 +289,12 @@ static void kp_phase_split_item(void *context, size_t c, int thread) {
     float *padded = job->workspace + (size_t)thread * job->thread_floats +
                     kp_align_floats(kp_gemm_scratch_floats(job->conv->kernels, k)) +
                     kp_align_floats((k * sizeof(float *) + sizeof(float) - 1) / sizeof(float));
-    for (int y = 0; y < job->height; y++) {
-        const float *row = job->input + (c * (size_t)job->height + (size_t)y) * (size_t)job->width;
-        float *phases = job->phased + (c * (size_t)job->height + (size_t)y) * sw * length;
+    const size_t bands = ((size_t)job->height + KP_PHASE_SPLIT_ROWS - 1) / KP_PHASE_SPLIT_ROWS;
+    const size_t c = item / bands, first = item % bands * KP_PHASE_SPLIT_ROWS;
+    const size_t last = first + KP_PHASE_SPLIT_ROWS < (size_t)job->height ? first + KP_PHASE_SPLIT_ROWS : (size_t)job->height;
+    for (size_t y = first; y < last; y++) {
+        const float *row = job->input + (c * (size_t)job->height + y) * (size_t)job->width;
+        float *phases = job->phased + (c * (size_t)job->height + y) * sw * length;
         float *target = sw == 1 ? phases : padded; // stride 1: the padded row is the only phase
         memset(target, 0, pad * sizeof(float));
         memcpy(target + pad, row, (size_t)job->width * sizeof(float));
@@ -742,7 +747,8 @@ void kp_conv_run(const kp_conv *conv, const float *input, int height, int width,
                                     (size_t)conv->shape.stride_w * job.phase_length;
     memset(zeros, 0, job.phase_length * sizeof(float));
     job.zeros = zeros;
-    kp_parallel_for(pool, (size_t)conv->shape.in_channels, kp_phase_split_item, &job);
+    const size_t bands = ((size_t)height + KP_PHASE_SPLIT_ROWS - 1) / KP_PHASE_SPLIT_ROWS;
+    kp_parallel_for(pool, (size_t)conv->shape.in_channels * bands, kp_phase_split_item, &job);
     kp_parallel_for(pool, (size_t)conv->shape.groups * (size_t)job.out_height, kp_indirect_item, &job);
 }
 
