@@ -1,0 +1,152 @@
+import Foundation
+
+/// A keypoint in original image pixels (pixel centres at integers), with the heatmap peak as score.
+public struct Keypoint: Equatable, Sendable {
+    public var name: String
+    public var x: Double
+    public var y: Double
+    public var score: Float
+}
+
+/// Image in, keypoints out: the image (or a box of it) is warped into the network input with the
+/// letterbox / crop affine, normalised, run through the network, and each heatmap decoded and
+/// mapped back through the inverse affine.
+///
+/// Coordinates from heatmap to image, in one place: heatmap pixel j covers input pixels
+/// [s j - 0.5, s (j + 1) - 0.5] for heatmap stride s, so its centre is the input position
+/// s j + (s - 1) / 2 (the same convention as the image, no half-pixel shift; UDP, Huang et al.
+/// 2020); the inverse of the warp then gives original image pixels.
+///
+/// Allocates nothing per call after the first. Not thread-safe (it owns its network's buffers):
+/// use one Predictor per thread.
+public final class Predictor: @unchecked Sendable {
+    public let model: Model
+    public let network: Network
+    /// The (flip-averaged) heatmaps of the last call, reused from call to call.
+    private var heatmaps: [Float] = []
+
+    public init(
+        model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        instructionSet: InstructionSet? = nil
+    ) throws {
+        try model.validate()
+        self.model = model
+        network = try Network(
+            architecture: model.architecture, weights: model.weights, threads: threads, instructionSet: instructionSet)
+    }
+
+    /// What the network saw and produced, for `--dump` and cross-checks.
+    public struct Inference {
+        public var keypoints: [Keypoint]
+        /// The warped, normalised input: [1, C, H, W].
+        public var input: Tensor
+        /// The heatmaps (flip-averaged if asked): [1, K, H / s, W / s].
+        public var heatmaps: Tensor
+        /// Original image pixels -> network input pixels.
+        public var transform: AffineTransform
+    }
+
+    /// Keypoints for the whole image, letterboxed, or for `box` (centre and size in image pixels).
+    public func predict(
+        _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool = false,
+        decoder: HeatmapDecoder = .dark
+    ) -> [Keypoint] {
+        run(image, box: box, flipTest: flipTest, decoder: decoder, keepTensors: false).keypoints
+    }
+
+    /// As `predict`, also returning the input tensor and heatmaps.
+    public func infer(
+        _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool = false,
+        decoder: HeatmapDecoder = .dark
+    ) -> Inference {
+        run(image, box: box, flipTest: flipTest, decoder: decoder, keepTensors: true)
+    }
+
+    private func run(
+        _ image: Image, box: (center: Point, width: Double, height: Double)?, flipTest: Bool, decoder: HeatmapDecoder,
+        keepTensors: Bool
+    ) -> Inference {
+        let architecture = model.architecture
+        let width = architecture.inputWidth
+        let height = architecture.inputHeight
+        let transform = Self.transform(for: image, box: box, width: width, height: height)
+        let heatmapShape = network.shapes[architecture.output]!
+        let plane = heatmapShape.height * heatmapShape.width
+        let keypointCount = heatmapShape.channels
+
+        fill(image, transform: transform)
+        let input =
+            keepTensors
+            ? Tensor(shape: [1, architecture.inputChannels, height, width], data: Array(network.input)) : nil
+        let output = network.run()
+        if heatmaps.count != output.count { heatmaps = [Float](repeating: 0, count: output.count) }
+        heatmaps.withUnsafeMutableBufferPointer { _ = $0.initialize(from: output) }
+        if flipTest {
+            // The mirrored image, its heatmaps mirrored back with left and right swapped, averaged in.
+            let mirror = AffineTransform(a: -1, b: 0, tx: Double(width - 1), c: 0, d: 1, ty: 0)
+            fill(image, transform: transform.followed(by: mirror))
+            let mirrored = network.run()
+            var partner = Array(0..<keypointCount)
+            for pair in model.flipPairs {
+                partner[pair[0]] = pair[1]
+                partner[pair[1]] = pair[0]
+            }
+            for channel in 0..<keypointCount {
+                let source = partner[channel] * plane
+                for y in 0..<heatmapShape.height {
+                    for x in 0..<heatmapShape.width {
+                        let index = channel * plane + y * heatmapShape.width + x
+                        let mirroredValue = mirrored[source + y * heatmapShape.width + (heatmapShape.width - 1 - x)]
+                        heatmaps[index] = (heatmaps[index] + mirroredValue) / 2
+                    }
+                }
+            }
+        }
+        let inverse = transform.inverse!
+        let stride = Double(architecture.heatmapStride)
+        let keypoints = heatmaps.withUnsafeBufferPointer { buffer in
+            (0..<keypointCount).map { channel -> Keypoint in
+                let peak = decoder.decode(
+                    UnsafeBufferPointer(rebasing: buffer[(channel * plane)..<((channel + 1) * plane)]),
+                    width: heatmapShape.width, height: heatmapShape.height, sigma: model.heatmapSigma)
+                let inputPoint = Point(x: stride * peak.x + (stride - 1) / 2, y: stride * peak.y + (stride - 1) / 2)
+                let imagePoint = inverse.apply(inputPoint)
+                return Keypoint(name: model.keypointNames[channel], x: imagePoint.x, y: imagePoint.y, score: peak.score)
+            }
+        }
+        return Inference(
+            keypoints: keypoints, input: input ?? Tensor(zeros: [0]),
+            heatmaps: keepTensors
+                ? Tensor(shape: [1, keypointCount, heatmapShape.height, heatmapShape.width], data: heatmaps)
+                : Tensor(zeros: [0]),
+            transform: transform)
+    }
+
+    /// The affine from image pixels to network input pixels: the whole image letterboxed, or `box`.
+    public static func transform(
+        for image: Image, box: (center: Point, width: Double, height: Double)?, width: Int, height: Int
+    ) -> AffineTransform {
+        guard let box else {
+            return .letterbox(
+                sourceWidth: image.width, sourceHeight: image.height, targetWidth: width, targetHeight: height)
+        }
+        // Grow the box to the input's aspect ratio, so the crop is not stretched.
+        let aspect = Double(width) / Double(height)
+        let boxWidth = max(box.width, box.height * aspect)
+        return .crop(
+            center: box.center, width: boxWidth, height: boxWidth / aspect, targetWidth: width, targetHeight: height)
+    }
+
+    /// Warps the image into the network's input buffer, normalised per channel.
+    private func fill(_ image: Image, transform: AffineTransform) {
+        let width = model.architecture.inputWidth
+        let height = model.architecture.inputHeight
+        let plane = width * height
+        let scale = (0..<3).map { 1 / (255 * Double(model.std[$0])) }
+        let offset = (0..<3).map { -Double(model.mean[$0]) / Double(model.std[$0]) }
+        let input = network.input
+        image.warpSamples(by: transform, width: width, height: height, fill: .black) { index, channel, value in
+            input[channel * plane + index] = Float(value * scale[channel] + offset[channel])
+        }
+    }
+}

@@ -1,0 +1,337 @@
+import Foundation
+
+/// A network as a list of layers, each naming its inputs: the declarative description stored in
+/// the model file. Layer outputs are NCHW feature maps; "input" names the network's input.
+///
+/// Convolutions apply, in order: the convolution (with two extra CoordConv input channels if
+/// `coordinates`), batch normalisation (folded into the weights at load) or a bias, the residual
+/// add, the activation. Weight tensors per convolution named N: `N.weight` (OIHW, I counting the
+/// coordinate channels) and either `N.bias` or `N.bn.weight`, `N.bn.bias`, `N.bn.running_mean`,
+/// `N.bn.running_var` (epsilon 1e-5, as PyTorch's default).
+public struct Architecture: Codable, Equatable, Sendable {
+    public enum Operation: String, Codable, Sendable {
+        case conv
+        /// Bilinear, by an integer factor, with half-pixel centres (align_corners = False,
+        /// ONNX Resize "half_pixel"): output x samples input position (x + 0.5) / factor - 0.5.
+        case upsample
+        /// Along channels, in the order of `inputs`.
+        case concat
+        case maxPool = "max_pool"
+        /// Averages over the window's pixels inside the input (padding not counted, as ONNX's default).
+        case avgPool = "avg_pool"
+    }
+
+    public struct Layer: Codable, Equatable, Sendable {
+        public var name: String
+        public var op: Operation
+        public var inputs: [String]
+        public var outChannels: Int?
+        public var kernel: Int?
+        public var stride: Int?
+        public var padding: Int?
+        public var groups: Int?
+        public var coordinates: Bool?
+        public var batchNorm: Bool?
+        public var activation: String?
+        public var residual: String?
+        public var factor: Int?
+
+        public init(
+            name: String, op: Operation, inputs: [String], outChannels: Int? = nil, kernel: Int? = nil,
+            stride: Int? = nil, padding: Int? = nil, groups: Int? = nil, coordinates: Bool? = nil,
+            batchNorm: Bool? = nil, activation: String? = nil, residual: String? = nil, factor: Int? = nil
+        ) {
+            self.name = name
+            self.op = op
+            self.inputs = inputs
+            self.outChannels = outChannels
+            self.kernel = kernel
+            self.stride = stride
+            self.padding = padding
+            self.groups = groups
+            self.coordinates = coordinates
+            self.batchNorm = batchNorm
+            self.activation = activation
+            self.residual = residual
+            self.factor = factor
+        }
+
+        public static func conv(
+            _ name: String, _ input: String, out: Int, kernel: Int = 3, stride: Int = 1, coordinates: Bool = false,
+            batchNorm: Bool = true, activation: String = "relu", residual: String? = nil
+        ) -> Layer {
+            Layer(
+                name: name, op: .conv, inputs: [input], outChannels: out, kernel: kernel, stride: stride,
+                padding: kernel / 2, groups: 1, coordinates: coordinates, batchNorm: batchNorm, activation: activation,
+                residual: residual)
+        }
+    }
+
+    /// The parameters a generated architecture came from, kept for reference.
+    public struct Family: Codable, Equatable, Sendable {
+        public var name: String
+        public var width: Int
+        public var depths: [Int]
+        public var coordinates: Bool
+    }
+
+    public var inputChannels: Int
+    public var inputHeight: Int
+    public var inputWidth: Int
+    /// Input pixels per heatmap pixel.
+    public var heatmapStride: Int
+    public var layers: [Layer]
+    public var output: String
+    public var family: Family?
+
+    public init(
+        inputChannels: Int = 3, inputHeight: Int, inputWidth: Int, heatmapStride: Int, layers: [Layer], output: String,
+        family: Family? = nil
+    ) {
+        self.inputChannels = inputChannels
+        self.inputHeight = inputHeight
+        self.inputWidth = inputWidth
+        self.heatmapStride = heatmapStride
+        self.layers = layers
+        self.output = output
+        self.family = family
+    }
+
+    /// The default family: a CoordConv stem (image + x, y channels, stride 2), residual stages at
+    /// strides 4, 8 and 16 (`depths` blocks of two 3x3 convolutions each, widths 2w, 4w, 8w),
+    /// then upsampling fusion back up to `heatmapStride` (each step: bilinear 2x, concatenate
+    /// with the stage of that stride, 3x3 convolution), and a 1x1 head with one channel per
+    /// keypoint. `coordinates: false` gives the same network with a plain stem (the ablation).
+    public static func coordConvResNet(
+        keypoints: Int, width: Int = 32, depths: [Int] = [2, 2, 2], inputWidth: Int = 256, inputHeight: Int = 256,
+        heatmapStride: Int = 4, coordinates: Bool = true
+    ) -> Architecture {
+        precondition(depths.count == 3 && [2, 4].contains(heatmapStride), "three stages; heatmap stride 2 or 4")
+        var layers: [Layer] = [.conv("stem", "input", out: width, stride: 2, coordinates: coordinates)]
+        var previous = "stem"
+        var stages: [(name: String, channels: Int)] = [("stem", width)]
+        for (index, depth) in depths.enumerated() {
+            let channels = width << (index + 1)
+            let down = "down\(index + 1)"
+            layers.append(.conv(down, previous, out: channels, stride: 2))
+            previous = down
+            for block in 0..<depth {
+                let name = "stage\(index + 1).block\(block)"
+                layers.append(.conv("\(name).conv1", previous, out: channels))
+                layers.append(.conv("\(name).conv2", "\(name).conv1", out: channels, residual: previous))
+                previous = "\(name).conv2"
+            }
+            stages.append((previous, channels))
+        }
+        // Up from stride 16 to the heatmap stride, fusing each stage on the way.
+        var channels = stages[3].channels
+        for (level, skip) in [(8, stages[2]), (4, stages[1]), (2, stages[0])] where level >= heatmapStride {
+            layers.append(Layer(name: "up\(level)", op: .upsample, inputs: [previous], factor: 2))
+            layers.append(Layer(name: "fuse\(level).concat", op: .concat, inputs: ["up\(level)", skip.name]))
+            layers.append(.conv("fuse\(level)", "fuse\(level).concat", out: skip.channels))
+            previous = "fuse\(level)"
+            channels = skip.channels
+        }
+        layers.append(.conv("head", previous, out: keypoints, kernel: 1, batchNorm: false, activation: "none"))
+        return Architecture(
+            inputHeight: inputHeight, inputWidth: inputWidth, heatmapStride: heatmapStride, layers: layers,
+            output: "head",
+            family: Family(
+                name: coordinates ? "coordconv-resnet" : "plain-resnet", width: width, depths: depths,
+                coordinates: coordinates))
+    }
+
+    /// A feature map's size.
+    public struct MapShape: Equatable, Sendable, CustomStringConvertible {
+        public var channels: Int
+        public var height: Int
+        public var width: Int
+        public var description: String { "\(channels)x\(height)x\(width)" }
+    }
+
+    /// Every layer's output shape, checking that the layers fit together.
+    /// - Throws: `ModelError.invalidArchitecture` naming the layer that does not.
+    public func shapes() throws -> [String: MapShape] {
+        func fail(_ reason: String) -> ModelError { .invalidArchitecture(reason: reason) }
+        guard inputChannels > 0, inputHeight > 0, inputWidth > 0, heatmapStride > 0 else {
+            throw fail("the input size and heatmap stride must be positive")
+        }
+        var shapes = ["input": MapShape(channels: inputChannels, height: inputHeight, width: inputWidth)]
+        for layer in layers {
+            guard shapes[layer.name] == nil else { throw fail("two layers are named '\(layer.name)'") }
+            let inputs = try layer.inputs.map { name -> MapShape in
+                guard let shape = shapes[name] else {
+                    throw fail("layer '\(layer.name)' reads '\(name)', which no earlier layer produces")
+                }
+                return shape
+            }
+            guard let first = inputs.first else { throw fail("layer '\(layer.name)' has no input") }
+            switch layer.op {
+            case .conv:
+                guard inputs.count == 1, let out = layer.outChannels, out > 0, let kernel = layer.kernel, kernel > 0
+                else {
+                    throw fail("convolution '\(layer.name)' needs one input, out_channels and kernel")
+                }
+                let shape = convolutionShape(layer, inChannels: first.channels)
+                guard first.channels % shape.groups == 0, out % shape.groups == 0 else {
+                    throw fail("convolution '\(layer.name)': \(shape.groups) groups do not divide its channels")
+                }
+                let size = shape.outputSize(height: first.height, width: first.width)
+                guard size.height > 0, size.width > 0 else {
+                    throw fail("convolution '\(layer.name)' leaves no output")
+                }
+                let output = MapShape(channels: out, height: size.height, width: size.width)
+                if layer.coordinates == true && layer.residual != nil {
+                    throw fail("CoordConv layer '\(layer.name)' cannot also add a residual")
+                }
+                if let residual = layer.residual, shapes[residual] != output {
+                    throw fail("convolution '\(layer.name)' adds '\(residual)', which is not \(output)")
+                }
+                guard Activation(name: layer.activation ?? "none") != nil else {
+                    throw fail("convolution '\(layer.name)' has an unknown activation '\(layer.activation ?? "")'")
+                }
+                shapes[layer.name] = output
+            case .upsample:
+                guard inputs.count == 1, let factor = layer.factor, factor >= 1 else {
+                    throw fail("upsample '\(layer.name)' needs one input and a factor of at least 1")
+                }
+                shapes[layer.name] = MapShape(
+                    channels: first.channels, height: first.height * factor, width: first.width * factor)
+            case .concat:
+                guard inputs.allSatisfy({ $0.height == first.height && $0.width == first.width }) else {
+                    throw fail("concat '\(layer.name)' joins maps of different sizes: \(inputs)")
+                }
+                shapes[layer.name] = MapShape(
+                    channels: inputs.reduce(0) { $0 + $1.channels }, height: first.height, width: first.width)
+            case .maxPool, .avgPool:
+                guard inputs.count == 1, let kernel = layer.kernel, kernel > 0 else {
+                    throw fail("pooling '\(layer.name)' needs one input and a kernel")
+                }
+                let stride = layer.stride ?? kernel
+                let padding = layer.padding ?? 0
+                let height = (first.height + 2 * padding - kernel) / stride + 1
+                let width = (first.width + 2 * padding - kernel) / stride + 1
+                guard height > 0, width > 0, padding < kernel else {
+                    throw fail("pooling '\(layer.name)' leaves no output")
+                }
+                shapes[layer.name] = MapShape(channels: first.channels, height: height, width: width)
+            }
+        }
+        guard let output = shapes[output] else { throw fail("the output '\(output)' is not a layer") }
+        guard output.height * heatmapStride == inputHeight, output.width * heatmapStride == inputWidth else {
+            throw fail(
+                "the output is \(output.height)x\(output.width), not the input divided by the heatmap stride \(heatmapStride)"
+            )
+        }
+        return shapes
+    }
+
+    /// The convolution a conv layer runs on its image channels (coordinate channels excluded).
+    func convolutionShape(_ layer: Layer, inChannels: Int) -> ConvolutionShape {
+        ConvolutionShape(
+            inChannels: inChannels, outChannels: layer.outChannels ?? 0, kernel: layer.kernel ?? 1,
+            stride: layer.stride ?? 1, padding: layer.padding ?? 0, groups: layer.groups ?? 1)
+    }
+
+    /// The tensors each layer needs, with their shapes, in layer order.
+    public func weightShapes() throws -> [(name: String, shape: [Int])] {
+        let shapes = try shapes()
+        var result: [(String, [Int])] = []
+        for layer in layers where layer.op == .conv {
+            let inChannels = shapes[layer.inputs[0]]!.channels
+            let groups = layer.groups ?? 1
+            let out = layer.outChannels!
+            let kernel = layer.kernel!
+            let perGroup = inChannels / groups + (layer.coordinates == true ? 2 : 0)
+            result.append(("\(layer.name).weight", [out, perGroup, kernel, kernel]))
+            if layer.batchNorm == true {
+                for part in ["weight", "bias", "running_mean", "running_var"] {
+                    result.append(("\(layer.name).bn.\(part)", [out]))
+                }
+            } else {
+                result.append(("\(layer.name).bias", [out]))
+            }
+        }
+        return result
+    }
+
+    /// Learned parameters (batch-norm running statistics included).
+    public func parameterCount() throws -> Int {
+        try weightShapes().reduce(0) { $0 + $1.shape.reduce(1, *) }
+    }
+
+    /// Multiply-adds times two of all convolutions, for one image.
+    public func flops() throws -> Double {
+        let shapes = try shapes()
+        return layers.filter { $0.op == .conv }.reduce(0.0) { total, layer in
+            let output = shapes[layer.name]!
+            let inChannels =
+                shapes[layer.inputs[0]]!.channels / (layer.groups ?? 1) + (layer.coordinates == true ? 2 : 0)
+            return total
+                + 2
+                * Double(output.channels * inChannels * layer.kernel! * layer.kernel! * output.height * output.width)
+        }
+    }
+
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public static func fromJSON(_ text: String) throws -> Architecture {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            return try decoder.decode(Architecture.self, from: Data(text.utf8))
+        } catch {
+            throw ModelError.invalidArchitecture(reason: "the architecture JSON does not parse: \(error)")
+        }
+    }
+}
+
+extension Activation {
+    /// "none", "relu", "relu6" or "leaky_relu" (slope 0.1).
+    init?(name: String) {
+        switch name {
+        case "none": self = .none
+        case "relu": self = .relu
+        case "relu6": self = .relu6
+        case "leaky_relu": self = .leakyReLU(slope: 0.1)
+        default: return nil
+        }
+    }
+}
+
+extension Architecture {
+    /// Fresh weights: He-normal convolution kernels (std sqrt(2 / fan_in)), zero biases, batch norm
+    /// at identity (gamma 1, beta 0, running mean 0, running variance 1). Seeded, reproducible.
+    public func initialWeights(seed: UInt64) throws -> [String: Tensor] {
+        var state = seed
+        func uniform() -> Double {  // SplitMix64 -> (0, 1)
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return (Double((z ^ (z >> 31)) >> 11) + 0.5) / 9_007_199_254_740_992
+        }
+        var weights: [String: Tensor] = [:]
+        for (name, shape) in try weightShapes() {
+            let count = shape.reduce(1, *)
+            let values: [Float]
+            if name.hasSuffix(".weight") && shape.count == 4 {
+                let deviation = (2 / Double(shape[1] * shape[2] * shape[3])).squareRoot()
+                values = (0..<count).map { _ in
+                    Float((-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform()) * deviation)
+                }
+            } else if name.hasSuffix(".bn.weight") || name.hasSuffix(".bn.running_var") {
+                values = [Float](repeating: 1, count: count)
+            } else {
+                values = [Float](repeating: 0, count: count)
+            }
+            weights[name] = Tensor(shape: shape, data: values)
+        }
+        return weights
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+
+/// A trained model: architecture, weights and everything needed to use its output. Stored as a
+/// safetensors file whose `__metadata__` holds (all values strings, JSON where structured):
+/// `format` ("swift-keypoints"), `format_version` ("1"), `architecture` (Architecture JSON),
+/// `keypoints` (names), `skeleton` and `flip_pairs` (index pairs), `oks_sigmas` (optional),
+/// `normalization` ({"mean": [...], "std": [...]}, per input channel, on values in 0...1),
+/// `heatmap_sigma` (target Gaussian, heatmap pixels) and `provenance` (how it was trained).
+public struct Model: Sendable {
+    public var architecture: Architecture
+    public var keypointNames: [String]
+    public var skeleton: [[Int]]
+    public var flipPairs: [[Int]]
+    public var oksSigmas: [Double]?
+    public var mean: [Float]
+    public var std: [Float]
+    public var heatmapSigma: Double
+    public var provenance: [String: String]
+    public var weights: [String: Tensor]
+
+    public static let formatVersion = "1"
+
+    public init(
+        architecture: Architecture, keypointNames: [String], skeleton: [[Int]] = [], flipPairs: [[Int]] = [],
+        oksSigmas: [Double]? = nil, mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225],
+        heatmapSigma: Double = 2, provenance: [String: String] = [:], weights: [String: Tensor]
+    ) {
+        self.architecture = architecture
+        self.keypointNames = keypointNames
+        self.skeleton = skeleton
+        self.flipPairs = flipPairs
+        self.oksSigmas = oksSigmas
+        self.mean = mean
+        self.std = std
+        self.heatmapSigma = heatmapSigma
+        self.provenance = provenance
+        self.weights = weights
+    }
+
+    /// Loads and validates a model file.
+    /// - Throws: `ModelError` (or `ImageError` for unreadable paths) with the reason.
+    public static func load(contentsOf path: String) throws -> Model {
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(path, limit: 1 << 31)
+        } catch let error as ImageError {
+            throw ModelError.invalidFile(path: path, reason: error.reason)
+        }
+        return try Model(safeTensors: SafeTensors(bytes: bytes, path: path), path: path)
+    }
+
+    init(safeTensors file: SafeTensors, path: String) throws {
+        func fail(_ reason: String) -> ModelError { .invalidFile(path: path, reason: reason) }
+        let metadata = file.metadata
+        guard metadata["format"] == "swift-keypoints" else {
+            throw fail("the metadata does not say format 'swift-keypoints'; is this a model made by keypoints train?")
+        }
+        guard metadata["format_version"] == Model.formatVersion else {
+            throw fail(
+                "format version \(metadata["format_version"] ?? "missing"); this build reads version \(Model.formatVersion)"
+            )
+        }
+        func decode<T: Decodable>(_ key: String, as type: T.Type) throws -> T {
+            guard let text = metadata[key] else { throw fail("the metadata lacks '\(key)'") }
+            guard let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) else {
+                throw fail("metadata '\(key)' is not valid: \(text.prefix(80))")
+            }
+            return value
+        }
+        guard let architectureText = metadata["architecture"] else { throw fail("the metadata lacks 'architecture'") }
+        let normalization = try decode("normalization", as: [String: [Float]].self)
+        guard let sigmaText = metadata["heatmap_sigma"], let sigma = Double(sigmaText), sigma > 0 else {
+            throw fail("metadata 'heatmap_sigma' is missing or not a positive number")
+        }
+        self.init(
+            architecture: try Architecture.fromJSON(architectureText),
+            keypointNames: try decode("keypoints", as: [String].self),
+            skeleton: try decode("skeleton", as: [[Int]].self), flipPairs: try decode("flip_pairs", as: [[Int]].self),
+            oksSigmas: metadata["oks_sigmas"] == nil ? nil : try decode("oks_sigmas", as: [Double].self),
+            mean: normalization["mean"] ?? [], std: normalization["std"] ?? [], heatmapSigma: sigma,
+            provenance: metadata["provenance"] == nil ? [:] : try decode("provenance", as: [String: String].self),
+            weights: file.tensors)
+        try validate()
+    }
+
+    /// Checks that everything fits together: architecture, weights, keypoints, normalisation.
+    public func validate() throws {
+        let shapes = try architecture.shapes()
+        let output = shapes[architecture.output]!
+        guard output.channels == keypointNames.count else {
+            throw ModelError.invalidArchitecture(
+                reason:
+                    "the output has \(output.channels) channels but the model names \(keypointNames.count) keypoints")
+        }
+        guard Set(keypointNames).count == keypointNames.count, !keypointNames.contains("") else {
+            throw ModelError.invalidArchitecture(reason: "keypoint names must be unique and not empty")
+        }
+        for (label, pairs) in [("skeleton", skeleton), ("flip pairs", flipPairs)] {
+            for pair in pairs where pair.count != 2 || !pair.allSatisfy({ keypointNames.indices.contains($0) }) {
+                throw ModelError.invalidArchitecture(reason: "\(label) entry \(pair) is not a pair of keypoint indices")
+            }
+        }
+        if let oksSigmas, oksSigmas.count != keypointNames.count || !oksSigmas.allSatisfy({ $0 > 0 }) {
+            throw ModelError.invalidArchitecture(reason: "oks_sigmas needs one positive value per keypoint")
+        }
+        guard mean.count == architecture.inputChannels, std.count == architecture.inputChannels,
+            std.allSatisfy({ $0 > 0 })
+        else {
+            throw ModelError.invalidArchitecture(
+                reason: "normalization needs one mean and one positive std per input channel")
+        }
+        for (name, shape) in try architecture.weightShapes() {
+            guard let tensor = weights[name] else {
+                throw ModelError.missingWeights(layer: String(name.prefix { $0 != "." }), tensor: name)
+            }
+            guard tensor.shape == shape else {
+                throw ModelError.wrongShape(tensor: name, expected: shape, found: tensor.shape)
+            }
+        }
+        if let variance = architecture.layers.compactMap({ weights["\($0.name).bn.running_var"] }).first(where: {
+            $0.data.contains { $0 < 0 }
+        }) {
+            throw ModelError.invalidArchitecture(
+                reason: "a batch-norm running variance is negative (\(variance.shape))")
+        }
+    }
+
+    /// The safetensors bytes of this model.
+    public func serialized() -> [UInt8] {
+        func json<T: Encodable>(_ value: T) -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+        }
+        var metadata: [String: String] = [
+            "format": "swift-keypoints", "format_version": Model.formatVersion, "architecture": architecture.json(),
+            "keypoints": json(keypointNames), "skeleton": json(skeleton), "flip_pairs": json(flipPairs),
+            "normalization": json(["mean": mean, "std": std]), "heatmap_sigma": "\(heatmapSigma)",
+            "provenance": json(provenance),
+        ]
+        if let oksSigmas { metadata["oks_sigmas"] = json(oksSigmas) }
+        return SafeTensors(metadata: metadata, tensors: weights).serialized()
+    }
+
+    /// Writes the model atomically (temporary file, then rename).
+    public func write(to path: String) throws {
+        try writeFileAtomically(serialized(), to: path)
+    }
+}

@@ -1,0 +1,261 @@
+import CConvKernels
+import Foundation
+
+/// A model's network prepared for inference at its architecture's input size: batch norm folded
+/// into the convolutions, weights packed for the convolution core, CoordConv coordinates turned
+/// into a fixed spatial bias, and every buffer allocated once. `run()` allocates nothing.
+///
+/// Not thread-safe: one instance serves one caller at a time (it owns its buffers and thread pool);
+/// use one instance per thread.
+public final class Network: @unchecked Sendable {
+    public let architecture: Architecture
+    public let shapes: [String: Architecture.MapShape]
+    private var buffers: [String: UnsafeMutablePointer<Float>] = [:]
+    private var steps: [Step] = []
+    private let workspace: UnsafeMutableRawPointer
+    private let pool: ThreadPool
+
+    private enum Step {
+        case convolution(
+            Convolution, input: String, residual: String?, spatialBias: UnsafeMutablePointer<Float>?, output: String)
+        case upsample(input: String, factor: Int, output: String)
+        case concat(inputs: [String], output: String)
+        case pool(Architecture.Layer, output: String)
+    }
+
+    /// - Throws: `ModelError` when weights are missing or misshapen, `ConvolutionError` when the
+    ///   kernels cannot run here.
+    public init(
+        architecture: Architecture, weights: [String: Tensor],
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        instructionSet: InstructionSet? = nil
+    ) throws {
+        self.architecture = architecture
+        shapes = try architecture.shapes()
+        pool = ThreadPool(threads: max(threads, 1))
+        let isa = try instructionSet ?? InstructionSet.preferred()
+        for (name, shape) in shapes {
+            buffers[name] = UnsafeMutablePointer<Float>.allocate(
+                capacity: max(shape.channels * shape.height * shape.width, 1))
+        }
+        var workspaceBytes = 64
+        for layer in architecture.layers {
+            let output = layer.name
+            switch layer.op {
+            case .conv:
+                let input = shapes[layer.inputs[0]]!
+                let prepared = try Self.prepare(layer, input: input, output: shapes[output]!, weights: weights)
+                let convolution = try Convolution(
+                    shape: architecture.convolutionShape(layer, inChannels: input.channels), weights: prepared.weights,
+                    bias: prepared.bias, activation: Activation(name: layer.activation ?? "none")!, instructionSet: isa)
+                workspaceBytes = max(
+                    workspaceBytes,
+                    convolution.workspaceBytes(height: input.height, width: input.width, threads: pool.threads))
+                steps.append(
+                    .convolution(
+                        convolution, input: layer.inputs[0], residual: layer.residual,
+                        spatialBias: prepared.spatialBias, output: output))
+            case .upsample: steps.append(.upsample(input: layer.inputs[0], factor: layer.factor!, output: output))
+            case .concat: steps.append(.concat(inputs: layer.inputs, output: output))
+            case .maxPool, .avgPool: steps.append(.pool(layer, output: output))
+            }
+        }
+        workspace = UnsafeMutableRawPointer.allocate(byteCount: workspaceBytes, alignment: 64)
+    }
+
+    deinit {
+        for buffer in buffers.values { buffer.deallocate() }
+        for case .convolution(_, _, _, let bias?, _) in steps { bias.deallocate() }
+        workspace.deallocate()
+    }
+
+    /// The input, inputChannels x inputHeight x inputWidth floats, to fill before `run()`.
+    public var input: UnsafeMutableBufferPointer<Float> {
+        let shape = shapes["input"]!
+        return UnsafeMutableBufferPointer(start: buffers["input"]!, count: shape.channels * shape.height * shape.width)
+    }
+
+    /// Runs the network on `input`; returns the output (heatmaps), valid until the next run.
+    @discardableResult
+    public func run() -> UnsafeBufferPointer<Float> {
+        for step in steps {
+            switch step {
+            case .convolution(let convolution, let input, let residual, let spatialBias, let output):
+                let shape = shapes[input]!
+                convolution.run(
+                    input: buffers[input]!, height: shape.height, width: shape.width,
+                    residual: UnsafePointer(spatialBias ?? residual.map { buffers[$0]! }), output: buffers[output]!,
+                    workspace: workspace, pool: pool)
+            case .upsample(let input, let factor, let output):
+                Self.upsample(buffers[input]!, shapes[input]!, factor: factor, into: buffers[output]!)
+            case .concat(let inputs, let output):
+                var target = buffers[output]!
+                for input in inputs {
+                    let shape = shapes[input]!
+                    let count = shape.channels * shape.height * shape.width
+                    target.update(from: buffers[input]!, count: count)
+                    target += count
+                }
+            case .pool(let layer, let output):
+                Self.pool(
+                    layer, buffers[layer.inputs[0]]!, shapes[layer.inputs[0]]!, into: buffers[output]!, shapes[output]!)
+            }
+        }
+        let output = shapes[architecture.output]!
+        return UnsafeBufferPointer(
+            start: buffers[architecture.output]!, count: output.channels * output.height * output.width)
+    }
+
+    /// A layer's most recent output, for inspection and tests.
+    public func output(of layer: String) -> UnsafeBufferPointer<Float>? {
+        guard let buffer = buffers[layer], let shape = shapes[layer] else { return nil }
+        return UnsafeBufferPointer(start: buffer, count: shape.channels * shape.height * shape.width)
+    }
+
+    // MARK: - Preparation
+
+    /// Weights (OIHW, image channels only) and bias with batch norm folded in:
+    ///   y = gamma (conv(x) - mean) / sqrt(var + eps) + beta
+    ///     = conv(x; w * s) + (beta - mean * s),  s = gamma / sqrt(var + eps)
+    /// and, for a CoordConv layer, its spatial bias.
+    ///
+    /// CoordConv (Liu et al. 2018, and their reference code): the layer's input gets two more
+    /// channels, x at column j = j / (w - 1) * 2 - 1 and y at row i = i / (h - 1) * 2 - 1 (0 for a
+    /// single column or row), appended after the image channels. They do not depend on the image,
+    /// and convolution is linear in its input channels, so
+    ///   conv([x_image, X, Y]; W) = conv(x_image; W_image) + conv([X, Y]; W_coordinates)
+    /// where the second term is a fixed map per output channel for a given input size (zero
+    /// padding included). It is computed once here, in double precision, and added to every
+    /// output as a spatial bias: the image channels alone go through the convolution.
+    static func prepare(
+        _ layer: Architecture.Layer, input: Architecture.MapShape, output: Architecture.MapShape,
+        weights: [String: Tensor]
+    ) throws -> (weights: [Float], bias: [Float], spatialBias: UnsafeMutablePointer<Float>?) {
+        let name = layer.name
+        func tensor(_ suffix: String) throws -> Tensor {
+            guard let tensor = weights["\(name).\(suffix)"] else {
+                throw ModelError.missingWeights(layer: name, tensor: "\(name).\(suffix)")
+            }
+            return tensor
+        }
+        let kernel = try tensor("weight")
+        let out = layer.outChannels!
+        let perOutput = kernel.data.count / out
+        var folded = kernel.data
+        var bias = [Float](repeating: 0, count: out)
+        if layer.batchNorm == true {
+            let gamma = try tensor("bn.weight").data, beta = try tensor("bn.bias").data
+            let mean = try tensor("bn.running_mean").data, variance = try tensor("bn.running_var").data
+            for o in 0..<out {
+                let scale = Double(gamma[o]) / (Double(variance[o]) + 1e-5).squareRoot()
+                for index in (o * perOutput)..<((o + 1) * perOutput) {
+                    folded[index] = Float(Double(folded[index]) * scale)
+                }
+                bias[o] = Float(Double(beta[o]) - Double(mean[o]) * scale)
+            }
+        } else {
+            bias = try tensor("bias").data
+        }
+        guard layer.coordinates == true else { return (folded, bias, nil) }
+        // Split [O, I + 2, k, k] into the image part and the coordinate part.
+        let k = layer.kernel!
+        let taps = k * k
+        let imageChannels = perOutput / taps - 2
+        var imageWeights: [Float] = []
+        var coordinateWeights: [Float] = []
+        for o in 0..<out {
+            let start = o * perOutput
+            imageWeights += folded[start..<(start + imageChannels * taps)]
+            coordinateWeights += folded[(start + imageChannels * taps)..<(start + perOutput)]
+        }
+        let coordinates = coordinateChannels(height: input.height, width: input.width)
+        var shape = ConvolutionShape(
+            inChannels: 2, outChannels: out, kernel: k, stride: layer.stride ?? 1, padding: layer.padding ?? 0
+        ).kp
+        let spatialBias = UnsafeMutablePointer<Float>.allocate(capacity: out * output.height * output.width)
+        kp_conv_reference(
+            &shape, coordinateWeights, nil, KP_ACTIVATION_NONE, 0, coordinates, Int32(input.height), Int32(input.width),
+            nil, spatialBias)
+        return (imageWeights, bias, spatialBias)
+    }
+
+    /// CoordConv's two channels for an h x w map: x then y, each in [-1, 1].
+    public static func coordinateChannels(height: Int, width: Int) -> [Float] {
+        var channels = [Float](repeating: 0, count: 2 * height * width)
+        for i in 0..<height {
+            for j in 0..<width {
+                channels[i * width + j] = width > 1 ? Float(j) / Float(width - 1) * 2 - 1 : 0
+                channels[height * width + i * width + j] = height > 1 ? Float(i) / Float(height - 1) * 2 - 1 : 0
+            }
+        }
+        return channels
+    }
+
+    // MARK: - Layers outside the convolution core
+
+    /// Bilinear upsampling by `factor`, half-pixel centres: output x samples input position
+    /// (x + 0.5) / factor - 0.5, clamped to the edge pixels.
+    static func upsample(
+        _ input: UnsafeMutablePointer<Float>, _ shape: Architecture.MapShape, factor: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        let outWidth = shape.width * factor
+        let outHeight = shape.height * factor
+        func taps(_ size: Int, _ count: Int) -> [(Int, Int, Float)] {
+            (0..<count).map { index in
+                let position = min(max((Float(index) + 0.5) / Float(factor) - 0.5, 0), Float(size - 1))
+                let first = Int(position)
+                return (first, min(first + 1, size - 1), position - Float(first))
+            }
+        }
+        let columns = taps(shape.width, outWidth)
+        let rows = taps(shape.height, outHeight)
+        for channel in 0..<shape.channels {
+            let source = input + channel * shape.height * shape.width
+            let target = output + channel * outHeight * outWidth
+            for (y, row) in rows.enumerated() {
+                let top = source + row.0 * shape.width
+                let bottom = source + row.1 * shape.width
+                let line = target + y * outWidth
+                for (x, column) in columns.enumerated() {
+                    let upper = top[column.0] + (top[column.1] - top[column.0]) * column.2
+                    let lower = bottom[column.0] + (bottom[column.1] - bottom[column.0]) * column.2
+                    line[x] = upper + (lower - upper) * row.2
+                }
+            }
+        }
+    }
+
+    /// Max or average pooling; the average counts only window pixels inside the input.
+    static func pool(
+        _ layer: Architecture.Layer, _ input: UnsafeMutablePointer<Float>, _ inShape: Architecture.MapShape,
+        into output: UnsafeMutablePointer<Float>, _ outShape: Architecture.MapShape
+    ) {
+        let kernel = layer.kernel!
+        let stride = layer.stride ?? kernel
+        let padding = layer.padding ?? 0
+        let isMax = layer.op == .maxPool
+        for channel in 0..<inShape.channels {
+            let source = input + channel * inShape.height * inShape.width
+            let target = output + channel * outShape.height * outShape.width
+            for oy in 0..<outShape.height {
+                for ox in 0..<outShape.width {
+                    var value: Float = isMax ? -.infinity : 0
+                    var count = 0
+                    for ky in 0..<kernel {
+                        let y = oy * stride - padding + ky
+                        guard y >= 0 && y < inShape.height else { continue }
+                        for kx in 0..<kernel {
+                            let x = ox * stride - padding + kx
+                            guard x >= 0 && x < inShape.width else { continue }
+                            let sample = source[y * inShape.width + x]
+                            value = isMax ? max(value, sample) : value + sample
+                            count += 1
+                        }
+                    }
+                    target[oy * outShape.width + ox] = isMax ? value : value / Float(max(count, 1))
+                }
+            }
+        }
+    }
+}
