@@ -4,7 +4,7 @@ import ArgumentParser
 struct Keypoints: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keypoints",
-        abstract: "Keypoint detection on the CPU: inspect images, benchmark the pipeline.",
-        subcommands: [Inspect.self, Bench.self]
+        abstract: "Keypoint detection on the CPU: detect keypoints, summarise models, inspect images, benchmark.",
+        subcommands: [Detect.self, Info.self, Inspect.self, Bench.self]
     )
 }

@@ -112,3 +112,62 @@ struct BenchConvCommandTests {
         }
     }
 }
+
+struct DetectCommandTests {
+    /// A small random-weight model on disk, the files a user would pass, and the CLI run on them.
+    @Test func detectReportsEveryImageAndWritesOverlaysAndDumps() throws {
+        let folder = try TemporaryFolder()
+        let model = try ModelFileTests.smallModel()
+        let modelPath = folder.file("model.safetensors")
+        try model.write(to: modelPath)
+        let imagePath = folder.file("scene.png")
+        try Image(width: 90, height: 70, pixels: testPicture(width: 90, height: 70)).writePNG(to: imagePath)
+        let broken = try folder.write(Array("not an image".utf8), to: "broken.jpg")
+        let overlays = folder.file("overlays")
+        let dumps = folder.file("dumps")
+
+        let result = try CommandLineTool.run([
+            "detect", imagePath, broken, "--model", modelPath, "--json", "--draw", overlays, "--dump", dumps,
+            "--flip-test", "--threads", "2",
+        ])
+        #expect(result.status == 1)  // one file failed
+        #expect(result.errors.contains("broken.jpg"))
+        let lines = result.output.split(separator: "\n").map {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:]
+        }
+        #expect(lines.count == 2)
+        #expect(lines[0]["width"] as? Int == 90 && lines[0]["height"] as? Int == 70)
+        #expect(lines[0]["model"] as? String == modelPath)
+        let keypoints = lines[0]["keypoints"] as? [[String: Any]] ?? []
+        #expect(keypoints.map { $0["name"] as? String } == ["left_eye", "right_eye", "nose"])
+        #expect(keypoints.allSatisfy { $0["x"] is Double && $0["y"] is Double && $0["score"] is Double })
+        #expect(lines[1]["image"] as? String == broken && lines[1]["error"] is String)
+        // The overlay decodes and has the image's size; the dumps are .npy files of the right shapes.
+        let overlay = try ImageDecoder.decode(contentsOf: overlays + "/scene.png")
+        #expect(overlay.image.width == 90 && overlay.image.height == 70)
+        let input = try Array(Data(contentsOf: URL(fileURLWithPath: dumps + "/scene.input.npy")))
+        let heatmaps = try Array(Data(contentsOf: URL(fileURLWithPath: dumps + "/scene.heatmaps.npy")))
+        #expect(String(decoding: input.prefix(128), as: UTF8.self).contains("'shape': (1, 3, 48, 64)"))
+        #expect(String(decoding: heatmaps.prefix(128), as: UTF8.self).contains("'shape': (1, 3, 12, 16)"))
+        #expect(input.count == 128 + 3 * 48 * 64 * 4 && heatmaps.count == 128 + 3 * 12 * 16 * 4)
+    }
+
+    @Test func detectWithoutModelSaysWhatToDo() throws {
+        let result = try CommandLineTool.run(["detect", "x.png"])
+        #expect(result.status != 0 && result.errors.contains("pass --model PATH"))
+    }
+
+    @Test func infoSummarisesTheModel() throws {
+        let folder = try TemporaryFolder()
+        let modelPath = folder.file("model.safetensors")
+        try ModelFileTests.smallModel().write(to: modelPath)
+        let result = try CommandLineTool.run(["info", modelPath])
+        #expect(result.status == 0, "\(result.errors)")
+        for text in [
+            "coordconv-resnet", "stem", "conv 3x3/2 coord bn relu", "3x48x64", "Parameters:", "FLOPs per image",
+            "left_eye, right_eye, nose", "left_eye-nose", "left_eye/right_eye",
+        ] {
+            #expect(result.output.contains(text), "missing \(text)")
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import KeypointKit
+
+struct Detect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find keypoints in images.",
+        discussion: """
+            Each image is letterboxed into the model's input, run through the network, and its \
+            heatmaps decoded (DARK by default) back to original image pixels. Every keypoint is \
+            reported with its score (the heatmap peak); --min-score only hides low scores in the \
+            table and the overlays. A file that cannot be read is reported and the others still \
+            processed; the exit status is then 1. With --json, one object per line: \
+            {"image","width","height","keypoints":[{"name","x","y","score"}],"model"}, or \
+            {"image","error"} for a failed file.
+            """
+    )
+
+    @Argument(help: "PNG or JPEG images.")
+    var images: [String]
+
+    @Option(help: "The model file. No default model ships yet, so this is required for now.")
+    var model: String?
+
+    @Flag(help: "Print one JSON object per line instead of tables.")
+    var json = false
+
+    @Option(help: "Write overlays (skeleton and points) as PNG into this folder.")
+    var draw: String?
+
+    @Option(help: "Hide keypoints scoring below this in tables and overlays.")
+    var minScore: Float = 0
+
+    @Flag(help: "Average with the mirrored image's heatmaps (left and right swapped).")
+    var flipTest = false
+
+    @Option(help: "Subpixel decoding: dark, quarter or argmax.")
+    var decoder = "dark"
+
+    @Option(help: "Write NAME.input.npy (the network input, NCHW float32) and NAME.heatmaps.npy here.")
+    var dump: String?
+
+    @Option(help: "Threads (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard HeatmapDecoder(rawValue: decoder) != nil else {
+            throw ValidationError("--decoder must be dark, quarter or argmax")
+        }
+        guard model != nil else {
+            throw ValidationError(
+                "no default model ships yet: pass --model PATH to a model file (a .safetensors written by keypoints)")
+        }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        let modelPath = model!
+        let predictor = try Predictor(model: Model.load(contentsOf: modelPath), threads: threads)
+        let decoding = HeatmapDecoder(rawValue: decoder)!
+        for folder in [draw, dump].compactMap({ $0 }) {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        var failures = 0
+        for path in images {
+            do {
+                let image = try ImageDecoder.decode(contentsOf: path).image
+                let inference = predictor.infer(image, flipTest: flipTest, decoder: decoding)
+                let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+                if let dump {
+                    try Npy.write(inference.input, to: "\(dump)/\(name).input.npy")
+                    try Npy.write(inference.heatmaps, to: "\(dump)/\(name).heatmaps.npy")
+                }
+                if let draw {
+                    var overlay = image
+                    overlay.drawKeypoints(
+                        inference.keypoints, skeleton: predictor.model.skeleton, minimumScore: minScore)
+                    try overlay.writePNG(to: "\(draw)/\(name).png")
+                }
+                print(
+                    json ? record(path, image, inference.keypoints, modelPath) : table(path, image, inference.keypoints)
+                )
+            } catch {
+                failures += 1
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                if json {
+                    print(JSONValue.object([("image", .string(path)), ("error", .string("\(error)"))]).serialized)
+                }
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    private func record(_ path: String, _ image: Image, _ keypoints: [Keypoint], _ model: String) -> String {
+        func rounded(_ value: Double, _ places: Double) -> JSONValue { .number((value * places).rounded() / places) }
+        return JSONValue.object([
+            ("image", .string(path)), ("width", .number(Double(image.width))),
+            ("height", .number(Double(image.height))),
+            (
+                "keypoints",
+                .array(
+                    keypoints.map { keypoint in
+                        .object([
+                            ("name", .string(keypoint.name)), ("x", rounded(keypoint.x, 1000)),
+                            ("y", rounded(keypoint.y, 1000)),
+                            ("score", rounded(Double(keypoint.score), 10000)),
+                        ])
+                    })
+            ),
+            ("model", .string(model)),
+        ]).serialized
+    }
+
+    private func table(_ path: String, _ image: Image, _ keypoints: [Keypoint]) -> String {
+        let nameWidth = max(keypoints.map(\.name.count).max() ?? 8, 8)
+        var lines = [
+            "\(path)  \(image.width)x\(image.height)",
+            "  " + "keypoint".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+                + "         x         y   score",
+        ]
+        for keypoint in keypoints {
+            let label = "  " + keypoint.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+            if keypoint.score < minScore {
+                lines.append(label + String(format: "         -         -  %6.3f", keypoint.score))
+            } else {
+                lines.append(label + String(format: "  %8.2f  %8.2f  %6.3f", keypoint.x, keypoint.y, keypoint.score))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
