@@ -114,10 +114,8 @@ public final class Network: @unchecked Sendable {
 
     // MARK: - Preparation
 
-    /// Weights (OIHW, image channels only) and bias with batch norm folded in:
-    ///   y = gamma (conv(x) - mean) / sqrt(var + eps) + beta
-    ///     = conv(x; w * s) + (beta - mean * s),  s = gamma / sqrt(var + eps)
-    /// and, for a CoordConv layer, its spatial bias.
+    /// Weights (OIHW, image channels only) and bias with batch norm folded in
+    /// (`OnnxExport.foldedWeights`) and, for a CoordConv layer, its spatial bias.
     ///
     /// CoordConv (Liu et al. 2018, and their reference code): the layer's input gets two more
     /// channels, x at column j = j / (w - 1) * 2 - 1 and y at row i = i / (h - 1) * 2 - 1 (0 for a
@@ -131,31 +129,9 @@ public final class Network: @unchecked Sendable {
         _ layer: Architecture.Layer, input: Architecture.MapShape, output: Architecture.MapShape,
         weights: [String: Tensor]
     ) throws -> (weights: [Float], bias: [Float], spatialBias: UnsafeMutablePointer<Float>?) {
-        let name = layer.name
-        func tensor(_ suffix: String) throws -> Tensor {
-            guard let tensor = weights["\(name).\(suffix)"] else {
-                throw ModelError.missingWeights(layer: name, tensor: "\(name).\(suffix)")
-            }
-            return tensor
-        }
-        let kernel = try tensor("weight")
+        let (folded, bias, _) = try OnnxExport.foldedWeights(layer, weights)
         let out = layer.outChannels!
-        let perOutput = kernel.data.count / out
-        var folded = kernel.data
-        var bias = [Float](repeating: 0, count: out)
-        if layer.batchNorm == true {
-            let gamma = try tensor("bn.weight").data, beta = try tensor("bn.bias").data
-            let mean = try tensor("bn.running_mean").data, variance = try tensor("bn.running_var").data
-            for o in 0..<out {
-                let scale = Double(gamma[o]) / (Double(variance[o]) + 1e-5).squareRoot()
-                for index in (o * perOutput)..<((o + 1) * perOutput) {
-                    folded[index] = Float(Double(folded[index]) * scale)
-                }
-                bias[o] = Float(Double(beta[o]) - Double(mean[o]) * scale)
-            }
-        } else {
-            bias = try tensor("bias").data
-        }
+        let perOutput = folded.count / out
         guard layer.coordinates == true else { return (folded, bias, nil) }
         // Split [O, I + 2, k, k] into the image part and the coordinate part.
         let k = layer.kernel!
