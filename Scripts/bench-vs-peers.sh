@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Our convolution layers beside onnxruntime, ncnn and OpenVINO (fp32) in one run, on the shapes of
-# ../shared/bench/peers, at 1 and 2 threads, with the machine's peak FLOPS from peak.c.
-# Prints, per shape and thread count, each peer's median over ours (above 1 = we are faster).
+# Our convolution layers and the reference heatmap network beside onnxruntime, ncnn and OpenVINO
+# (fp32) in one run, on the shapes and network of ../shared/bench/peers, at 1 and 2 threads, with
+# the machine's peak FLOPS from peak.c. Prints, per shape (and for the network) and thread count,
+# each peer's median over ours (above 1 = we are faster).
 # Ours runs before and after the peers; the mean of the two medians is used, so drift during the
 # run shows up in both columns alike.
 #
 # Peers need python packages: onnxruntime ncnn openvino onnx numpy. Set PEERS_PYTHON to a python
 # that has them, or the script makes a virtual environment in ~/.cache/keypoints-peers.
-# Usage: bash Scripts/bench-vs-peers.sh        (about 2 minutes)
+# Usage: bash Scripts/bench-vs-peers.sh        (about 3 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers="$(cd .. && pwd)/shared/bench/peers"
@@ -36,6 +37,10 @@ for threads in 1 2; do "$keypoints" bench conv --threads "$threads" --json; done
     --engines ort,ncnn,openvino --shapes a_32x32_128,b_64x64_64,c_128x128_32,d_256x256_16,e_64x64_64_s2,f_64x128_64_1x1,g_5x32_256_s2 \
     --json "$work/peers.json" >/dev/null 2>"$work/peers.stderr"
 for threads in 1 2; do "$keypoints" bench conv --threads "$threads" --json; done >"$work/ours-after.jsonl"
+for threads in 1 2; do "$keypoints" bench net --networks reference --threads "$threads" --json; done >"$work/net-ours.jsonl"
+"$python" "$peers/bench_net.py" --workdir "$work/models" --threads 1,2 --rounds 5 --per-round 10 \
+    --engines ort,ncnn,openvino --json "$work/peers-net.json" >/dev/null 2>"$work/peers-net.stderr"
+for threads in 1 2; do "$keypoints" bench net --networks reference --threads "$threads" --json; done >>"$work/net-ours.jsonl"
 
 "$python" - "$work" <<'PY'
 import json, sys
@@ -60,4 +65,20 @@ for (shape, threads), rows in sorted(ours.items(), key=lambda item: (item[0][1],
     print(f"{shape:<16} {threads:>3} {rows[0]['algorithm']:<13} {median:>8.3f} {gflops:>7.1f} "
           + " ".join(f"{times.get(e, float('nan')):>{w}.3f}" for e, w in (("ort", 7), ("ncnn", 7), ("openvino", 8)))
           + f" {best / median:>14.2f}x {times['ncnn'] / median:>9.2f}x")
+
+net = json.load(open(f"{work}/peers-net.json"))
+net_results = net.get("results", net)
+ours_net = {}
+for line in open(f"{work}/net-ours.jsonl"):
+    row = json.loads(line)
+    ours_net.setdefault(row["threads"], []).append(row["median_ms"])
+print()
+print(f"reference network (5.794 GFLOP, 1x3x256x256), median ms")
+print(f"{'thr':>3} {'ours':>8} {'ort':>8} {'ncnn':>8} {'openvino':>8} {'ncnn/ours':>10}")
+for threads, values in sorted(ours_net.items()):
+    mine = sum(values) / len(values)
+    engines = net_results[str(threads)]
+    times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if engine in engines}
+    print(f"{threads:>3} {mine:>8.2f} " + " ".join(f"{times.get(e, float('nan')):>8.2f}" for e in ("ort", "ncnn", "openvino"))
+          + f" {times['ncnn'] / mine:>9.2f}x")
 PY

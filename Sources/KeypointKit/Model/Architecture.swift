@@ -124,13 +124,11 @@ public struct Architecture: Codable, Equatable, Sendable {
             stages.append((previous, channels))
         }
         // Up from stride 16 to the heatmap stride, fusing each stage on the way.
-        var channels = stages[3].channels
         for (level, skip) in [(8, stages[2]), (4, stages[1]), (2, stages[0])] where level >= heatmapStride {
             layers.append(Layer(name: "up\(level)", op: .upsample, inputs: [previous], factor: 2))
             layers.append(Layer(name: "fuse\(level).concat", op: .concat, inputs: ["up\(level)", skip.name]))
             layers.append(.conv("fuse\(level)", "fuse\(level).concat", out: skip.channels))
             previous = "fuse\(level)"
-            channels = skip.channels
         }
         layers.append(.conv("head", previous, out: keypoints, kernel: 1, batchNorm: false, activation: "none"))
         return Architecture(
