@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+@testable import KeypointKit
+
+/// The team's shared datasets, read in place (../shared/data beside the checkout).
+enum SharedData {
+    static let root = PillowCrossCheckTests.repository.deletingLastPathComponent().appendingPathComponent("shared/data")
+        .path
+    static func path(_ relative: String) -> String { root + "/" + relative }
+}
+
+struct LabeledSetTests {
+    @Test func deepLabCutProject() throws {
+        let set = try LabeledSet.load(
+            contentsOf: SharedData.path(
+                "dlc-openfield/examples/openfield-Pranav-2018-10-30/labeled-data/m4s1/CollectedData_Pranav.csv"))
+        #expect(set.format == .deepLabCut)
+        #expect(set.keypointNames == ["snout", "leftear", "rightear", "tailbase"])
+        #expect(set.samples.count == 100)
+        let first = set.samples[0]
+        #expect(first.image == "labeled-data/m4s1/img0000.png")
+        #expect(first.points[0] == LabeledPoint(x: 21.521, y: 265.428, visible: true))
+        #expect(first.points[3]?.y == 152.69799999999998)
+        #expect(set.samples.allSatisfy { $0.points.allSatisfy { $0 != nil } })
+    }
+
+    @Test func simpleCSVWithSplitAndVisibility() throws {
+        let set = try LabeledSet.load(contentsOf: SharedData.path("lspet/derived/lspet_joints_first7000.csv"))
+        #expect(set.format == .simpleCSV)
+        #expect(
+            set.keypointNames == [
+                "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow",
+                "r_shoulder", "l_shoulder", "l_elbow", "l_wrist", "neck", "head_top",
+            ])
+        #expect(set.samples.count == 7000)
+        #expect(set.samples.filter { $0.split == "train" }.count == 6600)
+        #expect(set.samples.filter { $0.split == "val" }.count == 400)
+        #expect(set.samples[0].points[0] == nil)  // v = 0: masked
+        #expect(set.samples[0].points[1] == LabeledPoint(x: 26.031, y: 86.410, visible: true))
+        #expect(set.samples[0].width == 157 && set.samples[0].height == 105)
+    }
+
+    @Test func cocoMultiPerson() throws {
+        let set = try LabeledSet.load(contentsOf: SharedData.path("mmpose-testdata/tests/data/coco/test_coco.json"))
+        #expect(set.format == .coco)
+        #expect(set.keypointNames.count == 17 && set.keypointNames[0] == "nose")
+        #expect(set.images.count == 4)
+        #expect(set.samples.count == 14)
+        #expect(set.skeleton.first == [15, 13])  // [16, 14] 1-based
+        let first = set.samples[0]
+        #expect(first.image == "000000000785.jpg" && first.imageID == 785 && first.box?.count == 4)
+        #expect(first.points[0] == LabeledPoint(x: 367, y: 81, visible: true))
+    }
+
+    @Test func emptyCellsAreMissingAndBadCellsAreExplained() throws {
+        let folder = try TemporaryFolder()
+        let dlc = try folder.write(
+            Array(
+                """
+                scorer,me,me,me,me
+                bodyparts,nose,nose,tail,tail
+                coords,x,y,x,y
+                a.png,1.5,2.5,,
+                b.png,3,4,5,6
+
+                """.utf8), to: "CollectedData.csv")
+        let set = try LabeledSet.load(contentsOf: dlc)
+        #expect(set.samples.count == 2 && set.samples[0].points[1] == nil && set.samples[1].points[1]?.x == 5)
+
+        let bad = try folder.write(Array("image,nose_x,nose_y\na.png,1,oops\n".utf8), to: "bad.csv")
+        #expect(throws: LabelError.malformed(path: bad, line: 2, reason: "column 'nose_y' holds 'oops', not a number"))
+        {
+            try LabeledSet.load(contentsOf: bad)
+        }
+        let unknown = try folder.write(Array("image,nose_x,nose_y,colour\na.png,1,2,red\n".utf8), to: "unknown.csv")
+        #expect(throws: LabelError.self) { try LabeledSet.load(contentsOf: unknown) }
+        let quoted = try folder.write(Array("image,nose_x,nose_y\n\"my, file.png\",1,2\n".utf8), to: "quoted.csv")
+        #expect(try LabeledSet.load(contentsOf: quoted).samples[0].image == "my, file.png")
+        #expect(throws: LabelError.self) { try LabeledSet.load(contentsOf: folder.file("missing.csv")) }
+    }
+}
