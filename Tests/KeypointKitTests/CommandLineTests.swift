@@ -214,3 +214,69 @@ struct OnnxExportTests {
         #expect(report.contains(": ok"), "\(report)")
     }
 }
+
+struct EvalCommandTests {
+    /// Predictions that are the openfield labels moved 3 px right (6 px for the snout): every
+    /// error is known, so the report is too.
+    @Test func scoresAPredictionsFile() throws {
+        let labelsPath = SharedData.path(
+            "dlc-openfield/examples/openfield-Pranav-2018-10-30/labeled-data/m4s1/CollectedData_Pranav.csv")
+        let set = try LabeledSet.load(contentsOf: labelsPath)
+        let folder = try TemporaryFolder()
+        let lines = set.samples.map { sample in
+            JSONValue.object([
+                ("image", .string(sample.image)),
+                (
+                    "keypoints",
+                    .array(
+                        zip(set.keypointNames, sample.points).map { name, point in
+                            .object([
+                                ("name", .string(name)), ("x", .number(point!.x + (name == "snout" ? 6 : 3))),
+                                ("y", .number(point!.y)), ("score", .number(name == "tailbase" ? 0.2 : 0.9)),
+                            ])
+                        })
+                ),
+            ]).serialized
+        }
+        let predictions = try folder.write(Array(lines.joined(separator: "\n").utf8), to: "predictions.jsonl")
+        let result = try CommandLineTool.run([
+            "eval", "--labels", labelsPath, "--predictions", predictions, "--pcutoff", "0.5", "--pck-norm", "pixels",
+            "--pck", "4,8", "--json", "--report", folder.file("report"),
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let report = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any] ?? [:]
+        #expect(report["keypoints_evaluated"] as? Int == 400)
+        #expect(abs((report["mean_error_px"] as? Double ?? 0) - 3.75) < 1e-6)  // (6 + 3 + 3 + 3) / 4
+        #expect(abs((report["median_error_px"] as? Double ?? 0) - 3) < 1e-6)
+        #expect(abs((report["pcutoff_mean_error_px"] as? Double ?? 0) - 4) < 1e-6)  // tailbase dropped: (6 + 3 + 3) / 3
+        let pck = report["pck"] as? [String: Double] ?? [:]
+        #expect(pck["4.0"] == 0.75 && pck["8.0"] == 1)
+        let csv = try String(contentsOfFile: folder.file("report/per_image.csv"), encoding: .utf8)
+        #expect(csv.hasPrefix("image,mean_error_px,keypoints\nlabeled-data/m4s1/img0000.png,3.7500,4"))
+    }
+
+    @Test func predictsWithAModelAndExplainsNameMismatches() throws {
+        let folder = try TemporaryFolder()
+        let modelPath = folder.file("model.safetensors")
+        try ModelFileTests.smallModel().write(to: modelPath)
+        for name in ["a.png", "b.png"] {
+            try Image(width: 80, height: 60, pixels: testPicture(width: 80, height: 60)).writePNG(to: folder.file(name))
+        }
+        let labels = try folder.write(
+            Array(
+                """
+                image,left_eye_x,left_eye_y,right_eye_x,right_eye_y,nose_x,nose_y
+                a.png,10,20,30,20,20,35
+                b.png,12,22,,,21,36
+                """.utf8), to: "labels.csv")
+        let result = try CommandLineTool.run(["eval", "--labels", labels, "--model", modelPath, "--threads", "1"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains("Evaluated 2 samples, 5 labeled and predicted keypoints"))
+        #expect(result.output.contains("PCK, normalised by bounding box"))
+
+        let wrong = try folder.write(Array("image,tail_x,tail_y\na.png,1,2\n".utf8), to: "wrong.csv")
+        let mismatch = try CommandLineTool.run(["eval", "--labels", wrong, "--model", modelPath])
+        #expect(mismatch.status != 0)
+        #expect(mismatch.errors.contains("labels [tail], model [left_eye, right_eye, nose]; missing: tail"))
+    }
+}

@@ -1,0 +1,276 @@
+import ArgumentParser
+import Foundation
+import KeypointKit
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Score a model, or an existing predictions file, on a labeled set.",
+        discussion: """
+            Labels: a DeepLabCut CollectedData CSV, a COCO keypoints JSON or a simple CSV \
+            (image,<kp>_x,<kp>_y[,<kp>_v]...). Images are found under --images-root, else relative to \
+            the labels file's folder or one of its parents (DeepLabCut paths are relative to the \
+            project). With --model, COCO instances are cropped around their box (enlarged 1.25x) and \
+            other images letterboxed whole. With --predictions, a JSON Lines file as detect --json \
+            writes (matched by image path, then file name) or a COCO results JSON (each ground-truth \
+            person paired with the closest detection on its image). Keypoints are matched by name.
+            Reports: mean and median Euclidean error in pixels (DeepLabCut's "RMSE"), also for \
+            predictions scoring at least --pcutoff; per keypoint; PCK at each threshold with its \
+            normaliser; the PCK curve's area; COCO OKS AP/AR (sigmas from the model, --sigmas, or \
+            COCO's for its 17 names). --report DIR writes report.json and per_image.csv.
+            """
+    )
+
+    @Option(help: "The labeled set.")
+    var labels: String
+
+    @Option(help: "Folder the labels' image paths are relative to.")
+    var imagesRoot: String?
+
+    @Option(help: "A model file to predict with.")
+    var model: String?
+
+    @Option(help: "Existing predictions: JSON Lines (as detect --json) or COCO results JSON.")
+    var predictions: String?
+
+    @Option(help: "Also report errors for predictions scoring at least this.")
+    var pcutoff: Double?
+
+    @Option(help: "PCK thresholds, comma-separated.")
+    var pck = "0.05,0.1,0.2"
+
+    @Option(
+        help:
+            "PCK normaliser: torso:A,B, bbox, head:A,B or pixels (default: torso by the shoulder and hip across, if named so, else bbox)."
+    )
+    var pckNorm: String?
+
+    @Option(help: "OKS sigmas, comma-separated, one per keypoint.")
+    var sigmas: String?
+
+    @Option(help: "Write report.json and per_image.csv into this folder.")
+    var report: String?
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    @Flag(help: "With --model: average with the mirrored image's heatmaps.")
+    var flipTest = false
+
+    @Option(help: "Threads for --model (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard (model == nil) != (predictions == nil) else {
+            throw ValidationError("give exactly one of --model and --predictions")
+        }
+        guard thresholds != nil else { throw ValidationError("--pck takes positive numbers separated by commas") }
+    }
+
+    var thresholds: [Double]? {
+        let values = pck.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        return values.map { $0! }
+    }
+
+    func run() throws {
+        let set = try LabeledSet.load(contentsOf: labels)
+        var modelSigmas: [Double]?
+        let predicted: [[PredictedPoint?]]
+        if let model {
+            let loaded = try Model.load(contentsOf: model)
+            modelSigmas = loaded.oksSigmas
+            predicted = try predictWithModel(loaded, set)
+        } else {
+            predicted = try readPredictions(predictions!, set)
+        }
+        let names = set.keypointNames
+        let normalizer = try pckNorm.map { try PCKNormalizer.parse($0, names: names) } ?? defaultNormalizer(names)
+        let sigmaList: (values: [Double], source: String)?
+        if let sigmas {
+            let values = sigmas.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.count == names.count else {
+                throw ValidationError("--sigmas needs \(names.count) values, one per keypoint; got \(values.count)")
+            }
+            sigmaList = (values, "--sigmas")
+        } else if let modelSigmas, model != nil {
+            sigmaList = (modelSigmas, "model metadata")
+        } else if names == OKSEvaluation.cocoNames {
+            sigmaList = (OKSEvaluation.cocoSigmas, "COCO")
+        } else {
+            sigmaList = nil
+        }
+        let result = EvaluationReport(
+            labels: set, predictions: predicted, thresholds: thresholds!, normalizer: normalizer, pcutoff: pcutoff,
+            sigmas: sigmaList)
+        if json { print(result.json.serialized) } else { print(table(result)) }
+        if let report { try writeReport(result, to: report) }
+    }
+
+    private func defaultNormalizer(_ names: [String]) -> PCKNormalizer {
+        if let a = names.firstIndex(of: "r_shoulder"), let b = names.firstIndex(of: "l_hip") {
+            return .torso(a, b, names: "r_shoulder,l_hip")
+        }
+        if let a = names.firstIndex(of: "right_shoulder"), let b = names.firstIndex(of: "left_hip") {
+            return .torso(a, b, names: "right_shoulder,left_hip")
+        }
+        return .bbox
+    }
+
+    /// The labels' image path on disk: under --images-root, else relative to the labels' folder
+    /// or one of its three parents, else as written.
+    private func resolve(_ image: String) -> String {
+        if image.hasPrefix("/") { return image }
+        if let imagesRoot { return (imagesRoot as NSString).appendingPathComponent(image) }
+        var folder = (labels as NSString).deletingLastPathComponent
+        for _ in 0..<4 {
+            let candidate = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(image)
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        return image
+    }
+
+    /// Indices of the labels' keypoints among `names`; a clear error when some are missing.
+    private func mapping(from names: [String], labels: [String], source: String) throws -> [Int] {
+        let missing = labels.filter { !names.contains($0) }
+        guard missing.isEmpty else {
+            throw ValidationError(
+                "the labels' keypoints do not match the \(source)'s: labels [\(labels.joined(separator: ", "))], \(source) [\(names.joined(separator: ", "))]; missing: \(missing.joined(separator: ", "))"
+            )
+        }
+        return labels.map { names.firstIndex(of: $0)! }
+    }
+
+    private func predictWithModel(_ model: Model, _ set: LabeledSet) throws -> [[PredictedPoint?]] {
+        let indices = try mapping(from: model.keypointNames, labels: set.keypointNames, source: "model")
+        let predictor = try Predictor(model: model, threads: threads)
+        var cache: (path: String, image: Image)?
+        return try set.samples.map { sample in
+            let path = resolve(sample.image)
+            let image = try cache?.path == path ? cache!.image : ImageDecoder.decode(contentsOf: path).image
+            cache = (path, image)
+            let box = sample.box.map { box in
+                (
+                    center: Point(x: box[0] + box[2] / 2 - 0.5, y: box[1] + box[3] / 2 - 0.5), width: box[2] * 1.25,
+                    height: box[3] * 1.25
+                )
+            }
+            let keypoints = predictor.predict(image, box: box, flipTest: flipTest)
+            return indices.map {
+                PredictedPoint(x: keypoints[$0].x, y: keypoints[$0].y, score: Double(keypoints[$0].score))
+            }
+        }
+    }
+
+    private func readPredictions(_ path: String, _ set: LabeledSet) throws -> [[PredictedPoint?]] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let trimmed = text.drop { $0.isWhitespace }
+        if trimmed.hasPrefix("[") {
+            guard let detections = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+                throw ValidationError("\(path): a COCO results file must be a JSON array of detections")
+            }
+            let byImage = Dictionary(grouping: detections) { ($0["image_id"] as? Int) ?? -1 }
+            let count = set.keypointNames.count
+            return set.samples.map { sample in
+                let candidates = byImage[sample.imageID ?? -2] ?? []
+                let parsed = candidates.compactMap { detection -> [PredictedPoint]? in
+                    guard let values = detection["keypoints"] as? [Double], values.count == 3 * count else {
+                        return nil
+                    }
+                    return (0..<count).map {
+                        PredictedPoint(x: values[3 * $0], y: values[3 * $0 + 1], score: values[3 * $0 + 2])
+                    }
+                }
+                // The detection closest to this person, by mean distance over its labeled points.
+                func distance(_ points: [PredictedPoint]) -> Double {
+                    let pairs = zip(points, sample.points).compactMap { point, truth in
+                        truth.map {
+                            ((point.x - $0.x) * (point.x - $0.x) + (point.y - $0.y) * (point.y - $0.y)).squareRoot()
+                        }
+                    }
+                    return pairs.isEmpty ? .infinity : pairs.reduce(0, +) / Double(pairs.count)
+                }
+                return parsed.min { distance($0) < distance($1) }.map { $0.map { Optional($0) } }
+                    ?? [PredictedPoint?](repeating: nil, count: count)
+            }
+        }
+        var records: [String: [String: PredictedPoint]] = [:]
+        for (number, line) in text.split(separator: "\n").enumerated()
+        where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let image = record["image"] as? String
+            else { throw ValidationError("\(path), line \(number + 1): not a JSON object with an \"image\"") }
+            var points: [String: PredictedPoint] = [:]
+            for keypoint in (record["keypoints"] as? [[String: Any]]) ?? [] {
+                guard let name = keypoint["name"] as? String, let x = keypoint["x"] as? Double,
+                    let y = keypoint["y"] as? Double
+                else { continue }
+                points[name] = PredictedPoint(x: x, y: y, score: keypoint["score"] as? Double ?? 1)
+            }
+            records[image] = points
+        }
+        let byName = Dictionary(records.map { (($0.key as NSString).lastPathComponent, $0.value) }) { first, _ in first
+        }
+        if let names = records.values.first(where: { !$0.isEmpty }).map({ Array($0.keys) }) {
+            _ = try mapping(from: names, labels: set.keypointNames, source: "predictions")
+        }
+        return set.samples.map { sample in
+            let points =
+                records[resolve(sample.image)] ?? records[sample.image]
+                ?? byName[(sample.image as NSString).lastPathComponent]
+            return set.keypointNames.map { points?[$0] }
+        }
+    }
+
+    private func format(_ value: Double?, _ digits: Int = 2) -> String {
+        value.map { String(format: "%.\(digits)f", $0) } ?? "-"
+    }
+
+    private func table(_ report: EvaluationReport) -> String {
+        var lines = ["Evaluated \(report.samples) samples, \(report.keypointCount) labeled and predicted keypoints"]
+        lines.append("Mean error \(format(report.meanError)) px, median \(format(report.medianError)) px")
+        if let pcutoff = report.pcutoff {
+            lines.append(
+                "With pcutoff \(pcutoff): mean \(format(report.cutoffMeanError)) px, median \(format(report.cutoffMedianError)) px over \(report.cutoffCount) keypoints"
+            )
+        }
+        lines.append(
+            "PCK, normalised by \(report.normalizer): "
+                + zip(report.thresholds, report.pck).map { "@\($0.0) \(format($0.1, 3))" }.joined(separator: "  ")
+                + "; area under the curve (0 to \(report.thresholds.max()!)) \(format(report.auc, 3))")
+        if let oks = report.oks {
+            lines.append(
+                "OKS (sigmas: \(report.oksSigmasSource ?? "")): AP \(format(oks.ap, 3)), AP50 \(format(oks.ap50, 3)), AP75 \(format(oks.ap75, 3)), AR \(format(oks.ar, 3))"
+            )
+        } else {
+            lines.append("OKS: no sigmas (pass --sigmas, or use a model that records them)")
+        }
+        let width = max(report.keypoints.map(\.name.count).max() ?? 8, 8)
+        lines.append("")
+        lines.append(
+            "keypoint".padding(toLength: width, withPad: " ", startingAt: 0) + "    mean  median  count"
+                + report.thresholds.map { " PCK@\($0)".leftPadded(10) }.joined())
+        for row in report.keypoints {
+            lines.append(
+                row.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                    + format(row.meanError).leftPadded(8) + format(row.medianError).leftPadded(8)
+                    + String(row.count).leftPadded(7)
+                    + row.pck.map { format($0, 3).leftPadded(10) }.joined())
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func writeReport(_ report: EvaluationReport, to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try writeFileAtomically(Array((report.json.serialized + "\n").utf8), to: "\(folder)/report.json")
+        var csv = "image,mean_error_px,keypoints\n"
+        for row in report.perImage {
+            let image =
+                row.image.contains(",") || row.image.contains("\"")
+                ? "\"" + row.image.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : row.image
+            csv += "\(image),\(row.meanError.map { String(format: "%.4f", $0) } ?? ""),\(row.count)\n"
+        }
+        try writeFileAtomically(Array(csv.utf8), to: "\(folder)/per_image.csv")
+    }
+}
