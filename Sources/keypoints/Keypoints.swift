@@ -1,10 +1,27 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Keypoints: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keypoints",
-        abstract: "Keypoint detection on the CPU: detect keypoints, summarise models, inspect images, benchmark.",
-        subcommands: [Detect.self, Eval.self, Info.self, Export.self, Inspect.self, Bench.self]
+        abstract:
+            "Keypoint detection on the CPU: detect, batch, evaluate, summarise and export models, inspect images, benchmark.",
+        subcommands: [Detect.self, Batch.self, Eval.self, Info.self, Export.self, Inspect.self, Bench.self]
     )
+
+    /// Usage errors exit with status 2 (as the commands document), everything else as
+    /// ArgumentParser decides (1 for a thrown error, a command's own ExitCode).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Self.exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -280,3 +280,95 @@ struct EvalCommandTests {
         #expect(mismatch.errors.contains("labels [tail], model [left_eye, right_eye, nose]; missing: tail"))
     }
 }
+
+struct BatchCommandTests {
+    /// A folder of 60 small images, two of them damaged and one not an image, and a model.
+    static func fixture(_ folder: TemporaryFolder) throws -> (images: String, model: String) {
+        let images = folder.file("frames")
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        for index in 0..<60 {
+            let name = String(format: "%@/frame%03d.png", images, index)
+            var pixels = testPicture(width: 96, height: 72)
+            for i in stride(from: 0, to: pixels.count, by: 7) { pixels[i] = UInt8((i + index * 13) % 256) }
+            try Image(width: 96, height: 72, pixels: pixels).writePNG(to: name)
+        }
+        _ = try folder.write(Array("not an image".utf8), to: "frames/readme.txt")
+        let png = try ImageEncoder.png(Image(width: 96, height: 72, pixels: testPicture(width: 96, height: 72)))
+        _ = try folder.write(Array(png.prefix(300)), to: "frames/frame100-cut.png")
+        _ = try folder.write(Array(png.prefix(40)), to: "frames/frame101-cut.png")
+        let model = folder.file("model.safetensors")
+        try ModelFileTests.smallModel().write(to: model)
+        return (images, model)
+    }
+
+    @Test func jobsDoNotChangeTheOutputAndFailuresAreReported() throws {
+        let folder = try TemporaryFolder()
+        let (images, model) = try Self.fixture(folder)
+        var outputs: [String] = []
+        for jobs in ["1", "2"] {
+            let out = folder.file("out\(jobs).jsonl")
+            let result = try CommandLineTool.run(["batch", images, "--model", model, "--out", out, "--jobs", jobs])
+            #expect(result.status == 1)  // two damaged files
+            #expect(result.errors.contains("processed 60, failed 2, skipped 1 non-image files"))
+            outputs.append(try String(contentsOfFile: out, encoding: .utf8))
+        }
+        #expect(outputs[0] == outputs[1])
+        let lines = outputs[0].split(separator: "\n")
+        #expect(lines.count == 62 && lines.filter { $0.contains("\"error\"") }.count == 2)
+
+        let csv = folder.file("out.csv")
+        _ = try CommandLineTool.run(["batch", images, "--model", model, "--out", csv, "--format", "csv", "--quiet"])
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false)
+        #expect(
+            rows[0].hasPrefix("scorer,model,model,model")
+                && rows[1].hasPrefix("bodyparts,left_eye,left_eye,left_eye,right_eye"))
+        #expect(rows[2] == "coords,x,y,likelihood,x,y,likelihood,x,y,likelihood" && rows.count == 3 + 62 + 1)
+
+        let coco = folder.file("out.json")
+        _ = try CommandLineTool.run(["batch", images, "--model", model, "--out", coco, "--format", "coco", "--quiet"])
+        let results =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: coco))) as? [[String: Any]]
+        #expect(results?.count == 60 && (results?.first?["keypoints"] as? [Double])?.count == 9)
+        let mapping =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: coco + ".images.json")))
+            as? [[String: Any]]
+        #expect(mapping?.count == 62)
+
+        let usage = try CommandLineTool.run(["batch", images, "--model", model, "--format", "xml"])
+        #expect(usage.status == 2)
+    }
+
+    /// Killed with SIGKILL ten times at random moments and resumed each time, the run ends with the
+    /// same output as an uninterrupted one: every image once, none lost, none twice.
+    @Test func killedAndResumedEndsLikeAnUninterruptedRun() throws {
+        let folder = try TemporaryFolder()
+        let (images, model) = try Self.fixture(folder)
+        let reference = folder.file("reference.jsonl")
+        _ = try CommandLineTool.run(["batch", images, "--model", model, "--out", reference, "--quiet", "--jobs", "2"])
+        let out = folder.file("interrupted.jsonl")
+        var random = SeededRandom(seed: 99)
+        var kills = 0
+        var arguments = ["batch", images, "--model", model, "--out", out, "--quiet", "--jobs", "2"]
+        while kills < 10 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLineTool.path)
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 20_000...250_000, using: &random))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            process.waitUntilExit()
+            arguments = ["batch", images, "--model", model, "--out", out, "--quiet", "--jobs", "2", "--resume"]
+        }
+        let final = try CommandLineTool.run(arguments)
+        #expect(final.status == 1)  // the two damaged files
+        let expected = try String(contentsOfFile: reference, encoding: .utf8)
+        let resumed = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(resumed == expected)
+        #expect(Set(resumed.split(separator: "\n")).count == 62)
+    }
+}

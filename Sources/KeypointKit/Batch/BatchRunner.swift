@@ -1,0 +1,409 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Processes many images with one model, durably:
+///
+/// - Inputs are folders (every file whose first bytes are PNG or JPEG; other files are skipped and
+///   counted), single files, or `@list.txt` files naming one path per line; all sorted by path.
+/// - `jobs` workers each own a Predictor; JPEGs are decoded reduced (DCT scaling) when that still
+///   covers the network input, and coordinates are mapped back to the original pixels.
+/// - Every result is appended to a journal (`<out>.journal`, one JSON line per image with its file
+///   size and modification time) and flushed as it completes; the output file is then written
+///   from the journal in input order, to a temporary file renamed into place. So the output does
+///   not depend on the number of workers, is always complete and valid, and a run killed at any
+///   moment (even `kill -9`) resumes with `resume`: images whose path, size and modification time
+///   are in the journal are not processed again, and a partly written last journal line is
+///   dropped. Each image ends with exactly one record.
+public final class BatchRunner: @unchecked Sendable {
+    public enum Format: String, CaseIterable, Sendable {
+        /// One JSON object per line, as `detect --json` (plus "error" for a failed file).
+        case jsonl
+        /// DeepLabCut's layout for analysed frames: header rows scorer / bodyparts / coords with
+        /// x, y, likelihood per keypoint, then one row per image (empty cells for a failed one).
+        case csv
+        /// COCO results: [{"image_id","category_id","keypoints":[x,y,score]*K,"score"}], and the
+        /// image ids in `<out>.images.json` ([{"id","file_name"}]), or ids from a COCO file given.
+        case coco
+    }
+
+    public struct Options: Sendable {
+        public var modelPath: String
+        public var output: String
+        public var format: Format
+        public var jobs: Int
+        public var resume: Bool
+        public var flipTest: Bool
+        public var minimumScore: Float
+        public var drawFolder: String?
+        /// COCO format: file name -> image id, from a COCO images file.
+        public var cocoImageIDs: [String: Int]?
+
+        public init(
+            modelPath: String, output: String, format: Format, jobs: Int, resume: Bool, flipTest: Bool,
+            minimumScore: Float, drawFolder: String?, cocoImageIDs: [String: Int]?
+        ) {
+            self.modelPath = modelPath
+            self.output = output
+            self.format = format
+            self.jobs = jobs
+            self.resume = resume
+            self.flipTest = flipTest
+            self.minimumScore = minimumScore
+            self.drawFolder = drawFolder
+            self.cocoImageIDs = cocoImageIDs
+        }
+    }
+
+    public struct Summary: Sendable {
+        public var processed: Int
+        public var failed: Int
+        public var skippedFiles: Int
+        public var resumed: Int
+        public var seconds: Double
+    }
+
+    /// One image's outcome, as journaled.
+    struct Record: Sendable {
+        var image: String
+        var size: Int
+        var modified: Double
+        var width: Int
+        var height: Int
+        var keypoints: [Keypoint]
+        var error: String?
+
+        var json: JSONValue {
+            var members: [(String, JSONValue)] = [
+                ("image", .string(image)), ("size", .number(Double(size))), ("modified", .number(modified)),
+            ]
+            if let error {
+                members.append(("error", .string(error)))
+            } else {
+                members += [
+                    ("width", .number(Double(width))), ("height", .number(Double(height))),
+                    ("keypoints", .array(keypoints.map(BatchRunner.json))),
+                ]
+            }
+            return .object(members)
+        }
+
+        init(image: String, size: Int, modified: Double, width: Int, height: Int, keypoints: [Keypoint], error: String?)
+        {
+            self.image = image
+            self.size = size
+            self.modified = modified
+            self.width = width
+            self.height = height
+            self.keypoints = keypoints
+            self.error = error
+        }
+
+        /// A journal line back into a record; nil for a damaged line.
+        init?(line: Substring) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let image = object["image"] as? String, let size = object["size"] as? Int,
+                let modified = (object["modified"] as? NSNumber)?.doubleValue
+            else { return nil }
+            self.image = image
+            self.size = size
+            self.modified = modified
+            error = object["error"] as? String
+            width = object["width"] as? Int ?? 0
+            height = object["height"] as? Int ?? 0
+            keypoints = ((object["keypoints"] as? [[String: Any]]) ?? []).compactMap { point in
+                guard let name = point["name"] as? String, let x = (point["x"] as? NSNumber)?.doubleValue,
+                    let y = (point["y"] as? NSNumber)?.doubleValue,
+                    let score = (point["score"] as? NSNumber)?.floatValue
+                else { return nil }
+                return Keypoint(name: name, x: x, y: y, score: score)
+            }
+            if error == nil && keypoints.isEmpty { return nil }
+        }
+    }
+
+    public let model: Model
+    public let options: Options
+
+    /// A keypoint as every output writes it: coordinates to 1/1000 px, score to 1/10000, so a
+    /// record read back from the journal writes exactly as it did when it was made.
+    static func rounded(_ keypoint: Keypoint) -> (x: Double, y: Double, score: Double) {
+        (
+            (keypoint.x * 1000).rounded() / 1000, (keypoint.y * 1000).rounded() / 1000,
+            (Double(keypoint.score) * 10000).rounded() / 10000
+        )
+    }
+
+    static func json(_ keypoint: Keypoint) -> JSONValue {
+        let (x, y, score) = rounded(keypoint)
+        return .object([
+            ("name", .string(keypoint.name)), ("x", .number(x)), ("y", .number(y)), ("score", .number(score)),
+        ])
+    }
+
+    public init(model: Model, options: Options) {
+        self.model = model
+        self.options = options
+    }
+
+    /// The images named by `paths` (see the type's documentation), sorted, and how many files in
+    /// the folders were not images.
+    public static func collectInputs(_ paths: [String], recursive: Bool) throws -> (images: [String], skipped: Int) {
+        var images: [String] = []
+        var skipped = 0
+        for path in paths {
+            if path.hasPrefix("@") {
+                let list = String(path.dropFirst())
+                guard let text = try? String(contentsOfFile: list, encoding: .utf8) else {
+                    throw ImageError.unreadable(path: list, reason: "the list file cannot be read")
+                }
+                images += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+                continue
+            }
+            var status = stat()
+            if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+                for file in try ImageFiles.listFiles(in: path, recursive: recursive) {
+                    if ImageFiles.sniff(path: file) != nil { images.append(file) } else { skipped += 1 }
+                }
+            } else {
+                images.append(path)  // a named file is processed, and reported if it is not an image
+            }
+        }
+        var seen = Set<String>()
+        return (images.sorted().filter { seen.insert($0).inserted }, skipped)
+    }
+
+    var journalPath: String { options.output + ".journal" }
+
+    /// Runs over `images`; `progress(done, total, failed)` is called after each image (from the
+    /// writing thread). Throws only for problems with the output itself.
+    public func run(images: [String], skippedFiles: Int, progress: @escaping @Sendable (Int, Int, Int) -> Void) throws
+        -> Summary
+    {
+        let start = Date()
+        var done: [String: Record] = [:]
+        if options.resume, let text = try? String(contentsOfFile: journalPath, encoding: .utf8) {
+            // Only complete lines count: a line cut off by a kill is not ended by "\n".
+            let complete =
+                text.hasSuffix("\n")
+                ? Substring(text) : text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)]
+            for line in complete.split(separator: "\n") {
+                if let record = Record(line: line) { done[record.image] = record }
+            }
+            // Rewrite the journal with exactly its complete records, dropping any partial line.
+            try writeFileAtomically(Array(complete.utf8), to: journalPath)
+        } else {
+            try writeFileAtomically([], to: journalPath)
+        }
+        let journal = open(journalPath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard journal >= 0 else {
+            throw ImageError.writeFailed(path: journalPath, reason: String(cString: strerror(errno)))
+        }
+        defer { close(journal) }
+
+        // What still needs processing: not in the journal with the same size and modification time.
+        var pending: [(String, Int, Double)] = []
+        var results = done
+        var resumed = 0
+        for image in images {
+            let (size, modified) = Self.fileStamp(image)
+            if let record = done[image], record.size == size, record.modified == modified {
+                resumed += 1
+            } else {
+                results[image] = nil
+                pending.append((image, size, modified))
+            }
+        }
+        let total = images.count
+        let state = BatchState(
+            results: results, completed: resumed,
+            failed: results.values.filter { images.contains($0.image) && $0.error != nil }.count)
+        progress(resumed, total, state.failed)
+
+        let work = pending
+        let next = Counter()
+        let jobs = max(1, min(options.jobs, max(work.count, 1)))
+        let predictorThreads = jobs == 1 ? ProcessInfo.processInfo.activeProcessorCount : 1
+        let predictors = try (0..<jobs).map { _ in try Predictor(model: model, threads: predictorThreads) }
+        DispatchQueue.concurrentPerform(iterations: jobs) { worker in
+            let predictor = predictors[worker]
+            while let index = next.take(below: work.count) {
+                let (image, size, modified) = work[index]
+                let record = self.process(image, size: size, modified: modified, predictor: predictor)
+                state.add(record, journal: journal, journalPath: self.journalPath, total: total, progress: progress)
+            }
+        }
+        let writeError = state.writeError
+        results = state.results
+        let failed = state.failed
+        if let writeError { throw writeError }
+        try writeOutput(images.compactMap { results[$0] })
+        return Summary(
+            processed: total - failed, failed: failed, skippedFiles: skippedFiles, resumed: resumed,
+            seconds: Date().timeIntervalSince(start))
+    }
+
+    static func fileStamp(_ path: String) -> (size: Int, modified: Double) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return (-1, 0) }
+        #if canImport(Darwin)
+            let time = status.st_mtimespec
+        #else
+            let time = status.st_mtim
+        #endif
+        return (Int(status.st_size), Double(time.tv_sec) + Double(time.tv_nsec) / 1e9)
+    }
+
+    private func process(_ path: String, size: Int, modified: Double, predictor: Predictor) -> Record {
+        do {
+            let input = max(model.architecture.inputWidth, model.architecture.inputHeight)
+            let reduce = options.drawFolder == nil
+            let decoded = try ImageDecoder.decode(
+                contentsOf: path,
+                options: DecodeOptions(minimumWidth: reduce ? input : 0, minimumHeight: reduce ? input : 0))
+            var keypoints = predictor.predict(decoded.image, flipTest: options.flipTest)
+            // Pixel j of a 1/d decode covers original pixels [j d, (j + 1) d): centre (j + 0.5) d - 0.5.
+            let scale = Double(decoded.info.scaleDenominator)
+            if scale > 1 {
+                keypoints = keypoints.map {
+                    Keypoint(
+                        name: $0.name, x: ($0.x + 0.5) * scale - 0.5, y: ($0.y + 0.5) * scale - 0.5, score: $0.score)
+                }
+            }
+            let width = decoded.info.orientation.swapsAxes ? decoded.info.storedHeight : decoded.info.storedWidth
+            let height = decoded.info.orientation.swapsAxes ? decoded.info.storedWidth : decoded.info.storedHeight
+            if let folder = options.drawFolder {
+                var overlay = decoded.image
+                overlay.drawKeypoints(keypoints, skeleton: model.skeleton, minimumScore: options.minimumScore)
+                let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+                try overlay.writePNG(to: "\(folder)/\(name).png")
+            }
+            return Record(
+                image: path, size: size, modified: modified, width: width, height: height, keypoints: keypoints,
+                error: nil)
+        } catch {
+            return Record(
+                image: path, size: size, modified: modified, width: 0, height: 0, keypoints: [], error: "\(error)")
+        }
+    }
+
+    /// The output file from all records, in input order, replaced atomically.
+    private func writeOutput(_ records: [Record]) throws {
+        let names = model.keypointNames
+        switch options.format {
+        case .jsonl:
+            let lines = records.map { record -> String in
+                if let error = record.error {
+                    return JSONValue.object([("image", .string(record.image)), ("error", .string(error))]).serialized
+                }
+                return JSONValue.object([
+                    ("image", .string(record.image)), ("width", .number(Double(record.width))),
+                    ("height", .number(Double(record.height))),
+                    ("keypoints", .array(record.keypoints.map(Self.json))),
+                    ("model", .string(options.modelPath)),
+                ]).serialized
+            }
+            try writeFileAtomically(Array(lines.map { $0 + "\n" }.joined().utf8), to: options.output)
+        case .csv:
+            let scorer = URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
+            var text = "scorer" + String(repeating: ",\(CSVWriter.quote(scorer))", count: 3 * names.count) + "\n"
+            text +=
+                "bodyparts" + names.map { name in String(repeating: ",\(CSVWriter.quote(name))", count: 3) }.joined()
+                + "\n"
+            text += "coords" + String(repeating: ",x,y,likelihood", count: names.count) + "\n"
+            for record in records {
+                text += CSVWriter.quote(record.image)
+                if record.error != nil {
+                    text += String(repeating: ",", count: 3 * names.count)
+                } else {
+                    for keypoint in record.keypoints {
+                        let (x, y, score) = Self.rounded(keypoint)
+                        text += ",\(x),\(y),\(score)"
+                    }
+                }
+                text += "\n"
+            }
+            try writeFileAtomically(Array(text.utf8), to: options.output)
+        case .coco:
+            var ids: [String: Int] = [:]
+            var images: [JSONValue] = []
+            for (index, record) in records.enumerated() {
+                let name = (record.image as NSString).lastPathComponent
+                let id = options.cocoImageIDs?[name] ?? options.cocoImageIDs?[record.image] ?? index + 1
+                ids[record.image] = id
+                images.append(.object([("id", .number(Double(id))), ("file_name", .string(record.image))]))
+            }
+            let results = records.filter { $0.error == nil }.map { record -> JSONValue in
+                let points = record.keypoints.map(Self.rounded)
+                let score = points.map(\.score).reduce(0, +) / Double(max(points.count, 1))
+                return .object([
+                    ("image_id", .number(Double(ids[record.image]!))), ("category_id", .number(1)),
+                    ("keypoints", .array(points.flatMap { [.number($0.x), .number($0.y), .number($0.score)] })),
+                    ("score", .number((score * 1e6).rounded() / 1e6)),
+                ])
+            }
+            try writeFileAtomically(Array(JSONValue.array(images).serialized.utf8), to: options.output + ".images.json")
+            try writeFileAtomically(Array(JSONValue.array(results).serialized.utf8), to: options.output)
+        }
+    }
+}
+
+/// What the workers share: results so far, counts, and the journal writes, under one lock.
+final class BatchState: @unchecked Sendable {
+    private(set) var results: [String: BatchRunner.Record]
+    private(set) var completed: Int
+    private(set) var failed: Int
+    private(set) var writeError: Error?
+    private let lock = NSLock()
+
+    init(results: [String: BatchRunner.Record], completed: Int, failed: Int) {
+        self.results = results
+        self.completed = completed
+        self.failed = failed
+    }
+
+    /// Journals one record (a whole line per write, flushed to the OS) and counts it.
+    func add(
+        _ record: BatchRunner.Record, journal: Int32, journalPath: String, total: Int,
+        progress: (Int, Int, Int) -> Void
+    ) {
+        lock.lock()
+        defer { lock.unlock() }
+        let line = Array((record.json.serialized + "\n").utf8)
+        let written = line.withUnsafeBytes { write(journal, $0.baseAddress, $0.count) }
+        if written != line.count && writeError == nil {
+            writeError = ImageError.writeFailed(path: journalPath, reason: String(cString: strerror(errno)))
+        }
+        results[record.image] = record
+        completed += 1
+        if record.error != nil { failed += 1 }
+        progress(completed, total, failed)
+    }
+}
+
+/// A work counter shared by the workers.
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+
+    func take(below limit: Int) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard value < limit else { return nil }
+        value += 1
+        return value - 1
+    }
+}
+
+enum CSVWriter {
+    /// A CSV cell, quoted when it holds a comma, a quote or a line break.
+    static func quote(_ cell: String) -> String {
+        guard cell.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return cell }
+        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
