@@ -197,19 +197,9 @@ struct OnnxExportTests {
         let export = try CommandLineTool.run(["export", modelPath, "--onnx", onnxPath])
         #expect(export.status == 0, "\(export.errors)")
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", PillowCrossCheckTests.repository.appendingPathComponent("Scripts/check_onnx_parity.py").path,
-            onnxPath, dumps + "/scene.input.npy", dumps + "/scene.heatmaps.npy",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "ONNX parity failed:\n\(report)")
+        let (status, report) = try runPythonScript(
+            "check_onnx_parity.py", [onnxPath, dumps + "/scene.input.npy", dumps + "/scene.heatmaps.npy"])
+        #expect(status == 0, "ONNX parity failed:\n\(report)")
         print("ONNX parity:", report)
         #expect(report.contains(": ok"), "\(report)")
     }

@@ -62,20 +62,9 @@ struct OKSTests {
                 ])
             })
         let resultsPath = try folder.write(Array(results.serialized.utf8), to: "results.json")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", PillowCrossCheckTests.repository.appendingPathComponent("Scripts/coco_ap.py").path, labelsPath,
-            resultsPath,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let report = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(String(decoding: report, as: UTF8.self))")
-        let theirs = try JSONSerialization.jsonObject(with: report) as? [String: Double] ?? [:]
+        let (status, report) = try runPythonScript("coco_ap.py", [labelsPath, resultsPath])
+        #expect(status == 0, "\(report)")
+        let theirs = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Double] ?? [:]
         print("OKS: ours \(ours), pycocotools \(theirs)")
         #expect(abs(ours.ap - (theirs["ap"] ?? -9)) <= 1e-6)
         #expect(abs(ours.ap50 - (theirs["ap50"] ?? -9)) <= 1e-6)

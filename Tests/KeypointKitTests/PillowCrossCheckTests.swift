@@ -150,18 +150,8 @@ struct PillowCrossCheckTests {
         let manifestPath = folder.file("manifest.json")
         try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: manifestPath))
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", Self.repository.appendingPathComponent("Scripts/crosscheck_pillow.py").path, manifestPath,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "Pillow cross-check failed:\n\(report)")
+        let (status, report) = try runPythonScript("crosscheck_pillow.py", [manifestPath])
+        #expect(status == 0, "Pillow cross-check failed:\n\(report)")
         #expect(report.contains("\(files.count) of \(files.count) files match Pillow"), "\(report)")
     }
 }

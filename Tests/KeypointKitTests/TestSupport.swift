@@ -181,3 +181,19 @@ func pngHeaderOnly(width: UInt32, height: UInt32) -> [UInt8] {
 func maxDifference(_ a: [UInt8], _ b: [UInt8]) -> Int {
     zip(a, b).map { abs(Int($0) - Int($1)) }.max() ?? 0
 }
+
+/// Runs one of the repository's Python scripts (Scripts/NAME) with python3; returns its exit
+/// status and everything it printed (stdout and stderr together).
+func runPythonScript(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let script = PillowCrossCheckTests.repository.appendingPathComponent("Scripts/\(name)").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script] + arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
