@@ -140,3 +140,12 @@ struct EndToEndTests {
         }
     }
 }
+
+struct FlipPairTests {
+    @Test func pairsFromNames() {
+        #expect(FlipPairs.infer(["snout", "leftear", "rightear", "tailbase"]) == [[1, 2]])
+        #expect(FlipPairs.infer(["r_ankle", "l_ankle", "neck"]) == [[1, 0]])
+        #expect(FlipPairs.infer(["Left_Eye", "Right_Eye", "wing_l", "wing_r"]) == [[0, 1], [2, 3]])
+        #expect(FlipPairs.infer(["left_only", "nose"]).isEmpty)
+    }
+}

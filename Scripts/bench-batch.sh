@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Batch throughput: `keypoints batch` beside a Python pipeline doing the same work with common
+# tools (Pillow decode + resize, onnxruntime on our exported ONNX model, numpy argmax), in one run,
+# at 1 and 2 threads, on frames of the openfield video; and our peak RSS for 100 and for all
+# frames (it must not grow with the number of images).
+#
+# Usage: bash Scripts/bench-batch.sh [FRAMES] [MODEL]
+#   FRAMES  frames to extract (default 1000); MODEL a model file (default: an untrained model of the
+#   default family made with keypoints init: speed does not depend on the weights).
+# Needs: ffmpeg (Debian), python3 with pillow numpy onnxruntime, GNU time (/usr/bin/time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count="${1:-1000}"
+shared="${KEYPOINTS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+video="$shared/dlc-openfield/examples/openfield-Pranav-2018-10-30/videos/m3v1mp4.mp4"
+[ -f "$video" ] || { echo "video not found at $video (set KEYPOINTS_SHARED_DATA)" >&2; exit 2; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+swift build -c release --product keypoints >/dev/null
+keypoints="$(swift build -c release --show-bin-path)/keypoints"
+model="${2:-$work/model.safetensors}"
+[ -n "${2:-}" ] || "$keypoints" init --keypoints snout,leftear,rightear,tailbase --out "$model"
+"$keypoints" export "$model" --onnx "$work/model.onnx"
+
+mkdir -p "$work/frames" "$work/first100"
+ffmpeg -loglevel error -i "$video" -frames:v "$count" "$work/frames/%05d.png"
+for frame in $(ls "$work/frames" | head -100); do ln -s "$work/frames/$frame" "$work/first100/$frame"; done
+echo "frames: $(ls "$work/frames" | wc -l) PNG, 640x480; model: $model"
+
+rss() { grep "Maximum resident" "$1" | awk '{print $NF}'; }
+printf '%-8s %-22s %12s %14s\n' threads pipeline images/s "peak RSS MiB"
+for threads in 1 2; do
+    /usr/bin/time -v "$keypoints" batch "$work/frames" --model "$model" --out "$work/ours$threads.jsonl" --jobs "$threads" \
+        --quiet 2>"$work/time$threads.txt"
+    seconds=$(grep "Elapsed (wall" "$work/time$threads.txt" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+    ours=$(python3 -c "print(round($count / $seconds, 1))")
+    peer=$(python3 Scripts/python_batch_peer.py "$work/model.onnx" "$threads" "$work"/frames/*.png | python3 -c "import json,sys; print(json.load(sys.stdin)['images_per_s'])")
+    printf '%-8s %-22s %12s %14s\n' "$threads" "keypoints batch" "$ours" "$(( $(rss "$work/time$threads.txt") / 1024 ))"
+    printf '%-8s %-22s %12s %14s\n' "$threads" "Python (Pillow+ORT)" "$peer" "-"
+    python3 -c "print(f'{\"\":8} ours / Python: {$ours / $peer:.2f}x')"
+done
+/usr/bin/time -v "$keypoints" batch "$work/first100" --model "$model" --out "$work/small.jsonl" --quiet 2>"$work/time100.txt"
+echo "peak RSS: 100 frames $(( $(rss "$work/time100.txt") / 1024 )) MiB, $count frames $(( $(rss "$work/time2.txt") / 1024 )) MiB (2 jobs both)"
