@@ -1,0 +1,432 @@
+import Foundation
+
+// The layers of the network with their gradients, for training. Generic over the scalar so the
+// tests check every gradient against central finite differences in Double, while training runs
+// in Float. Tensors are NCHW with a batch dimension.
+//
+// This first version multiplies with plain loops (`matrixMultiply`); moving the convolutions'
+// forward and backward passes onto the C microkernels comes next.
+
+/// A dense NCHW array of any floating-point scalar.
+public struct Grid<Scalar: BinaryFloatingPoint & Sendable>: Equatable, Sendable {
+    public var batch: Int
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public var values: [Scalar]
+
+    public init(batch: Int, channels: Int, height: Int, width: Int, values: [Scalar]? = nil) {
+        self.batch = batch
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.values = values ?? [Scalar](repeating: 0, count: batch * channels * height * width)
+        precondition(self.values.count == batch * channels * height * width, "values must fill the grid")
+    }
+
+    public var plane: Int { height * width }
+
+    func zeros() -> Grid { Grid(batch: batch, channels: channels, height: height, width: width) }
+}
+
+/// C (m x n) = op(A) (m x k) * op(B) (k x n), plus C when `accumulate`. Row-major; op transposes
+/// when asked (A is then stored k x m, B n x k).
+func matrixMultiply<Scalar: BinaryFloatingPoint>(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Scalar>, b: UnsafePointer<Scalar>,
+    c: UnsafeMutablePointer<Scalar>, accumulate: Bool
+) {
+    if !accumulate { c.update(repeating: 0, count: m * n) }
+    for i in 0..<m {
+        for p in 0..<k {
+            let scale = transposeA ? a[p * m + i] : a[i * k + p]
+            if scale == 0 { continue }
+            let row = c + i * n
+            if transposeB {
+                for j in 0..<n { row[j] += scale * b[j * k + p] }
+            } else {
+                let source = b + p * n
+                for j in 0..<n { row[j] += scale * source[j] }
+            }
+        }
+    }
+}
+
+/// Convolution geometry for training: square kernels, equal stride and padding on both axes.
+struct ConvolutionGeometry {
+    var inChannels: Int
+    var outChannels: Int
+    var kernel: Int
+    var stride: Int
+    var padding: Int
+    var groups: Int
+
+    func outputSize(_ height: Int, _ width: Int) -> (Int, Int) {
+        ((height + 2 * padding - kernel) / stride + 1, (width + 2 * padding - kernel) / stride + 1)
+    }
+}
+
+enum TrainingOps {
+    /// Unfolds one image's group of channels: columns[(c, ky, kx)][oy * wo + ox].
+    static func im2col<Scalar: BinaryFloatingPoint>(
+        _ x: UnsafePointer<Scalar>, channels: Int, height: Int, width: Int, _ g: ConvolutionGeometry,
+        into columns: UnsafeMutablePointer<Scalar>
+    ) {
+        let (ho, wo) = g.outputSize(height, width)
+        var row = 0
+        for c in 0..<channels {
+            for ky in 0..<g.kernel {
+                for kx in 0..<g.kernel {
+                    let target = columns + row * ho * wo
+                    for oy in 0..<ho {
+                        let y = oy * g.stride - g.padding + ky
+                        for ox in 0..<wo {
+                            let xx = ox * g.stride - g.padding + kx
+                            target[oy * wo + ox] =
+                                y >= 0 && y < height && xx >= 0 && xx < width ? x[(c * height + y) * width + xx] : 0
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// The adjoint of im2col: adds each column entry back to the input position it came from.
+    static func col2im<Scalar: BinaryFloatingPoint>(
+        _ columns: UnsafePointer<Scalar>, channels: Int, height: Int, width: Int, _ g: ConvolutionGeometry,
+        into x: UnsafeMutablePointer<Scalar>
+    ) {
+        let (ho, wo) = g.outputSize(height, width)
+        var row = 0
+        for c in 0..<channels {
+            for ky in 0..<g.kernel {
+                for kx in 0..<g.kernel {
+                    let source = columns + row * ho * wo
+                    for oy in 0..<ho {
+                        let y = oy * g.stride - g.padding + ky
+                        guard y >= 0 && y < height else { continue }
+                        for ox in 0..<wo {
+                            let xx = ox * g.stride - g.padding + kx
+                            if xx >= 0 && xx < width { x[(c * height + y) * width + xx] += source[oy * wo + ox] }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// y = conv(x; w) + bias, w OIHW with I = in / groups.
+    static func convolutionForward<Scalar: BinaryFloatingPoint & Sendable>(
+        _ x: Grid<Scalar>, weights: [Scalar], bias: [Scalar]?, _ g: ConvolutionGeometry
+    ) -> Grid<Scalar> {
+        let (ho, wo) = g.outputSize(x.height, x.width)
+        var y = Grid<Scalar>(batch: x.batch, channels: g.outChannels, height: ho, width: wo)
+        let groupIn = g.inChannels / g.groups, groupOut = g.outChannels / g.groups
+        let k = groupIn * g.kernel * g.kernel
+        var columns = [Scalar](repeating: 0, count: k * ho * wo)
+        for n in 0..<x.batch {
+            for group in 0..<g.groups {
+                x.values.withUnsafeBufferPointer { input in
+                    columns.withUnsafeMutableBufferPointer { column in
+                        im2col(
+                            input.baseAddress! + (n * x.channels + group * groupIn) * x.plane, channels: groupIn,
+                            height: x.height, width: x.width, g, into: column.baseAddress!)
+                    }
+                }
+                weights.withUnsafeBufferPointer { w in
+                    columns.withUnsafeBufferPointer { column in
+                        y.values.withUnsafeMutableBufferPointer { output in
+                            matrixMultiply(
+                                transposeA: false, transposeB: false, m: groupOut, n: ho * wo, k: k,
+                                a: w.baseAddress! + group * groupOut * k, b: column.baseAddress!,
+                                c: output.baseAddress! + (n * g.outChannels + group * groupOut) * ho * wo,
+                                accumulate: false)
+                        }
+                    }
+                }
+            }
+            if let bias {
+                for o in 0..<g.outChannels {
+                    let start = (n * g.outChannels + o) * ho * wo
+                    for index in start..<(start + ho * wo) { y.values[index] += bias[o] }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Gradients of convolutionForward: dx, dw (and db when `withBias`).
+    static func convolutionBackward<Scalar: BinaryFloatingPoint & Sendable>(
+        _ dy: Grid<Scalar>, input x: Grid<Scalar>, weights: [Scalar], _ g: ConvolutionGeometry, withBias: Bool
+    ) -> (dx: Grid<Scalar>, dw: [Scalar], db: [Scalar]?) {
+        var dx = x.zeros()
+        var dw = [Scalar](repeating: 0, count: weights.count)
+        let groupIn = g.inChannels / g.groups, groupOut = g.outChannels / g.groups
+        let k = groupIn * g.kernel * g.kernel
+        let pixels = dy.plane
+        var columns = [Scalar](repeating: 0, count: k * pixels)
+        var columnGradient = [Scalar](repeating: 0, count: k * pixels)
+        for n in 0..<x.batch {
+            for group in 0..<g.groups {
+                x.values.withUnsafeBufferPointer { input in
+                    columns.withUnsafeMutableBufferPointer { column in
+                        im2col(
+                            input.baseAddress! + (n * x.channels + group * groupIn) * x.plane, channels: groupIn,
+                            height: x.height, width: x.width, g, into: column.baseAddress!)
+                    }
+                }
+                dy.values.withUnsafeBufferPointer { gradient in
+                    let dyGroup = gradient.baseAddress! + (n * g.outChannels + group * groupOut) * pixels
+                    // dW (groupOut x k) += dY (groupOut x P) * columns^T (P x k)
+                    columns.withUnsafeBufferPointer { column in
+                        dw.withUnsafeMutableBufferPointer { weightGradient in
+                            matrixMultiply(
+                                transposeA: false, transposeB: true, m: groupOut, n: k, k: pixels, a: dyGroup,
+                                b: column.baseAddress!, c: weightGradient.baseAddress! + group * groupOut * k,
+                                accumulate: true)
+                        }
+                    }
+                    // dColumns (k x P) = W^T (k x groupOut) * dY (groupOut x P)
+                    weights.withUnsafeBufferPointer { w in
+                        columnGradient.withUnsafeMutableBufferPointer { target in
+                            matrixMultiply(
+                                transposeA: true, transposeB: false, m: k, n: pixels, k: groupOut,
+                                a: w.baseAddress! + group * groupOut * k, b: dyGroup, c: target.baseAddress!,
+                                accumulate: false)
+                        }
+                    }
+                }
+                columnGradient.withUnsafeBufferPointer { source in
+                    dx.values.withUnsafeMutableBufferPointer { target in
+                        col2im(
+                            source.baseAddress!, channels: groupIn, height: x.height, width: x.width, g,
+                            into: target.baseAddress! + (n * x.channels + group * groupIn) * x.plane)
+                    }
+                }
+            }
+        }
+        var db: [Scalar]? = nil
+        if withBias {
+            var sums = [Scalar](repeating: 0, count: g.outChannels)
+            for n in 0..<dy.batch {
+                for o in 0..<g.outChannels {
+                    let start = (n * g.outChannels + o) * pixels
+                    sums[o] += dy.values[start..<(start + pixels)].reduce(0, +)
+                }
+            }
+            db = sums
+        }
+        return (dx, dw, db)
+    }
+
+    /// Batch normalisation in training mode, per channel over batch and pixels:
+    ///   mean, var (biased) of x; xhat = (x - mean) / sqrt(var + eps); y = gamma xhat + beta.
+    static func batchNormForward<Scalar: BinaryFloatingPoint & Sendable>(
+        _ x: Grid<Scalar>, gamma: [Scalar], beta: [Scalar], epsilon: Scalar
+    ) -> (y: Grid<Scalar>, normalized: Grid<Scalar>, mean: [Scalar], variance: [Scalar], inverseDeviation: [Scalar]) {
+        let count = Scalar(x.batch * x.plane)
+        var mean = [Scalar](repeating: 0, count: x.channels)
+        var variance = [Scalar](repeating: 0, count: x.channels)
+        for n in 0..<x.batch {
+            for c in 0..<x.channels {
+                let start = (n * x.channels + c) * x.plane
+                for index in start..<(start + x.plane) { mean[c] += x.values[index] }
+            }
+        }
+        for c in 0..<x.channels { mean[c] /= count }
+        for n in 0..<x.batch {
+            for c in 0..<x.channels {
+                let start = (n * x.channels + c) * x.plane
+                for index in start..<(start + x.plane) {
+                    let d = x.values[index] - mean[c]
+                    variance[c] += d * d
+                }
+            }
+        }
+        for c in 0..<x.channels { variance[c] /= count }
+        let inverse = variance.map { 1 / ($0 + epsilon).squareRoot() }
+        var normalized = x
+        var y = x
+        for n in 0..<x.batch {
+            for c in 0..<x.channels {
+                let start = (n * x.channels + c) * x.plane
+                for index in start..<(start + x.plane) {
+                    normalized.values[index] = (x.values[index] - mean[c]) * inverse[c]
+                    y.values[index] = gamma[c] * normalized.values[index] + beta[c]
+                }
+            }
+        }
+        return (y, normalized, mean, variance, inverse)
+    }
+
+    /// dx = gamma * inv / N * (N dy - sum(dy) - xhat sum(dy xhat)); dgamma = sum(dy xhat); dbeta = sum(dy).
+    static func batchNormBackward<Scalar: BinaryFloatingPoint & Sendable>(
+        _ dy: Grid<Scalar>, normalized: Grid<Scalar>, gamma: [Scalar], inverseDeviation: [Scalar]
+    ) -> (dx: Grid<Scalar>, dgamma: [Scalar], dbeta: [Scalar]) {
+        let count = Scalar(dy.batch * dy.plane)
+        var dgamma = [Scalar](repeating: 0, count: dy.channels)
+        var dbeta = [Scalar](repeating: 0, count: dy.channels)
+        for n in 0..<dy.batch {
+            for c in 0..<dy.channels {
+                let start = (n * dy.channels + c) * dy.plane
+                for index in start..<(start + dy.plane) {
+                    dbeta[c] += dy.values[index]
+                    dgamma[c] += dy.values[index] * normalized.values[index]
+                }
+            }
+        }
+        var dx = dy
+        for n in 0..<dy.batch {
+            for c in 0..<dy.channels {
+                let start = (n * dy.channels + c) * dy.plane
+                let scale = gamma[c] * inverseDeviation[c] / count
+                for index in start..<(start + dy.plane) {
+                    dx.values[index] =
+                        scale * (count * dy.values[index] - dbeta[c] - normalized.values[index] * dgamma[c])
+                }
+            }
+        }
+        return (dx, dgamma, dbeta)
+    }
+
+    static func activate<Scalar: BinaryFloatingPoint>(_ value: Scalar, _ kind: Activation) -> Scalar {
+        switch kind {
+        case .none: return value
+        case .relu: return max(value, 0)
+        case .relu6: return min(max(value, 0), 6)
+        case .leakyReLU(let slope): return value > 0 ? value : value * Scalar(slope)
+        }
+    }
+
+    /// The activation's derivative at its input `value` (0 at the kinks, as frameworks do).
+    static func activationSlope<Scalar: BinaryFloatingPoint>(_ value: Scalar, _ kind: Activation) -> Scalar {
+        switch kind {
+        case .none: return 1
+        case .relu: return value > 0 ? 1 : 0
+        case .relu6: return value > 0 && value < 6 ? 1 : 0
+        case .leakyReLU(let slope): return value > 0 ? 1 : Scalar(slope)
+        }
+    }
+
+    /// The bilinear taps of upsampling by `factor`, half-pixel centres (as Network.upsample).
+    static func upsampleTaps(_ size: Int, factor: Int) -> [(Int, Int, Double)] {
+        (0..<(size * factor)).map { index in
+            let position = min(max((Double(index) + 0.5) / Double(factor) - 0.5, 0), Double(size - 1))
+            let first = Int(position)
+            return (first, min(first + 1, size - 1), position - Double(first))
+        }
+    }
+
+    static func upsampleForward<Scalar: BinaryFloatingPoint & Sendable>(_ x: Grid<Scalar>, factor: Int) -> Grid<Scalar>
+    {
+        var y = Grid<Scalar>(batch: x.batch, channels: x.channels, height: x.height * factor, width: x.width * factor)
+        let rows = upsampleTaps(x.height, factor: factor), columns = upsampleTaps(x.width, factor: factor)
+        for map in 0..<(x.batch * x.channels) {
+            for (oy, row) in rows.enumerated() {
+                for (ox, column) in columns.enumerated() {
+                    let top = Scalar(1 - row.2), bottom = Scalar(row.2), left = Scalar(1 - column.2),
+                        right = Scalar(column.2)
+                    func at(_ yy: Int, _ xx: Int) -> Scalar { x.values[(map * x.height + yy) * x.width + xx] }
+                    y.values[(map * y.height + oy) * y.width + ox] =
+                        top * (left * at(row.0, column.0) + right * at(row.0, column.1))
+                        + bottom * (left * at(row.1, column.0) + right * at(row.1, column.1))
+                }
+            }
+        }
+        return y
+    }
+
+    static func upsampleBackward<Scalar: BinaryFloatingPoint & Sendable>(_ dy: Grid<Scalar>, factor: Int) -> Grid<
+        Scalar
+    > {
+        var dx = Grid<Scalar>(
+            batch: dy.batch, channels: dy.channels, height: dy.height / factor, width: dy.width / factor)
+        let rows = upsampleTaps(dx.height, factor: factor), columns = upsampleTaps(dx.width, factor: factor)
+        for map in 0..<(dy.batch * dy.channels) {
+            for (oy, row) in rows.enumerated() {
+                for (ox, column) in columns.enumerated() {
+                    let gradient = dy.values[(map * dy.height + oy) * dy.width + ox]
+                    let top = Scalar(1 - row.2), bottom = Scalar(row.2), left = Scalar(1 - column.2),
+                        right = Scalar(column.2)
+                    func add(_ yy: Int, _ xx: Int, _ weight: Scalar) {
+                        dx.values[(map * dx.height + yy) * dx.width + xx] += weight * gradient
+                    }
+                    add(row.0, column.0, top * left)
+                    add(row.0, column.1, top * right)
+                    add(row.1, column.0, bottom * left)
+                    add(row.1, column.1, bottom * right)
+                }
+            }
+        }
+        return dx
+    }
+
+    /// Max or average pooling (average over the window's pixels inside the input), and the
+    /// argmax (index into the input) per output for max pooling.
+    static func poolForward<Scalar: BinaryFloatingPoint & Sendable>(
+        _ x: Grid<Scalar>, kernel: Int, stride: Int, padding: Int, isMax: Bool
+    ) -> (y: Grid<Scalar>, sources: [Int]) {
+        let ho = (x.height + 2 * padding - kernel) / stride + 1, wo = (x.width + 2 * padding - kernel) / stride + 1
+        var y = Grid<Scalar>(batch: x.batch, channels: x.channels, height: ho, width: wo)
+        var sources = [Int](repeating: -1, count: isMax ? y.values.count : 0)
+        for map in 0..<(x.batch * x.channels) {
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    var best: Scalar = -.infinity, bestIndex = -1, total: Scalar = 0, count = 0
+                    for ky in 0..<kernel {
+                        let yy = oy * stride - padding + ky
+                        guard yy >= 0 && yy < x.height else { continue }
+                        for kx in 0..<kernel {
+                            let xx = ox * stride - padding + kx
+                            guard xx >= 0 && xx < x.width else { continue }
+                            let index = (map * x.height + yy) * x.width + xx
+                            if x.values[index] > best || bestIndex < 0 {
+                                best = x.values[index]
+                                bestIndex = index
+                            }
+                            total += x.values[index]
+                            count += 1
+                        }
+                    }
+                    let output = (map * ho + oy) * wo + ox
+                    if isMax {
+                        y.values[output] = best
+                        sources[output] = bestIndex
+                    } else {
+                        y.values[output] = total / Scalar(max(count, 1))
+                    }
+                }
+            }
+        }
+        return (y, sources)
+    }
+
+    static func poolBackward<Scalar: BinaryFloatingPoint & Sendable>(
+        _ dy: Grid<Scalar>, input x: Grid<Scalar>, kernel: Int, stride: Int, padding: Int, sources: [Int], isMax: Bool
+    ) -> Grid<Scalar> {
+        var dx = x.zeros()
+        if isMax {
+            for (output, source) in sources.enumerated() where source >= 0 { dx.values[source] += dy.values[output] }
+            return dx
+        }
+        for map in 0..<(x.batch * x.channels) {
+            for oy in 0..<dy.height {
+                for ox in 0..<dy.width {
+                    var inside: [Int] = []
+                    for ky in 0..<kernel {
+                        let yy = oy * stride - padding + ky
+                        guard yy >= 0 && yy < x.height else { continue }
+                        for kx in 0..<kernel {
+                            let xx = ox * stride - padding + kx
+                            if xx >= 0 && xx < x.width { inside.append((map * x.height + yy) * x.width + xx) }
+                        }
+                    }
+                    let share = dy.values[(map * dy.height + oy) * dy.width + ox] / Scalar(max(inside.count, 1))
+                    for index in inside { dx.values[index] += share }
+                }
+            }
+        }
+        return dx
+    }
+}

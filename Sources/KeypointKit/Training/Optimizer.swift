@@ -1,0 +1,62 @@
+import Foundation
+
+/// AdamW (Loshchilov & Hutter): Adam's moment estimates with bias correction, and weight decay
+/// applied to the weights directly, only to convolution kernels (not biases or batch norm):
+///   m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2
+///   w -= lr (m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + decay w)
+public struct AdamW<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
+    public var beta1: Scalar = 0.9
+    public var beta2: Scalar = 0.999
+    public var epsilon: Scalar = 1e-8
+    public var weightDecay: Scalar
+    public private(set) var step = 0
+    private var first: [String: [Scalar]] = [:]
+    private var second: [String: [Scalar]] = [:]
+
+    public init(weightDecay: Scalar = 1e-4) {
+        self.weightDecay = weightDecay
+    }
+
+    public mutating func update(
+        _ parameters: inout [String: [Scalar]], gradients: [String: [Scalar]], learningRate: Scalar
+    ) {
+        step += 1
+        let correction1 = 1 - Scalar(pow(Double(beta1), Double(step)))
+        let correction2 = 1 - Scalar(pow(Double(beta2), Double(step)))
+        for name in gradients.keys.sorted() {
+            let gradient = gradients[name]!
+            var m = first[name] ?? [Scalar](repeating: 0, count: gradient.count)
+            var v = second[name] ?? [Scalar](repeating: 0, count: gradient.count)
+            var values = parameters[name]!
+            let decays = name.hasSuffix(".weight") && !name.hasSuffix(".bn.weight")
+            for index in values.indices {
+                m[index] = beta1 * m[index] + (1 - beta1) * gradient[index]
+                v[index] = beta2 * v[index] + (1 - beta2) * gradient[index] * gradient[index]
+                let update = m[index] / correction1 / ((v[index] / correction2).squareRoot() + epsilon)
+                values[index] -= learningRate * (update + (decays ? weightDecay * values[index] : 0))
+            }
+            first[name] = m
+            second[name] = v
+            parameters[name] = values
+        }
+    }
+}
+
+/// Linear warm-up to the base rate over `warmupSteps`, then cosine decay to zero at `totalSteps`.
+public struct LearningRateSchedule: Sendable {
+    public var base: Double
+    public var warmupSteps: Int
+    public var totalSteps: Int
+
+    public init(base: Double, warmupSteps: Int, totalSteps: Int) {
+        self.base = base
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+    }
+
+    public func rate(at step: Int) -> Double {
+        if step < warmupSteps { return base * Double(step + 1) / Double(warmupSteps) }
+        let progress = Double(step - warmupSteps) / Double(max(totalSteps - warmupSteps, 1))
+        return base * 0.5 * (1 + cos(Double.pi * min(progress, 1)))
+    }
+}

@@ -1,0 +1,266 @@
+import Foundation
+
+/// An architecture with trainable parameters: forward in training or evaluation mode, masked MSE
+/// loss on heatmaps, and backpropagation to every parameter. Parameters carry the model file's
+/// names (`<layer>.weight`, `.bias`, `.bn.weight`, `.bn.bias`; the running statistics
+/// `.bn.running_mean`, `.bn.running_var` are updated in training mode, momentum 0.1, with the
+/// unbiased batch variance, as PyTorch does).
+public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
+    public let architecture: Architecture
+    public var parameters: [String: [Scalar]]
+    let shapes: [String: Architecture.MapShape]
+    static var epsilon: Scalar { 1e-5 }
+    static var momentum: Scalar { 0.1 }
+
+    /// What the backward pass needs from the forward pass, per layer.
+    private struct Saved {
+        var input: Grid<Scalar>?  // a conv's input (coordinates appended) or a pool's input
+        var preActivation: Grid<Scalar>?  // a conv's output before the activation
+        var normalized: Grid<Scalar>?  // batch norm's xhat
+        var inverseDeviation: [Scalar] = []
+        var sources: [Int] = []  // max pooling's argmax
+    }
+
+    public init(architecture: Architecture, weights: [String: Tensor]) throws {
+        self.architecture = architecture
+        shapes = try architecture.shapes()
+        var parameters: [String: [Scalar]] = [:]
+        for (name, shape) in try architecture.weightShapes() {
+            guard let tensor = weights[name], tensor.shape == shape else {
+                throw ModelError.missingWeights(layer: String(name.prefix { $0 != "." }), tensor: name)
+            }
+            parameters[name] = tensor.data.map { Scalar($0) }
+        }
+        self.parameters = parameters
+    }
+
+    /// The trainable parameter names (running statistics excluded).
+    public var trainableNames: [String] {
+        parameters.keys.filter { !$0.hasSuffix("running_mean") && !$0.hasSuffix("running_var") }.sorted()
+    }
+
+    /// The parameters as model weights.
+    public func weights() -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        for (name, shape) in (try? architecture.weightShapes()) ?? [] {
+            result[name] = Tensor(shape: shape, data: parameters[name]!.map { Float($0) })
+        }
+        return result
+    }
+
+    private func geometry(_ layer: Architecture.Layer, inChannels: Int) -> ConvolutionGeometry {
+        ConvolutionGeometry(
+            inChannels: inChannels + (layer.coordinates == true ? 2 : 0), outChannels: layer.outChannels!,
+            kernel: layer.kernel!, stride: layer.stride ?? 1, padding: layer.padding ?? 0, groups: layer.groups ?? 1)
+    }
+
+    /// The input with CoordConv's x and y channels appended to every image.
+    private func withCoordinates(_ x: Grid<Scalar>) -> Grid<Scalar> {
+        let coordinates = Network.coordinateChannels(height: x.height, width: x.width).map { Scalar($0) }
+        var result = Grid<Scalar>(batch: x.batch, channels: x.channels + 2, height: x.height, width: x.width)
+        for n in 0..<x.batch {
+            let image = x.values[(n * x.channels * x.plane)..<((n + 1) * x.channels * x.plane)]
+            let start = n * result.channels * x.plane
+            result.values.replaceSubrange(start..<(start + image.count), with: image)
+            result.values.replaceSubrange(
+                (start + image.count)..<(start + image.count + 2 * x.plane), with: coordinates)
+        }
+        return result
+    }
+
+    /// Runs the network; in training mode batch norm uses (and updates running statistics from)
+    /// batch statistics, and everything the backward pass needs is kept.
+    public func forward(_ input: Grid<Scalar>, training: Bool) -> Grid<Scalar> {
+        forwardKeeping(input, training: training).outputs[architecture.output]!
+    }
+
+    private func forwardKeeping(_ input: Grid<Scalar>, training: Bool) -> (
+        outputs: [String: Grid<Scalar>], saved: [String: Saved]
+    ) {
+        var outputs = ["input": input]
+        var saved: [String: Saved] = [:]
+        for layer in architecture.layers {
+            var state = Saved()
+            let x = outputs[layer.inputs[0]]!
+            switch layer.op {
+            case .conv:
+                let g = geometry(layer, inChannels: x.channels)
+                let convInput = layer.coordinates == true ? withCoordinates(x) : x
+                var y = TrainingOps.convolutionForward(
+                    convInput, weights: parameters["\(layer.name).weight"]!,
+                    bias: layer.batchNorm == true ? nil : parameters["\(layer.name).bias"]!, g)
+                if layer.batchNorm == true {
+                    let name = layer.name
+                    let gamma = parameters["\(name).bn.weight"]!, beta = parameters["\(name).bn.bias"]!
+                    if training {
+                        let result = TrainingOps.batchNormForward(y, gamma: gamma, beta: beta, epsilon: Self.epsilon)
+                        y = result.y
+                        state.normalized = result.normalized
+                        state.inverseDeviation = result.inverseDeviation
+                        let count = Scalar(x.batch * y.plane)
+                        let correction = count > 1 ? count / (count - 1) : 1
+                        for c in 0..<y.channels {
+                            parameters["\(name).bn.running_mean"]![c] =
+                                (1 - Self.momentum) * parameters["\(name).bn.running_mean"]![c] + Self.momentum
+                                * result.mean[c]
+                            parameters["\(name).bn.running_var"]![c] =
+                                (1 - Self.momentum) * parameters["\(name).bn.running_var"]![c]
+                                + Self.momentum * result.variance[c] * correction
+                        }
+                    } else {
+                        let mean = parameters["\(name).bn.running_mean"]!,
+                            variance = parameters["\(name).bn.running_var"]!
+                        for index in y.values.indices {
+                            let c = index / y.plane % y.channels
+                            y.values[index] =
+                                gamma[c] * (y.values[index] - mean[c]) / (variance[c] + Self.epsilon).squareRoot()
+                                + beta[c]
+                        }
+                    }
+                }
+                if let residual = layer.residual {
+                    let skip = outputs[residual]!
+                    for index in y.values.indices { y.values[index] += skip.values[index] }
+                }
+                state.input = convInput
+                state.preActivation = y
+                let activation = Activation(name: layer.activation ?? "none")!
+                outputs[layer.name] = Grid(
+                    batch: y.batch, channels: y.channels, height: y.height, width: y.width,
+                    values: y.values.map { TrainingOps.activate($0, activation) })
+            case .upsample:
+                outputs[layer.name] = TrainingOps.upsampleForward(x, factor: layer.factor!)
+            case .concat:
+                let parts = layer.inputs.map { outputs[$0]! }
+                var y = Grid<Scalar>(
+                    batch: x.batch, channels: parts.reduce(0) { $0 + $1.channels }, height: x.height, width: x.width)
+                for n in 0..<x.batch {
+                    var offset = n * y.channels * y.plane
+                    for part in parts {
+                        let size = part.channels * part.plane
+                        y.values.replaceSubrange(
+                            offset..<(offset + size), with: part.values[(n * size)..<((n + 1) * size)])
+                        offset += size
+                    }
+                }
+                outputs[layer.name] = y
+            case .maxPool, .avgPool:
+                let kernel = layer.kernel!
+                let result = TrainingOps.poolForward(
+                    x, kernel: kernel, stride: layer.stride ?? kernel, padding: layer.padding ?? 0,
+                    isMax: layer.op == .maxPool)
+                state.input = x
+                state.sources = result.sources
+                outputs[layer.name] = result.y
+            }
+            saved[layer.name] = state
+        }
+        return (outputs, saved)
+    }
+
+    /// Masked mean squared error between the output heatmaps and `targets`:
+    ///   L = sum over n, k, pixels of w[n][k] (y - t)^2 / (N K P)
+    /// with w[n][k] = 0 for a keypoint missing in image n (times a per-keypoint weight). Returns
+    /// the loss and the gradient of every trainable parameter (training-mode forward).
+    public func lossAndGradients(input: Grid<Scalar>, targets: Grid<Scalar>, weights: [Scalar]) -> (
+        loss: Scalar, gradients: [String: [Scalar]]
+    ) {
+        let (outputs, saved) = forwardKeeping(input, training: true)
+        let output = outputs[architecture.output]!
+        precondition(
+            targets.values.count == output.values.count && weights.count == output.batch * output.channels,
+            "targets like the output, one weight per image and keypoint")
+        let count = Scalar(output.values.count)
+        var loss: Scalar = 0
+        var gradient = output.zeros()
+        for index in output.values.indices {
+            let weight = weights[index / output.plane]
+            let difference = output.values[index] - targets.values[index]
+            loss += weight * difference * difference / count
+            gradient.values[index] = 2 * weight * difference / count
+        }
+        return (loss, backward(gradient, outputs: outputs, saved: saved))
+    }
+
+    private func backward(_ outputGradient: Grid<Scalar>, outputs: [String: Grid<Scalar>], saved: [String: Saved])
+        -> [String: [Scalar]]
+    {
+        var gradients: [String: Grid<Scalar>] = [architecture.output: outputGradient]
+        var parameterGradients: [String: [Scalar]] = [:]
+        func accumulate(_ name: String, _ gradient: Grid<Scalar>) {
+            if var existing = gradients[name] {
+                for index in existing.values.indices { existing.values[index] += gradient.values[index] }
+                gradients[name] = existing
+            } else {
+                gradients[name] = gradient
+            }
+        }
+        for layer in architecture.layers.reversed() {
+            guard var dy = gradients[layer.name] else { continue }
+            let state = saved[layer.name]!
+            switch layer.op {
+            case .conv:
+                let activation = Activation(name: layer.activation ?? "none")!
+                let pre = state.preActivation!
+                for index in dy.values.indices {
+                    dy.values[index] *= TrainingOps.activationSlope(pre.values[index], activation)
+                }
+                if let residual = layer.residual { accumulate(residual, dy) }
+                if layer.batchNorm == true {
+                    let result = TrainingOps.batchNormBackward(
+                        dy, normalized: state.normalized!, gamma: parameters["\(layer.name).bn.weight"]!,
+                        inverseDeviation: state.inverseDeviation)
+                    dy = result.dx
+                    parameterGradients["\(layer.name).bn.weight"] = result.dgamma
+                    parameterGradients["\(layer.name).bn.bias"] = result.dbeta
+                }
+                let input = state.input!
+                let inChannels = input.channels - (layer.coordinates == true ? 2 : 0)
+                let result = TrainingOps.convolutionBackward(
+                    dy, input: input, weights: parameters["\(layer.name).weight"]!,
+                    geometry(layer, inChannels: inChannels),
+                    withBias: layer.batchNorm != true)
+                parameterGradients["\(layer.name).weight"] = result.dw
+                if let db = result.db { parameterGradients["\(layer.name).bias"] = db }
+                var dx = result.dx
+                if layer.coordinates == true {  // the coordinate channels take no gradient
+                    var trimmed = Grid<Scalar>(
+                        batch: dx.batch, channels: inChannels, height: dx.height, width: dx.width)
+                    for n in 0..<dx.batch {
+                        let size = inChannels * dx.plane
+                        trimmed.values.replaceSubrange(
+                            (n * size)..<((n + 1) * size),
+                            with: dx.values[(n * dx.channels * dx.plane)..<(n * dx.channels * dx.plane + size)])
+                    }
+                    dx = trimmed
+                }
+                accumulate(layer.inputs[0], dx)
+            case .upsample:
+                accumulate(layer.inputs[0], TrainingOps.upsampleBackward(dy, factor: layer.factor!))
+            case .concat:
+                var offset = 0
+                for name in layer.inputs {
+                    let part = outputs[name]!
+                    var dx = part.zeros()
+                    for n in 0..<part.batch {
+                        let size = part.channels * part.plane
+                        let start = n * dy.channels * dy.plane + offset
+                        dx.values.replaceSubrange(
+                            (n * size)..<((n + 1) * size), with: dy.values[start..<(start + size)])
+                    }
+                    offset += part.channels * part.plane
+                    accumulate(name, dx)
+                }
+            case .maxPool, .avgPool:
+                let kernel = layer.kernel!
+                accumulate(
+                    layer.inputs[0],
+                    TrainingOps.poolBackward(
+                        dy, input: state.input!, kernel: kernel, stride: layer.stride ?? kernel,
+                        padding: layer.padding ?? 0,
+                        sources: state.sources, isMax: layer.op == .maxPool))
+            }
+        }
+        return parameterGradients
+    }
+}
