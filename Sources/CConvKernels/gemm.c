@@ -3,7 +3,10 @@
 
 #include "kp_conv_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+static size_t kp_round_up_floats(size_t count) { return (count + 15) / 16 * 16; } // 64-byte multiples
 
 void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *out) {
     size_t panels = (m + (size_t)mr - 1) / (size_t)mr;
@@ -24,16 +27,17 @@ size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k) {
     return ((size_t)kernels->mr + k) * (size_t)kernels->nr + pointer_floats;
 }
 
-// Copies the valid part of a padded mr x nr block into C, then applies the epilogue row by row.
-static void kp_store_edge(const float *block, size_t rows, size_t columns, int nr, float *c, size_t ldc,
+// Applies the epilogue to the valid part of a padded mr x nr block, then copies it into C. (In that
+// order: the residual may be C itself, when a GEMM accumulates.)
+static void kp_store_edge(float *block, size_t rows, size_t columns, int nr, float *c, size_t ldc,
                           const kp_epilogue *epilogue) {
     for (size_t r = 0; r < rows; r++) {
-        memcpy(c + r * ldc, block + r * (size_t)nr, columns * sizeof(float));
         if (epilogue != NULL) {
-            kp_output_stage_row(c + r * ldc, columns, epilogue->bias ? epilogue->bias[r] : 0,
+            kp_output_stage_row(block + r * (size_t)nr, columns, epilogue->bias ? epilogue->bias[r] : 0,
                                 epilogue->residual ? epilogue->residual + r * ldc : NULL, epilogue->activation,
                                 epilogue->slope);
         }
+        memcpy(c + r * ldc, block + r * (size_t)nr, columns * sizeof(float));
     }
 }
 
@@ -94,4 +98,90 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
                           plain ? NULL : &epilogue);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kp_sgemm: a general GEMM for training on the same microkernels. A is packed into MR-row panels
+// (transposed on the way if asked); B is read through row pointers, transposed into a scratch
+// matrix first if asked; accumulation uses the epilogue's residual add with C itself.
+
+typedef struct {
+    const kp_isa_kernels *kernels;
+    size_t m, n, k, ldc, block_columns;
+    const float *packed;
+    const float *const *rows;
+    float *c;
+    int accumulate;
+    float *scratch; // per thread
+    size_t scratch_floats;
+} kp_sgemm_job;
+
+static void kp_sgemm_item(void *context, size_t block, int thread) {
+    const kp_sgemm_job *job = context;
+    const size_t first = block * job->block_columns;
+    const size_t count = job->n - first < job->block_columns ? job->n - first : job->block_columns;
+    float *scratch = job->scratch + (size_t)thread * job->scratch_floats;
+    const float **rows = (const float **)(scratch + kp_round_up_floats(kp_gemm_scratch_floats(job->kernels, job->k)));
+    for (size_t i = 0; i < job->k; i++) rows[i] = job->rows[i] + first;
+    kp_gemm(job->kernels, job->m, count, job->k, job->packed, rows, job->c + first, job->ldc, NULL,
+            job->accumulate ? job->c + first : NULL, KP_ACTIVATION_NONE, 0, scratch);
+}
+
+int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
+             const float *b, size_t ldb, float *c, size_t ldc, int accumulate, kp_threadpool *pool) {
+    const kp_isa_kernels *kernels = kp_kernels_for(isa);
+    if (kernels == NULL) kernels = kp_kernels_for(KP_ISA_SCALAR);
+    if (m == 0 || n == 0) return 0;
+    if (k == 0) {
+        if (!accumulate) {
+            for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof(float));
+        }
+        return 0;
+    }
+    const size_t mr = (size_t)kernels->mr, nr = (size_t)kernels->nr;
+    const size_t panels = (m + mr - 1) / mr;
+    float *packed = malloc(panels * mr * k * sizeof(float));
+    float *transposed = transpose_b ? malloc(k * n * sizeof(float)) : NULL;
+    const float **rows = malloc(k * sizeof(float *));
+    const int threads = kp_threadpool_threads(pool);
+    const size_t pointer_floats = (k * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
+    const size_t scratch_floats = kp_round_up_floats(kp_gemm_scratch_floats(kernels, k)) + kp_round_up_floats(pointer_floats);
+    float *scratch = aligned_alloc(64, (size_t)threads * scratch_floats * sizeof(float));
+    if (packed == NULL || rows == NULL || scratch == NULL || (transpose_b && transposed == NULL)) {
+        free(packed);
+        free(transposed);
+        free(rows);
+        free(scratch);
+        return -1;
+    }
+    if (transpose_a) {
+        // Panels straight from the transposed layout: element (row, i) of op(A) is a[i * lda + row].
+        for (size_t panel = 0; panel < panels; panel++) {
+            for (size_t i = 0; i < k; i++) {
+                for (size_t r = 0; r < mr; r++) {
+                    size_t row = panel * mr + r;
+                    packed[(panel * k + i) * mr + r] = row < m ? a[i * lda + row] : 0;
+                }
+            }
+        }
+    } else {
+        kp_pack_a(a, lda, m, k, (int)mr, packed);
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (transpose_b) {
+            for (size_t j = 0; j < n; j++) transposed[i * n + j] = b[j * ldb + i];
+            rows[i] = transposed + i * n;
+        } else {
+            rows[i] = b + i * ldb;
+        }
+    }
+    size_t block = 512 / nr * nr;
+    if (block < nr) block = nr;
+    kp_sgemm_job job = {kernels, m, n, k, ldc, block, packed, rows, c, accumulate, scratch, scratch_floats};
+    kp_parallel_for(pool, (n + block - 1) / block, kp_sgemm_item, &job);
+    free(packed);
+    free(transposed);
+    free(rows);
+    free(scratch);
+    return 0;
 }

@@ -76,12 +76,12 @@ static void kp_gemm_partial__avx512(size_t rows_wanted, size_t k, const float *r
                                                                                     : kp_gemm_12x32__avx512;
         kernel(k, a, rows, column, block, NR, NULL);
         for (size_t r = 0; r < rows_wanted; r++) {
-            memcpy(c + r * ldc, block + r * NR, NR * sizeof(float));
-            if (epilogue != NULL) {
-                kp_output_stage_row(c + r * ldc, NR, epilogue->bias ? epilogue->bias[r] : 0,
+            if (epilogue != NULL) {  // before the copy: the residual may be C itself
+                kp_output_stage_row(block + r * NR, NR, epilogue->bias ? epilogue->bias[r] : 0,
                                     epilogue->residual ? epilogue->residual + r * ldc : NULL, epilogue->activation,
                                     epilogue->slope);
             }
+            memcpy(c + r * ldc, block + r * NR, NR * sizeof(float));
         }
     }
 }

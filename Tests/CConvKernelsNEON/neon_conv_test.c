@@ -141,6 +141,27 @@ int main(void) {
             }
         }
     }
+    // kp_sgemm (training GEMM) on NEON against the scalar kernels, every transpose and accumulate.
+    for (int variant = 0; variant < 8; variant++) {
+        const int transpose_a = variant & 1, transpose_b = (variant >> 1) & 1, accumulate = (variant >> 2) & 1;
+        const size_t m = 13, n = 37, k = 21;
+        float *a = normals(m * k), *b = normals(k * n), *c = normals(m * n);
+        float *c_scalar = malloc(m * n * sizeof(float));
+        memcpy(c_scalar, c, m * n * sizeof(float));
+        kp_sgemm(KP_ISA_NEON, transpose_a, transpose_b, m, n, k, a, transpose_a ? m : k, b, transpose_b ? k : n, c, n,
+                 accumulate, NULL);
+        kp_sgemm(KP_ISA_SCALAR, transpose_a, transpose_b, m, n, k, a, transpose_a ? m : k, b, transpose_b ? k : n,
+                 c_scalar, n, accumulate, NULL);
+        checks++;
+        if (relative_error(c, c_scalar, m * n) > 1e-5) {
+            printf("FAIL kp_sgemm variant %d\n", variant);
+            failures++;
+        }
+        free(a);
+        free(b);
+        free(c);
+        free(c_scalar);
+    }
     printf("NEON: %d of %d checks passed\n", checks - failures, checks);
     return failures == 0 ? 0 : 1;
 }

@@ -111,4 +111,12 @@ extern const float kp_winograd_f6_at[48];
 void kp_winograd_input_tile(kp_isa isa, int tile, const float *d, float *v);
 void kp_winograd_output_tile(kp_isa isa, int tile, const float *m, float *y);
 
+
+// C (m x n) = op(A) (m x k) * op(B) (k x n) (+ C when `accumulate`), row-major, on the ISA's
+// microkernels, for training. op(A) = A (m x k, lda) or A^T (A stored k x m, lda); likewise B
+// (k x n, ldb) or B^T (B stored n x k, ldb). Allocates its packing buffers; returns 0, or -1 when
+// out of memory (C untouched). Results do not depend on the thread count.
+int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
+             const float *b, size_t ldb, float *c, size_t ldc, int accumulate, kp_threadpool *pool);
+
 #endif

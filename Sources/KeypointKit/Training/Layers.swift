@@ -1,11 +1,18 @@
+import CConvKernels
 import Foundation
 
 // The layers of the network with their gradients, for training. Generic over the scalar so the
 // tests check every gradient against central finite differences in Double, while training runs
 // in Float. Tensors are NCHW with a batch dimension.
 //
-// This first version multiplies with plain loops (`matrixMultiply`); moving the convolutions'
-// forward and backward passes onto the C microkernels comes next.
+// Convolutions run as im2col + GEMM (forward), GEMMs with a transposed operand + col2im
+// (backward); in Float the GEMMs run on the convolution core's microkernels.
+
+/// The instruction set and threads training multiplies with.
+enum TrainingKernels {
+    static let isa: kp_isa = ((try? InstructionSet.preferred()) ?? .scalar).kp
+    static let pool = ThreadPool(threads: ProcessInfo.processInfo.activeProcessorCount)
+}
 
 /// A dense NCHW array of any floating-point scalar.
 public struct Grid<Scalar: BinaryFloatingPoint & Sendable>: Equatable, Sendable {
@@ -30,11 +37,22 @@ public struct Grid<Scalar: BinaryFloatingPoint & Sendable>: Equatable, Sendable 
 }
 
 /// C (m x n) = op(A) (m x k) * op(B) (k x n), plus C when `accumulate`. Row-major; op transposes
-/// when asked (A is then stored k x m, B n x k).
+/// when asked (A is then stored k x m, B n x k). Float runs on the convolution core's
+/// microkernels (kp_sgemm, threaded); other scalars (Double, for the gradient tests) on plain loops.
 func matrixMultiply<Scalar: BinaryFloatingPoint>(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Scalar>, b: UnsafePointer<Scalar>,
     c: UnsafeMutablePointer<Scalar>, accumulate: Bool
 ) {
+    if Scalar.self == Float.self {
+        let status = kp_sgemm(
+            TrainingKernels.isa, transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k,
+            UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), transposeA ? m : k,
+            UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), transposeB ? k : n,
+            UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), n, accumulate ? 1 : 0,
+            TrainingKernels.pool.pool)
+        precondition(status == 0, "out of memory in a training GEMM")
+        return
+    }
     if !accumulate { c.update(repeating: 0, count: m * n) }
     for i in 0..<m {
         for p in 0..<k {
