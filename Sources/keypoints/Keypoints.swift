@@ -7,7 +7,9 @@ struct Keypoints: ParsableCommand {
         commandName: "keypoints",
         abstract:
             "Keypoint detection on the CPU: detect, batch, evaluate, summarise and export models, inspect images, benchmark.",
-        subcommands: [Detect.self, Batch.self, Eval.self, Info.self, Export.self, Init.self, Inspect.self, Bench.self]
+        subcommands: [
+            Detect.self, Batch.self, Eval.self, Train.self, Info.self, Export.self, Init.self, Inspect.self, Bench.self,
+        ]
     )
 
     /// Usage errors exit with status 2 (as the commands document), everything else as

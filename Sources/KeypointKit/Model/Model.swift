@@ -49,7 +49,7 @@ public struct Model: Sendable {
         return try Model(safeTensors: SafeTensors(bytes: bytes, path: path), path: path)
     }
 
-    init(safeTensors file: SafeTensors, path: String) throws {
+    public init(safeTensors file: SafeTensors, path: String) throws {
         func fail(_ reason: String) -> ModelError { .invalidFile(path: path, reason: reason) }
         let metadata = file.metadata
         guard metadata["format"] == "swift-keypoints" else {
@@ -126,7 +126,10 @@ public struct Model: Sendable {
     }
 
     /// The safetensors bytes of this model.
-    public func serialized() -> [UInt8] {
+    public func serialized() -> [UInt8] { safeTensors().serialized() }
+
+    /// The model as a safetensors container: metadata and weights.
+    public func safeTensors() -> SafeTensors {
         func json<T: Encodable>(_ value: T) -> String {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -139,7 +142,7 @@ public struct Model: Sendable {
             "provenance": json(provenance),
         ]
         if let oksSigmas { metadata["oks_sigmas"] = json(oksSigmas) }
-        return SafeTensors(metadata: metadata, tensors: weights).serialized()
+        return SafeTensors(metadata: metadata, tensors: weights)
     }
 
     /// Writes the model atomically (temporary file, then rename).

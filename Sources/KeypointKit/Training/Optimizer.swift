@@ -9,9 +9,10 @@ public struct AdamW<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
     public var beta2: Scalar = 0.999
     public var epsilon: Scalar = 1e-8
     public var weightDecay: Scalar
-    public private(set) var step = 0
-    private var first: [String: [Scalar]] = [:]
-    private var second: [String: [Scalar]] = [:]
+    /// Steps taken, and the moment estimates per parameter (saved in checkpoints).
+    public var step = 0
+    public var first: [String: [Scalar]] = [:]
+    public var second: [String: [Scalar]] = [:]
 
     public init(weightDecay: Scalar = 1e-4) {
         self.weightDecay = weightDecay

@@ -1,0 +1,92 @@
+import Foundation
+
+/// Everything needed to continue a training run exactly: the model (weights and batch-norm
+/// statistics), AdamW's moments and step, the settings, where the run stands, and the best
+/// validation so far. A safetensors file: the model's metadata and tensors, plus tensors
+/// `adam.m.<name>` and `adam.v.<name>` and metadata keys prefixed `checkpoint.`.
+public struct Checkpoint: Sendable {
+    public var model: Model
+    public var optimizer: AdamW<Float>
+    public var settings: TrainingSettings
+    public var labels: String
+    public var imagesRoot: String?
+    /// Epochs finished, and optimisation steps done in the epoch after them.
+    public var epoch: Int
+    public var stepInEpoch: Int
+    public var bestError: Double?
+    public var bestEpoch: Int?
+    public var seconds: Double
+
+    public init(
+        model: Model, optimizer: AdamW<Float>, settings: TrainingSettings, labels: String, imagesRoot: String?,
+        epoch: Int, stepInEpoch: Int, bestError: Double?, bestEpoch: Int?, seconds: Double
+    ) {
+        self.model = model
+        self.optimizer = optimizer
+        self.settings = settings
+        self.labels = labels
+        self.imagesRoot = imagesRoot
+        self.epoch = epoch
+        self.stepInEpoch = stepInEpoch
+        self.bestError = bestError
+        self.bestEpoch = bestEpoch
+        self.seconds = seconds
+    }
+
+    public func write(to path: String) throws {
+        var file = model.safeTensors()
+        for (name, values) in optimizer.first {
+            file.tensors["adam.m.\(name)"] = Tensor(shape: [values.count], data: values)
+        }
+        for (name, values) in optimizer.second {
+            file.tensors["adam.v.\(name)"] = Tensor(shape: [values.count], data: values)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        file.metadata["checkpoint.settings"] = String(
+            decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self)
+        file.metadata["checkpoint.labels"] = labels
+        if let imagesRoot { file.metadata["checkpoint.images_root"] = imagesRoot }
+        file.metadata["checkpoint.epoch"] = "\(epoch)"
+        file.metadata["checkpoint.step_in_epoch"] = "\(stepInEpoch)"
+        file.metadata["checkpoint.adam_step"] = "\(optimizer.step)"
+        if let bestError { file.metadata["checkpoint.best_error"] = "\(bestError)" }
+        if let bestEpoch { file.metadata["checkpoint.best_epoch"] = "\(bestEpoch)" }
+        file.metadata["checkpoint.seconds"] = "\(seconds)"
+        try writeFileAtomically(file.serialized(), to: path)
+    }
+
+    public static func load(contentsOf path: String) throws -> Checkpoint {
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(path, limit: 1 << 31)
+        } catch let error as ImageError {
+            throw ModelError.invalidFile(path: path, reason: error.reason)
+        }
+        var file = try SafeTensors(bytes: bytes, path: path)
+        func fail(_ reason: String) -> ModelError { .invalidFile(path: path, reason: reason) }
+        guard let settingsText = file.metadata["checkpoint.settings"],
+            let settings = try? JSONDecoder().decode(TrainingSettings.self, from: Data(settingsText.utf8)),
+            let labels = file.metadata["checkpoint.labels"], let epoch = Int(file.metadata["checkpoint.epoch"] ?? ""),
+            let step = Int(file.metadata["checkpoint.step_in_epoch"] ?? ""),
+            let adamStep = Int(file.metadata["checkpoint.adam_step"] ?? "")
+        else { throw fail("not a training checkpoint (written by keypoints train)") }
+        var optimizer = AdamW<Float>(weightDecay: Float(settings.weightDecay))
+        optimizer.step = adamStep
+        for (name, tensor) in file.tensors where name.hasPrefix("adam.") {
+            let parameter = String(name.dropFirst(7))
+            if name.hasPrefix("adam.m.") {
+                optimizer.first[parameter] = tensor.data
+            } else {
+                optimizer.second[parameter] = tensor.data
+            }
+            file.tensors[name] = nil
+        }
+        return Checkpoint(
+            model: try Model(safeTensors: file, path: path), optimizer: optimizer, settings: settings, labels: labels,
+            imagesRoot: file.metadata["checkpoint.images_root"], epoch: epoch, stepInEpoch: step,
+            bestError: file.metadata["checkpoint.best_error"].flatMap(Double.init),
+            bestEpoch: file.metadata["checkpoint.best_epoch"].flatMap(Int.init),
+            seconds: Double(file.metadata["checkpoint.seconds"] ?? "") ?? 0)
+    }
+}

@@ -1,0 +1,283 @@
+import Foundation
+
+/// Random changes applied to each training sample, drawn from the seed (so a run is reproducible).
+public struct Augmentation: Codable, Equatable, Sendable {
+    /// Zoom by a factor in [1 / (1 + scale), 1 + scale], log-uniform.
+    public var scale: Double = 0.25
+    /// Rotation in [-rotation, rotation] degrees, applied with `rotationProbability`.
+    public var rotation: Double = 30
+    public var rotationProbability: Double = 0.6
+    /// Shift by up to this fraction of the region's size.
+    public var translation: Double = 0.1
+    /// Mirror half of the samples (left and right keypoints swapped).
+    public var flip: Bool = true
+    /// Brightness and contrast factors in [1 - colour, 1 + colour].
+    public var colour: Double = 0.2
+    /// With this probability, fill a random rectangle (up to a quarter of the input) with grey.
+    public var occlusion: Double = 0
+
+    public init() {}
+
+    public static let none: Augmentation = {
+        var augmentation = Augmentation()
+        augmentation.scale = 0
+        augmentation.rotation = 0
+        augmentation.translation = 0
+        augmentation.flip = false
+        augmentation.colour = 0
+        return augmentation
+    }()
+}
+
+/// Settings of a training run, stored in checkpoints and, summarised, in the model's provenance.
+public struct TrainingSettings: Codable, Equatable, Sendable {
+    public var epochs: Int
+    public var batch: Int
+    public var learningRate: Double
+    public var weightDecay: Double
+    public var warmupEpochs: Double
+    public var validationFraction: Double
+    public var seed: UInt64
+    public var heatmapSigma: Double
+    public var augmentation: Augmentation
+
+    public init(
+        epochs: Int, batch: Int, learningRate: Double = 2e-3, weightDecay: Double = 1e-4, warmupEpochs: Double = 1,
+        validationFraction: Double = 0.05, seed: UInt64 = 1, heatmapSigma: Double = 2,
+        augmentation: Augmentation = Augmentation()
+    ) {
+        self.epochs = epochs
+        self.batch = batch
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+        self.warmupEpochs = warmupEpochs
+        self.validationFraction = validationFraction
+        self.seed = seed
+        self.heatmapSigma = heatmapSigma
+        self.augmentation = augmentation
+    }
+}
+
+/// Validation figures: mean pixel error at the images' original resolution, and PCK@0.2.
+public struct ValidationResult: Sendable {
+    public var meanError: Double?
+    public var pck: Double?
+    public var normalizer: String
+}
+
+/// Fits a model to a labeled set: seeded shuffles and augmentation, AdamW with warm-up and cosine
+/// decay, validation each epoch. The same seed gives the same model (the GEMMs are bit-identical
+/// for any thread count, and each sample's augmentation is drawn from (seed, epoch, sample)).
+public final class Trainer: @unchecked Sendable {
+    public let data: TrainingData
+    public let settings: TrainingSettings
+    public private(set) var model: Model
+    public let graph: TrainingGraph<Float>
+    public var optimizer: AdamW<Float>
+    public let train: [Int]
+    public let validation: [Int]
+
+    public init(model: Model, data: TrainingData, settings: TrainingSettings) throws {
+        guard settings.batch >= 2 else {
+            throw EvaluationError.invalid("--batch must be at least 2 (batch normalisation needs batch statistics)")
+        }
+        self.model = model
+        self.data = data
+        self.settings = settings
+        graph = try TrainingGraph<Float>(architecture: model.architecture, weights: model.weights)
+        optimizer = AdamW<Float>(weightDecay: Float(settings.weightDecay))
+        (train, validation) = data.split(validationFraction: settings.validationFraction, seed: settings.seed)
+        guard !train.isEmpty else {
+            throw EvaluationError.invalid("no training samples left after the validation split")
+        }
+    }
+
+    public var stepsPerEpoch: Int { (train.count + settings.batch - 1) / settings.batch }
+
+    /// The order of the training samples in `epoch`.
+    public func order(epoch: Int) -> [Int] {
+        var random = SplitMix64(seed: settings.seed &* 1_000_003 &+ UInt64(epoch))
+        var order = train
+        order.shuffle(using: &random)
+        return order
+    }
+
+    /// One training sample, augmented: the normalised input, target heatmaps and keypoint mask.
+    func prepare(_ index: Int, epoch: Int, augment: Bool) throws -> (input: [Float], targets: [Float], mask: [Float]) {
+        let architecture = model.architecture
+        let (image, scale) = try data.image(index)
+        let sample = data.samples[index]
+        var random = SplitMix64(seed: settings.seed ^ (UInt64(epoch) << 32) ^ UInt64(index) &* 0x2545_F491_4F6C_DD1D)
+        let a = augment ? settings.augmentation : .none
+        // The region in the (possibly reduced) image's pixels.
+        func toImage(_ value: Double) -> Double { (value + 0.5) * scale - 0.5 }
+        var center = Point(x: Double(image.width - 1) / 2, y: Double(image.height - 1) / 2)
+        var width = Double(image.width), height = Double(image.height)
+        if let box = sample.box, box.count == 4 {
+            center = Point(x: toImage(box[0] + box[2] / 2 - 0.5), y: toImage(box[1] + box[3] / 2 - 0.5))
+            width = box[2] * scale * 1.25
+            height = box[3] * scale * 1.25
+        }
+        let aspect = Double(architecture.inputWidth) / Double(architecture.inputHeight)
+        width = max(width, height * aspect)
+        height = width / aspect
+        let zoom = a.scale > 0 ? exp(Double.random(in: -log(1 + a.scale)...log(1 + a.scale), using: &random)) : 1
+        let rotation =
+            Double.random(in: 0..<1, using: &random) < a.rotationProbability && a.rotation > 0
+            ? Double.random(in: -a.rotation...a.rotation, using: &random) : 0
+        let shift =
+            a.translation > 0
+            ? (
+                Double.random(in: -a.translation...a.translation, using: &random) * width,
+                Double.random(in: -a.translation...a.translation, using: &random) * height
+            ) : (0, 0)
+        let flip = a.flip && Bool.random(using: &random)
+        let transform = AffineTransform.crop(
+            center: Point(x: center.x + shift.0, y: center.y + shift.1), width: width / zoom, height: height / zoom,
+            targetWidth: architecture.inputWidth, targetHeight: architecture.inputHeight, rotationDegrees: rotation,
+            flip: flip)
+        var input = image.warpedTensor(by: transform, width: architecture.inputWidth, height: architecture.inputHeight)
+            .data
+        let brightness = a.colour > 0 ? Float.random(in: Float(1 - a.colour)...Float(1 + a.colour), using: &random) : 1
+        let contrast = a.colour > 0 ? Float.random(in: Float(1 - a.colour)...Float(1 + a.colour), using: &random) : 1
+        let plane = architecture.inputWidth * architecture.inputHeight
+        if a.occlusion > 0 && Double.random(in: 0..<1, using: &random) < a.occlusion {
+            let w = Int.random(in: 1...(architecture.inputWidth / 2), using: &random)
+            let h = Int.random(in: 1...(architecture.inputHeight / 2), using: &random)
+            let x0 = Int.random(in: 0...(architecture.inputWidth - w), using: &random)
+            let y0 = Int.random(in: 0...(architecture.inputHeight - h), using: &random)
+            for c in 0..<3 {
+                for y in y0..<(y0 + h) {
+                    for x in x0..<(x0 + w) { input[c * plane + y * architecture.inputWidth + x] = 0.5 }
+                }
+            }
+        }
+        for index in input.indices {
+            let c = index / plane
+            let value = min(max((input[index] * brightness - 0.5) * contrast + 0.5, 0), 1)
+            input[index] = (value - model.mean[c]) / model.std[c]
+        }
+        // Keypoints: into input pixels, then heatmap pixels (the decoder's convention); mirrored
+        // samples swap left and right.
+        let stride = Double(architecture.heatmapStride)
+        let heatmapWidth = architecture.inputWidth / architecture.heatmapStride
+        let heatmapHeight = architecture.inputHeight / architecture.heatmapStride
+        let count = model.keypointNames.count
+        var partner = Array(0..<count)
+        if flip {
+            for pair in model.flipPairs {
+                partner[pair[0]] = pair[1]
+                partner[pair[1]] = pair[0]
+            }
+        }
+        var targets = [Float](repeating: 0, count: count * heatmapWidth * heatmapHeight)
+        var mask = [Float](repeating: 0, count: count)
+        for (k, point) in sample.points.enumerated() {
+            guard let point else { continue }
+            let inputPoint = transform.apply(Point(x: toImage(point.x), y: toImage(point.y)))
+            let hx = (inputPoint.x - (stride - 1) / 2) / stride
+            let hy = (inputPoint.y - (stride - 1) / 2) / stride
+            guard hx >= -0.5, hy >= -0.5, hx <= Double(heatmapWidth) - 0.5, hy <= Double(heatmapHeight) - 0.5 else {
+                continue
+            }
+            let channel = partner[k]
+            mask[channel] = 1
+            let heatmap = HeatmapEncoder.gaussian(
+                centerX: hx, centerY: hy, sigma: settings.heatmapSigma, width: heatmapWidth,
+                height: heatmapHeight)
+            targets.replaceSubrange((channel * heatmap.count)..<((channel + 1) * heatmap.count), with: heatmap)
+        }
+        return (input, targets, mask)
+    }
+
+    /// One optimisation step on the samples `indices` of `epoch`; returns the loss.
+    public func step(_ indices: [Int], epoch: Int, globalStep: Int, totalSteps: Int) throws -> Float {
+        let architecture = model.architecture
+        let batch = PreparedBatch(count: indices.count)
+        DispatchQueue.concurrentPerform(iterations: indices.count) { slot in
+            batch.set(slot, Result { try self.prepare(indices[slot], epoch: epoch, augment: true) })
+        }
+        let samples = try batch.results()
+        let heatmapHeight = architecture.inputHeight / architecture.heatmapStride
+        let heatmapWidth = architecture.inputWidth / architecture.heatmapStride
+        let input = Grid<Float>(
+            batch: samples.count, channels: architecture.inputChannels, height: architecture.inputHeight,
+            width: architecture.inputWidth, values: samples.flatMap(\.input))
+        let targets = Grid<Float>(
+            batch: samples.count, channels: model.keypointNames.count, height: heatmapHeight,
+            width: heatmapWidth, values: samples.flatMap(\.targets))
+        let (loss, gradients) = graph.lossAndGradients(input: input, targets: targets, weights: samples.flatMap(\.mask))
+        let schedule = LearningRateSchedule(
+            base: settings.learningRate, warmupSteps: max(1, Int(settings.warmupEpochs * Double(stepsPerEpoch))),
+            totalSteps: totalSteps)
+        optimizer.update(&graph.parameters, gradients: gradients, learningRate: Float(schedule.rate(at: globalStep)))
+        return loss
+    }
+
+    /// The current weights as a model (batch norm running statistics included).
+    public func currentModel(provenance: [String: String] = [:]) -> Model {
+        var current = model
+        current.weights = graph.weights()
+        current.heatmapSigma = settings.heatmapSigma
+        current.provenance = provenance
+        return current
+    }
+
+    /// Mean error in original image pixels and PCK@0.2 on the validation samples (whole image or
+    /// box, no augmentation, as `eval` runs it).
+    public func validate(threads: Int) throws -> ValidationResult {
+        let names = model.keypointNames
+        let normalizer: PCKNormalizer =
+            names.firstIndex(of: "r_shoulder").flatMap { a in
+                names.firstIndex(of: "l_hip").map { .torso(a, $0, names: "r_shoulder,l_hip") }
+            }
+            ?? .bbox
+        guard !validation.isEmpty else {
+            return ValidationResult(meanError: nil, pck: nil, normalizer: normalizer.description)
+        }
+        let predictor = try Predictor(model: currentModel(), threads: threads)
+        var samples: [LabeledSample] = []
+        var predictions: [[PredictedPoint?]] = []
+        for index in validation {
+            let sample = data.samples[index]
+            let (image, scale) = try data.image(index)
+            func toImage(_ value: Double) -> Double { (value + 0.5) * scale - 0.5 }
+            let box = sample.box.map { box in
+                (
+                    center: Point(x: toImage(box[0] + box[2] / 2 - 0.5), y: toImage(box[1] + box[3] / 2 - 0.5)),
+                    width: box[2] * scale * 1.25, height: box[3] * scale * 1.25
+                )
+            }
+            let keypoints = predictor.predict(image, box: box)
+            predictions.append(
+                keypoints.map {
+                    PredictedPoint(
+                        x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
+                })
+            samples.append(LabeledSample(image: sample.path, points: sample.points, box: sample.box, isCrowd: false))
+        }
+        let set = LabeledSet(
+            format: data.labels.format, keypointNames: names, samples: samples, skeleton: [], images: [:])
+        let report = EvaluationReport(
+            labels: set, predictions: predictions, thresholds: [0.2], normalizer: normalizer,
+            pcutoff: nil, sigmas: nil)
+        return ValidationResult(meanError: report.meanError, pck: report.pck[0], normalizer: normalizer.description)
+    }
+}
+
+/// The samples of one batch, prepared by several threads.
+final class PreparedBatch: @unchecked Sendable {
+    typealias Sample = (input: [Float], targets: [Float], mask: [Float])
+    private var slots: [Result<Sample, Error>?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ slot: Int, _ result: Result<Sample, Error>) {
+        lock.lock()
+        slots[slot] = result
+        lock.unlock()
+    }
+
+    func results() throws -> [Sample] { try slots.map { try $0!.get() } }
+}

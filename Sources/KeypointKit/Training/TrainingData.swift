@@ -1,0 +1,121 @@
+import Foundation
+
+/// A labeled set with its images decoded, for training and validation.
+///
+/// Images are decoded once and kept in memory up to `cacheBytes` (as 8-bit RGB); past that, the
+/// remaining images are decoded again each time they are used. JPEGs are decoded reduced when
+/// that still leaves twice the network input, and labels scaled to match.
+public final class TrainingData: @unchecked Sendable {
+    public struct Sample: Sendable {
+        public var path: String
+        public var points: [LabeledPoint?]
+        /// The region to fit into the network input: the whole image, or a COCO box enlarged 1.25x.
+        public var box: [Double]?
+        public var split: String?
+    }
+
+    public let labels: LabeledSet
+    public let samples: [Sample]
+    private var cache: [String: (image: Image, scale: Double)] = [:]
+    private let lock = NSLock()
+    private let minimumSize: Int
+    public private(set) var cachedBytes = 0
+    public let cacheBytes: Int
+
+    /// - Throws: `LabelError` naming the image that cannot be found or read, or saying that no
+    ///   sample has a labeled point.
+    public init(labels: LabeledSet, labelsPath: String, imagesRoot: String?, inputSize: Int, cacheBytes: Int = 2 << 30)
+        throws
+    {
+        self.labels = labels
+        self.cacheBytes = cacheBytes
+        minimumSize = 2 * inputSize
+        var samples: [Sample] = []
+        for sample in labels.samples where sample.points.contains(where: { $0 != nil }) {
+            let path = Self.resolve(sample.image, labelsPath: labelsPath, imagesRoot: imagesRoot)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw LabelError.malformed(
+                    path: labelsPath, line: nil,
+                    reason: "image '\(sample.image)' not found (looked for \(path)); pass --images-root")
+            }
+            samples.append(Sample(path: path, points: sample.points, box: sample.box, split: sample.split))
+        }
+        guard !samples.isEmpty else {
+            throw LabelError.malformed(
+                path: labelsPath, line: nil, reason: "no sample has a labeled keypoint: nothing to train on")
+        }
+        self.samples = samples
+    }
+
+    /// The labels' image path on disk: under `imagesRoot`, else relative to the labels file's
+    /// folder or one of its three parents (DeepLabCut paths are relative to the project).
+    public static func resolve(_ image: String, labelsPath: String, imagesRoot: String?) -> String {
+        if image.hasPrefix("/") { return image }
+        if let imagesRoot { return (imagesRoot as NSString).appendingPathComponent(image) }
+        var folder = (labelsPath as NSString).deletingLastPathComponent
+        for _ in 0..<4 {
+            let candidate = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(image)
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        return image
+    }
+
+    /// The image of sample `index` and the factor from original pixels to its pixels.
+    public func image(_ index: Int) throws -> (image: Image, scale: Double) {
+        let path = samples[index].path
+        lock.lock()
+        if let cached = cache[path] {
+            lock.unlock()
+            return cached
+        }
+        lock.unlock()
+        let decoded = try ImageDecoder.decode(
+            contentsOf: path, options: DecodeOptions(minimumWidth: minimumSize, minimumHeight: minimumSize))
+        let original = decoded.info.orientation.swapsAxes ? decoded.info.storedHeight : decoded.info.storedWidth
+        let entry = (decoded.image, Double(decoded.image.width) / Double(original))
+        lock.lock()
+        if cachedBytes + decoded.image.pixels.count <= cacheBytes {
+            cache[path] = entry
+            cachedBytes += decoded.image.pixels.count
+        }
+        lock.unlock()
+        return entry
+    }
+
+    /// Training and validation indices: the labels' split column ("val"/"validation"/"test" for
+    /// validation) when it has one, else a seeded random `validationFraction`.
+    public func split(validationFraction: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
+        if samples.contains(where: { $0.split != nil }) {
+            let isValidation = { (sample: Sample) in
+                ["val", "validation", "test"].contains(sample.split?.lowercased() ?? "")
+            }
+            return (
+                samples.indices.filter { !isValidation(samples[$0]) },
+                samples.indices.filter { isValidation(samples[$0]) }
+            )
+        }
+        var random = SplitMix64(seed: seed)
+        var order = Array(samples.indices)
+        order.shuffle(using: &random)
+        let count = min(
+            max(Int((Double(samples.count) * validationFraction).rounded()), validationFraction > 0 ? 1 : 0),
+            samples.count - 1)
+        return (Array(order[count...]).sorted(), Array(order[..<count]).sorted())
+    }
+}
+
+/// SplitMix64: the seeded generator of training (shuffles, augmentation).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

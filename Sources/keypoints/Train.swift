@@ -1,0 +1,215 @@
+import ArgumentParser
+import Foundation
+import KeypointKit
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Set by SIGINT; the training loop checks it between steps.
+nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on a labeled set (DeepLabCut CSV, COCO keypoints JSON or simple CSV).",
+        discussion: """
+            Builds a network of the default CoordConv family for the labels' keypoints (left/right \
+            pairs inferred from their names) and fits it with AdamW, warm-up and cosine decay, on \
+            seeded, augmented samples (zoom, rotation, shift, mirroring, brightness and contrast). \
+            Each epoch it reports the validation mean pixel error (at the images' original \
+            resolution) and PCK@0.2, keeps the best epoch's model at --out (with its provenance) \
+            and writes a checkpoint to OUT.checkpoint. --resume CHECKPOINT continues a run exactly; \
+            Ctrl-C writes a checkpoint and stops (exit status 130).
+            """
+    )
+
+    @Option(help: "The labeled set.")
+    var labels: String?
+
+    @Option(help: "Folder the labels' image paths are relative to.")
+    var imagesRoot: String?
+
+    @Option(help: "Where to write the best model.")
+    var out: String
+
+    @Option(help: "Epochs.")
+    var epochs = 50
+
+    @Option(help: "Images per step (at least 2).")
+    var batch = 16
+
+    @Option(help: "Network input WIDTHxHEIGHT (multiples of 32).")
+    var input = "256x256"
+
+    @Option(help: "Validation fraction, when the labels have no split column.")
+    var valFraction = 0.05
+
+    @Option(help: "Seed for initial weights, split, order and augmentation.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Continue from this checkpoint (its settings and labels are used).")
+    var resume: String?
+
+    @Option(help: "Channels after the stem.")
+    var width = 32
+
+    @Option(help: "Residual blocks at strides 4, 8 and 16.")
+    var depths = "2,2,2"
+
+    @Option(help: "Heatmap stride, 4 or 2.")
+    var heatmapStride = 4
+
+    @Flag(help: "A plain convolution stem instead of CoordConv (for the ablation).")
+    var noCoordinates = false
+
+    @Option(help: "Peak learning rate.")
+    var learningRate = 2e-3
+
+    @Option(help: "Target Gaussian sigma in heatmap pixels.")
+    var sigma = 2.0
+
+    @Option(help: "Probability of a grey occluding rectangle per sample.")
+    var occlusion = 0.0
+
+    @Option(help: "Threads for validation (training uses all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Memory for decoded images, in MiB.")
+    var cacheMb = 2048
+
+    func run() throws {
+        let checkpointPath = out + ".checkpoint"
+        var checkpoint: Checkpoint
+        if let resume {
+            checkpoint = try Checkpoint.load(contentsOf: resume)
+        } else {
+            guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
+            checkpoint = try newRun(labels: labels)
+        }
+        let set = try LabeledSet.load(contentsOf: checkpoint.labels)
+        let architecture = checkpoint.model.architecture
+        let data = try TrainingData(
+            labels: set, labelsPath: checkpoint.labels, imagesRoot: checkpoint.imagesRoot,
+            inputSize: max(architecture.inputWidth, architecture.inputHeight), cacheBytes: cacheMb << 20)
+        let trainer = try Trainer(model: checkpoint.model, data: data, settings: checkpoint.settings)
+        trainer.optimizer = checkpoint.optimizer
+        let settings = checkpoint.settings
+        let totalSteps = settings.epochs * trainer.stepsPerEpoch
+        FileHandle.standardError.write(
+            Data(
+                "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps\n"
+                    .utf8))
+        signal(SIGINT) { _ in interruptRequested = 1 }
+        let start = Date()
+        let previousSeconds = checkpoint.seconds
+        var imagesSeen = 0
+        for epoch in checkpoint.epoch..<settings.epochs {
+            let order = trainer.order(epoch: epoch)
+            var losses: [Float] = []
+            for step in checkpoint.stepInEpoch..<trainer.stepsPerEpoch {
+                if interruptRequested != 0 {
+                    checkpoint.model = trainer.currentModel(provenance: checkpoint.model.provenance)
+                    checkpoint.optimizer = trainer.optimizer
+                    checkpoint.epoch = epoch
+                    checkpoint.stepInEpoch = step
+                    checkpoint.seconds = previousSeconds + Date().timeIntervalSince(start)
+                    try checkpoint.write(to: checkpointPath)
+                    FileHandle.standardError.write(
+                        Data("\ninterrupted: checkpoint written; continue with --resume \(checkpointPath)\n".utf8))
+                    throw ExitCode(130)
+                }
+                let indices = Array(order[(step * settings.batch)..<min((step + 1) * settings.batch, order.count)])
+                let globalStep = epoch * trainer.stepsPerEpoch + step
+                losses.append(try trainer.step(indices, epoch: epoch, globalStep: globalStep, totalSteps: totalSteps))
+                imagesSeen += indices.count
+                let elapsed = Date().timeIntervalSince(start)
+                let rate = Double(imagesSeen) / max(elapsed, 1e-9)
+                let remaining = Double(totalSteps - globalStep - 1) * Double(settings.batch) / max(rate, 1e-9)
+                FileHandle.standardError.write(
+                    Data(
+                        String(
+                            format: "\repoch %d/%d  step %d/%d  loss %.5f  %.1f img/s  ETA %d:%02d   ", epoch + 1,
+                            settings.epochs,
+                            step + 1, trainer.stepsPerEpoch, losses.reduce(0, +) / Float(losses.count), rate,
+                            Int(remaining) / 60,
+                            Int(remaining) % 60
+                        ).utf8))
+            }
+            checkpoint.stepInEpoch = 0
+            let result = try trainer.validate(threads: threads)
+            let seconds = previousSeconds + Date().timeIntervalSince(start)
+            var line = String(
+                format: "\nepoch %d: loss %.5f", epoch + 1,
+                losses.isEmpty ? 0 : losses.reduce(0, +) / Float(losses.count))
+            if let error = result.meanError {
+                line += String(
+                    format: ", validation mean error %.2f px, PCK@0.2 %.3f (%@)", error, result.pck ?? 0,
+                    result.normalizer)
+            }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            let improved =
+                checkpoint.bestError == nil || (result.meanError ?? .infinity) < checkpoint.bestError!
+                || trainer.validation.isEmpty
+            if improved {
+                checkpoint.bestError = result.meanError
+                checkpoint.bestEpoch = epoch + 1
+                var provenance = checkpoint.model.provenance
+                provenance["epochs"] = "\(epoch + 1) of \(settings.epochs) (best)"
+                provenance["validation_mean_error_px"] = result.meanError.map { String(format: "%.3f", $0) } ?? "none"
+                provenance["validation_pck_0.2"] = result.pck.map { String(format: "%.4f", $0) } ?? "none"
+                provenance["pck_normalizer"] = result.normalizer
+                provenance["wall_time_s"] = String(format: "%.0f", seconds)
+                provenance["samples"] = "\(trainer.train.count) train, \(trainer.validation.count) validation"
+                try trainer.currentModel(provenance: provenance).write(to: out)
+            }
+            checkpoint.model = trainer.currentModel(provenance: checkpoint.model.provenance)
+            checkpoint.optimizer = trainer.optimizer
+            checkpoint.epoch = epoch + 1
+            checkpoint.seconds = seconds
+            try checkpoint.write(to: checkpointPath)
+        }
+        FileHandle.standardError.write(
+            Data(
+                "done: best epoch \(checkpoint.bestEpoch ?? 0), validation mean error \(checkpoint.bestError.map { String(format: "%.2f px", $0) } ?? "-"), model at \(out)\n"
+                    .utf8))
+    }
+
+    private func newRun(labels: String) throws -> Checkpoint {
+        let set = try LabeledSet.load(contentsOf: labels)
+        let size = input.lowercased().split(separator: "x").compactMap { Int($0) }
+        let blocks = depths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }) else {
+            throw ValidationError("--input must be WIDTHxHEIGHT with both multiples of 32, e.g. 256x192")
+        }
+        guard blocks.count == 3, [2, 4].contains(heatmapStride), width > 0 else {
+            throw ValidationError("--depths needs three numbers and --heatmap-stride 2 or 4")
+        }
+        let architecture = Architecture.coordConvResNet(
+            keypoints: set.keypointNames.count, width: width, depths: blocks, inputWidth: size[0], inputHeight: size[1],
+            heatmapStride: heatmapStride, coordinates: !noCoordinates)
+        let names = set.keypointNames
+        var settings = TrainingSettings(
+            epochs: epochs, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
+            heatmapSigma: sigma)
+        settings.augmentation.occlusion = occlusion
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let model = Model(
+            architecture: architecture, keypointNames: names, skeleton: set.skeleton, flipPairs: FlipPairs.infer(names),
+            oksSigmas: names == OKSEvaluation.cocoNames ? OKSEvaluation.cocoSigmas : nil, heatmapSigma: sigma,
+            provenance: [
+                "trained": "yes", "data": labels, "seed": "\(seed)",
+                "split": set.samples.contains { $0.split != nil }
+                    ? "split column" : "fraction \(valFraction), seed \(seed)",
+                "settings": String(decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self),
+                "command": CommandLine.arguments.joined(separator: " "),
+            ],
+            weights: try architecture.initialWeights(seed: seed))
+        return Checkpoint(
+            model: model, optimizer: AdamW<Float>(weightDecay: Float(settings.weightDecay)), settings: settings,
+            labels: labels,
+            imagesRoot: imagesRoot, epoch: 0, stepInEpoch: 0, bestError: nil, bestEpoch: nil, seconds: 0)
+    }
+}
