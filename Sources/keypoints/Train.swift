@@ -102,6 +102,11 @@ struct Train: ParsableCommand {
                 "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps\n"
                     .utf8))
         signal(SIGINT) { _ in interruptRequested = 1 }
+        // A parent may start us with SIGINT blocked (test runners do); Ctrl-C must still reach the loop.
+        var interruptOnly = sigset_t()
+        sigemptyset(&interruptOnly)
+        sigaddset(&interruptOnly, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &interruptOnly, nil)
         let start = Date()
         let previousSeconds = checkpoint.seconds
         var imagesSeen = 0
