@@ -286,6 +286,7 @@ struct BatchCommandTests {
         let png = try ImageEncoder.png(Image(width: 96, height: 72, pixels: testPicture(width: 96, height: 72)))
         _ = try folder.write(Array(png.prefix(300)), to: "frames/frame100-cut.png")
         _ = try folder.write(Array(png.prefix(40)), to: "frames/frame101-cut.png")
+        _ = try folder.write(Array("not an image either".utf8), to: "frames/frame102-garbage.JPG")
         let model = folder.file("model.safetensors")
         try ModelFileTests.smallModel().write(to: model)
         return (images, model)
@@ -298,13 +299,13 @@ struct BatchCommandTests {
         for jobs in ["1", "2"] {
             let out = folder.file("out\(jobs).jsonl")
             let result = try CommandLineTool.run(["batch", images, "--model", model, "--out", out, "--jobs", jobs])
-            #expect(result.status == 1)  // two damaged files
-            #expect(result.errors.contains("processed 60, failed 2, skipped 1 non-image files"))
+            #expect(result.status == 1)  // three damaged files: two cut short, one named .JPG but not one
+            #expect(result.errors.contains("processed 60, failed 3, skipped 1 non-image files"))
             outputs.append(try String(contentsOfFile: out, encoding: .utf8))
         }
         #expect(outputs[0] == outputs[1])
         let lines = outputs[0].split(separator: "\n")
-        #expect(lines.count == 62 && lines.filter { $0.contains("\"error\"") }.count == 2)
+        #expect(lines.count == 63 && lines.filter { $0.contains("\"error\"") }.count == 3)
 
         let csv = folder.file("out.csv")
         _ = try CommandLineTool.run(["batch", images, "--model", model, "--out", csv, "--format", "csv", "--quiet"])
@@ -313,7 +314,7 @@ struct BatchCommandTests {
         #expect(
             rows[0].hasPrefix("scorer,model,model,model")
                 && rows[1].hasPrefix("bodyparts,left_eye,left_eye,left_eye,right_eye"))
-        #expect(rows[2] == "coords,x,y,likelihood,x,y,likelihood,x,y,likelihood" && rows.count == 3 + 62 + 1)
+        #expect(rows[2] == "coords,x,y,likelihood,x,y,likelihood,x,y,likelihood" && rows.count == 3 + 63 + 1)
 
         let coco = folder.file("out.json")
         _ = try CommandLineTool.run(["batch", images, "--model", model, "--out", coco, "--format", "coco", "--quiet"])
@@ -323,7 +324,7 @@ struct BatchCommandTests {
         let mapping =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: coco + ".images.json")))
             as? [[String: Any]]
-        #expect(mapping?.count == 62)
+        #expect(mapping?.count == 63)
 
         let usage = try CommandLineTool.run(["batch", images, "--model", model, "--format", "xml"])
         #expect(usage.status == 2)
@@ -359,6 +360,6 @@ struct BatchCommandTests {
         let expected = try String(contentsOfFile: reference, encoding: .utf8)
         let resumed = try String(contentsOfFile: out, encoding: .utf8)
         #expect(resumed == expected)
-        #expect(Set(resumed.split(separator: "\n")).count == 62)
+        #expect(Set(resumed.split(separator: "\n")).count == 63)
     }
 }

@@ -168,7 +168,7 @@ public final class BatchRunner: @unchecked Sendable {
             var status = stat()
             if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
                 for file in try ImageFiles.listFiles(in: path, recursive: recursive) {
-                    if ImageFiles.sniff(path: file) != nil { images.append(file) } else { skipped += 1 }
+                    if ImageFiles.isCandidate(path: file) { images.append(file) } else { skipped += 1 }
                 }
             } else {
                 images.append(path)  // a named file is processed, and reported if it is not an image

@@ -4,7 +4,8 @@
     import Darwin
 #endif
 
-/// Finding images among files: by content (the first bytes), never by name.
+/// Finding images among files: by content (the first bytes), and by name only so that a damaged
+/// `.png` or `.jpg` in a folder is reported rather than passed over.
 public enum ImageFiles {
     /// The format of the file at `path` from its first bytes, or nil when it is not a readable
     /// PNG or JPEG file.
@@ -20,14 +21,23 @@ public enum ImageFiles {
         return ImageFormat.sniff(head.prefix(count))
     }
 
-    /// The files the user named: each folder replaced by the files in it (sorted, see
-    /// `listFiles`), each other path kept as given, in argument order.
+    /// Whether a file found in a folder should be read as an image: its content says PNG or JPEG,
+    /// or its name ends in .png, .jpg or .jpeg (any case), so that damaged images get reported.
+    /// Other files (notes, label files, videos) are passed over.
+    public static func isCandidate(path: String) -> Bool {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let suffix = name.split(separator: ".").last.map { $0.lowercased() } ?? ""
+        return name.contains(".") && ["png", "jpg", "jpeg"].contains(suffix) || sniff(path: path) != nil
+    }
+
+    /// The files the user named: each folder replaced by the image candidates in it (sorted, see
+    /// `listFiles` and `isCandidate`), each other path kept as given, in argument order.
     public static func expand(_ paths: [String], recursive: Bool) throws -> [String] {
         var files: [String] = []
         for path in paths {
             var status = stat()
             if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
-                files += try listFiles(in: path, recursive: recursive)
+                files += try listFiles(in: path, recursive: recursive).filter(isCandidate)
             } else {
                 files.append(path)
             }
