@@ -43,7 +43,10 @@ struct Train: ParsableCommand {
     @Option(help: "Network input WIDTHxHEIGHT (multiples of 32).")
     var input = "256x256"
 
-    @Option(help: "Validation fraction, when the labels have no split column.")
+    @Option(help: "A separate labeled set to validate on (same keypoints), instead of a split.")
+    var validation: String?
+
+    @Option(help: "Validation fraction, when the labels have no split column and no --validation.")
     var valFraction = 0.05
 
     @Option(help: "Seed for initial weights, split, order and augmentation.")
@@ -88,7 +91,8 @@ struct Train: ParsableCommand {
             guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
             checkpoint = try newRun(labels: labels)
         }
-        let set = try LabeledSet.load(contentsOf: checkpoint.labels)
+        let set = try Self.labeledSet(
+            checkpoint.labels, validation: checkpoint.validationLabels, imagesRoot: checkpoint.imagesRoot)
         let architecture = checkpoint.model.architecture
         let data = try TrainingData(
             labels: set, labelsPath: checkpoint.labels, imagesRoot: checkpoint.imagesRoot,
@@ -181,8 +185,30 @@ struct Train: ParsableCommand {
                     .utf8))
     }
 
+    /// The training labels, with `validation`'s samples appended and marked as the validation
+    /// split (their image paths resolved against their own file) when a validation file is given.
+    static func labeledSet(_ labels: String, validation: String?, imagesRoot: String?) throws -> LabeledSet {
+        var set = try LabeledSet.load(contentsOf: labels)
+        guard let validation else { return set }
+        let held = try LabeledSet.load(contentsOf: validation)
+        guard held.keypointNames == set.keypointNames else {
+            throw ValidationError(
+                "--validation \(validation) has keypoints \(held.keypointNames.joined(separator: ",")) but the labels have \(set.keypointNames.joined(separator: ","))"
+            )
+        }
+        for index in set.samples.indices { set.samples[index].split = "train" }
+        let here = FileManager.default.currentDirectoryPath
+        for var sample in held.samples {
+            let path = TrainingData.resolve(sample.image, labelsPath: validation, imagesRoot: imagesRoot)
+            sample.image = path.hasPrefix("/") ? path : (here as NSString).appendingPathComponent(path)
+            sample.split = "val"
+            set.samples.append(sample)
+        }
+        return set
+    }
+
     private func newRun(labels: String) throws -> Checkpoint {
-        let set = try LabeledSet.load(contentsOf: labels)
+        let set = try Self.labeledSet(labels, validation: validation, imagesRoot: imagesRoot)
         let size = input.lowercased().split(separator: "x").compactMap { Int($0) }
         let blocks = depths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }) else {
@@ -206,8 +232,9 @@ struct Train: ParsableCommand {
             oksSigmas: names == OKSEvaluation.cocoNames ? OKSEvaluation.cocoSigmas : nil, heatmapSigma: sigma,
             provenance: [
                 "trained": "yes", "data": labels, "seed": "\(seed)",
-                "split": set.samples.contains { $0.split != nil }
-                    ? "split column" : "fraction \(valFraction), seed \(seed)",
+                "split": validation.map { "validation file \($0)" }
+                    ?? (set.samples.contains { $0.split != nil }
+                        ? "split column" : "fraction \(valFraction), seed \(seed)"),
                 "settings": String(decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self),
                 "command": CommandLine.arguments.joined(separator: " "),
             ],
@@ -215,6 +242,6 @@ struct Train: ParsableCommand {
         return Checkpoint(
             model: model, optimizer: AdamW<Float>(weightDecay: Float(settings.weightDecay)), settings: settings,
             labels: labels,
-            imagesRoot: imagesRoot, epoch: 0, stepInEpoch: 0, bestError: nil, bestEpoch: nil, seconds: 0)
+            imagesRoot: imagesRoot, validationLabels: validation, epoch: 0, stepInEpoch: 0, bestError: nil, bestEpoch: nil, seconds: 0)
     }
 }

@@ -198,6 +198,23 @@ struct TrainCommandTests {
         #expect(resumedWeights == finalWeights)
     }
 
+    @Test func validatesOnASeparateFile() throws {
+        let trainFolder = try TemporaryFolder()
+        let heldFolder = try TemporaryFolder()
+        let labels = try Self.dataset(trainFolder, count: 8)
+        let held = try Self.dataset(heldFolder, count: 3)
+        let out = trainFolder.file("m.safetensors")
+        let arguments = ["--epochs", "1", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1"]
+        let result = try CommandLineTool.run(["train", "--labels", labels, "--validation", held, "--out", out] + arguments)
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.errors.contains("training on 8 samples, validating on 3; 1 epochs of 2 steps"))
+        #expect(try Model.load(contentsOf: out).provenance["split"] == "validation file \(held)")
+
+        let other = try heldFolder.write(Array("image,nose_x,nose_y\nimg0.png,1,2\n".utf8), to: "other.csv")
+        let mismatch = try CommandLineTool.run(["train", "--labels", labels, "--validation", other, "--out", out])
+        #expect(mismatch.status != 0 && mismatch.errors.contains("has keypoints nose but the labels have dot,left_mark"))
+    }
+
     @Test func explainsMissingImages() throws {
         let folder = try TemporaryFolder()
         let labels = try folder.write(Array("image,dot_x,dot_y\nnowhere.png,1,2\n".utf8), to: "labels.csv")

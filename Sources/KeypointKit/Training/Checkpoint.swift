@@ -10,6 +10,8 @@ public struct Checkpoint: Sendable {
     public var settings: TrainingSettings
     public var labels: String
     public var imagesRoot: String?
+    /// A separate labeled set to validate on, instead of a split of `labels`.
+    public var validationLabels: String?
     /// Epochs finished, and optimisation steps done in the epoch after them.
     public var epoch: Int
     public var stepInEpoch: Int
@@ -19,13 +21,15 @@ public struct Checkpoint: Sendable {
 
     public init(
         model: Model, optimizer: AdamW<Float>, settings: TrainingSettings, labels: String, imagesRoot: String?,
-        epoch: Int, stepInEpoch: Int, bestError: Double?, bestEpoch: Int?, seconds: Double
+        validationLabels: String? = nil, epoch: Int, stepInEpoch: Int, bestError: Double?, bestEpoch: Int?,
+        seconds: Double
     ) {
         self.model = model
         self.optimizer = optimizer
         self.settings = settings
         self.labels = labels
         self.imagesRoot = imagesRoot
+        self.validationLabels = validationLabels
         self.epoch = epoch
         self.stepInEpoch = stepInEpoch
         self.bestError = bestError
@@ -47,6 +51,7 @@ public struct Checkpoint: Sendable {
             decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self)
         file.metadata["checkpoint.labels"] = labels
         if let imagesRoot { file.metadata["checkpoint.images_root"] = imagesRoot }
+        if let validationLabels { file.metadata["checkpoint.validation_labels"] = validationLabels }
         file.metadata["checkpoint.epoch"] = "\(epoch)"
         file.metadata["checkpoint.step_in_epoch"] = "\(stepInEpoch)"
         file.metadata["checkpoint.adam_step"] = "\(optimizer.step)"
@@ -84,7 +89,8 @@ public struct Checkpoint: Sendable {
         }
         return Checkpoint(
             model: try Model(safeTensors: file, path: path), optimizer: optimizer, settings: settings, labels: labels,
-            imagesRoot: file.metadata["checkpoint.images_root"], epoch: epoch, stepInEpoch: step,
+            imagesRoot: file.metadata["checkpoint.images_root"],
+            validationLabels: file.metadata["checkpoint.validation_labels"], epoch: epoch, stepInEpoch: step,
             bestError: file.metadata["checkpoint.best_error"].flatMap(Double.init),
             bestEpoch: file.metadata["checkpoint.best_epoch"].flatMap(Int.init),
             seconds: Double(file.metadata["checkpoint.seconds"] ?? "") ?? 0)
