@@ -117,20 +117,6 @@ struct Eval: ParsableCommand {
         return .bbox
     }
 
-    /// The labels' image path on disk: under --images-root, else relative to the labels' folder
-    /// or one of its three parents, else as written.
-    private func resolve(_ image: String) -> String {
-        if image.hasPrefix("/") { return image }
-        if let imagesRoot { return (imagesRoot as NSString).appendingPathComponent(image) }
-        var folder = (labels as NSString).deletingLastPathComponent
-        for _ in 0..<4 {
-            let candidate = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(image)
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
-            folder = (folder as NSString).deletingLastPathComponent
-        }
-        return image
-    }
-
     /// Indices of the labels' keypoints among `names`; a clear error when some are missing.
     private func mapping(from names: [String], labels: [String], source: String) throws -> [Int] {
         let missing = labels.filter { !names.contains($0) }
@@ -147,7 +133,7 @@ struct Eval: ParsableCommand {
         let predictor = try Predictor(model: model, threads: threads)
         var cache: (path: String, image: Image)?
         return try set.samples.map { sample in
-            let path = resolve(sample.image)
+            let path = LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)
             let image = try cache?.path == path ? cache!.image : ImageDecoder.decode(contentsOf: path).image
             cache = (path, image)
             let box = sample.box.map { box in
@@ -217,7 +203,7 @@ struct Eval: ParsableCommand {
         }
         return set.samples.map { sample in
             let points =
-                records[resolve(sample.image)] ?? records[sample.image]
+                records[LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)] ?? records[sample.image]
                 ?? byName[(sample.image as NSString).lastPathComponent]
             return set.keypointNames.map { points?[$0] }
         }

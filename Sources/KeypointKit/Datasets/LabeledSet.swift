@@ -63,6 +63,20 @@ public struct LabeledSet: Equatable, Sendable {
     /// COCO images (id -> file name), for results files and evaluation.
     public var images: [Int: String]
 
+    /// The labels' image path on disk: under `imagesRoot`, else relative to the labels file's
+    /// folder or one of its three parents (DeepLabCut paths are relative to the project).
+    public static func imagePath(_ image: String, labelsPath: String, imagesRoot: String?) -> String {
+        if image.hasPrefix("/") { return image }
+        if let imagesRoot { return (imagesRoot as NSString).appendingPathComponent(image) }
+        var folder = (labelsPath as NSString).deletingLastPathComponent
+        for _ in 0..<4 {
+            let candidate = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(image)
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        return image
+    }
+
     public static func load(contentsOf path: String) throws -> LabeledSet {
         let bytes: [UInt8]
         do {

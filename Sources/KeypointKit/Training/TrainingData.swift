@@ -32,7 +32,7 @@ public final class TrainingData: @unchecked Sendable {
         minimumSize = 2 * inputSize
         var samples: [Sample] = []
         for sample in labels.samples where sample.points.contains(where: { $0 != nil }) {
-            let path = Self.resolve(sample.image, labelsPath: labelsPath, imagesRoot: imagesRoot)
+            let path = LabeledSet.imagePath(sample.image, labelsPath: labelsPath, imagesRoot: imagesRoot)
             guard FileManager.default.fileExists(atPath: path) else {
                 throw LabelError.malformed(
                     path: labelsPath, line: nil,
@@ -45,20 +45,6 @@ public final class TrainingData: @unchecked Sendable {
                 path: labelsPath, line: nil, reason: "no sample has a labeled keypoint: nothing to train on")
         }
         self.samples = samples
-    }
-
-    /// The labels' image path on disk: under `imagesRoot`, else relative to the labels file's
-    /// folder or one of its three parents (DeepLabCut paths are relative to the project).
-    public static func resolve(_ image: String, labelsPath: String, imagesRoot: String?) -> String {
-        if image.hasPrefix("/") { return image }
-        if let imagesRoot { return (imagesRoot as NSString).appendingPathComponent(image) }
-        var folder = (labelsPath as NSString).deletingLastPathComponent
-        for _ in 0..<4 {
-            let candidate = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(image)
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
-            folder = (folder as NSString).deletingLastPathComponent
-        }
-        return image
     }
 
     /// The image of sample `index` and the factor from original pixels to its pixels.
