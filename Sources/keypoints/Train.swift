@@ -40,9 +40,6 @@ struct Train: ParsableCommand {
     @Option(help: "Images per step (at least 2).")
     var batch = 16
 
-    @Option(help: "Network input WIDTHxHEIGHT (multiples of 32).")
-    var input = "256x256"
-
     @Option(help: "A separate labeled set to validate on (same keypoints), instead of a split.")
     var validation: String?
 
@@ -55,17 +52,7 @@ struct Train: ParsableCommand {
     @Option(help: "Continue from this checkpoint (its settings and labels are used).")
     var resume: String?
 
-    @Option(help: "Channels after the stem.")
-    var width = 32
-
-    @Option(help: "Residual blocks at strides 4, 8 and 16.")
-    var depths = "2,2,2"
-
-    @Option(help: "Heatmap stride, 4 or 2.")
-    var heatmapStride = 4
-
-    @Flag(help: "A plain convolution stem instead of CoordConv (for the ablation).")
-    var noCoordinates = false
+    @OptionGroup var shape: ArchitectureOptions
 
     @Option(help: "Peak learning rate.")
     var learningRate = 2e-3
@@ -199,7 +186,7 @@ struct Train: ParsableCommand {
         for index in set.samples.indices { set.samples[index].split = "train" }
         let here = FileManager.default.currentDirectoryPath
         for var sample in held.samples {
-            let path = TrainingData.resolve(sample.image, labelsPath: validation, imagesRoot: imagesRoot)
+            let path = LabeledSet.imagePath(sample.image, labelsPath: validation, imagesRoot: imagesRoot)
             sample.image = path.hasPrefix("/") ? path : (here as NSString).appendingPathComponent(path)
             sample.split = "val"
             set.samples.append(sample)
@@ -209,17 +196,7 @@ struct Train: ParsableCommand {
 
     private func newRun(labels: String) throws -> Checkpoint {
         let set = try Self.labeledSet(labels, validation: validation, imagesRoot: imagesRoot)
-        let size = input.lowercased().split(separator: "x").compactMap { Int($0) }
-        let blocks = depths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }) else {
-            throw ValidationError("--input must be WIDTHxHEIGHT with both multiples of 32, e.g. 256x192")
-        }
-        guard blocks.count == 3, [2, 4].contains(heatmapStride), width > 0 else {
-            throw ValidationError("--depths needs three numbers and --heatmap-stride 2 or 4")
-        }
-        let architecture = Architecture.coordConvResNet(
-            keypoints: set.keypointNames.count, width: width, depths: blocks, inputWidth: size[0], inputHeight: size[1],
-            heatmapStride: heatmapStride, coordinates: !noCoordinates)
+        let architecture = try shape.architecture(keypoints: set.keypointNames.count)
         let names = set.keypointNames
         var settings = TrainingSettings(
             epochs: epochs, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,

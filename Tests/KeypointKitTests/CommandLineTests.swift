@@ -177,6 +177,38 @@ struct DetectCommandTests {
 /// Scripts/check_onnx_parity.py (pip install onnx onnxruntime numpy) on the input that
 /// `keypoints detect --dump` wrote, compared with the heatmaps it wrote: max |difference| at
 /// most 1e-4 of max |heatmap| (measured 4.9e-6).
+struct InitCommandTests {
+    @Test func writesAnUntrainedModelOfTheRequestedShape() throws {
+        let folder = try TemporaryFolder()
+        let out = folder.file("m.safetensors")
+        let result = try CommandLineTool.run([
+            "init", "--keypoints", "nose, left_eye,right_eye", "--input", "128x96", "--width", "8", "--depths", "1,0,1",
+            "--out", out,
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let model = try Model.load(contentsOf: out)
+        #expect(model.keypointNames == ["nose", "left_eye", "right_eye"] && model.flipPairs == [[1, 2]])
+        #expect(model.architecture.inputWidth == 128 && model.architecture.inputHeight == 96)
+        #expect(model.provenance["trained"] == "no")
+    }
+
+    @Test func rejectsShapesTheNetworkCannotTake() throws {
+        let folder = try TemporaryFolder()
+        let out = folder.file("m.safetensors")
+        let cases: [([String], String)] = [
+            (["--input", "100x96"], "--input must be WIDTHxHEIGHT with both multiples of 32"),
+            (["--depths", "2,2"], "--depths needs three block counts"),
+            (["--heatmap-stride", "8"], "--heatmap-stride must be 2 or 4"),
+            (["--keypoints", ","], "--keypoints needs at least one name"),
+        ]
+        for (arguments, message) in cases {
+            let result = try CommandLineTool.run(["init", "--keypoints", "a", "--out", out] + arguments)
+            #expect(result.status == 2 && result.errors.contains(message), "\(arguments): \(result.errors)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}
+
 struct OnnxExportTests {
     @Test func onnxruntimeReproducesOurHeatmaps() throws {
         let folder = try TemporaryFolder()

@@ -1,0 +1,38 @@
+import ArgumentParser
+import KeypointKit
+
+/// The options that shape a network of the default family, shared by `init` and `train`.
+struct ArchitectureOptions: ParsableArguments {
+    @Option(help: "Network input, WIDTHxHEIGHT (multiples of 32).")
+    var input = "256x256"
+
+    @Option(help: "Channels after the stem (stages have 2x, 4x, 8x).")
+    var width = 32
+
+    @Option(help: "Residual blocks at strides 4, 8 and 16, comma-separated.")
+    var depths = "2,2,2"
+
+    @Option(help: "Heatmap stride: 4 or 2.")
+    var heatmapStride = 4
+
+    @Flag(help: "A plain convolution stem instead of CoordConv (for the ablation).")
+    var noCoordinates = false
+
+    /// The network for `keypoints` heatmaps; a usage error names the option that is wrong.
+    func architecture(keypoints: Int) throws -> Architecture {
+        let size = input.lowercased().split(separator: "x").compactMap { Int($0) }
+        let blocks = depths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }) else {
+            throw ValidationError("--input must be WIDTHxHEIGHT with both multiples of 32, e.g. 256x192")
+        }
+        guard blocks.count == 3, blocks.allSatisfy({ $0 >= 0 }) else {
+            throw ValidationError("--depths needs three block counts, e.g. 2,2,2")
+        }
+        guard [2, 4].contains(heatmapStride), width > 0 else {
+            throw ValidationError("--heatmap-stride must be 2 or 4 and --width positive")
+        }
+        return Architecture.coordConvResNet(
+            keypoints: keypoints, width: width, depths: blocks, inputWidth: size[0], inputHeight: size[1],
+            heatmapStride: heatmapStride, coordinates: !noCoordinates)
+    }
+}
