@@ -96,6 +96,58 @@ struct OptimizerTests {
     }
 }
 
+/// What is trained is what runs: the training graph in inference mode and the inference engine
+/// (batch norm folded, CoordConv as a spatial bias) give the same heatmaps.
+struct TrainingMatchesInferenceTests {
+    @Test(arguments: [true, false]) func sameHeatmapsAsTheEngine(coordinates: Bool) throws {
+        let architecture = Architecture.coordConvResNet(
+            keypoints: 3, width: 8, depths: [1, 1, 1], inputWidth: 96, inputHeight: 64, heatmapStride: 4,
+            coordinates: coordinates)
+        var weights = try architecture.initialWeights(seed: 8)
+        NetworkTests.randomize(&weights, seed: 80)
+        let image = normalValues(3 * 64 * 96, seed: 81)
+        let network = try Network(architecture: architecture, weights: weights, threads: 1)
+        _ = network.input.initialize(from: image)
+        let engine = Array(network.run())
+        let graph = try TrainingGraph<Float>(architecture: architecture, weights: weights)
+        let trained = graph.forward(Grid(batch: 1, channels: 3, height: 64, width: 96, values: image), training: false)
+        let scale = engine.map(abs).max()!
+        let worst = zip(engine, trained.values).map { abs($0 - $1) }.max()!
+        #expect(trained.values.count == engine.count && worst <= 1e-4 * scale, "worst \(worst) of \(scale)")
+    }
+}
+
+/// The Float graph (GEMMs on kp_sgemm, blocked over large sizes) against the Double graph
+/// (plain loops) on a realistic network: every parameter gradient within 1e-3 of its largest
+/// magnitude (fp32 sums of thousands of products).
+struct FloatGradientTests {
+    @Test(arguments: [true, false]) func floatGradientsMatchDouble(coordinates: Bool) throws {
+        let architecture = Architecture.coordConvResNet(
+            keypoints: 3, width: 8, depths: [1, 1, 1], inputWidth: 96, inputHeight: 64, heatmapStride: 4,
+            coordinates: coordinates)
+        var weights = try architecture.initialWeights(seed: 9)
+        NetworkTests.randomize(&weights, seed: 90)
+        let image = normalValues(2 * 3 * 64 * 96, seed: 91)
+        let targets = normalValues(2 * 3 * 16 * 24, seed: 92)
+        let mask: [Float] = [1, 1, 0, 1, 0.5, 1]
+        let single = try TrainingGraph<Float>(architecture: architecture, weights: weights)
+        let double = try TrainingGraph<Double>(architecture: architecture, weights: weights)
+        let (_, floatGradients) = single.lossAndGradients(
+            input: Grid(batch: 2, channels: 3, height: 64, width: 96, values: image),
+            targets: Grid(batch: 2, channels: 3, height: 16, width: 24, values: targets), weights: mask)
+        let (_, doubleGradients) = double.lossAndGradients(
+            input: Grid(batch: 2, channels: 3, height: 64, width: 96, values: image.map { Double($0) }),
+            targets: Grid(batch: 2, channels: 3, height: 16, width: 24, values: targets.map { Double($0) }),
+            weights: mask.map { Double($0) })
+        for name in single.trainableNames {
+            let expected = doubleGradients[name]!
+            let scale = expected.map(abs).max()!
+            let worst = zip(floatGradients[name]!, expected).map { abs(Double($0) - $1) }.max()!
+            #expect(worst <= 1e-3 * scale, "\(name): worst \(worst) of \(scale)")
+        }
+    }
+}
+
 struct TrainingGemmTests {
     /// kp_sgemm against the plain loops in Double, every transpose combination, with and without
     /// accumulation, odd sizes around the microkernel blocks, on every ISA: within 1e-5 of the
