@@ -17,7 +17,8 @@ struct Eval: ParsableCommand {
             Reports: mean and median Euclidean error in pixels (DeepLabCut's "RMSE"), also for \
             predictions scoring at least --pcutoff; per keypoint; PCK at each threshold with its \
             normaliser; the PCK curve's area; COCO OKS AP/AR (sigmas from the model, --sigmas, or \
-            COCO's for its 17 names). --report DIR writes report.json and per_image.csv.
+            COCO's for its 17 names). --report DIR writes report.json, per_image.csv, the PCK \
+            curve (pck.png) and the worst images, ground truth beside prediction (worst_01.png, ...).
             """
     )
 
@@ -48,8 +49,11 @@ struct Eval: ParsableCommand {
     @Option(help: "OKS sigmas, comma-separated, one per keypoint.")
     var sigmas: String?
 
-    @Option(help: "Write report.json and per_image.csv into this folder.")
+    @Option(help: "Write report.json, per_image.csv, pck.png and worst_NN.png overlays into this folder.")
     var report: String?
+
+    @Option(help: "How many of the worst images get an overlay in --report.")
+    var worstImages = 8
 
     @Flag(help: "Print the report as one JSON object.")
     var json = false
@@ -104,7 +108,7 @@ struct Eval: ParsableCommand {
             labels: set, predictions: predicted, thresholds: thresholds!, normalizer: normalizer, pcutoff: pcutoff,
             sigmas: sigmaList)
         if json { print(result.json.serialized) } else { print(table(result)) }
-        if let report { try writeReport(result, to: report) }
+        if let report { try writeReport(result, set: set, predictions: predicted, to: report) }
     }
 
     private func defaultNormalizer(_ names: [String]) -> PCKNormalizer {
@@ -247,7 +251,9 @@ struct Eval: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    private func writeReport(_ report: EvaluationReport, to folder: String) throws {
+    private func writeReport(
+        _ report: EvaluationReport, set: LabeledSet, predictions: [[PredictedPoint?]], to folder: String
+    ) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try writeFileAtomically(Array((report.json.serialized + "\n").utf8), to: "\(folder)/report.json")
         var csv = "image,mean_error_px,keypoints\n"
@@ -258,5 +264,25 @@ struct Eval: ParsableCommand {
             csv += "\(image),\(row.meanError.map { String(format: "%.4f", $0) } ?? ""),\(row.count)\n"
         }
         try writeFileAtomically(Array(csv.utf8), to: "\(folder)/per_image.csv")
+        if let plot = ReportImages.pckPlot(report) {
+            try plot.writePNG(to: "\(folder)/pck.png")
+        }
+        // The worst images by mean error, ground truth beside prediction.
+        let worst = report.perImage.indices.filter { report.perImage[$0].meanError != nil }
+            .sorted { report.perImage[$0].meanError! > report.perImage[$1].meanError! }.prefix(worstImages)
+        for (rank, index) in worst.enumerated() {
+            let sample = set.samples[index]
+            let path = LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)
+            do {
+                let picture = try ImageDecoder.decode(contentsOf: path).image
+                let caption = String(format: "mean error %.1f px", report.perImage[index].meanError!)
+                let overlay = ReportImages.sideBySide(
+                    picture, truth: sample.points, prediction: predictions[index], names: set.keypointNames,
+                    skeleton: set.skeleton, caption: caption)
+                try overlay.writePNG(to: String(format: "%@/worst_%02d.png", folder, rank + 1))
+            } catch let error as ImageError {
+                FileHandle.standardError.write(Data("no overlay for \(sample.image): \(error)\n".utf8))
+            }
+        }
     }
 }

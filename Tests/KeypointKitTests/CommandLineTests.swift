@@ -275,6 +275,14 @@ struct EvalCommandTests {
         #expect(pck["4.0"] == 0.75 && pck["8.0"] == 1)
         let csv = try String(contentsOfFile: folder.file("report/per_image.csv"), encoding: .utf8)
         #expect(csv.hasPrefix("image,mean_error_px,keypoints\nlabeled-data/m4s1/img0000.png,3.7500,4"))
+        let plot = try ImageDecoder.decode(contentsOf: folder.file("report/pck.png")).image
+        #expect(plot.width > 700 && plot.height > 400)
+        // Every image is equally wrong, so the eight "worst" are eight full frames side by side.
+        for rank in 1...8 {
+            let overlay = try ImageDecoder.decode(contentsOf: folder.file(String(format: "report/worst_%02d.png", rank)))
+            #expect(overlay.image.width == 2 * 640 + 8 && overlay.image.height == 480 + 28)
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.file("report/worst_09.png")))
     }
 
     @Test func predictsWithAModelAndExplainsNameMismatches() throws {

@@ -28,6 +28,10 @@ struct EvaluationTests {
         #expect(report.cutoffMeanError == 3 && report.cutoffCount == 2)
         #expect(report.pck == [0.5, 1])
         #expect(abs(report.auc! - 0.5025) < 1e-12)
+        #expect(report.curveThresholds.count == 101 && report.curveThresholds[50] == 0.25)
+        #expect(report.curve! == Array(repeating: 0.5, count: 100) + [1])
+        #expect(report.keypointCurves[0]! == Array(repeating: 0, count: 100) + [1])  // a: 0.5 of the torso off
+        #expect(report.keypointCurves[1]! == Array(repeating: 1, count: 101))  // b: exact
         #expect(report.keypoints[0].meanError == 3 && report.keypoints[1].meanError == 0)
         #expect(report.perImage[1].meanError == 1 && report.perImage[1].count == 1)
     }

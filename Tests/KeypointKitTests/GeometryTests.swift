@@ -90,6 +90,19 @@ struct GeometryTests {
 }
 
 struct DrawingTests {
+    /// "L" at scale 2: seven cells down the left and four more along the bottom, each 2x2 pixels;
+    /// lower case is drawn as capitals; text is clipped at the image edge.
+    @Test func textLightsTheGlyphCells() {
+        var image = Image(width: 14, height: 16, fill: .black)
+        image.drawText("l", x: 1, y: 1, scale: 2, color: .white)
+        let lit = stride(from: 0, to: image.pixels.count, by: 3).filter { image.pixels[$0] == 255 }.count
+        #expect(lit == 11 * 4)
+        #expect(image.pixels[(1 * 14 + 1) * 3] == 255 && image.pixels[(13 * 14 + 9) * 3 + 1] == 255)
+        #expect(image.pixels[(1 * 14 + 3) * 3] == 0)  // the top row of "L" is one cell wide
+        #expect(Image.textWidth("AB", scale: 2) == 22)
+        image.drawText("WWWW", x: 10, y: 12, scale: 3, color: .white)  // mostly outside: no trap
+    }
+
     @Test func filledCircleCoversItsDiscWithSoftEdges() {
         var image = Image(width: 21, height: 21)
         image.fillCircle(center: Point(x: 10, y: 10), radius: 5, color: RGB(200, 100, 50))

@@ -101,6 +101,11 @@ public struct EvaluationReport: Sendable {
     public var pck: [Double?]
     /// Area under the PCK curve over [0, largest threshold], 101 points, trapezoids, divided by the range.
     public var auc: Double?
+    /// PCK at 101 evenly spaced thresholds from 0 to the largest of `thresholds`: over all
+    /// keypoints, and per keypoint (nil for a keypoint without normalisable labels).
+    public var curveThresholds: [Double]
+    public var curve: [Double]?
+    public var keypointCurves: [[Double]?]
     public var keypoints: [KeypointRow]
     public var oks: OKSEvaluation.Result?
     public var oksSigmasSource: String?
@@ -163,12 +168,17 @@ public struct EvaluationReport: Sendable {
         self.thresholds = thresholds
         self.normalizer = normalizer
         pck = thresholds.map { fraction(allNormalized, within: $0) }
-        if let top = thresholds.max(), top > 0, !allNormalized.isEmpty {
-            let curve = (0...100).map { fraction(allNormalized, within: top * Double($0) / 100)! }
-            auc = zip(curve, curve.dropFirst()).reduce(0) { $0 + ($1.0 + $1.1) / 2 } / 100
-        } else {
-            auc = nil
+        let top = thresholds.max() ?? 0
+        let grid = top > 0 ? (0...100).map { top * Double($0) / 100 } : []
+        func curve(_ values: [Double]) -> [Double]? {
+            values.isEmpty || grid.isEmpty ? nil : grid.map { fraction(values, within: $0)! }
         }
+        let overall = curve(allNormalized)
+        curveThresholds = grid
+        self.curve = overall
+        keypointCurves = normalized.map(curve)
+        // Trapezoids over the curve, divided by the threshold range: 1 when every point is exact.
+        auc = overall.map { curve in zip(curve, curve.dropFirst()).reduce(0) { $0 + ($1.0 + $1.1) / 2 } / 100 }
         keypoints = (0..<count).map { k in
             KeypointRow(
                 name: labels.keypointNames[k], meanError: mean(errors[k]), medianError: median(errors[k]),
