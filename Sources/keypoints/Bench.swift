@@ -5,7 +5,7 @@ import KeypointKit
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the speed of the pipeline's parts.",
-        subcommands: [BenchDecode.self, BenchConv.self, BenchNet.self]
+        subcommands: [BenchDecode.self, BenchConv.self, BenchNet.self, BenchTrain.self]
     )
 }
 
