@@ -113,6 +113,26 @@ struct BenchConvCommandTests {
     }
 }
 
+struct BenchTrainCommandTests {
+    /// The step's parts are timed and the rates follow from them and the architecture's FLOPs.
+    @Test func reportsStepTimesAndRates() throws {
+        let result = try CommandLineTool.run([
+            "bench", "train", "--input", "64x64", "--width", "4", "--depths", "1,1,1", "--keypoints", "2", "--batch",
+            "2", "--steps", "1", "--json",
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let forwardBackward = try #require(line["forward_backward_ms"] as? Double)
+        let update = try #require(line["update_ms"] as? Double)
+        let gflop = try #require(line["gflop_per_image"] as? Double)
+        #expect((line["forward_ms"] as? Double ?? 0) > 0 && forwardBackward > 0 && gflop > 0)
+        let imagesPerSecond = try #require(line["images_per_s"] as? Double)
+        #expect(abs(imagesPerSecond - 2 / ((forwardBackward + update) / 1000)) < 1e-6 * imagesPerSecond)
+        let gflops = try #require(line["gflops"] as? Double)
+        #expect(abs(gflops - 3 * gflop * 2 / (forwardBackward / 1000)) < 1e-6 * gflops)
+    }
+}
+
 struct DetectCommandTests {
     /// A small random-weight model on disk, the files a user would pass, and the CLI run on them.
     @Test func detectReportsEveryImageAndWritesOverlaysAndDumps() throws {
