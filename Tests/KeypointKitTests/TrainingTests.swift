@@ -152,6 +152,30 @@ struct TrainingGemmTests {
     /// kp_sgemm against the plain loops in Double, every transpose combination, with and without
     /// accumulation, odd sizes around the microkernel blocks, on every ISA: within 1e-5 of the
     /// largest magnitude (fp32 sums of up to 70 products).
+    /// kp_im2col and kp_col2im (Float, threaded) against the plain loops (Double): exactly equal
+    /// for im2col (copies); col2im's sums of at most k*k values within 1e-6 of the largest.
+    @Test func unfoldMatchesPlainLoops() throws {
+        for (kernel, stride, padding) in [(3, 1, 1), (3, 2, 1), (1, 1, 0), (1, 2, 0), (3, 1, 0)] {
+            let g = ConvolutionGeometry(
+                inChannels: 5, outChannels: 1, kernel: kernel, stride: stride, padding: padding, groups: 1)
+            let (ho, wo) = g.outputSize(11, 9)
+            let x = normalValues(5 * 11 * 9, seed: 7)
+            var floatColumns = [Float](repeating: .nan, count: 5 * kernel * kernel * ho * wo)
+            var doubleColumns = [Double](repeating: .nan, count: floatColumns.count)
+            TrainingOps.im2col(x, channels: 5, height: 11, width: 9, g, into: &floatColumns)
+            TrainingOps.im2col(x.map { Double($0) }, channels: 5, height: 11, width: 9, g, into: &doubleColumns)
+            #expect(floatColumns.map { Double($0) } == doubleColumns, "im2col k\(kernel) s\(stride) p\(padding)")
+
+            let columns = normalValues(floatColumns.count, seed: 8)
+            var floatImage = normalValues(5 * 11 * 9, seed: 9)  // col2im adds to what is there
+            var doubleImage = floatImage.map { Double($0) }
+            TrainingOps.col2im(columns, channels: 5, height: 11, width: 9, g, into: &floatImage)
+            TrainingOps.col2im(columns.map { Double($0) }, channels: 5, height: 11, width: 9, g, into: &doubleImage)
+            let worst = zip(floatImage, doubleImage).map { abs(Double($0) - $1) }.max()!
+            #expect(worst <= 1e-6 * doubleImage.map(abs).max()!, "col2im k\(kernel) s\(stride) p\(padding)")
+        }
+    }
+
     @Test(arguments: InstructionSet.available)
     func sgemmMatchesPlainLoops(isa: InstructionSet) throws {
         for (m, n, k) in [(1, 1, 1), (13, 37, 9), (12, 32, 70), (25, 65, 3)] {

@@ -119,4 +119,12 @@ void kp_winograd_output_tile(kp_isa isa, int tile, const float *m, float *y);
 int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
              const float *b, size_t ldb, float *c, size_t ldc, int accumulate, kp_threadpool *pool);
 
+// im2col for training: column row (c * k + ky) * k + kx, at output position (oy, ox), holds
+// x[c][oy*stride - padding + ky][ox*stride - padding + kx] (0 outside). col2im adds the columns
+// back into x (which it does not clear). Threaded over channels; results independent of threads.
+void kp_im2col(const float *x, size_t channels, size_t height, size_t width, size_t kernel, size_t stride,
+               size_t padding, float *columns, kp_threadpool *pool);
+void kp_col2im(const float *columns, size_t channels, size_t height, size_t width, size_t kernel, size_t stride,
+               size_t padding, float *x, kp_threadpool *pool);
+
 #endif

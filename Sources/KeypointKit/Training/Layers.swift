@@ -84,11 +84,19 @@ struct ConvolutionGeometry {
 }
 
 enum TrainingOps {
-    /// Unfolds one image's group of channels: columns[(c, ky, kx)][oy * wo + ox].
+    /// Unfolds one image's group of channels: columns[(c, ky, kx)][oy * wo + ox]. Float runs on
+    /// the C version (kp_im2col, threaded); other scalars on these loops.
     static func im2col<Scalar: BinaryFloatingPoint>(
         _ x: UnsafePointer<Scalar>, channels: Int, height: Int, width: Int, _ g: ConvolutionGeometry,
         into columns: UnsafeMutablePointer<Scalar>
     ) {
+        if Scalar.self == Float.self {  // threaded C on the training pool
+            kp_im2col(
+                UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), channels, height, width, g.kernel, g.stride,
+                g.padding, UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self),
+                TrainingKernels.pool.pool)
+            return
+        }
         let (ho, wo) = g.outputSize(height, width)
         var row = 0
         for c in 0..<channels {
@@ -109,11 +117,19 @@ enum TrainingOps {
         }
     }
 
-    /// The adjoint of im2col: adds each column entry back to the input position it came from.
+    /// The adjoint of im2col: adds each column entry back to the input position it came from
+    /// (Float on kp_col2im).
     static func col2im<Scalar: BinaryFloatingPoint>(
         _ columns: UnsafePointer<Scalar>, channels: Int, height: Int, width: Int, _ g: ConvolutionGeometry,
         into x: UnsafeMutablePointer<Scalar>
     ) {
+        if Scalar.self == Float.self {
+            kp_col2im(
+                UnsafeRawPointer(columns).assumingMemoryBound(to: Float.self), channels, height, width, g.kernel,
+                g.stride, g.padding, UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self),
+                TrainingKernels.pool.pool)
+            return
+        }
         let (ho, wo) = g.outputSize(height, width)
         var row = 0
         for c in 0..<channels {
