@@ -12,7 +12,8 @@ struct Eval: ParsableCommand {
             the labels file's folder or one of its parents (DeepLabCut paths are relative to the \
             project). With --model, COCO instances are cropped around their box (enlarged 1.25x) and \
             other images letterboxed whole. With --predictions, a JSON Lines file as detect --json \
-            writes (matched by image path, then file name) or a COCO results JSON (each ground-truth \
+            writes or a DeepLabCut CSV as batch --format csv writes (matched by image path, then \
+            file name), or a COCO results JSON (each ground-truth \
             person paired with the closest detection on its image). Keypoints are matched by name.
             Reports: mean and median Euclidean error in pixels (DeepLabCut's "RMSE"), also for \
             predictions scoring at least --pcutoff; per keypoint; PCK at each threshold with its \
@@ -186,8 +187,24 @@ struct Eval: ParsableCommand {
             }
         }
         var records: [String: [String: PredictedPoint]] = [:]
+        let isDeepLabCut = trimmed.hasPrefix("scorer")
+        if isDeepLabCut {  // DeepLabCut CSV, as batch --format csv writes it
+            let table = try DeepLabCutTable(text: text, path: path)
+            let width = table.coordinates.count
+            for row in table.rows {
+                var points: [String: PredictedPoint] = [:]
+                for (k, name) in table.names.enumerated() {
+                    let cells = row.cells[(k * width)..<((k + 1) * width)].map {
+                        Double($0.trimmingCharacters(in: .whitespaces))
+                    }
+                    guard let x = cells[0], let y = cells[1], x.isFinite, y.isFinite else { continue }
+                    points[name] = PredictedPoint(x: x, y: y, score: width == 3 ? cells[2] ?? 0 : 1)
+                }
+                records[row.image] = points
+            }
+        }
         for (number, line) in text.split(separator: "\n").enumerated()
-        where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+        where !isDeepLabCut && !line.trimmingCharacters(in: .whitespaces).isEmpty {
             guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let image = record["image"] as? String
             else { throw ValidationError("\(path), line \(number + 1): not a JSON object with an \"image\"") }

@@ -293,6 +293,28 @@ struct EvalCommandTests {
         #expect(abs((report["pcutoff_mean_error_px"] as? Double ?? 0) - 4) < 1e-6)  // tailbase dropped: (6 + 3 + 3) / 3
         let pck = report["pck"] as? [String: Double] ?? [:]
         #expect(pck["4.0"] == 0.75 && pck["8.0"] == 1)
+        // The same predictions as a DeepLabCut CSV (x, y, likelihood; split index columns).
+        var rows = [
+            "scorer,,," + Array(repeating: "other", count: 12).joined(separator: ","),
+            "bodyparts,,," + set.keypointNames.flatMap { Array(repeating: $0, count: 3) }.joined(separator: ","),
+            "coords,,," + Array(repeating: "x,y,likelihood", count: 4).joined(separator: ","),
+        ]
+        for sample in set.samples {
+            let cells = zip(set.keypointNames, sample.points).map { name, point in
+                "\(point!.x + (name == "snout" ? 6 : 3)),\(point!.y),\(name == "tailbase" ? 0.2 : 0.9)"
+            }
+            rows.append(sample.image.split(separator: "/").joined(separator: ",") + "," + cells.joined(separator: ","))
+        }
+        let dlc = try folder.write(Array(rows.joined(separator: "\n").utf8), to: "predictions.csv")
+        let fromCSV = try CommandLineTool.run([
+            "eval", "--labels", labelsPath, "--predictions", dlc, "--pcutoff", "0.5", "--json",
+        ])
+        #expect(fromCSV.status == 0, "\(fromCSV.errors)")
+        let csvReport = try JSONSerialization.jsonObject(with: Data(fromCSV.output.utf8)) as? [String: Any] ?? [:]
+        #expect(csvReport["keypoints_evaluated"] as? Int == 400)
+        #expect(abs((csvReport["mean_error_px"] as? Double ?? 0) - 3.75) < 1e-6)
+        #expect(abs((csvReport["pcutoff_mean_error_px"] as? Double ?? 0) - 4) < 1e-6)
+
         let csv = try String(contentsOfFile: folder.file("report/per_image.csv"), encoding: .utf8)
         #expect(csv.hasPrefix("image,mean_error_px,keypoints\nlabeled-data/m4s1/img0000.png,3.7500,4"))
         let plot = try ImageDecoder.decode(contentsOf: folder.file("report/pck.png")).image

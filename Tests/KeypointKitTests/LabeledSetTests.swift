@@ -25,6 +25,39 @@ struct LabeledSetTests {
         #expect(set.samples.allSatisfy { $0.points.allSatisfy { $0 != nil } })
     }
 
+    /// DeepLabCut 2.2 and later write the image path over three index columns; the same labels,
+    /// rewritten that way with one cell emptied, read the same with that point missing.
+    @Test func deepLabCutSplitIndexColumns() throws {
+        let original = SharedData.path(
+            "dlc-openfield/examples/openfield-Pranav-2018-10-30/labeled-data/m4s1/CollectedData_Pranav.csv")
+        let classic = try LabeledSet.load(contentsOf: original)
+        let lines = try String(contentsOfFile: original, encoding: .utf8).split(separator: "\n").map(String.init)
+        var rewritten = lines.prefix(3).map { line -> String in
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+            return ([String(cells[0]), "", ""] + cells.dropFirst().map(String.init)).joined(separator: ",")
+        }
+        for (index, line) in lines.dropFirst(3).enumerated() {
+            var cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if index == 1 { cells[3] = "" }  // the second image's leftear x
+            rewritten.append((cells[0].split(separator: "/").map(String.init) + cells.dropFirst()).joined(separator: ","))
+        }
+        let folder = try TemporaryFolder()
+        let path = try folder.write(Array(rewritten.joined(separator: "\n").utf8), to: "CollectedData_me.csv")
+        let split = try LabeledSet.load(contentsOf: path)
+        #expect(split.keypointNames == classic.keypointNames && split.samples.count == 100)
+        #expect(split.samples.map(\.image) == classic.samples.map(\.image))
+        #expect(split.samples[1].points[1] == nil && split.samples[1].points[0] == classic.samples[1].points[0])
+        #expect(split.samples[2].points == classic.samples[2].points)
+
+        let multi = try folder.write(
+            Array("scorer,,,me,me\nindividuals,,,m1,m1\nbodyparts,,,snout,snout\ncoords,,,x,y\n".utf8), to: "ma.csv")
+        #expect {
+            try LabeledSet.load(contentsOf: multi)
+        } throws: { error in
+            "\(error)".contains("multi-animal DeepLabCut files (with an individuals row) are not supported yet")
+        }
+    }
+
     @Test func simpleCSVWithSplitAndVisibility() throws {
         let set = try LabeledSet.load(contentsOf: SharedData.path("lspet/derived/lspet_joints_first7000.csv"))
         #expect(set.format == .simpleCSV)

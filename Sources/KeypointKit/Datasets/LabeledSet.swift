@@ -106,45 +106,20 @@ public struct LabeledSet: Equatable, Sendable {
     }
 
     static func deepLabCut(_ rows: [[String]], path: String) throws -> LabeledSet {
-        guard rows.count >= 3, rows[1].first == "bodyparts", rows[2].first == "coords" else {
-            throw LabelError.malformed(
-                path: path, line: 2, reason: "a DeepLabCut CSV needs the rows scorer, bodyparts and coords")
-        }
-        let parts = Array(rows[1].dropFirst())
-        let coords = Array(rows[2].dropFirst())
-        // Newer DeepLabCut files have an "individuals" row and may split the image path over
-        // three columns; this reader takes the classic single-animal layout.
-        guard parts.count == coords.count, parts.count % 2 == 0, parts.count > 0 else {
-            throw LabelError.malformed(path: path, line: 2, reason: "bodyparts and coords rows differ in length")
-        }
-        var names: [String] = []
-        for pair in stride(from: 0, to: parts.count, by: 2) {
-            guard parts[pair] == parts[pair + 1], coords[pair] == "x", coords[pair + 1] == "y" else {
-                throw LabelError.malformed(
-                    path: path, line: 3,
-                    reason:
-                        "columns \(pair + 2)-\(pair + 3) should be '\(parts[pair])' x and y, found \(parts[pair + 1]) \(coords[pair]), \(coords[pair + 1])"
-                )
-            }
-            names.append(parts[pair])
-        }
+        let table = try DeepLabCutTable(rows, path: path)
         var samples: [LabeledSample] = []
-        for (index, row) in rows.enumerated().dropFirst(3) where !(row.count == 1 && row[0].isEmpty) {
-            let line = index + 1
-            guard row.count == parts.count + 1 else {
-                throw LabelError.malformed(
-                    path: path, line: line, reason: "\(row.count) cells, the header has \(parts.count + 1)")
-            }
+        for row in table.rows {
             var points: [LabeledPoint?] = []
-            for (k, name) in names.enumerated() {
-                let x = try number(row[1 + 2 * k], path: path, line: line, column: "\(name) x")
-                let y = try number(row[2 + 2 * k], path: path, line: line, column: "\(name) y")
+            for k in table.names.indices {
+                let x = try number(row.cells[2 * k], path: path, line: row.line, column: "\(table.names[k]) x")
+                let y = try number(row.cells[2 * k + 1], path: path, line: row.line, column: "\(table.names[k]) y")
                 points.append(x != nil && y != nil ? LabeledPoint(x: x!, y: y!, visible: true) : nil)
             }
-            samples.append(LabeledSample(image: row[0], points: points, isCrowd: false))
+            samples.append(LabeledSample(image: row.image, points: points, isCrowd: false))
         }
         guard !samples.isEmpty else { throw LabelError.malformed(path: path, line: nil, reason: "no labeled rows") }
-        return LabeledSet(format: .deepLabCut, keypointNames: names, samples: samples, skeleton: [], images: [:])
+        return LabeledSet(
+            format: .deepLabCut, keypointNames: table.names, samples: samples, skeleton: [], images: [:])
     }
 
     static func simpleCSV(_ rows: [[String]], path: String) throws -> LabeledSet {
@@ -313,5 +288,74 @@ enum CSV {
             rows.append(row)
         }
         return rows
+    }
+}
+
+/// The layout of a DeepLabCut CSV, labels (x, y per body part) or analysis output (x, y,
+/// likelihood): header rows scorer, bodyparts (each name repeated per coordinate) and coords,
+/// then one row per image. The image is named by one index column (older projects:
+/// "labeled-data/video/img001.png") or by several (DeepLabCut 2.2 and later: "labeled-data",
+/// "video", "img001.png"), joined with "/". Multi-animal files (an "individuals" row) are refused
+/// with a clear error.
+public struct DeepLabCutTable: Sendable {
+    public struct Row: Sendable {
+        public var image: String
+        /// The coordinate cells after the index columns, `coordinates.count` per body part.
+        public var cells: [String]
+        /// 1-based line in the file.
+        public var line: Int
+    }
+
+    public var names: [String]
+    /// ["x", "y"] for labels, ["x", "y", "likelihood"] for analysis output.
+    public var coordinates: [String]
+    public var rows: [Row]
+
+    /// Reads the CSV text of the file at `path` (the path is for messages).
+    public init(text: String, path: String) throws {
+        try self.init(CSV.parse(text), path: path)
+    }
+
+    init(_ rows: [[String]], path: String) throws {
+        func fail(_ line: Int?, _ reason: String) -> LabelError { .malformed(path: path, line: line, reason: reason) }
+        if rows.count > 1, rows[1].first == "individuals" {
+            throw fail(2, "multi-animal DeepLabCut files (with an individuals row) are not supported yet")
+        }
+        guard rows.count >= 3, rows[0].first == "scorer", rows[1].first == "bodyparts", rows[2].first == "coords" else {
+            throw fail(2, "a DeepLabCut CSV needs the rows scorer, bodyparts and coords")
+        }
+        // Index columns: "coords" plus the empty cells after it.
+        let indexColumns = 1 + rows[2].dropFirst().prefix { $0.isEmpty }.count
+        let parts = Array(rows[1].dropFirst(indexColumns))
+        let coords = Array(rows[2].dropFirst(indexColumns))
+        guard parts.count == coords.count, !parts.isEmpty else {
+            throw fail(2, "the bodyparts and coords rows differ in length")
+        }
+        let perPart = coords.firstIndex(of: "x").flatMap { _ in coords.dropFirst().firstIndex(of: "x") } ?? coords.count
+        coordinates = Array(coords.prefix(perPart))
+        guard coordinates == ["x", "y"] || coordinates == ["x", "y", "likelihood"], parts.count % perPart == 0 else {
+            throw fail(3, "the coords row must repeat x, y or x, y, likelihood; found \(coords.prefix(4))")
+        }
+        names = []
+        for start in stride(from: 0, to: parts.count, by: perPart) {
+            let column = indexColumns + start + 1
+            guard Array(coords[start..<(start + perPart)]) == coordinates,
+                Set(parts[start..<(start + perPart)]).count == 1
+            else {
+                throw fail(
+                    3,
+                    "columns \(column)-\(column + perPart - 1) should be one body part's \(coordinates.joined(separator: ", ")); found \(parts[start..<(start + perPart)].joined(separator: ",")) / \(coords[start..<(start + perPart)].joined(separator: ","))"
+                )
+            }
+            names.append(parts[start])
+        }
+        self.rows = []
+        for (index, row) in rows.enumerated().dropFirst(3) where !(row.count == 1 && row[0].isEmpty) {
+            guard row.count == indexColumns + parts.count else {
+                throw fail(index + 1, "\(row.count) cells, the header has \(indexColumns + parts.count)")
+            }
+            let image = row.prefix(indexColumns).filter { !$0.isEmpty }.joined(separator: "/")
+            self.rows.append(Row(image: image, cells: Array(row.dropFirst(indexColumns)), line: index + 1))
+        }
     }
 }
