@@ -60,6 +60,9 @@ struct Train: ParsableCommand {
     @Option(help: "Target Gaussian sigma in heatmap pixels.")
     var sigma = 2.0
 
+    @Option(help: "Loss weights of some keypoints, e.g. snout=2,tailbase=0.5 (others weigh 1).")
+    var keypointWeights: String?
+
     @Option(help: "Probability of a grey occluding rectangle per sample.")
     var occlusion = 0.0
 
@@ -202,6 +205,14 @@ struct Train: ParsableCommand {
             epochs: epochs, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
             heatmapSigma: sigma)
         settings.augmentation.occlusion = occlusion
+        if let keypointWeights {
+            do {
+                settings.keypointWeights = try TrainingSettings.keypointWeights(
+                    parsing: keypointWeights, names: set.keypointNames)
+            } catch let error as EvaluationError {
+                throw ValidationError("--keypoint-weights: \(error)")
+            }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let model = Model(

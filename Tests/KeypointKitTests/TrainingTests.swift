@@ -291,6 +291,32 @@ struct TrainCommandTests {
         #expect(mismatch.status != 0 && mismatch.errors.contains("has keypoints nose but the labels have dot,left_mark"))
     }
 
+    /// --keypoint-weights become the loss mask of labeled keypoints (missing ones stay 0).
+    @Test func keypointWeightsWeighTheLoss() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 4)
+        let set = try LabeledSet.load(contentsOf: labels)
+        let weights = try TrainingSettings.keypointWeights(parsing: "dot=2, right_mark=0.5", names: set.keypointNames)
+        #expect(weights == [2, 1, 0.5])
+        let architecture = Architecture.coordConvResNet(
+            keypoints: 3, width: 4, depths: [1, 1, 1], inputWidth: 64, inputHeight: 64, heatmapStride: 4)
+        let model = Model(
+            architecture: architecture, keypointNames: set.keypointNames, flipPairs: [[1, 2]],
+            weights: try architecture.initialWeights(seed: 1))
+        var settings = TrainingSettings(epochs: 1, batch: 2, validationFraction: 0)
+        settings.keypointWeights = [2, 1, 0.5]
+        let trainer = try Trainer(
+            model: model, data: TrainingData(labels: set, labelsPath: labels, imagesRoot: nil, inputSize: 64),
+            settings: settings)
+        #expect(try trainer.prepare(0, epoch: 0, augment: false).mask == [2, 1, 0])  // right_mark unlabeled
+
+        let out = folder.file("m.safetensors")
+        let unknown = try CommandLineTool.run([
+            "train", "--labels", labels, "--out", out, "--keypoint-weights", "nose=2",
+        ])
+        #expect(unknown.status == 2 && unknown.errors.contains("'nose' is not a keypoint; the keypoints are dot,left_mark"))
+    }
+
     @Test func explainsMissingImages() throws {
         let folder = try TemporaryFolder()
         let labels = try folder.write(Array("image,dot_x,dot_y\nnowhere.png,1,2\n".utf8), to: "labels.csv")

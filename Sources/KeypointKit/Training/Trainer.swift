@@ -40,6 +40,8 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var seed: UInt64
     public var heatmapSigma: Double
     public var augmentation: Augmentation
+    /// Loss weight per keypoint (model order); nil weighs every keypoint 1.
+    public var keypointWeights: [Double]?
 
     public init(
         epochs: Int, batch: Int, learningRate: Double = 2e-3, weightDecay: Double = 1e-4, warmupEpochs: Double = 1,
@@ -55,6 +57,27 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         self.seed = seed
         self.heatmapSigma = heatmapSigma
         self.augmentation = augmentation
+    }
+}
+
+extension TrainingSettings {
+    /// "name=weight,..." (e.g. "snout=2,tailbase=0.5") as one weight per keypoint of `names`,
+    /// 1 for those not named.
+    /// - Throws: `EvaluationError.invalid` for a malformed pair or a name not among `names`.
+    public static func keypointWeights(parsing text: String, names: [String]) throws -> [Double] {
+        var weights = [Double](repeating: 1, count: names.count)
+        for item in text.split(separator: ",") {
+            let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let weight = Double(parts[1]), weight >= 0, weight.isFinite else {
+                throw EvaluationError.invalid("expected name=weight pairs such as snout=2, got '\(item)'")
+            }
+            guard let index = names.firstIndex(of: parts[0]) else {
+                throw EvaluationError.invalid(
+                    "'\(parts[0])' is not a keypoint; the keypoints are \(names.joined(separator: ","))")
+            }
+            weights[index] = weight
+        }
+        return weights
     }
 }
 
@@ -181,7 +204,7 @@ public final class Trainer: @unchecked Sendable {
                 continue
             }
             let channel = partner[k]
-            mask[channel] = 1
+            mask[channel] = Float(settings.keypointWeights?[channel] ?? 1)
             let heatmap = HeatmapEncoder.gaussian(
                 centerX: hx, centerY: hy, sigma: settings.heatmapSigma, width: heatmapWidth,
                 height: heatmapHeight)
