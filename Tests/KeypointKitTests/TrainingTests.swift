@@ -322,5 +322,8 @@ struct TrainCommandTests {
         let labels = try folder.write(Array("image,dot_x,dot_y\nnowhere.png,1,2\n".utf8), to: "labels.csv")
         let result = try CommandLineTool.run(["train", "--labels", labels, "--out", folder.file("m.safetensors")])
         #expect(result.status != 0 && result.errors.contains("image 'nowhere.png' not found"))
+        let empty = try folder.write(Array("image,dot_x,dot_y\nnowhere.png,,\n".utf8), to: "empty.csv")
+        let nothing = try CommandLineTool.run(["train", "--labels", empty, "--out", folder.file("m.safetensors")])
+        #expect(nothing.status != 0 && nothing.errors.contains("no sample has a labeled keypoint: nothing to train on"))
     }
 }
