@@ -317,6 +317,23 @@ struct TrainCommandTests {
         #expect(unknown.status == 2 && unknown.errors.contains("'nose' is not a keypoint; the keypoints are dot,left_mark"))
     }
 
+    /// A multi-person COCO file: one cropped sample per annotated person (14 annotations, 12 with a
+    /// labeled point); the model keeps COCO's names, skeleton, flip pairs and OKS sigmas.
+    @Test func trainsOnMultiPersonCOCO() throws {
+        let folder = try TemporaryFolder()
+        let out = folder.file("person.safetensors")
+        let result = try CommandLineTool.run([
+            "train", "--labels", SharedData.path("mmpose-testdata/tests/data/coco/test_coco.json"), "--out", out,
+            "--epochs", "1", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1",
+            "--val-fraction", "0.25",
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.errors.contains("training on 9 samples, validating on 3; 1 epochs of 3 steps"))
+        let model = try Model.load(contentsOf: out)
+        #expect(model.keypointNames == OKSEvaluation.cocoNames && model.oksSigmas == OKSEvaluation.cocoSigmas)
+        #expect(model.skeleton.count == 19 && model.flipPairs.count == 8)
+    }
+
     @Test func explainsMissingImages() throws {
         let folder = try TemporaryFolder()
         let labels = try folder.write(Array("image,dot_x,dot_y\nnowhere.png,1,2\n".utf8), to: "labels.csv")
