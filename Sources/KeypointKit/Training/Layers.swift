@@ -201,6 +201,9 @@ enum TrainingOps {
         let pixels = dy.plane
         var columns = [Scalar](repeating: 0, count: k * pixels)
         var columnGradient = [Scalar](repeating: 0, count: k * pixels)
+        // dW is accumulated transposed, per group k x groupOut, so the large columns matrix is read
+        // in its natural layout and only the small dY is read transposed; transposed back at the end.
+        var dwTransposed = [Scalar](repeating: 0, count: weights.count)
         for n in 0..<x.batch {
             for group in 0..<g.groups {
                 x.values.withUnsafeBufferPointer { input in
@@ -212,13 +215,13 @@ enum TrainingOps {
                 }
                 dy.values.withUnsafeBufferPointer { gradient in
                     let dyGroup = gradient.baseAddress! + (n * g.outChannels + group * groupOut) * pixels
-                    // dW (groupOut x k) += dY (groupOut x P) * columns^T (P x k)
+                    // dW^T (k x groupOut) += columns (k x P) * dY^T (P x groupOut)
                     columns.withUnsafeBufferPointer { column in
-                        dw.withUnsafeMutableBufferPointer { weightGradient in
+                        dwTransposed.withUnsafeMutableBufferPointer { weightGradient in
                             matrixMultiply(
-                                transposeA: false, transposeB: true, m: groupOut, n: k, k: pixels, a: dyGroup,
-                                b: column.baseAddress!, c: weightGradient.baseAddress! + group * groupOut * k,
-                                accumulate: true)
+                                transposeA: false, transposeB: true, m: k, n: groupOut, k: pixels,
+                                a: column.baseAddress!, b: dyGroup,
+                                c: weightGradient.baseAddress! + group * groupOut * k, accumulate: true)
                         }
                     }
                     // dColumns (k x P) = W^T (k x groupOut) * dY (groupOut x P)
@@ -238,6 +241,12 @@ enum TrainingOps {
                             into: target.baseAddress! + (n * x.channels + group * groupIn) * x.plane)
                     }
                 }
+            }
+        }
+        for group in 0..<g.groups {
+            let base = group * groupOut * k
+            for o in 0..<groupOut {
+                for p in 0..<k { dw[base + o * k + p] = dwTransposed[base + p * groupOut + o] }
             }
         }
         var db: [Scalar]? = nil
