@@ -90,7 +90,7 @@ struct Eval: ParsableCommand {
             predicted = try readPredictions(predictions!, set)
         }
         let names = set.keypointNames
-        let normalizer = try pckNorm.map { try PCKNormalizer.parse($0, names: names) } ?? defaultNormalizer(names)
+        let normalizer = try pckNorm.map { try PCKNormalizer.parse($0, names: names) } ?? PCKNormalizer.standard(for: names)
         let sigmaList: (values: [Double], source: String)?
         if let sigmas {
             let values = sigmas.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -112,16 +112,6 @@ struct Eval: ParsableCommand {
         if let report { try writeReport(result, set: set, predictions: predicted, to: report) }
     }
 
-    private func defaultNormalizer(_ names: [String]) -> PCKNormalizer {
-        if let a = names.firstIndex(of: "r_shoulder"), let b = names.firstIndex(of: "l_hip") {
-            return .torso(a, b, names: "r_shoulder,l_hip")
-        }
-        if let a = names.firstIndex(of: "right_shoulder"), let b = names.firstIndex(of: "left_hip") {
-            return .torso(a, b, names: "right_shoulder,left_hip")
-        }
-        return .bbox
-    }
-
     /// Indices of the labels' keypoints among `names`; a clear error when some are missing.
     private func mapping(from names: [String], labels: [String], source: String) throws -> [Int] {
         let missing = labels.filter { !names.contains($0) }
@@ -141,13 +131,8 @@ struct Eval: ParsableCommand {
             let path = LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)
             let image = try cache?.path == path ? cache!.image : ImageDecoder.decode(contentsOf: path).image
             cache = (path, image)
-            let box = sample.box.map { box in
-                (
-                    center: Point(x: box[0] + box[2] / 2 - 0.5, y: box[1] + box[3] / 2 - 0.5), width: box[2] * 1.25,
-                    height: box[3] * 1.25
-                )
-            }
-            let keypoints = predictor.predict(image, box: box, flipTest: flipTest)
+            let region = sample.box.map { Predictor.region(box: $0) }
+            let keypoints = predictor.predict(image, box: region, flipTest: flipTest)
             return indices.map {
                 PredictedPoint(x: keypoints[$0].x, y: keypoints[$0].y, score: Double(keypoints[$0].score))
             }

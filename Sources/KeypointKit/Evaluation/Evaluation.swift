@@ -33,6 +33,18 @@ public enum PCKNormalizer: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The normaliser used when none is asked for: the torso (right shoulder to left hip) when the
+    /// names have it, in LSP (`r_shoulder`, `l_hip`) or COCO (`right_shoulder`, `left_hip`) spelling,
+    /// else the box.
+    public static func standard(for names: [String]) -> PCKNormalizer {
+        for (a, b) in [("r_shoulder", "l_hip"), ("right_shoulder", "left_hip")] {
+            if let first = names.firstIndex(of: a), let second = names.firstIndex(of: b) {
+                return .torso(first, second, names: "\(a),\(b)")
+            }
+        }
+        return .bbox
+    }
+
     /// Parses `torso:A,B`, `bbox`, `head:A,B` or `pixels` against the keypoint names.
     public static func parse(_ text: String, names: [String]) throws -> PCKNormalizer {
         if text == "bbox" { return .bbox }

@@ -46,6 +46,17 @@ public final class Predictor: @unchecked Sendable {
         public var transform: AffineTransform
     }
 
+    /// The region a model sees for a labeled instance: its box (x, y, width, height in original
+    /// pixels) enlarged 1.25x around its centre, in the pixels of the image scaled by `scale`
+    /// (pixel centres at integers, so x maps to (x + 0.5) * scale - 0.5).
+    public static func region(box: [Double], scale: Double = 1) -> (center: Point, width: Double, height: Double) {
+        func scaled(_ value: Double) -> Double { (value + 0.5) * scale - 0.5 }
+        return (
+            center: Point(x: scaled(box[0] + box[2] / 2 - 0.5), y: scaled(box[1] + box[3] / 2 - 0.5)),
+            width: box[2] * scale * 1.25, height: box[3] * scale * 1.25
+        )
+    }
+
     /// Keypoints for the whole image, letterboxed, or for `box` (centre and size in image pixels).
     public func predict(
         _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool = false,

@@ -137,9 +137,7 @@ public final class Trainer: @unchecked Sendable {
         var center = Point(x: Double(image.width - 1) / 2, y: Double(image.height - 1) / 2)
         var width = Double(image.width), height = Double(image.height)
         if let box = sample.box, box.count == 4 {
-            center = Point(x: toImage(box[0] + box[2] / 2 - 0.5), y: toImage(box[1] + box[3] / 2 - 0.5))
-            width = box[2] * scale * 1.25
-            height = box[3] * scale * 1.25
+            (center, width, height) = Predictor.region(box: box, scale: scale)
         }
         let aspect = Double(architecture.inputWidth) / Double(architecture.inputHeight)
         width = max(width, height * aspect)
@@ -250,11 +248,7 @@ public final class Trainer: @unchecked Sendable {
     /// box, no augmentation, as `eval` runs it).
     public func validate(threads: Int) throws -> ValidationResult {
         let names = model.keypointNames
-        let normalizer: PCKNormalizer =
-            names.firstIndex(of: "r_shoulder").flatMap { a in
-                names.firstIndex(of: "l_hip").map { .torso(a, $0, names: "r_shoulder,l_hip") }
-            }
-            ?? .bbox
+        let normalizer = PCKNormalizer.standard(for: names)
         guard !validation.isEmpty else {
             return ValidationResult(meanError: nil, pck: nil, normalizer: normalizer.description)
         }
@@ -264,14 +258,8 @@ public final class Trainer: @unchecked Sendable {
         for index in validation {
             let sample = data.samples[index]
             let (image, scale) = try data.image(index)
-            func toImage(_ value: Double) -> Double { (value + 0.5) * scale - 0.5 }
-            let box = sample.box.map { box in
-                (
-                    center: Point(x: toImage(box[0] + box[2] / 2 - 0.5), y: toImage(box[1] + box[3] / 2 - 0.5)),
-                    width: box[2] * scale * 1.25, height: box[3] * scale * 1.25
-                )
-            }
-            let keypoints = predictor.predict(image, box: box)
+            let region = sample.box.map { Predictor.region(box: $0, scale: scale) }
+            let keypoints = predictor.predict(image, box: region)
             predictions.append(
                 keypoints.map {
                     PredictedPoint(
