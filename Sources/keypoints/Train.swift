@@ -66,6 +66,19 @@ struct Train: ParsableCommand {
     @Option(help: "Probability of a grey occluding rectangle per sample.")
     var occlusion = 0.0
 
+    @Option(
+        help: ArgumentHelp(
+            "Train on WIDTHxHEIGHT windows of the input around the labeled points (multiples of 32).",
+            discussion: """
+                For a small animal in a large frame: run the network at full resolution (--input \
+                640x480) but train on, say, 192x192 windows around the animal, several times cheaper \
+                per step. CoordConv still sees positions in the whole input.
+                """))
+    var crop: String?
+
+    @Option(help: "Loss weight of a target's peak pixels over the background, minus 1 (0: plain MSE).")
+    var foregroundWeight = 0.0
+
     @Option(help: "Threads for validation (training uses all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -205,6 +218,18 @@ struct Train: ParsableCommand {
             epochs: epochs, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
             heatmapSigma: sigma)
         settings.augmentation.occlusion = occlusion
+        settings.foregroundWeight = foregroundWeight
+        if let crop {
+            let size = crop.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }),
+                size[0] <= architecture.inputWidth, size[1] <= architecture.inputHeight
+            else {
+                throw ValidationError(
+                    "--crop must be WIDTHxHEIGHT, multiples of 32 no larger than --input (\(architecture.inputWidth)x\(architecture.inputHeight))"
+                )
+            }
+            settings.crop = size
+        }
         if let keypointWeights {
             do {
                 settings.keypointWeights = try TrainingSettings.keypointWeights(

@@ -21,11 +21,12 @@ struct GradientTests {
             .conv("head", "cat", out: 2, kernel: 1, batchNorm: false, activation: "none"),
         ], output: "head")
 
-    /// Analytic gradients of the masked MSE against central differences (h = 1e-6) in Double, at
-    /// eight seeded positions of every trainable tensor, batch of 2 (batch norm in training mode):
-    /// |analytic - numeric| <= 1e-5 max(|analytic|, |numeric|) + 1e-8. Central differences are
-    /// accurate to about 1e-6 relative here (measured worst 1.4e-6), hence the bound.
-    @Test func gradientsMatchFiniteDifferences() throws {
+    /// Analytic gradients of the masked MSE (plain, and foreground-weighted) against central
+    /// differences (h = 1e-6) in Double, at eight seeded positions of every trainable tensor, batch
+    /// of 2 (batch norm in training mode): |analytic - numeric| <= 1e-5 max(|analytic|, |numeric|)
+    /// + 1e-8. Central differences are accurate to about 1e-6 relative here (measured worst
+    /// 1.4e-6), hence the bound.
+    @Test(arguments: [0.0, 3.0]) func gradientsMatchFiniteDifferences(foregroundWeight: Double) throws {
         var weights = try Self.architecture.initialWeights(seed: 4)
         NetworkTests.randomize(&weights, seed: 40)
         let graph = try TrainingGraph<Double>(architecture: Self.architecture, weights: weights)
@@ -34,9 +35,14 @@ struct GradientTests {
             values: normalValues(2 * 3 * 256, seed: 41).map { Double($0) })
         let targets = Grid<Double>(
             batch: 2, channels: 2, height: 8, width: 8,
-            values: normalValues(2 * 2 * 64, seed: 42).map { Double($0) })
+            values: normalValues(2 * 2 * 64, seed: 42).map { Double(abs($0)) })
         let mask: [Double] = [1, 0.5, 0, 1]  // image 1's second keypoint missing
-        let (_, gradients) = graph.lossAndGradients(input: input, targets: targets, weights: mask)
+        func loss() -> Double {
+            graph.lossAndGradients(input: input, targets: targets, weights: mask, foregroundWeight: foregroundWeight)
+                .loss
+        }
+        let (_, gradients) = graph.lossAndGradients(
+            input: input, targets: targets, weights: mask, foregroundWeight: foregroundWeight)
         var random = SeededRandom(seed: 43)
         var checked = 0
         for name in graph.trainableNames {
@@ -46,9 +52,9 @@ struct GradientTests {
                 let original = graph.parameters[name]![index]
                 let h = 1e-6
                 graph.parameters[name]![index] = original + h
-                let plus = graph.lossAndGradients(input: input, targets: targets, weights: mask).loss
+                let plus = loss()
                 graph.parameters[name]![index] = original - h
-                let minus = graph.lossAndGradients(input: input, targets: targets, weights: mask).loss
+                let minus = loss()
                 graph.parameters[name]![index] = original
                 let numeric = (plus - minus) / (2 * h)
                 let scale = max(abs(analytic[index]), abs(numeric))
@@ -114,6 +120,103 @@ struct TrainingMatchesInferenceTests {
         let scale = engine.map(abs).max()!
         let worst = zip(engine, trained.values).map { abs($0 - $1) }.max()!
         #expect(trained.values.count == engine.count && worst <= 1e-4 * scale, "worst \(worst) of \(scale)")
+    }
+}
+
+/// Training on crops: a crop placed by its window sees the coordinates, and so the activations,
+/// the whole input has there; and the trainer's crop samples are windows of its whole samples.
+struct CropTrainingTests {
+    @Test func coordinatesOfAWindowAreThoseOfTheWholeMap() {
+        let whole = Network.coordinateChannels(height: 12, width: 20)
+        let window = CoordinateWindow(originX: 8, originY: 4, canvasWidth: 20, canvasHeight: 12)
+        let part = Network.coordinateChannels(height: 6, width: 10, window: window)
+        for channel in 0..<2 {
+            for i in 0..<6 {
+                for j in 0..<10 {
+                    #expect(part[channel * 60 + i * 10 + j] == whole[channel * 240 + (i + 4) * 20 + j + 8])
+                }
+            }
+        }
+    }
+
+    /// A CoordConv stem (3x3, stride 2, padding 1) on a 16x16 crop at (8, 8) of a 32x32 input:
+    /// away from the crop's top and left edges (where the crop pads zeros and the whole input has
+    /// pixels), its outputs equal the whole input's to 1e-6.
+    @Test func cropForwardMatchesTheWholeInput() throws {
+        let architecture = Architecture(
+            inputHeight: 32, inputWidth: 32, heatmapStride: 2,
+            layers: [.conv("stem", "input", out: 4, stride: 2, coordinates: true, batchNorm: false)], output: "stem")
+        var weights = try architecture.initialWeights(seed: 3)
+        NetworkTests.randomize(&weights, seed: 30)
+        let graph = try TrainingGraph<Float>(architecture: architecture, weights: weights)
+        let image = normalValues(3 * 32 * 32, seed: 31)
+        let whole = graph.forward(Grid(batch: 1, channels: 3, height: 32, width: 32, values: image), training: false)
+        var crop: [Float] = []
+        for c in 0..<3 {
+            for y in 8..<24 {
+                let start = c * 1024 + y * 32 + 8
+                crop += image[start..<(start + 16)]
+            }
+        }
+        let window = CoordinateWindow(originX: 8, originY: 8, canvasWidth: 32, canvasHeight: 32)
+        let part = graph.forward(
+            Grid(batch: 1, channels: 3, height: 16, width: 16, values: crop), training: false, windows: [window])
+        var worst: Float = 0
+        for c in 0..<4 {
+            for i in 1..<8 {
+                for j in 1..<8 {
+                    let inWhole = c * 256 + (i + 4) * 16 + j + 4
+                    worst = max(worst, abs(part.values[c * 64 + i * 8 + j] - whole.values[inWhole]))
+                }
+            }
+        }
+        #expect(worst <= 1e-6, "worst difference \(worst)")
+    }
+
+    /// With a 64x64 crop of a 128x128 input, each sample is a 32-aligned window of the sample the
+    /// whole input gives (image to 1e-5, targets exactly), and its labeled points all count.
+    @Test func cropSamplesAreWindowsOfWholeSamples() throws {
+        let folder = try TemporaryFolder()
+        let labels = try TrainCommandTests.dataset(folder, count: 4)
+        let set = try LabeledSet.load(contentsOf: labels)
+        let architecture = Architecture.coordConvResNet(
+            keypoints: 3, width: 4, depths: [1, 1, 1], inputWidth: 128, inputHeight: 128, heatmapStride: 4)
+        let model = Model(
+            architecture: architecture, keypointNames: set.keypointNames, flipPairs: [[1, 2]],
+            weights: try architecture.initialWeights(seed: 1))
+        let data = try TrainingData(labels: set, labelsPath: labels, imagesRoot: nil, inputSize: 128)
+        var settings = TrainingSettings(epochs: 1, batch: 2, validationFraction: 0)
+        let whole = try Trainer(model: model, data: data, settings: settings)
+        settings.crop = [64, 64]
+        let cropped = try Trainer(model: model, data: data, settings: settings)
+        for epoch in 0..<10 {
+            for index in 0..<4 {
+                let full = try whole.prepare(index, epoch: epoch, augment: false)
+                let part = try cropped.prepare(index, epoch: epoch, augment: false)
+                let window = part.window
+                #expect(window.originX % 32 == 0 && window.originY % 32 == 0)
+                #expect((0...64).contains(window.originX) && (0...64).contains(window.originY))
+                #expect(part.mask == full.mask && part.mask == [1, 1, 0])
+                var imageDifference: Float = 0
+                var targetsMatch = true
+                for c in 0..<3 {
+                    for y in 0..<64 {
+                        for x in 0..<64 {
+                            let inWhole = c * 16384 + (y + window.originY) * 128 + x + window.originX
+                            let difference = abs(part.input[c * 4096 + y * 64 + x] - full.input[inWhole])
+                            imageDifference = max(imageDifference, difference)
+                        }
+                    }
+                    for y in 0..<16 {
+                        for x in 0..<16 {
+                            let inWhole = c * 1024 + (y + window.originY / 4) * 32 + x + window.originX / 4
+                            targetsMatch = targetsMatch && part.targets[c * 256 + y * 16 + x] == full.targets[inWhole]
+                        }
+                    }
+                }
+                #expect(imageDifference <= 1e-5 && targetsMatch, "sample \(index) epoch \(epoch)")
+            }
+        }
     }
 }
 
@@ -315,6 +418,24 @@ struct TrainCommandTests {
             "train", "--labels", labels, "--out", out, "--keypoint-weights", "nose=2",
         ])
         #expect(unknown.status == 2 && unknown.errors.contains("'nose' is not a keypoint; the keypoints are dot,left_mark"))
+    }
+
+    /// --crop and --foreground-weight end to end: the run trains on windows, records both in its
+    /// provenance, and a crop that is not a window of the input is a usage error.
+    @Test func trainsOnCrops() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 8)
+        let out = folder.file("m.safetensors")
+        let arguments = ["--epochs", "1", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1"]
+        let result = try CommandLineTool.run(
+            ["train", "--labels", labels, "--out", out, "--crop", "32x32", "--foreground-weight", "5"] + arguments)
+        #expect(result.status == 0, "\(result.errors)")
+        let settings = try #require(try Model.load(contentsOf: out).provenance["settings"])
+        #expect(settings.contains("\"crop\":[32,32]") && settings.contains("\"foregroundWeight\":5"), "\(settings)")
+        for crop in ["48x32", "96x32", "32"] {
+            let wrong = try CommandLineTool.run(["train", "--labels", labels, "--out", out, "--crop", crop] + arguments)
+            #expect(wrong.status == 2 && wrong.errors.contains("--crop must be WIDTHxHEIGHT"), "\(crop)")
+        }
     }
 
     /// A multi-person COCO file: one cropped sample per annotated person (14 annotations, 12 with a

@@ -156,12 +156,20 @@ public final class Network: @unchecked Sendable {
     }
 
     /// CoordConv's two channels for an h x w map: x then y, each in [-1, 1].
-    public static func coordinateChannels(height: Int, width: Int) -> [Float] {
+    ///
+    /// When the map is a window of a larger one (training on crops, `Trainer` with a crop size),
+    /// `window` places it: column j of the window is column `originX + j` of a
+    /// `canvasWidth`-wide map, so the channels hold the values the whole map would have there.
+    public static func coordinateChannels(height: Int, width: Int, window: CoordinateWindow? = nil) -> [Float] {
+        let frame = window ?? CoordinateWindow(originX: 0, originY: 0, canvasWidth: width, canvasHeight: height)
         var channels = [Float](repeating: 0, count: 2 * height * width)
         for i in 0..<height {
             for j in 0..<width {
-                channels[i * width + j] = width > 1 ? Float(j) / Float(width - 1) * 2 - 1 : 0
-                channels[height * width + i * width + j] = height > 1 ? Float(i) / Float(height - 1) * 2 - 1 : 0
+                let x = frame.originX + j, y = frame.originY + i
+                channels[i * width + j] =
+                    frame.canvasWidth > 1 ? Float(x) / Float(frame.canvasWidth - 1) * 2 - 1 : 0
+                channels[height * width + i * width + j] =
+                    frame.canvasHeight > 1 ? Float(y) / Float(frame.canvasHeight - 1) * 2 - 1 : 0
             }
         }
         return channels
@@ -233,5 +241,27 @@ public final class Network: @unchecked Sendable {
                 }
             }
         }
+    }
+}
+
+/// Where a map lies inside the larger map that CoordConv normalises over, in that map's pixels.
+public struct CoordinateWindow: Equatable, Sendable {
+    public var originX: Int
+    public var originY: Int
+    public var canvasWidth: Int
+    public var canvasHeight: Int
+
+    public init(originX: Int, originY: Int, canvasWidth: Int, canvasHeight: Int) {
+        self.originX = originX
+        self.originY = originY
+        self.canvasWidth = canvasWidth
+        self.canvasHeight = canvasHeight
+    }
+
+    /// The same window on a map `factor` times smaller (a deeper layer's input).
+    func reduced(by factor: Int) -> CoordinateWindow {
+        CoordinateWindow(
+            originX: originX / factor, originY: originY / factor, canvasWidth: canvasWidth / factor,
+            canvasHeight: canvasHeight / factor)
     }
 }

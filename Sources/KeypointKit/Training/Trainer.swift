@@ -42,6 +42,13 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var augmentation: Augmentation
     /// Loss weight per keypoint (model order); nil weighs every keypoint 1.
     public var keypointWeights: [Double]?
+    /// Train on windows of this size ([width, height], multiples of 32) cut from the network input
+    /// around the labeled keypoints, instead of the whole input; nil trains on the whole input.
+    /// Steps get cheaper by the area ratio while the model still runs on (and CoordConv still
+    /// counts positions in) the whole input; a tenth of the windows are placed at random.
+    public var crop: [Int]?
+    /// The loss weighs a target's peak pixels up to 1 + this times the background (0: plain MSE).
+    public var foregroundWeight: Double?
 
     public init(
         epochs: Int, batch: Int, learningRate: Double = 2e-3, weightDecay: Double = 1e-4, warmupEpochs: Double = 1,
@@ -104,6 +111,14 @@ public final class Trainer: @unchecked Sendable {
         guard settings.batch >= 2 else {
             throw EvaluationError.invalid("--batch must be at least 2 (batch normalisation needs batch statistics)")
         }
+        if let crop = settings.crop {
+            guard crop.count == 2, crop.allSatisfy({ $0 > 0 && $0 % 32 == 0 }),
+                crop[0] <= model.architecture.inputWidth, crop[1] <= model.architecture.inputHeight
+            else {
+                throw EvaluationError.invalid(
+                    "the crop size must be two multiples of 32 no larger than the network input, got \(crop)")
+            }
+        }
         self.model = model
         self.data = data
         self.settings = settings
@@ -125,8 +140,9 @@ public final class Trainer: @unchecked Sendable {
         return order
     }
 
-    /// One training sample, augmented: the normalised input, target heatmaps and keypoint mask.
-    func prepare(_ index: Int, epoch: Int, augment: Bool) throws -> (input: [Float], targets: [Float], mask: [Float]) {
+    /// One training sample, augmented: the normalised input, target heatmaps, keypoint mask and
+    /// where the sample lies in the whole network input (a crop's window, or all of it).
+    func prepare(_ index: Int, epoch: Int, augment: Bool) throws -> PreparedBatch.Sample {
         let architecture = model.architecture
         let (image, scale) = try data.image(index)
         let sample = data.samples[index]
@@ -157,19 +173,23 @@ public final class Trainer: @unchecked Sendable {
             center: Point(x: center.x + shift.0, y: center.y + shift.1), width: width / zoom, height: height / zoom,
             targetWidth: architecture.inputWidth, targetHeight: architecture.inputHeight, rotationDegrees: rotation,
             flip: flip)
-        var input = image.warpedTensor(by: transform, width: architecture.inputWidth, height: architecture.inputHeight)
-            .data
+        let window = cropWindow(around: sample.points.compactMap { $0 }.map { transform.apply(Point(x: toImage($0.x), y: toImage($0.y))) }, random: &random)
+        let inputWidth = settings.crop?[0] ?? architecture.inputWidth
+        let inputHeight = settings.crop?[1] ?? architecture.inputHeight
+        let placement = transform.followed(
+            by: AffineTransform(a: 1, b: 0, tx: -Double(window.originX), c: 0, d: 1, ty: -Double(window.originY)))
+        var input = image.warpedTensor(by: placement, width: inputWidth, height: inputHeight).data
         let brightness = a.colour > 0 ? Float.random(in: Float(1 - a.colour)...Float(1 + a.colour), using: &random) : 1
         let contrast = a.colour > 0 ? Float.random(in: Float(1 - a.colour)...Float(1 + a.colour), using: &random) : 1
-        let plane = architecture.inputWidth * architecture.inputHeight
+        let plane = inputWidth * inputHeight
         if a.occlusion > 0 && Double.random(in: 0..<1, using: &random) < a.occlusion {
-            let w = Int.random(in: 1...(architecture.inputWidth / 2), using: &random)
-            let h = Int.random(in: 1...(architecture.inputHeight / 2), using: &random)
-            let x0 = Int.random(in: 0...(architecture.inputWidth - w), using: &random)
-            let y0 = Int.random(in: 0...(architecture.inputHeight - h), using: &random)
+            let w = Int.random(in: 1...(inputWidth / 2), using: &random)
+            let h = Int.random(in: 1...(inputHeight / 2), using: &random)
+            let x0 = Int.random(in: 0...(inputWidth - w), using: &random)
+            let y0 = Int.random(in: 0...(inputHeight - h), using: &random)
             for c in 0..<3 {
                 for y in y0..<(y0 + h) {
-                    for x in x0..<(x0 + w) { input[c * plane + y * architecture.inputWidth + x] = 0.5 }
+                    for x in x0..<(x0 + w) { input[c * plane + y * inputWidth + x] = 0.5 }
                 }
             }
         }
@@ -181,8 +201,8 @@ public final class Trainer: @unchecked Sendable {
         // Keypoints: into input pixels, then heatmap pixels (the decoder's convention); mirrored
         // samples swap left and right.
         let stride = Double(architecture.heatmapStride)
-        let heatmapWidth = architecture.inputWidth / architecture.heatmapStride
-        let heatmapHeight = architecture.inputHeight / architecture.heatmapStride
+        let heatmapWidth = inputWidth / architecture.heatmapStride
+        let heatmapHeight = inputHeight / architecture.heatmapStride
         let count = model.keypointNames.count
         var partner = Array(0..<count)
         if flip {
@@ -195,12 +215,15 @@ public final class Trainer: @unchecked Sendable {
         var mask = [Float](repeating: 0, count: count)
         for (k, point) in sample.points.enumerated() {
             guard let point else { continue }
-            let inputPoint = transform.apply(Point(x: toImage(point.x), y: toImage(point.y)))
+            let inputPoint = placement.apply(Point(x: toImage(point.x), y: toImage(point.y)))
             let hx = (inputPoint.x - (stride - 1) / 2) / stride
             let hy = (inputPoint.y - (stride - 1) / 2) / stride
-            guard hx >= -0.5, hy >= -0.5, hx <= Double(heatmapWidth) - 0.5, hy <= Double(heatmapHeight) - 0.5 else {
-                continue
-            }
+            // A point pushed out of the whole input is masked; one inside it but outside a crop's
+            // window still counts: the window must show no peak for it (or only its tail).
+            let wholeX = hx + Double(window.originX) / stride, wholeY = hy + Double(window.originY) / stride
+            guard wholeX >= -0.5, wholeY >= -0.5, wholeX <= Double(window.canvasWidth) / stride - 0.5,
+                wholeY <= Double(window.canvasHeight) / stride - 0.5
+            else { continue }
             let channel = partner[k]
             mask[channel] = Float(settings.keypointWeights?[channel] ?? 1)
             let heatmap = HeatmapEncoder.gaussian(
@@ -208,7 +231,38 @@ public final class Trainer: @unchecked Sendable {
                 height: heatmapHeight)
             targets.replaceSubrange((channel * heatmap.count)..<((channel + 1) * heatmap.count), with: heatmap)
         }
-        return (input, targets, mask)
+        return (input, targets, mask, window)
+    }
+
+    /// The window of the network input a sample is trained on: with a crop size, a 32-aligned
+    /// window whose centre is near the labeled points' centre (within a quarter of the window), or
+    /// anywhere for one sample in ten; without, the whole input.
+    private func cropWindow(around points: [Point], random: inout SplitMix64) -> CoordinateWindow {
+        let architecture = model.architecture
+        let whole = CoordinateWindow(
+            originX: 0, originY: 0, canvasWidth: architecture.inputWidth, canvasHeight: architecture.inputHeight)
+        guard let crop = settings.crop else { return whole }
+        let inside = points.filter {
+            $0.x >= 0 && $0.y >= 0 && $0.x < Double(architecture.inputWidth) && $0.y < Double(architecture.inputHeight)
+        }
+        var centre = Point(x: Double(architecture.inputWidth) / 2, y: Double(architecture.inputHeight) / 2)
+        if !inside.isEmpty && Double.random(in: 0..<1, using: &random) >= 0.1 {
+            centre.x = inside.map(\.x).reduce(0, +) / Double(inside.count)
+                + Double.random(in: -0.25...0.25, using: &random) * Double(crop[0])
+            centre.y = inside.map(\.y).reduce(0, +) / Double(inside.count)
+                + Double.random(in: -0.25...0.25, using: &random) * Double(crop[1])
+        } else {
+            centre.x = Double.random(in: 0...Double(architecture.inputWidth), using: &random)
+            centre.y = Double.random(in: 0...Double(architecture.inputHeight), using: &random)
+        }
+        func origin(_ centre: Double, _ size: Int, _ limit: Int) -> Int {
+            let start = min(max(Int(centre) - size / 2, 0), limit - size)
+            return start / 32 * 32
+        }
+        return CoordinateWindow(
+            originX: origin(centre.x, crop[0], architecture.inputWidth),
+            originY: origin(centre.y, crop[1], architecture.inputHeight),
+            canvasWidth: architecture.inputWidth, canvasHeight: architecture.inputHeight)
     }
 
     /// One optimisation step on the samples `indices` of `epoch`; returns the loss.
@@ -219,15 +273,19 @@ public final class Trainer: @unchecked Sendable {
             batch.set(slot, Result { try self.prepare(indices[slot], epoch: epoch, augment: true) })
         }
         let samples = try batch.results()
-        let heatmapHeight = architecture.inputHeight / architecture.heatmapStride
-        let heatmapWidth = architecture.inputWidth / architecture.heatmapStride
+        let inputWidth = settings.crop?[0] ?? architecture.inputWidth
+        let inputHeight = settings.crop?[1] ?? architecture.inputHeight
+        let heatmapHeight = inputHeight / architecture.heatmapStride
+        let heatmapWidth = inputWidth / architecture.heatmapStride
         let input = Grid<Float>(
-            batch: samples.count, channels: architecture.inputChannels, height: architecture.inputHeight,
-            width: architecture.inputWidth, values: samples.flatMap(\.input))
+            batch: samples.count, channels: architecture.inputChannels, height: inputHeight,
+            width: inputWidth, values: samples.flatMap(\.input))
         let targets = Grid<Float>(
             batch: samples.count, channels: model.keypointNames.count, height: heatmapHeight,
             width: heatmapWidth, values: samples.flatMap(\.targets))
-        let (loss, gradients) = graph.lossAndGradients(input: input, targets: targets, weights: samples.flatMap(\.mask))
+        let (loss, gradients) = graph.lossAndGradients(
+            input: input, targets: targets, weights: samples.flatMap(\.mask),
+            foregroundWeight: Float(settings.foregroundWeight ?? 0), windows: settings.crop == nil ? nil : samples.map(\.window))
         let schedule = LearningRateSchedule(
             base: settings.learningRate, warmupSteps: max(1, Int(settings.warmupEpochs * Double(stepsPerEpoch))),
             totalSteps: totalSteps)
@@ -278,7 +336,7 @@ public final class Trainer: @unchecked Sendable {
 
 /// The samples of one batch, prepared by several threads.
 final class PreparedBatch: @unchecked Sendable {
-    typealias Sample = (input: [Float], targets: [Float], mask: [Float])
+    typealias Sample = (input: [Float], targets: [Float], mask: [Float], window: CoordinateWindow)
     private var slots: [Result<Sample, Error>?]
     private let lock = NSLock()
 

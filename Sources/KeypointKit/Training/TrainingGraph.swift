@@ -54,14 +54,22 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
             kernel: layer.kernel!, stride: layer.stride ?? 1, padding: layer.padding ?? 0, groups: layer.groups ?? 1)
     }
 
-    /// The input with CoordConv's x and y channels appended to every image.
-    private func withCoordinates(_ x: Grid<Scalar>) -> Grid<Scalar> {
-        let coordinates = Network.coordinateChannels(height: x.height, width: x.width).map { Scalar($0) }
+    /// The input with CoordConv's x and y channels appended to every image. `windows` (one per
+    /// image, in network-input pixels) place crops inside the whole input; `inputWidth` is the
+    /// crops' width, so a deeper layer's window is scaled down by its stride.
+    private func withCoordinates(_ x: Grid<Scalar>, windows: [CoordinateWindow]?, inputWidth: Int) -> Grid<Scalar> {
+        let whole = Network.coordinateChannels(height: x.height, width: x.width).map { Scalar($0) }
         var result = Grid<Scalar>(batch: x.batch, channels: x.channels + 2, height: x.height, width: x.width)
         for n in 0..<x.batch {
             let image = x.values[(n * x.channels * x.plane)..<((n + 1) * x.channels * x.plane)]
             let start = n * result.channels * x.plane
             result.values.replaceSubrange(start..<(start + image.count), with: image)
+            let coordinates =
+                windows.map {
+                    Network.coordinateChannels(
+                        height: x.height, width: x.width, window: $0[n].reduced(by: inputWidth / x.width)
+                    ).map { Scalar($0) }
+                } ?? whole
             result.values.replaceSubrange(
                 (start + image.count)..<(start + image.count + 2 * x.plane), with: coordinates)
         }
@@ -70,11 +78,11 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
 
     /// Runs the network; in training mode batch norm uses (and updates running statistics from)
     /// batch statistics, and everything the backward pass needs is kept.
-    public func forward(_ input: Grid<Scalar>, training: Bool) -> Grid<Scalar> {
-        forwardKeeping(input, training: training).outputs[architecture.output]!
+    public func forward(_ input: Grid<Scalar>, training: Bool, windows: [CoordinateWindow]? = nil) -> Grid<Scalar> {
+        forwardKeeping(input, training: training, windows: windows).outputs[architecture.output]!
     }
 
-    private func forwardKeeping(_ input: Grid<Scalar>, training: Bool) -> (
+    private func forwardKeeping(_ input: Grid<Scalar>, training: Bool, windows: [CoordinateWindow]?) -> (
         outputs: [String: Grid<Scalar>], saved: [String: Saved]
     ) {
         var outputs = ["input": input]
@@ -85,7 +93,8 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
             switch layer.op {
             case .conv:
                 let g = geometry(layer, inChannels: x.channels)
-                let convInput = layer.coordinates == true ? withCoordinates(x) : x
+                let convInput =
+                    layer.coordinates == true ? withCoordinates(x, windows: windows, inputWidth: input.width) : x
                 var y = TrainingOps.convolutionForward(
                     convInput, weights: parameters["\(layer.name).weight"]!,
                     bias: layer.batchNorm == true ? nil : parameters["\(layer.name).bias"]!, g)
@@ -158,14 +167,19 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
         return (outputs, saved)
     }
 
-    /// Masked mean squared error between the output heatmaps and `targets`:
-    ///   L = sum over n, k, pixels of w[n][k] (y - t)^2 / (N K P)
-    /// with w[n][k] = 0 for a keypoint missing in image n (times a per-keypoint weight). Returns
-    /// the loss and the gradient of every trainable parameter (training-mode forward).
-    public func lossAndGradients(input: Grid<Scalar>, targets: Grid<Scalar>, weights: [Scalar]) -> (
-        loss: Scalar, gradients: [String: [Scalar]]
-    ) {
-        let (outputs, saved) = forwardKeeping(input, training: true)
+    /// Masked, foreground-weighted mean squared error between the output heatmaps and `targets`:
+    ///   L = sum over n, k, pixels p of w[n][k] (1 + a t_p) (y_p - t_p)^2 / (N K P)
+    /// with w[n][k] = 0 for a keypoint missing in image n (times a per-keypoint weight) and
+    /// a = `foregroundWeight`: a > 0 weighs the pixels under a target's peak up to 1 + a times the
+    /// background, so a small network does not settle on flat zero maps when the peaks cover a
+    /// tiny part of a large heatmap. Returns the loss and the gradient of every trainable
+    /// parameter (training-mode forward). `windows` says where each image lies in the whole
+    /// network input when the images are crops of it.
+    public func lossAndGradients(
+        input: Grid<Scalar>, targets: Grid<Scalar>, weights: [Scalar], foregroundWeight: Scalar = 0,
+        windows: [CoordinateWindow]? = nil
+    ) -> (loss: Scalar, gradients: [String: [Scalar]]) {
+        let (outputs, saved) = forwardKeeping(input, training: true, windows: windows)
         let output = outputs[architecture.output]!
         precondition(
             targets.values.count == output.values.count && weights.count == output.batch * output.channels,
@@ -174,8 +188,9 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
         var loss: Scalar = 0
         var gradient = output.zeros()
         for index in output.values.indices {
-            let weight = weights[index / output.plane]
-            let difference = output.values[index] - targets.values[index]
+            let target = targets.values[index]
+            let weight = weights[index / output.plane] * (1 + foregroundWeight * target)
+            let difference = output.values[index] - target
             loss += weight * difference * difference / count
             gradient.values[index] = 2 * weight * difference / count
         }
