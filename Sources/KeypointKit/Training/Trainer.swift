@@ -235,34 +235,29 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// The window of the network input a sample is trained on: with a crop size, a 32-aligned
-    /// window whose centre is near the labeled points' centre (within a quarter of the window), or
-    /// anywhere for one sample in ten; without, the whole input.
+    /// window, for 70% of samples around the labeled points (its centre within a quarter window of
+    /// theirs), for the rest at a uniformly drawn aligned position, so that every part of the input,
+    /// corners included, is seen often (a model trained only near the animal fired on an arena
+    /// corner it had hardly seen); without a crop size, the whole input.
     private func cropWindow(around points: [Point], random: inout SplitMix64) -> CoordinateWindow {
         let architecture = model.architecture
-        let whole = CoordinateWindow(
-            originX: 0, originY: 0, canvasWidth: architecture.inputWidth, canvasHeight: architecture.inputHeight)
-        guard let crop = settings.crop else { return whole }
-        let inside = points.filter {
-            $0.x >= 0 && $0.y >= 0 && $0.x < Double(architecture.inputWidth) && $0.y < Double(architecture.inputHeight)
+        let (width, height) = (architecture.inputWidth, architecture.inputHeight)
+        guard let crop = settings.crop else {
+            return CoordinateWindow(originX: 0, originY: 0, canvasWidth: width, canvasHeight: height)
         }
-        var centre = Point(x: Double(architecture.inputWidth) / 2, y: Double(architecture.inputHeight) / 2)
-        if !inside.isEmpty && Double.random(in: 0..<1, using: &random) >= 0.1 {
-            centre.x = inside.map(\.x).reduce(0, +) / Double(inside.count)
+        let inside = points.filter { $0.x >= 0 && $0.y >= 0 && $0.x < Double(width) && $0.y < Double(height) }
+        let positionsX = (width - crop[0]) / 32 + 1, positionsY = (height - crop[1]) / 32 + 1
+        var originX = 32 * Int.random(in: 0..<positionsX, using: &random)
+        var originY = 32 * Int.random(in: 0..<positionsY, using: &random)
+        if !inside.isEmpty && Double.random(in: 0..<1, using: &random) < 0.7 {
+            let centreX = inside.map(\.x).reduce(0, +) / Double(inside.count)
                 + Double.random(in: -0.25...0.25, using: &random) * Double(crop[0])
-            centre.y = inside.map(\.y).reduce(0, +) / Double(inside.count)
+            let centreY = inside.map(\.y).reduce(0, +) / Double(inside.count)
                 + Double.random(in: -0.25...0.25, using: &random) * Double(crop[1])
-        } else {
-            centre.x = Double.random(in: 0...Double(architecture.inputWidth), using: &random)
-            centre.y = Double.random(in: 0...Double(architecture.inputHeight), using: &random)
+            originX = min(max(Int(centreX) - crop[0] / 2, 0), width - crop[0]) / 32 * 32
+            originY = min(max(Int(centreY) - crop[1] / 2, 0), height - crop[1]) / 32 * 32
         }
-        func origin(_ centre: Double, _ size: Int, _ limit: Int) -> Int {
-            let start = min(max(Int(centre) - size / 2, 0), limit - size)
-            return start / 32 * 32
-        }
-        return CoordinateWindow(
-            originX: origin(centre.x, crop[0], architecture.inputWidth),
-            originY: origin(centre.y, crop[1], architecture.inputHeight),
-            canvasWidth: architecture.inputWidth, canvasHeight: architecture.inputHeight)
+        return CoordinateWindow(originX: originX, originY: originY, canvasWidth: width, canvasHeight: height)
     }
 
     /// One optimisation step on the samples `indices` of `epoch`; returns the loss.
