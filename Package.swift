@@ -24,7 +24,9 @@ let package = Package(
         ),
         .target(name: "CImageShims", dependencies: ["CLibPNG", "CLibJPEG"]),
         .target(name: "CConvKernels"),
-        .target(name: "KeypointKit", dependencies: ["CImageShims", "CConvKernels"]),
+        // The shipped models, Models/*.safetensors, embedded in the binary.
+        .target(name: "CBundledModels"),
+        .target(name: "KeypointKit", dependencies: ["CImageShims", "CConvKernels", "CBundledModels"]),
         .executableTarget(
             name: "keypoints",
             dependencies: [
@@ -32,7 +34,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "KeypointKitTests", dependencies: ["KeypointKit", "CImageShims", "CConvKernels"]),
+        .testTarget(name: "KeypointKitTests", dependencies: ["KeypointKit", "CImageShims", "CConvKernels", "CBundledModels"]),
     ],
     swiftLanguageModes: [.v6]
 )

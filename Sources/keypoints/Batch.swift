@@ -29,7 +29,7 @@ struct Batch: ParsableCommand {
     @Flag(help: "Descend into subfolders.")
     var recursive = false
 
-    @Option(help: "The model file. No default model ships yet, so this is required for now.")
+    @Option(help: ModelChoice.help)
     var model: String?
 
     @Option(help: "The output file (default: batch.<format> in the current folder).")
@@ -63,10 +63,6 @@ struct Batch: ParsableCommand {
         guard BatchRunner.Format(rawValue: format) != nil else {
             throw ValidationError("--format must be jsonl, csv or coco")
         }
-        guard model != nil else {
-            throw ValidationError(
-                "no default model ships yet: pass --model PATH to a model file (a .safetensors written by keypoints)")
-        }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         if cocoImages != nil && format != "coco" { throw ValidationError("--coco-images goes with --format coco") }
     }
@@ -85,10 +81,11 @@ struct Batch: ParsableCommand {
             cocoIDs = Dictionary(set.images.map { ($0.value, $0.key) }) { first, _ in first }
         }
         if let draw { try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true) }
+        let (loaded, modelName) = try ModelChoice.load(model)
         let runner = BatchRunner(
-            model: try Model.load(contentsOf: model!),
+            model: loaded,
             options: BatchRunner.Options(
-                modelPath: model!, output: output, format: chosenFormat, jobs: jobs, resume: resume, flipTest: flipTest,
+                modelPath: modelName, output: output, format: chosenFormat, jobs: jobs, resume: resume, flipTest: flipTest,
                 minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs))
         let showBar = !quiet && isatty(STDERR_FILENO) == 1
         let start = Date()

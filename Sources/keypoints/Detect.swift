@@ -19,7 +19,7 @@ struct Detect: ParsableCommand {
     @Argument(help: "PNG or JPEG images.")
     var images: [String]
 
-    @Option(help: "The model file. No default model ships yet, so this is required for now.")
+    @Option(help: ModelChoice.help)
     var model: String?
 
     @Flag(help: "Print one JSON object per line instead of tables.")
@@ -47,16 +47,12 @@ struct Detect: ParsableCommand {
         guard HeatmapDecoder(rawValue: decoder) != nil else {
             throw ValidationError("--decoder must be dark, quarter or argmax")
         }
-        guard model != nil else {
-            throw ValidationError(
-                "no default model ships yet: pass --model PATH to a model file (a .safetensors written by keypoints)")
-        }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        let modelPath = model!
-        let predictor = try Predictor(model: Model.load(contentsOf: modelPath), threads: threads)
+        let (loaded, modelPath) = try ModelChoice.load(model)
+        let predictor = try Predictor(model: loaded, threads: threads)
         let decoding = HeatmapDecoder(rawValue: decoder)!
         for folder in [draw, dump].compactMap({ $0 }) {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -29,7 +29,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Folder the labels' image paths are relative to.")
     var imagesRoot: String?
 
-    @Option(help: "A model file to predict with.")
+    @Option(help: "A model file, or a built-in model's name, to predict with.")
     var model: String?
 
     @Option(help: "Existing predictions: JSON Lines (as detect --json) or COCO results JSON.")
@@ -83,7 +83,7 @@ struct Eval: ParsableCommand {
         var modelSigmas: [Double]?
         let predicted: [[PredictedPoint?]]
         if let model {
-            let loaded = try Model.load(contentsOf: model)
+            let loaded = try ModelChoice.load(model).model
             modelSigmas = loaded.oksSigmas
             predicted = try predictWithModel(loaded, set)
         } else {

@@ -11,13 +11,13 @@ struct Export: ParsableCommand {
             """
     )
 
-    @Argument(help: "The model file (.safetensors).")
+    @Argument(help: "A model file (.safetensors) or a built-in model's name.")
     var model: String
 
     @Option(help: "Where to write the ONNX file.")
     var onnx: String
 
     func run() throws {
-        try OnnxExport.write(Model.load(contentsOf: model), to: onnx)
+        try OnnxExport.write(ModelChoice.load(model).model, to: onnx)
     }
 }

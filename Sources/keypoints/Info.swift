@@ -6,11 +6,11 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Summarise a model: layers with their shapes and parameters, totals, keypoints, metadata.")
 
-    @Argument(help: "A model file (.safetensors).")
+    @Argument(help: "A model file (.safetensors) or a built-in model's name.")
     var model: String
 
     func run() throws {
-        let loaded = try Model.load(contentsOf: model)
+        let loaded = try ModelChoice.load(model).model
         let architecture = loaded.architecture
         let shapes = try architecture.shapes()
         var parameters: [String: Int] = [:]

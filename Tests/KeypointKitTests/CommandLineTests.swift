@@ -172,9 +172,11 @@ struct DetectCommandTests {
         #expect(input.count == 128 + 3 * 48 * 64 * 4 && heatmaps.count == 128 + 3 * 12 * 16 * 4)
     }
 
+    /// Until the human model is built in, detect without --model says what to pass instead.
     @Test func detectWithoutModelSaysWhatToDo() throws {
         let result = try CommandLineTool.run(["detect", "x.png"])
-        #expect(result.status != 0 && result.errors.contains("pass --model PATH"))
+        #expect(result.status == 2 && result.errors.contains("no built-in human model; pass --model"))
+        #expect(result.errors.contains("(mouse)"))
     }
 
     @Test func infoSummarisesTheModel() throws {

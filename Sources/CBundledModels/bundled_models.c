@@ -1,0 +1,28 @@
+#include "bundled_models.h"
+
+#include <string.h>
+
+extern const unsigned char kp_model_mouse_start[], kp_model_mouse_end[];
+
+static const struct {
+    const char *name;
+    const unsigned char *start;
+    const unsigned char *end;
+} models[] = {
+    {"mouse", kp_model_mouse_start, kp_model_mouse_end},
+};
+
+static const char *const names[] = {"mouse", NULL};
+
+const unsigned char *kp_bundled_model(const char *name, size_t *size) {
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        if (strcmp(models[i].name, name) == 0) {
+            *size = (size_t)(models[i].end - models[i].start);
+            return models[i].start;
+        }
+    }
+    *size = 0;
+    return NULL;
+}
+
+const char *const *kp_bundled_model_names(void) { return names; }

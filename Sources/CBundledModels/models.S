@@ -1,0 +1,22 @@
+// The shipped models (Models/*.safetensors in the repository), embedded in the binary so that
+// `keypoints` finds them wherever it is installed. .incbin paths are searched from this target's
+// include directory. The build does not notice a replaced model file: touch this file after
+// replacing one (BundledModelTests compares the built-in bytes with the files).
+#if defined(__APPLE__)
+#define SYMBOL(name) _##name
+    .section __TEXT,__const
+#else
+#define SYMBOL(name) name
+    .section .rodata
+#endif
+
+    .p2align 6
+    .globl SYMBOL(kp_model_mouse_start)
+    .globl SYMBOL(kp_model_mouse_end)
+SYMBOL(kp_model_mouse_start):
+    .incbin "../../../Models/mouse.safetensors"
+SYMBOL(kp_model_mouse_end):
+
+#if defined(__linux__)
+    .section .note.GNU-stack, "", %progbits
+#endif
