@@ -67,6 +67,43 @@ struct GeometryTests {
         #expect(warped[0, 0] == RGB(100, 100, 100))
     }
 
+    /// The warp (its axis-aligned loop for scalings, shifts and mirroring; its general loop for
+    /// rotations) against plain bilinear sampling with a constant border, on maps that put taps
+    /// inside, across the border and outside: within 1e-9.
+    @Test(arguments: [
+        KeypointKit.AffineTransform.letterbox(sourceWidth: 13, sourceHeight: 9, targetWidth: 32, targetHeight: 32),
+        KeypointKit.AffineTransform.letterbox(sourceWidth: 13, sourceHeight: 9, targetWidth: 8, targetHeight: 8),
+        KeypointKit.AffineTransform(a: 1, b: 0, tx: -3.25, c: 0, d: 1, ty: 2.5),
+        KeypointKit.AffineTransform.crop(
+            center: Point(x: 4, y: 3), width: 9, height: 9, targetWidth: 16, targetHeight: 16, flip: true),
+        KeypointKit.AffineTransform.crop(
+            center: Point(x: 6, y: 4), width: 10, height: 8, targetWidth: 15, targetHeight: 12, rotationDegrees: 30),
+    ])
+    func warpMatchesPlainBilinearSampling(transform: KeypointKit.AffineTransform) throws {
+        let (width, height) = (13, 9)
+        let image = Image(width: width, height: height, pixels: testPicture(width: width, height: height))
+        let fill = [7.0, 8, 9]
+        let inverse = try #require(transform.inverse)
+        var worst = 0.0
+        image.warpSamples(by: transform, width: 16, height: 12, fill: RGB(7, 8, 9)) { index, channel, value in
+            let source = inverse.apply(Point(x: Double(index % 16), y: Double(index / 16)))
+            func pixel(_ x: Int, _ y: Int) -> Double {
+                guard x >= 0, y >= 0, x < width, y < height else { return fill[channel] }
+                return Double(image.pixels[(y * width + x) * 3 + channel])
+            }
+            var expected = fill[channel]
+            if source.x > -1 && source.y > -1 && source.x < Double(width) && source.y < Double(height) {
+                let x0 = Int(source.x.rounded(.down)), y0 = Int(source.y.rounded(.down))
+                let fx = source.x - Double(x0), fy = source.y - Double(y0)
+                expected =
+                    (pixel(x0, y0) * (1 - fx) + pixel(x0 + 1, y0) * fx) * (1 - fy)
+                    + (pixel(x0, y0 + 1) * (1 - fx) + pixel(x0 + 1, y0 + 1) * fx) * fy
+            }
+            worst = max(worst, abs(value - expected))
+        }
+        #expect(worst <= 1e-9)
+    }
+
     @Test func resizeFollowsThePixelCentreConvention() {
         // Upsampling [0, 100] by 2: targets sample source x = -0.25 (clamped 0), 0.25, 0.75, 1.25 (clamped 1).
         let image = Image(width: 2, height: 1, pixels: [0, 0, 0, 100, 100, 100])

@@ -73,7 +73,7 @@ struct NetworkTests {
         #expect(Network.coordinateChannels(height: 1, width: 1) == [0, 0])
     }
 
-    /// Bilinear upsampling against the half-pixel formula evaluated independently.
+    /// Bilinear upsampling (two threads) against the half-pixel formula evaluated independently.
     @Test func upsampleUsesHalfPixelCentres() throws {
         let layer = Architecture.Layer(name: "up", op: .upsample, inputs: ["input"], factor: 2)
         let architecture = Architecture(
@@ -84,13 +84,11 @@ struct NetworkTests {
         #expect(shapes == nil)  // 6x8 output for a 3x4 input: not a valid model output
         let input = normalValues(2 * 3 * 4, seed: 5)
         var output = [Float](repeating: 0, count: 2 * 6 * 8)
-        var source = input
-        source.withUnsafeMutableBufferPointer { sourceBuffer in
-            output.withUnsafeMutableBufferPointer { target in
-                Network.upsample(
-                    sourceBuffer.baseAddress!, .init(channels: 2, height: 3, width: 4), factor: 2,
-                    into: target.baseAddress!)
-            }
+        let upsampling = Upsampling(.init(channels: 2, height: 3, width: 4), factor: 2)
+        let pool = ThreadPool(threads: 2)
+        var scratch = [Float](repeating: 0, count: upsampling.scratchFloats(threads: pool.threads))
+        output.withUnsafeMutableBufferPointer { target in
+            upsampling.run(input, into: target.baseAddress!, scratch: &scratch, pool: pool)
         }
         func sample(_ channel: Int, _ y: Double, _ x: Double) -> Double {
             let cy = min(max(y, 0), 2.0), cx = min(max(x, 0), 3.0)

@@ -127,4 +127,18 @@ void kp_im2col(const float *x, size_t channels, size_t height, size_t width, siz
 void kp_col2im(const float *columns, size_t channels, size_t height, size_t width, size_t kernel, size_t stride,
                size_t padding, float *x, kp_threadpool *pool);
 
+// Bilinear upsampling of [channels][height][width] into [channels][out_height][out_width], with
+// each output row's and column's two source indices and the weight of the second given by the
+// caller (the engine computes them once per layer). `scratch` holds height * out_width floats per
+// pool thread. Threaded over channels; results independent of threads.
+typedef struct {
+    const int *first;
+    const int *second;
+    const float *weight;
+} kp_upsample_taps;
+
+void kp_upsample_bilinear(const float *input, size_t channels, size_t height, size_t width, const kp_upsample_taps *rows,
+                          size_t out_height, const kp_upsample_taps *columns, size_t out_width, float *scratch,
+                          float *output, kp_threadpool *pool);
+
 #endif

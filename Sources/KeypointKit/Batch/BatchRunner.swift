@@ -10,7 +10,8 @@ import Foundation
 ///
 /// - Inputs are folders (every file whose first bytes are PNG or JPEG; other files are skipped and
 ///   counted), single files, or `@list.txt` files naming one path per line; all sorted by path.
-/// - `jobs` workers each own a Predictor; JPEGs are decoded reduced (DCT scaling) when that still
+/// - `jobs` workers, each one thread with its own Predictor (so `jobs` is the number of cores
+///   used); JPEGs are decoded reduced (DCT scaling) when that still
 ///   covers the network input, and coordinates are mapped back to the original pixels.
 /// - Every result is appended to a journal (`<out>.journal`, one JSON line per image with its file
 ///   size and modification time) and flushed as it completes; the output file is then written
@@ -228,8 +229,7 @@ public final class BatchRunner: @unchecked Sendable {
         let work = pending
         let next = Counter()
         let jobs = max(1, min(options.jobs, max(work.count, 1)))
-        let predictorThreads = jobs == 1 ? ProcessInfo.processInfo.activeProcessorCount : 1
-        let predictors = try (0..<jobs).map { _ in try Predictor(model: model, threads: predictorThreads) }
+        let predictors = try (0..<jobs).map { _ in try Predictor(model: model, threads: 1) }
         DispatchQueue.concurrentPerform(iterations: jobs) { worker in
             let predictor = predictors[worker]
             while let index = next.take(below: work.count) {

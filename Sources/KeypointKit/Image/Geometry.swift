@@ -174,6 +174,10 @@ extension Image {
             preconditionFailure("a warp needs an invertible transform")
         }
         let fillValues = [Double(fill.red), Double(fill.green), Double(fill.blue)]
+        if inverse.b == 0 && inverse.c == 0 {
+            warpAxisAligned(by: inverse, width: targetWidth, height: targetHeight, fill: fillValues, store: store)
+            return
+        }
         pixels.withUnsafeBufferPointer { source in
             func sample(_ x: Int, _ y: Int, _ channel: Int) -> Double {
                 guard x >= 0, y >= 0, x < width, y < height else { return fillValues[channel] }
@@ -196,6 +200,69 @@ extension Image {
                         let lower =
                             sample(left, top + 1, channel) * (1 - wx) + sample(left + 1, top + 1, channel) * wx
                         store(y * targetWidth + x, channel, upper * (1 - wy) + lower * wy)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `warpSamples` for a map without rotation or shear (letterboxing, plain scaling): a target
+    /// column always reads the same source columns and a row the same rows, so those taps are
+    /// found once; pixels whose four neighbours are all inside skip the border checks, and a tap
+    /// of weight 0 is not read (at an unscaled letterbox every pixel is a copy). The values equal
+    /// the general loop's bit for bit.
+    private func warpAxisAligned(
+        by inverse: AffineTransform, width targetWidth: Int, height targetHeight: Int, fill: [Double],
+        store: (Int, Int, Double) -> Void
+    ) {
+        typealias Tap = (first: Int, weight: Double, inside: Bool)
+        func taps(_ count: Int, scale: Double, offset: Double, size: Int) -> [Tap] {
+            (0..<count).map { index in
+                let position = scale * Double(index) + offset
+                let first = Int(position.rounded(.down))
+                return (first, position - Double(first), position > -1 && position < Double(size))
+            }
+        }
+        let columns = taps(targetWidth, scale: inverse.a, offset: inverse.tx, size: width)
+        let rows = taps(targetHeight, scale: inverse.d, offset: inverse.ty, size: height)
+        pixels.withUnsafeBufferPointer { source in
+            func sample(_ x: Int, _ y: Int, _ channel: Int) -> Double {
+                guard x >= 0, y >= 0, x < width, y < height else { return fill[channel] }
+                return Double(source[(y * width + x) * 3 + channel])
+            }
+            for y in 0..<targetHeight {
+                let (top, wy, rowInside) = rows[y]
+                for x in 0..<targetWidth {
+                    let (left, wx, columnInside) = columns[x]
+                    let index = y * targetWidth + x
+                    guard rowInside && columnInside else {
+                        for channel in 0..<3 { store(index, channel, fill[channel]) }
+                        continue
+                    }
+                    if left >= 0 && top >= 0 && left + 1 < width && top + 1 < height {
+                        let corner = (top * width + left) * 3
+                        for channel in 0..<3 {
+                            let topLeft = Double(source[corner + channel])
+                            let upper =
+                                wx == 0 ? topLeft : topLeft * (1 - wx) + Double(source[corner + 3 + channel]) * wx
+                            guard wy != 0 else {
+                                store(index, channel, upper)
+                                continue
+                            }
+                            let below = corner + width * 3
+                            let bottomLeft = Double(source[below + channel])
+                            let lower =
+                                wx == 0
+                                ? bottomLeft : bottomLeft * (1 - wx) + Double(source[below + 3 + channel]) * wx
+                            store(index, channel, upper * (1 - wy) + lower * wy)
+                        }
+                    } else {
+                        for channel in 0..<3 {
+                            let upper = sample(left, top, channel) * (1 - wx) + sample(left + 1, top, channel) * wx
+                            let lower =
+                                sample(left, top + 1, channel) * (1 - wx) + sample(left + 1, top + 1, channel) * wx
+                            store(index, channel, upper * (1 - wy) + lower * wy)
+                        }
                     }
                 }
             }

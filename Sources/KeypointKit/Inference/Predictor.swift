@@ -156,8 +156,44 @@ public final class Predictor: @unchecked Sendable {
         let scale = (0..<3).map { 1 / (255 * Double(model.std[$0])) }
         let offset = (0..<3).map { -Double(model.mean[$0]) / Double(model.std[$0]) }
         let input = network.input
+        if transform.a == 1 && transform.d == 1 && transform.b == 0 && transform.c == 0
+            && transform.tx == transform.tx.rounded() && transform.ty == transform.ty.rounded()
+        {
+            copy(image, shiftedBy: (Int(transform.tx), Int(transform.ty)), scale: scale, offset: offset)
+            return
+        }
         image.warpSamples(by: transform, width: width, height: height, fill: .black) { index, channel, value in
             input[channel * plane + index] = Float(value * scale[channel] + offset[channel])
+        }
+    }
+
+    /// `fill` for a whole-pixel shift (an image already the input's size, or letterboxed without
+    /// scaling): each input pixel is one image pixel or the black border, normalised as in `fill`.
+    private func copy(_ image: Image, shiftedBy shift: (x: Int, y: Int), scale: [Double], offset: [Double]) {
+        let width = model.architecture.inputWidth
+        let height = model.architecture.inputHeight
+        let plane = width * height
+        let input = network.input.baseAddress!
+        image.pixels.withUnsafeBufferPointer { pixels in
+            for channel in 0..<3 {
+                let (channelScale, channelOffset) = (scale[channel], offset[channel])
+                let border = Float(0 * channelScale + channelOffset)
+                for y in 0..<height {
+                    let line = input + channel * plane + y * width
+                    let sourceY = y - shift.y
+                    guard sourceY >= 0 && sourceY < image.height else {
+                        line.update(repeating: border, count: width)
+                        continue
+                    }
+                    let row = pixels.baseAddress! + sourceY * image.width * 3 + channel
+                    for x in 0..<width {
+                        let sourceX = x - shift.x
+                        line[x] =
+                            sourceX >= 0 && sourceX < image.width
+                            ? Float(Double(row[sourceX * 3]) * channelScale + channelOffset) : border
+                    }
+                }
+            }
         }
     }
 }

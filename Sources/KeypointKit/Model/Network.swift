@@ -10,7 +10,8 @@ import Foundation
 public final class Network: @unchecked Sendable {
     public let architecture: Architecture
     public let shapes: [String: Architecture.MapShape]
-    private var buffers: [String: UnsafeMutablePointer<Float>] = [:]
+    private let buffers: [String: UnsafeMutablePointer<Float>]
+    private let allocations: [UnsafeMutablePointer<Float>]
     private var steps: [Step] = []
     private let workspace: UnsafeMutableRawPointer
     private let pool: ThreadPool
@@ -18,7 +19,7 @@ public final class Network: @unchecked Sendable {
     private enum Step {
         case convolution(
             Convolution, input: String, residual: String?, spatialBias: UnsafeMutablePointer<Float>?, output: String)
-        case upsample(input: String, factor: Int, output: String)
+        case upsample(Upsampling, input: String, output: String)
         case concat(inputs: [String], output: String)
         case pool(Architecture.Layer, output: String)
     }
@@ -34,10 +35,7 @@ public final class Network: @unchecked Sendable {
         shapes = try architecture.shapes()
         pool = ThreadPool(threads: max(threads, 1))
         let isa = try instructionSet ?? InstructionSet.preferred()
-        for (name, shape) in shapes {
-            buffers[name] = UnsafeMutablePointer<Float>.allocate(
-                capacity: max(shape.channels * shape.height * shape.width, 1))
-        }
+        (buffers, allocations) = Self.allocateBuffers(architecture, shapes)
         var workspaceBytes = 64
         for layer in architecture.layers {
             let output = layer.name
@@ -55,7 +53,10 @@ public final class Network: @unchecked Sendable {
                     .convolution(
                         convolution, input: layer.inputs[0], residual: layer.residual,
                         spatialBias: prepared.spatialBias, output: output))
-            case .upsample: steps.append(.upsample(input: layer.inputs[0], factor: layer.factor!, output: output))
+            case .upsample:
+                let upsampling = Upsampling(shapes[layer.inputs[0]]!, factor: layer.factor!)
+                workspaceBytes = max(workspaceBytes, upsampling.scratchFloats(threads: pool.threads) * 4)
+                steps.append(.upsample(upsampling, input: layer.inputs[0], output: output))
             case .concat: steps.append(.concat(inputs: layer.inputs, output: output))
             case .maxPool, .avgPool: steps.append(.pool(layer, output: output))
             }
@@ -64,9 +65,47 @@ public final class Network: @unchecked Sendable {
     }
 
     deinit {
-        for buffer in buffers.values { buffer.deallocate() }
+        for buffer in allocations { buffer.deallocate() }
         for case .convolution(_, _, _, let bias?, _) in steps { bias.deallocate() }
         workspace.deallocate()
+    }
+
+    /// One buffer per layer output. A concatenation's parts are written in place, one after
+    /// another in its buffer, when nothing else claims them: the copy is then free.
+    private static func allocateBuffers(_ architecture: Architecture, _ shapes: [String: Architecture.MapShape]) -> (
+        buffers: [String: UnsafeMutablePointer<Float>], allocations: [UnsafeMutablePointer<Float>]
+    ) {
+        var buffers: [String: UnsafeMutablePointer<Float>] = [:]
+        var allocations: [UnsafeMutablePointer<Float>] = []
+        func floats(_ name: String) -> Int { shapes[name]!.channels * shapes[name]!.height * shapes[name]!.width }
+        func allocate(_ name: String) -> UnsafeMutablePointer<Float> {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(floats(name), 1))
+            allocations.append(buffer)
+            buffers[name] = buffer
+            return buffer
+        }
+        for concat in architecture.layers where concat.op == .concat {
+            let buffer = allocate(concat.name)
+            guard partsCanLiveInside(concat, architecture) else { continue }
+            var offset = 0
+            for part in concat.inputs {
+                buffers[part] = buffer + offset
+                offset += floats(part)
+            }
+        }
+        for name in shapes.keys.sorted() where buffers[name] == nil { _ = allocate(name) }
+        return (buffers, allocations)
+    }
+
+    /// Whether `concat`'s inputs can be stored inside its output: each a layer output (not the
+    /// network input) that no other concatenation takes and that is not itself a concatenation.
+    private static func partsCanLiveInside(_ concat: Architecture.Layer, _ architecture: Architecture) -> Bool {
+        let concats = architecture.layers.filter { $0.op == .concat }
+        return Set(concat.inputs).count == concat.inputs.count
+            && concat.inputs.allSatisfy { part in
+                part != "input" && !concats.contains { $0.name == part }
+                    && concats.filter { $0.inputs.contains(part) }.count == 1
+            }
     }
 
     /// The input, inputChannels x inputHeight x inputWidth floats, to fill before `run()`.
@@ -86,14 +125,16 @@ public final class Network: @unchecked Sendable {
                     input: buffers[input]!, height: shape.height, width: shape.width,
                     residual: UnsafePointer(spatialBias ?? residual.map { buffers[$0]! }), output: buffers[output]!,
                     workspace: workspace, pool: pool)
-            case .upsample(let input, let factor, let output):
-                Self.upsample(buffers[input]!, shapes[input]!, factor: factor, into: buffers[output]!)
+            case .upsample(let upsampling, let input, let output):
+                upsampling.run(
+                    buffers[input]!, into: buffers[output]!,
+                    scratch: workspace.assumingMemoryBound(to: Float.self), pool: pool)
             case .concat(let inputs, let output):
                 var target = buffers[output]!
                 for input in inputs {
                     let shape = shapes[input]!
                     let count = shape.channels * shape.height * shape.width
-                    target.update(from: buffers[input]!, count: count)
+                    if buffers[input]! != target { target.update(from: buffers[input]!, count: count) }
                     target += count
                 }
             case .pool(let layer, let output):
@@ -177,39 +218,6 @@ public final class Network: @unchecked Sendable {
 
     // MARK: - Layers outside the convolution core
 
-    /// Bilinear upsampling by `factor`, half-pixel centres: output x samples input position
-    /// (x + 0.5) / factor - 0.5, clamped to the edge pixels.
-    static func upsample(
-        _ input: UnsafeMutablePointer<Float>, _ shape: Architecture.MapShape, factor: Int,
-        into output: UnsafeMutablePointer<Float>
-    ) {
-        let outWidth = shape.width * factor
-        let outHeight = shape.height * factor
-        func taps(_ size: Int, _ count: Int) -> [(Int, Int, Float)] {
-            (0..<count).map { index in
-                let position = min(max((Float(index) + 0.5) / Float(factor) - 0.5, 0), Float(size - 1))
-                let first = Int(position)
-                return (first, min(first + 1, size - 1), position - Float(first))
-            }
-        }
-        let columns = taps(shape.width, outWidth)
-        let rows = taps(shape.height, outHeight)
-        for channel in 0..<shape.channels {
-            let source = input + channel * shape.height * shape.width
-            let target = output + channel * outHeight * outWidth
-            for (y, row) in rows.enumerated() {
-                let top = source + row.0 * shape.width
-                let bottom = source + row.1 * shape.width
-                let line = target + y * outWidth
-                for (x, column) in columns.enumerated() {
-                    let upper = top[column.0] + (top[column.1] - top[column.0]) * column.2
-                    let lower = bottom[column.0] + (bottom[column.1] - bottom[column.0]) * column.2
-                    line[x] = upper + (lower - upper) * row.2
-                }
-            }
-        }
-    }
-
     /// Max or average pooling; the average counts only window pixels inside the input.
     static func pool(
         _ layer: Architecture.Layer, _ input: UnsafeMutablePointer<Float>, _ inShape: Architecture.MapShape,
@@ -263,5 +271,61 @@ public struct CoordinateWindow: Equatable, Sendable {
         CoordinateWindow(
             originX: originX / factor, originY: originY / factor, canvasWidth: canvasWidth / factor,
             canvasHeight: canvasHeight / factor)
+    }
+}
+
+/// Bilinear upsampling by an integer factor with half-pixel centres (`align_corners=False`):
+/// output pixel x samples the input at (x + 0.5) / factor - 0.5, clamped to the input. Each output
+/// column's and row's two source indices and weight are found once, here; the C kernel then
+/// interpolates every input row along x once and pairs of those rows along y.
+final class Upsampling: @unchecked Sendable {
+    let input: Architecture.MapShape
+    let factor: Int
+    private let columns: kp_upsample_taps
+    private let rows: kp_upsample_taps
+
+    init(_ input: Architecture.MapShape, factor: Int) {
+        self.input = input
+        self.factor = factor
+        columns = Self.taps(input.width, factor: factor)
+        rows = Self.taps(input.height, factor: factor)
+    }
+
+    deinit {
+        for taps in [columns, rows] {
+            taps.first.deallocate()
+            taps.second.deallocate()
+            taps.weight.deallocate()
+        }
+    }
+
+    private static func taps(_ size: Int, factor: Int) -> kp_upsample_taps {
+        let count = size * factor
+        let first = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        let second = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        let weight = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        for index in 0..<count {
+            let position = min(max((Float(index) + 0.5) / Float(factor) - 0.5, 0), Float(size - 1))
+            first[index] = Int32(position)
+            second[index] = Int32(min(Int(position) + 1, size - 1))
+            weight[index] = position - Float(Int(position))
+        }
+        return kp_upsample_taps(first: first, second: second, weight: weight)
+    }
+
+    /// Floats of scratch `run` needs with a pool of `threads`.
+    func scratchFloats(threads: Int) -> Int { threads * input.height * input.width * factor }
+
+    func run(
+        _ source: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        pool: ThreadPool
+    ) {
+        withUnsafePointer(to: rows) { rows in
+            withUnsafePointer(to: columns) { columns in
+                kp_upsample_bilinear(
+                    source, input.channels, input.height, input.width, rows, input.height * factor, columns,
+                    input.width * factor, scratch, output, pool.pool)
+            }
+        }
     }
 }
