@@ -21,7 +21,8 @@ struct Train: ParsableCommand {
             Each epoch it reports the validation mean pixel error (at the images' original \
             resolution) and PCK@0.2, keeps the best epoch's model at --out (with its provenance) \
             and writes a checkpoint to OUT.checkpoint. --resume CHECKPOINT continues a run exactly; \
-            Ctrl-C writes a checkpoint and stops (exit status 130).
+            Ctrl-C (or SIGTERM) writes a checkpoint and stops (exit status 130, or 143); a long \
+            run also writes one every --checkpoint-minutes, so a killed run loses at most that.
             """
     )
 
@@ -85,6 +86,9 @@ struct Train: ParsableCommand {
     @Option(help: "Memory for decoded images, in MiB.")
     var cacheMb = 2048
 
+    @Option(help: "Also write the checkpoint every this many minutes within an epoch.")
+    var checkpointMinutes = 10.0
+
     func run() throws {
         let checkpointPath = out + ".checkpoint"
         var checkpoint: Checkpoint
@@ -108,29 +112,40 @@ struct Train: ParsableCommand {
             Data(
                 "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps\n"
                     .utf8))
-        signal(SIGINT) { _ in interruptRequested = 1 }
+        signal(SIGINT) { _ in interruptRequested = SIGINT }
+        signal(SIGTERM) { _ in interruptRequested = SIGTERM }
         // A parent may start us with SIGINT blocked (test runners do); Ctrl-C must still reach the loop.
         var interruptOnly = sigset_t()
         sigemptyset(&interruptOnly)
         sigaddset(&interruptOnly, SIGINT)
+        sigaddset(&interruptOnly, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &interruptOnly, nil)
         let start = Date()
         let previousSeconds = checkpoint.seconds
         var imagesSeen = 0
+        var lastCheckpoint = Date()
+        /// The run so far, to continue from step `step` of `epoch`.
+        func writeCheckpoint(epoch: Int, step: Int) throws {
+            checkpoint.model = trainer.currentModel(provenance: checkpoint.model.provenance)
+            checkpoint.optimizer = trainer.optimizer
+            checkpoint.epoch = epoch
+            checkpoint.stepInEpoch = step
+            checkpoint.seconds = previousSeconds + Date().timeIntervalSince(start)
+            try checkpoint.write(to: checkpointPath)
+            lastCheckpoint = Date()
+        }
         for epoch in checkpoint.epoch..<settings.epochs {
             let order = trainer.order(epoch: epoch)
             var losses: [Float] = []
             for step in checkpoint.stepInEpoch..<trainer.stepsPerEpoch {
                 if interruptRequested != 0 {
-                    checkpoint.model = trainer.currentModel(provenance: checkpoint.model.provenance)
-                    checkpoint.optimizer = trainer.optimizer
-                    checkpoint.epoch = epoch
-                    checkpoint.stepInEpoch = step
-                    checkpoint.seconds = previousSeconds + Date().timeIntervalSince(start)
-                    try checkpoint.write(to: checkpointPath)
+                    try writeCheckpoint(epoch: epoch, step: step)
                     FileHandle.standardError.write(
                         Data("\ninterrupted: checkpoint written; continue with --resume \(checkpointPath)\n".utf8))
-                    throw ExitCode(130)
+                    throw ExitCode(128 + interruptRequested)
+                }
+                if Date().timeIntervalSince(lastCheckpoint) >= checkpointMinutes * 60 {
+                    try writeCheckpoint(epoch: epoch, step: step)
                 }
                 let indices = Array(order[(step * settings.batch)..<min((step + 1) * settings.batch, order.count)])
                 let globalStep = epoch * trainer.stepsPerEpoch + step
@@ -176,11 +191,7 @@ struct Train: ParsableCommand {
                 provenance["samples"] = "\(trainer.train.count) train, \(trainer.validation.count) validation"
                 try trainer.currentModel(provenance: provenance).write(to: out)
             }
-            checkpoint.model = trainer.currentModel(provenance: checkpoint.model.provenance)
-            checkpoint.optimizer = trainer.optimizer
-            checkpoint.epoch = epoch + 1
-            checkpoint.seconds = seconds
-            try checkpoint.write(to: checkpointPath)
+            try writeCheckpoint(epoch: epoch + 1, step: 0)
         }
         FileHandle.standardError.write(
             Data(

@@ -377,6 +377,41 @@ struct TrainCommandTests {
         #expect(resumedWeights == finalWeights)
     }
 
+    /// With --checkpoint-minutes 0 the checkpoint follows every step, so a run killed with
+    /// SIGKILL part way through an epoch resumes from that step and ends with the same weights.
+    @Test func killedRunResumesFromItsLastStep() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 16)
+        let straight = folder.file("straight.safetensors")
+        let arguments = Self.arguments + ["--checkpoint-minutes", "0"]
+        let first = try CommandLineTool.run(["train", "--labels", labels, "--out", straight] + arguments)
+        #expect(first.status == 0, "\(first.errors)")
+        let killed = folder.file("killed.safetensors")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLineTool.path)
+        process.arguments = ["train", "--labels", labels, "--out", killed] + arguments
+        let progress = Pipe()
+        process.standardError = progress
+        try process.run()
+        var log = ""
+        while !log.contains("epoch 2/6  step 3/4") {
+            let chunk = progress.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let saved = try Checkpoint.load(contentsOf: killed + ".checkpoint")
+        // Killed at (epoch index 1, step index 2) or just after: the epoch-end checkpoint alone would
+        // stand at step 4 of the run.
+        let position = saved.epoch * 4 + saved.stepInEpoch
+        #expect(position >= 6, "epoch \(saved.epoch) step \(saved.stepInEpoch)")
+        let resumed = try CommandLineTool.run(["train", "--resume", killed + ".checkpoint", "--out", killed])
+        #expect(resumed.status == 0, "\(resumed.errors)")
+        let finalWeights = try Checkpoint.load(contentsOf: straight + ".checkpoint").model.weights
+        #expect(try Checkpoint.load(contentsOf: killed + ".checkpoint").model.weights == finalWeights)
+    }
+
     @Test func validatesOnASeparateFile() throws {
         let trainFolder = try TemporaryFolder()
         let heldFolder = try TemporaryFolder()
