@@ -332,6 +332,24 @@ struct TrainCommandTests {
         return try folder.write(Array(lines.joined(separator: "\n").utf8), to: "labels.csv")
     }
 
+    /// `keypoints train arguments` started in the background, returned once its progress on
+    /// stderr has shown `marker` (or it has ended), with that stderr pipe.
+    static func startTraining(_ arguments: [String], until marker: String) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLineTool.path)
+        process.arguments = ["train"] + arguments
+        let progress = Pipe()
+        process.standardError = progress
+        try process.run()
+        var log = ""
+        while !log.contains(marker) {
+            let chunk = progress.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        return (process, progress)
+    }
+
     static let arguments = ["--epochs", "6", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1",
                             "--val-fraction", "0.2", "--threads", "1"]
 
@@ -351,19 +369,9 @@ struct TrainCommandTests {
 
         // The same run, interrupted with SIGINT part way and resumed, ends with the same weights.
         let interrupted = folder.file("interrupted.safetensors")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLineTool.path)
-        process.arguments = ["train", "--labels", labels, "--out", interrupted] + Self.arguments
-        let progress = Pipe()
-        process.standardError = progress
-        try process.run()
         // Interrupt once the first epoch's validation line appears; three epochs remain then.
-        var log = ""
-        while !log.contains("epoch 1:") {
-            let chunk = progress.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            log += String(decoding: chunk, as: UTF8.self)
-        }
+        let (process, progress) = try Self.startTraining(
+            ["--labels", labels, "--out", interrupted] + Self.arguments, until: "epoch 1:")
         kill(process.processIdentifier, SIGINT)
         progress.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -387,18 +395,8 @@ struct TrainCommandTests {
         let first = try CommandLineTool.run(["train", "--labels", labels, "--out", straight] + arguments)
         #expect(first.status == 0, "\(first.errors)")
         let killed = folder.file("killed.safetensors")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLineTool.path)
-        process.arguments = ["train", "--labels", labels, "--out", killed] + arguments
-        let progress = Pipe()
-        process.standardError = progress
-        try process.run()
-        var log = ""
-        while !log.contains("epoch 2/6  step 3/4") {
-            let chunk = progress.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            log += String(decoding: chunk, as: UTF8.self)
-        }
+        let (process, _) = try Self.startTraining(
+            ["--labels", labels, "--out", killed] + arguments, until: "epoch 2/6  step 3/4")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         let saved = try Checkpoint.load(contentsOf: killed + ".checkpoint")
