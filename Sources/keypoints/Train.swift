@@ -108,6 +108,9 @@ struct Train: ParsableCommand {
         trainer.optimizer = checkpoint.optimizer
         let settings = checkpoint.settings
         let totalSteps = settings.epochs * trainer.stepsPerEpoch
+        if resume == nil, settings.crop == nil, let hint = try Self.sizeHint(trainer, architecture) {
+            FileHandle.standardError.write(Data((hint + "\n").utf8))
+        }
         FileHandle.standardError.write(
             Data(
                 "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps\n"
@@ -197,6 +200,18 @@ struct Train: ParsableCommand {
             Data(
                 "done: best epoch \(checkpoint.bestEpoch ?? 0), validation mean error \(checkpoint.bestError.map { String(format: "%.2f px", $0) } ?? "-"), model at \(out)\n"
                     .utf8))
+    }
+
+    /// A note when the first training image is more than four times the network input's area:
+    /// letterboxed whole, a small animal in a large frame keeps too few pixels to place its parts.
+    static func sizeHint(_ trainer: Trainer, _ architecture: Architecture) throws -> String? {
+        guard let first = trainer.train.first, trainer.data.samples[first].box == nil else { return nil }
+        let (image, scale) = try trainer.data.image(first)
+        let width = Int((Double(image.width) / scale).rounded()), height = Int((Double(image.height) / scale).rounded())
+        guard width * height > 4 * architecture.inputWidth * architecture.inputHeight else { return nil }
+        func up32(_ value: Int) -> Int { (value + 31) / 32 * 32 }
+        return
+            "note: the images (\(width)x\(height)) are letterboxed into a \(architecture.inputWidth)x\(architecture.inputHeight) input; for a small animal in a large frame, --input \(up32(width))x\(up32(height)) --crop 192x192 --foreground-weight 20 trains at full resolution on windows (README: training on your own DeepLabCut project)"
     }
 
     /// The training labels, with `validation`'s samples appended and marked as the validation

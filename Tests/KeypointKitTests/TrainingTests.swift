@@ -471,6 +471,22 @@ struct TrainCommandTests {
         }
     }
 
+    /// 640x480 frames into a 64x64 input get a note pointing at full-resolution crop training;
+    /// with --crop there is none.
+    @Test func suggestsCropsForLargeFrames() throws {
+        let folder = try TemporaryFolder()
+        let labels = SharedData.path(
+            "dlc-openfield/examples/openfield-Pranav-2018-10-30/labeled-data/m4s1/CollectedData_Pranav.csv")
+        let arguments = ["--labels", labels, "--out", folder.file("m.safetensors"), "--epochs", "1", "--batch", "16",
+                         "--width", "4", "--depths", "1,1,1"]
+        let small = try CommandLineTool.run(["train", "--input", "64x64"] + arguments)
+        #expect(small.status == 0, "\(small.errors)")
+        #expect(small.errors.contains("note: the images (640x480) are letterboxed into a 64x64 input"))
+        #expect(small.errors.contains("--input 640x480 --crop 192x192"))
+        let cropped = try CommandLineTool.run(["train", "--input", "128x96", "--crop", "64x64"] + arguments)
+        #expect(cropped.status == 0 && !cropped.errors.contains("note:"), "\(cropped.errors)")
+    }
+
     /// A multi-person COCO file: one cropped sample per annotated person (14 annotations, 12 with a
     /// labeled point); the model keeps COCO's names, skeleton, flip pairs and OKS sigmas.
     @Test func trainsOnMultiPersonCOCO() throws {
