@@ -432,27 +432,6 @@ static void kp_winograd_output_pass(const kp_conv *conv, const float *const *m, 
     }
 }
 
-// The windows' rows of `run` consecutive tiles from a row segment starting at the first tile's
-// first column: window column v of tile j is segment[tile j + v], into rows[v * pitch + j].
-static void kp_winograd_gather(const kp_conv *conv, const float *segment, size_t run, float *rows, size_t pitch,
-                               float *discard, size_t row_lanes) {
-    const int tile = conv->tile, n = conv->window;
-    if (tile == 4 && run >= 4) {
-        float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
-        float *const shifted[4] = {rows + 4 * pitch, rows + 5 * pitch, discard, discard + row_lanes};
-        conv->kernels->deinterleave4(segment, run, columns);     // columns 0-3: phases 0-3
-        conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 a tile on
-    } else if (tile == 6) {
-        float *const columns[8] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch,
-                                   rows + 4 * pitch, rows + 5 * pitch, rows + 6 * pitch, rows + 7 * pitch};
-        conv->kernels->gather6(segment, run, columns);
-    } else {
-        for (size_t j = 0; j < run; j++) {
-            for (int v = 0; v < n; v++) rows[(size_t)v * pitch + j] = segment[(size_t)tile * j + (size_t)v];
-        }
-    }
-}
-
 // Tiles [first, first + count) of input channels c0 ... c0 + channels - 1 into v[p][c][lane]
 // (lane 0 = tile `first`):
 //   d[u][v] = x(m ty + u - pad, m tx + v - pad)   the n x n window of each tile, one lane per tile
@@ -490,35 +469,27 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
                     continue;
                 }
                 const float *row = plane + (size_t)y * (size_t)job->width;
-                if (x0 >= 0 && x0 + (int)span <= job->width) {
-                    kp_winograd_gather(conv, row + x0, run, rows, pitch, discard, row_lanes);
-                    continue;
+                const float *segment = row + x0;
+                if (x0 < 0 || x0 + (int)span > job->width) {
+                    const int begin = x0 < 0 ? 0 : x0;
+                    const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
+                    memset(padded, 0, span * sizeof(float));
+                    if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
+                    segment = padded;
                 }
-                // Tile j reads row positions [x0 + tile j, x0 + tile j + span - tile run). Only the
-                // tiles reaching past an edge, [0, inside) and [after, run), go through a zero-padded
-                // copy; the others are read in place.
-                const int reach = (int)span - tile * (int)run + tile;
-                size_t inside = x0 < 0 ? (size_t)((-x0 + tile - 1) / tile) : 0;
-                if (inside > run) inside = run;
-                const int fitting = job->width - x0 - reach;
-                size_t after = fitting < 0 ? 0 : (size_t)(fitting / tile) + 1;
-                if (after > run) after = run;
-                if (after < inside) after = inside;
-                const size_t pieces[3][2] = {{0, inside}, {inside, after}, {after, run}};
-                for (int piece = 0; piece < 3; piece++) {
-                    const size_t first_tile = pieces[piece][0], tiles = pieces[piece][1] - first_tile;
-                    if (tiles == 0) continue;
-                    const int start = x0 + tile * (int)first_tile;
-                    const float *segment = row + start;
-                    if (piece != 1) {
-                        const int length = tile * (int)tiles + reach - tile;
-                        const int begin = start < 0 ? 0 : start;
-                        const int end = start + length < job->width ? start + length : job->width;
-                        memset(padded, 0, (size_t)length * sizeof(float));
-                        if (end > begin) memcpy(padded + (begin - start), row + begin, (size_t)(end - begin) * sizeof(float));
-                        segment = padded;
+                if (tile == 4 && run >= 4) {
+                    float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
+                    float *const shifted[4] = {rows + 4 * pitch, rows + 5 * pitch, discard, discard + row_lanes};
+                    conv->kernels->deinterleave4(segment, run, columns);     // columns 0-3: phases 0-3
+                    conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 a tile on
+                } else if (tile == 6) {
+                    float *const columns[8] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch,
+                                               rows + 4 * pitch, rows + 5 * pitch, rows + 6 * pitch, rows + 7 * pitch};
+                    conv->kernels->gather6(segment, run, columns);
+                } else {
+                    for (size_t j = 0; j < run; j++) {
+                        for (int vv = 0; vv < n; vv++) rows[(size_t)vv * pitch + j] = segment[(size_t)tile * j + (size_t)vv];
                     }
-                    kp_winograd_gather(conv, segment, tiles, rows + first_tile, pitch, discard + first_tile, row_lanes);
                 }
             }
         }
