@@ -100,6 +100,9 @@ struct Train: ParsableCommand {
         }
         let set = try Self.labeledSet(
             checkpoint.labels, validation: checkpoint.validationLabels, imagesRoot: checkpoint.imagesRoot)
+        if checkpoint.model.skeleton.isEmpty {  // runs started before the standard skeletons existed
+            checkpoint.model.skeleton = set.skeleton.isEmpty ? Skeletons.standard(for: set.keypointNames) : set.skeleton
+        }
         let architecture = checkpoint.model.architecture
         let data = try TrainingData(
             labels: set, labelsPath: checkpoint.labels, imagesRoot: checkpoint.imagesRoot,
@@ -267,7 +270,9 @@ struct Train: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let model = Model(
-            architecture: architecture, keypointNames: names, skeleton: set.skeleton, flipPairs: FlipPairs.infer(names),
+            architecture: architecture, keypointNames: names,
+            skeleton: set.skeleton.isEmpty ? Skeletons.standard(for: names) : set.skeleton,
+            flipPairs: FlipPairs.infer(names),
             oksSigmas: names == OKSEvaluation.cocoNames ? OKSEvaluation.cocoSigmas : nil, heatmapSigma: sigma,
             provenance: [
                 "trained": "yes", "data": labels, "seed": "\(seed)",

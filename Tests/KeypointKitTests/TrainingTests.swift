@@ -487,6 +487,27 @@ struct TrainCommandTests {
         #expect(cropped.status == 0 && !cropped.errors.contains("note:"), "\(cropped.errors)")
     }
 
+    /// A simple CSV with LSP's 14 joint names (eight LSPet rows) gets LSP's skeleton and the six
+    /// left/right pairs in its model.
+    @Test func lspJointsGetTheirSkeleton() throws {
+        let folder = try TemporaryFolder()
+        let source = try String(
+            contentsOfFile: SharedData.path("lspet/derived/lspet_joints_first7000.csv"), encoding: .utf8)
+        let lines = source.split(whereSeparator: \.isNewline).prefix(9).enumerated().map { index, line in
+            index == 0 ? String(line) : SharedData.path("lspet/") + line
+        }
+        let labels = try folder.write(Array(lines.joined(separator: "\n").utf8), to: "lsp.csv")
+        let out = folder.file("body.safetensors")
+        let result = try CommandLineTool.run([
+            "train", "--labels", labels, "--out", out, "--epochs", "1", "--batch", "4", "--input", "64x64", "--width",
+            "4", "--depths", "1,1,1", "--val-fraction", "0.25",
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let model = try Model.load(contentsOf: out)
+        #expect(model.keypointNames == Skeletons.lspNames && model.skeleton == Skeletons.lsp)
+        #expect(model.flipPairs.count == 6)
+    }
+
     /// A multi-person COCO file: one cropped sample per annotated person (14 annotations, 12 with a
     /// labeled point); the model keeps COCO's names, skeleton, flip pairs and OKS sigmas.
     @Test func trainsOnMultiPersonCOCO() throws {
