@@ -44,7 +44,7 @@ struct Batch: ParsableCommand {
     @Option(help: "Write overlays as PNG into this folder (images are then decoded at full size).")
     var draw: String?
 
-    @Option(help: "Parallel workers (default: all cores).")
+    @Option(help: "Parallel workers, one thread each (default: all cores).")
     var jobs = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(help: "Continue an interrupted run: skip images already in OUT.journal.")
