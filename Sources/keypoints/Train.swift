@@ -35,8 +35,14 @@ struct Train: ParsableCommand {
     @Option(help: "Where to write the best model.")
     var out: String
 
-    @Option(help: "Epochs.")
-    var epochs = 50
+    @Option(
+        help: ArgumentHelp(
+            "Epochs (default 50).",
+            discussion: """
+                With --resume: continue the run to this many epochs; the learning-rate schedule is \
+                stretched over the new total from the step reached (recorded in the model's provenance).
+                """))
+    var epochs: Int?
 
     @Option(help: "Images per step (at least 2).")
     var batch = 16
@@ -94,6 +100,9 @@ struct Train: ParsableCommand {
         var checkpoint: Checkpoint
         if let resume {
             checkpoint = try Checkpoint.load(contentsOf: resume)
+            if let epochs, epochs != checkpoint.settings.epochs {
+                try extend(&checkpoint, to: epochs)
+            }
         } else {
             guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
             checkpoint = try newRun(labels: labels)
@@ -205,6 +214,20 @@ struct Train: ParsableCommand {
                     .utf8))
     }
 
+    /// Continues a run to `epochs` epochs: the learning-rate schedule's total changes from the
+    /// step reached, so the model's provenance records where, to keep the run reproducible.
+    private func extend(_ checkpoint: inout Checkpoint, to epochs: Int) throws {
+        let reached = checkpoint.epoch + (checkpoint.stepInEpoch > 0 ? 1 : 0)
+        guard epochs >= max(reached, 1) else {
+            throw ValidationError("--epochs \(epochs): the checkpoint has already reached epoch \(reached)")
+        }
+        let change =
+            "\(checkpoint.settings.epochs) -> \(epochs) epochs at epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)"
+        let earlier = checkpoint.model.provenance["schedule_changes"]
+        checkpoint.model.provenance["schedule_changes"] = earlier.map { $0 + "; " + change } ?? change
+        checkpoint.settings.epochs = epochs
+    }
+
     /// A note when the first training image is more than four times the network input's area:
     /// letterboxed whole, a small animal in a large frame keeps too few pixels to place its parts.
     static func sizeHint(_ trainer: Trainer, _ architecture: Architecture) throws -> String? {
@@ -244,7 +267,7 @@ struct Train: ParsableCommand {
         let architecture = try shape.architecture(keypoints: set.keypointNames.count)
         let names = set.keypointNames
         var settings = TrainingSettings(
-            epochs: epochs, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
+            epochs: epochs ?? 50, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
             heatmapSigma: sigma)
         settings.augmentation.occlusion = occlusion
         settings.foregroundWeight = foregroundWeight

@@ -410,6 +410,30 @@ struct TrainCommandTests {
         #expect(try Checkpoint.load(contentsOf: killed + ".checkpoint").model.weights == finalWeights)
     }
 
+    /// A finished run resumed with a larger --epochs trains on to it, its schedule stretched, and
+    /// says so in the provenance; an --epochs below what was reached is refused.
+    @Test func resumedRunExtendsToMoreEpochs() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 16)
+        let out = folder.file("m.safetensors")
+        var arguments = Self.arguments
+        arguments[1] = "2"
+        let first = try CommandLineTool.run(["train", "--labels", labels, "--out", out] + arguments)
+        #expect(first.status == 0, "\(first.errors)")
+        let twoEpochs = try Checkpoint.load(contentsOf: out + ".checkpoint").model.weights
+        let extended = try CommandLineTool.run(["train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "3"])
+        #expect(extended.status == 0, "\(extended.errors)")
+        #expect(extended.errors.contains("3 epochs of 4 steps") && extended.errors.contains("epoch 3:"))
+        #expect(!extended.errors.contains("epoch 2:"))
+        let checkpoint = try Checkpoint.load(contentsOf: out + ".checkpoint")
+        #expect(checkpoint.epoch == 3 && checkpoint.settings.epochs == 3)
+        #expect(checkpoint.model.weights != twoEpochs)
+        #expect(checkpoint.model.provenance["schedule_changes"] == "2 -> 3 epochs at epoch 3 step 1")
+        let shortened = try CommandLineTool.run(["train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "2"])
+        #expect(shortened.status != 0)
+        #expect(shortened.errors.contains("already reached epoch 3"))
+    }
+
     @Test func validatesOnASeparateFile() throws {
         let trainFolder = try TemporaryFolder()
         let heldFolder = try TemporaryFolder()
