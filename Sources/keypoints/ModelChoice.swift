@@ -3,7 +3,8 @@ import Foundation
 import KeypointKit
 
 /// The `--model` argument of detect, batch and eval: a model file, or the name of a model built
-/// into the binary (a file of that name wins). Without it, the built-in human body model.
+/// into the binary (a file of that name wins; a folder of that name does not). Without it, the
+/// built-in human body model.
 enum ModelChoice {
     static let defaultName = "human"
 
@@ -15,7 +16,8 @@ enum ModelChoice {
     /// The model `argument` names (nil: the default), and how to name it in output.
     static func load(_ argument: String?) throws -> (model: Model, name: String) {
         let name = argument ?? defaultName
-        if argument != nil && FileManager.default.fileExists(atPath: name) {
+        var isFolder: ObjCBool = false
+        if argument != nil && FileManager.default.fileExists(atPath: name, isDirectory: &isFolder) && !isFolder.boolValue {
             return (try Model.load(contentsOf: name), name)
         }
         if let model = try Model.bundled(name) { return (model, name) }

@@ -32,6 +32,11 @@ struct BundledModelTests {
         let file = Self.models.appendingPathComponent("mouse.safetensors").path
         let fromFile = try CommandLineTool.run(["detect", image, "--model", file, "--json"])
         #expect(fromFile.output.replacingOccurrences(of: file, with: "mouse") == builtIn.output)
+        // A folder that happens to bear a built-in model's name does not hide it.
+        let folder = try TemporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder.file("mouse"), withIntermediateDirectories: false)
+        let besideFolder = try CommandLineTool.run(["detect", image, "--model", "mouse", "--json"], in: folder.path)
+        #expect(besideFolder.output == builtIn.output, "\(besideFolder.errors)")
         let unknown = try CommandLineTool.run(["detect", image, "--model", "horse"])
         #expect(unknown.status == 2 && unknown.errors.contains("no model file 'horse' and no built-in model"))
     }

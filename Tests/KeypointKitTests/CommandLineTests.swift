@@ -16,11 +16,12 @@ enum CommandLineTool {
         return folder.appendingPathComponent("keypoints").path
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (
-        status: Int32, output: String, errors: String
-    ) {
+    static func run(_ arguments: [String], environment: [String: String] = [:], in directory: String? = nil) throws
+        -> (status: Int32, output: String, errors: String)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
