@@ -5,14 +5,16 @@ import KeypointKit
 struct BenchNet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "net",
-        abstract: "Time whole networks: the peers' reference heatmap network and the default architecture.",
+        abstract: "Time whole networks: the peers' reference heatmap network, the default architecture, or a model.",
         discussion: """
             reference: build_heatmap_net of ../shared/bench/peers/models.py (256x256 input with two \
             coordinate channels, conv 3x3/2 to 32 and 64 channels, 4 residual blocks, conv 3x3/2 to \
             128, 4 residual blocks, bilinear 2x, conv 3x3 to 64, conv 1x1 to 17; 5.794 GFLOP), random \
             weights. default: the default CoordConv ResNet family at 256x256 with 14 keypoints. \
             The input is filled once; each timed call runs the network (as the peers time their \
-            engines). Median over --runs calls after 10 warm-up calls.
+            engines). Median over --runs calls after 10 warm-up calls. --model times a model file \
+            or built-in model at its input size instead. --layers also times each layer alone \
+            (median ms, share of the sum, GFLOPS of convolutions counted as direct, algorithm).
             """
     )
 
@@ -25,6 +27,12 @@ struct BenchNet: ParsableCommand {
     @Option(help: "Comma-separated networks: reference, default.")
     var networks = "reference,default"
 
+    @Option(help: "A model file or built-in model to time instead of --networks.")
+    var model: String?
+
+    @Flag(help: "Also time every layer.")
+    var layers = false
+
     @Flag(help: "Print one JSON object per line.")
     var json = false
 
@@ -36,19 +44,37 @@ struct BenchNet: ParsableCommand {
     }
 
     func run() throws {
-        for name in networks.split(separator: ",").map(String.init) {
-            let architecture = name == "reference" ? Self.reference() : Architecture.coordConvResNet(keypoints: 14)
-            let network = try Network(
-                architecture: architecture, weights: architecture.initialWeights(seed: 1), threads: threads)
+        var candidates: [(name: String, architecture: Architecture, weights: [String: Tensor])] = []
+        if let model {
+            let loaded = try ModelChoice.load(model)
+            candidates.append((loaded.name, loaded.model.architecture, loaded.model.weights))
+        } else {
+            for name in networks.split(separator: ",").map(String.init) {
+                let architecture = name == "reference" ? Self.reference() : Architecture.coordConvResNet(keypoints: 14)
+                candidates.append((name, architecture, try architecture.initialWeights(seed: 1)))
+            }
+        }
+        for (name, architecture, weights) in candidates {
+            let network = try Network(architecture: architecture, weights: weights, threads: threads)
             let input = benchValues(network.input.count, seed: 5)
             _ = network.input.initialize(from: input)
             var times: [Double] = []
+            var layerTimes = Array(repeating: [Double](), count: network.stepLayers.count)
             for call in 0..<(10 + runs) {
                 let start = DispatchTime.now().uptimeNanoseconds
                 network.run()
                 if call >= 10 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6) }
             }
-            let median = times.sorted()[times.count / 2]
+            if layers {
+                for _ in 0..<runs {
+                    for step in layerTimes.indices {
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        network.run(step: step)
+                        layerTimes[step].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                    }
+                }
+            }
+            let median = Self.median(times)
             let gflop = try architecture.flops() / 1e9
             if json {
                 print(
@@ -65,8 +91,44 @@ struct BenchNet: ParsableCommand {
                             format: " %d thread%@  %.3f GFLOP  median %8.3f ms  %7.1f images/s", threads,
                             threads == 1 ? " " : "s", gflop, median, 1000 / median))
             }
+            if layers { try printLayers(network, name: name, times: layerTimes) }
         }
     }
+
+    /// Per layer: median ms, its share of the sum of medians, GFLOPS (convolutions), algorithm.
+    private func printLayers(_ network: Network, name: String, times: [[Double]]) throws {
+        let shapes = try network.architecture.shapes()
+        let medians = times.map(Self.median)
+        let total = medians.reduce(0, +)
+        if !json {
+            print(
+                "  " + "layer".padding(toLength: 22, withPad: " ", startingAt: 0) + "op        "
+                    + "algorithm         ms   share  GFLOPS")
+        }
+        for (step, layer) in network.stepLayers.enumerated() {
+            let flops = network.architecture.flops(of: layer, shapes)
+            let gflops = flops > 0 ? flops / medians[step] / 1e6 : 0
+            let algorithm = network.algorithm(step: step)?.rawValue ?? "-"
+            if json {
+                print(
+                    JSONValue.object([
+                        ("network", .string(name)), ("layer", .string(layer.name)), ("op", .string(layer.op.rawValue)),
+                        ("algorithm", .string(algorithm)), ("threads", .number(Double(threads))),
+                        ("median_ms", .number((medians[step] * 1000).rounded() / 1000)),
+                        ("gflops", .number((gflops * 10).rounded() / 10)),
+                    ]).serialized)
+            } else {
+                print(
+                    "  " + layer.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                        + layer.op.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+                        + algorithm.padding(toLength: 14, withPad: " ", startingAt: 0)
+                        + String(format: "%8.3f  %5.1f%%  ", medians[step], 100 * medians[step] / total)
+                        + (flops > 0 ? String(format: "%6.1f", gflops) : "     -"))
+            }
+        }
+    }
+
+    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
     /// build_heatmap_net of the peer benchmarks, layer for layer (convolutions with bias, no batch norm).
     static func reference(size: Int = 256) -> Architecture {

@@ -261,14 +261,15 @@ public struct Architecture: Codable, Equatable, Sendable {
     /// Multiply-adds times two of all convolutions, for one image.
     public func flops() throws -> Double {
         let shapes = try shapes()
-        return layers.filter { $0.op == .conv }.reduce(0.0) { total, layer in
-            let output = shapes[layer.name]!
-            let inChannels =
-                shapes[layer.inputs[0]]!.channels / (layer.groups ?? 1) + (layer.coordinates == true ? 2 : 0)
-            return total
-                + 2
-                * Double(output.channels * inChannels * layer.kernel! * layer.kernel! * output.height * output.width)
-        }
+        return layers.reduce(0.0) { $0 + flops(of: $1, shapes) }
+    }
+
+    /// Multiply-adds times two of `layer` if it is a convolution (CoordConv's two channels
+    /// included), else 0; `shapes` as `shapes()` gives them.
+    public func flops(of layer: Layer, _ shapes: [String: MapShape]) -> Double {
+        guard layer.op == .conv, let output = shapes[layer.name], let input = shapes[layer.inputs[0]] else { return 0 }
+        let inChannels = input.channels / (layer.groups ?? 1) + (layer.coordinates == true ? 2 : 0)
+        return 2 * Double(output.channels * inChannels * layer.kernel! * layer.kernel! * output.height * output.width)
     }
 
     public func json() -> String {

@@ -13,6 +13,8 @@ public final class Network: @unchecked Sendable {
     private let buffers: [String: UnsafeMutablePointer<Float>]
     private let allocations: [UnsafeMutablePointer<Float>]
     private var steps: [Step] = []
+    /// The architecture layer each step runs, in order.
+    public private(set) var stepLayers: [Architecture.Layer] = []
     private let workspace: UnsafeMutableRawPointer
     private let pool: ThreadPool
 
@@ -60,6 +62,7 @@ public final class Network: @unchecked Sendable {
             case .concat: steps.append(.concat(inputs: layer.inputs, output: output))
             case .maxPool, .avgPool: steps.append(.pool(layer, output: output))
             }
+            stepLayers.append(layer)
         }
         workspace = UnsafeMutableRawPointer.allocate(byteCount: workspaceBytes, alignment: 64)
     }
@@ -117,34 +120,44 @@ public final class Network: @unchecked Sendable {
     /// Runs the network on `input`; returns the output (heatmaps), valid until the next run.
     @discardableResult
     public func run() -> UnsafeBufferPointer<Float> {
-        for step in steps {
-            switch step {
-            case .convolution(let convolution, let input, let residual, let spatialBias, let output):
-                let shape = shapes[input]!
-                convolution.run(
-                    input: buffers[input]!, height: shape.height, width: shape.width,
-                    residual: UnsafePointer(spatialBias ?? residual.map { buffers[$0]! }), output: buffers[output]!,
-                    workspace: workspace, pool: pool)
-            case .upsample(let upsampling, let input, let output):
-                upsampling.run(
-                    buffers[input]!, into: buffers[output]!,
-                    scratch: workspace.assumingMemoryBound(to: Float.self), pool: pool)
-            case .concat(let inputs, let output):
-                var target = buffers[output]!
-                for input in inputs {
-                    let shape = shapes[input]!
-                    let count = shape.channels * shape.height * shape.width
-                    if buffers[input]! != target { target.update(from: buffers[input]!, count: count) }
-                    target += count
-                }
-            case .pool(let layer, let output):
-                Self.pool(
-                    layer, buffers[layer.inputs[0]]!, shapes[layer.inputs[0]]!, into: buffers[output]!, shapes[output]!)
-            }
-        }
+        for index in steps.indices { run(step: index) }
         let output = shapes[architecture.output]!
         return UnsafeBufferPointer(
             start: buffers[architecture.output]!, count: output.channels * output.height * output.width)
+    }
+
+    /// Runs step `index` alone (the layer `stepLayers[index]`) on the outputs the steps before it
+    /// left, for timing layer by layer: `run()` is every step in order.
+    public func run(step index: Int) {
+        switch steps[index] {
+        case .convolution(let convolution, let input, let residual, let spatialBias, let output):
+            let shape = shapes[input]!
+            convolution.run(
+                input: buffers[input]!, height: shape.height, width: shape.width,
+                residual: UnsafePointer(spatialBias ?? residual.map { buffers[$0]! }), output: buffers[output]!,
+                workspace: workspace, pool: pool)
+        case .upsample(let upsampling, let input, let output):
+            upsampling.run(
+                buffers[input]!, into: buffers[output]!,
+                scratch: workspace.assumingMemoryBound(to: Float.self), pool: pool)
+        case .concat(let inputs, let output):
+            var target = buffers[output]!
+            for input in inputs {
+                let shape = shapes[input]!
+                let count = shape.channels * shape.height * shape.width
+                if buffers[input]! != target { target.update(from: buffers[input]!, count: count) }
+                target += count
+            }
+        case .pool(let layer, let output):
+            Self.pool(
+                layer, buffers[layer.inputs[0]]!, shapes[layer.inputs[0]]!, into: buffers[output]!, shapes[output]!)
+        }
+    }
+
+    /// The algorithm the convolution core chose for step `index`; nil when it is not a convolution.
+    public func algorithm(step index: Int) -> ConvolutionAlgorithm? {
+        guard case .convolution(let convolution, _, _, _, _) = steps[index] else { return nil }
+        return convolution.algorithm
     }
 
     /// A layer's most recent output, for inspection and tests.
