@@ -463,6 +463,21 @@ static void kp_winograd_output_pass(const kp_conv *conv, const float *const *m, 
     }
 }
 
+// The window rows of a tile-row segment are short runs in planes far apart, too many at once for
+// the hardware prefetcher on large maps: the gather asks for a channel this far ahead itself.
+enum { KP_WINOGRAD_PREFETCH_CHANNELS = 2 };
+
+// Prefetches rows y0 ... y0 + window - 1, columns x0 ... x0 + span - 1 (clipped) of channel c.
+static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int y0, int x0, size_t span) {
+    const int begin = x0 < 0 ? 0 : x0;
+    const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
+    for (int y = y0 < 0 ? 0 : y0; y < y0 + job->conv->window && y < job->height; y++) {
+        const float *row = job->input + (c * (size_t)job->height + (size_t)y) * (size_t)job->width;
+        for (int x = begin; x < end; x += 16) __builtin_prefetch(row + x);
+        __builtin_prefetch(row + end - 1);
+    }
+}
+
 // Tiles [first, first + count) of input channels c0 ... c0 + channels - 1 into v[p][c][lane]
 // (lane 0 = tile `first`):
 //   d[u][v] = x(m ty + u - pad, m tx + v - pad)   the n x n window of each tile, one lane per tile
@@ -489,9 +504,11 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
     float *padded = discard + 4 * row_lanes;                           // a row segment with its zero padding
     for (size_t g = 0; g < channels; g++) {
         const float *plane = job->input + (c0 + g) * (size_t)job->height * (size_t)job->width;
+        const size_t ahead = c0 + g + KP_WINOGRAD_PREFETCH_CHANNELS;
         KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
             const int x0 = (int)tx0 * tile - pad_w;
             const size_t span = (size_t)tile * run + 2 + (tile == 4 ? 2 : 0); // the deinterleave reads 4 per tile
+            if (ahead < in_channels) kp_winograd_prefetch_rows(job, ahead, (int)ty * tile - pad_h, x0, span);
             for (int u = 0; u < n; u++) {
                 float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
                 const int y = (int)ty * tile + u - pad_h;
