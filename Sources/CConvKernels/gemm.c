@@ -103,12 +103,22 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
 // ---------------------------------------------------------------------------------------------
 // kp_sgemm: a general GEMM for training on the same microkernels. A is packed into MR-row panels
 // (transposed on the way if asked); B is read through row pointers, transposed into a scratch
-// matrix first if asked; accumulation uses the epilogue's residual add with C itself.
+// matrix first if asked; accumulation uses the epilogue's residual add with C itself. Packing,
+// transposing and the products are all split over the pool: the products by bands of A's panels
+// and blocks of columns, so that a tall narrow product (training's dW^T = columns x dY^T: a few
+// hundred rows, a few dozen columns) still uses every thread. Each element of C is computed the
+// same way whatever the split, so results do not depend on the thread count.
 
 typedef struct {
     const kp_isa_kernels *kernels;
-    size_t m, n, k, ldc, block_columns;
-    const float *packed;
+    size_t m, n, k, ldc, block_columns, column_blocks, band_panels;
+    int transpose_a;
+    const float *a;
+    size_t lda;
+    const float *b;
+    size_t ldb;
+    float *packed;
+    float *transposed;
     const float *const *rows;
     float *c;
     int accumulate;
@@ -116,15 +126,43 @@ typedef struct {
     size_t scratch_floats;
 } kp_sgemm_job;
 
-static void kp_sgemm_item(void *context, size_t block, int thread) {
+// One MR-row panel of op(A): element (row, i) is a[row * lda + i], or a[i * lda + row] transposed.
+static void kp_sgemm_pack_item(void *context, size_t panel, int thread) {
+    (void)thread;
     const kp_sgemm_job *job = context;
-    const size_t first = block * job->block_columns;
+    const size_t mr = (size_t)job->kernels->mr;
+    float *out = job->packed + panel * job->k * mr;
+    for (size_t i = 0; i < job->k; i++) {
+        for (size_t r = 0; r < mr; r++) {
+            const size_t row = panel * mr + r;
+            float value = 0;
+            if (row < job->m) value = job->transpose_a ? job->a[i * job->lda + row] : job->a[row * job->lda + i];
+            out[i * mr + r] = value;
+        }
+    }
+}
+
+// Row i of B = op(b) when b is transposed: b's column i.
+static void kp_sgemm_transpose_item(void *context, size_t i, int thread) {
+    (void)thread;
+    const kp_sgemm_job *job = context;
+    float *row = job->transposed + i * job->n;
+    for (size_t j = 0; j < job->n; j++) row[j] = job->b[j * job->ldb + i];
+}
+
+static void kp_sgemm_item(void *context, size_t item, int thread) {
+    const kp_sgemm_job *job = context;
+    const size_t mr = (size_t)job->kernels->mr;
+    const size_t first_row = item / job->column_blocks * job->band_panels * mr;
+    const size_t rows_here = job->m - first_row < job->band_panels * mr ? job->m - first_row : job->band_panels * mr;
+    const size_t first = item % job->column_blocks * job->block_columns;
     const size_t count = job->n - first < job->block_columns ? job->n - first : job->block_columns;
     float *scratch = job->scratch + (size_t)thread * job->scratch_floats;
     const float **rows = (const float **)(scratch + kp_round_up_floats(kp_gemm_scratch_floats(job->kernels, job->k)));
     for (size_t i = 0; i < job->k; i++) rows[i] = job->rows[i] + first;
-    kp_gemm(job->kernels, job->m, count, job->k, job->packed, rows, job->c + first, job->ldc, NULL,
-            job->accumulate ? job->c + first : NULL, KP_ACTIVATION_NONE, 0, scratch);
+    float *c = job->c + first_row * job->ldc + first;
+    kp_gemm(job->kernels, rows_here, count, job->k, job->packed + first_row * job->k, rows, c, job->ldc, NULL,
+            job->accumulate ? c : NULL, KP_ACTIVATION_NONE, 0, scratch);
 }
 
 int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
@@ -154,31 +192,19 @@ int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, s
         free(scratch);
         return -1;
     }
-    if (transpose_a) {
-        // Panels straight from the transposed layout: element (row, i) of op(A) is a[i * lda + row].
-        for (size_t panel = 0; panel < panels; panel++) {
-            for (size_t i = 0; i < k; i++) {
-                for (size_t r = 0; r < mr; r++) {
-                    size_t row = panel * mr + r;
-                    packed[(panel * k + i) * mr + r] = row < m ? a[i * lda + row] : 0;
-                }
-            }
-        }
-    } else {
-        kp_pack_a(a, lda, m, k, (int)mr, packed);
-    }
-    for (size_t i = 0; i < k; i++) {
-        if (transpose_b) {
-            for (size_t j = 0; j < n; j++) transposed[i * n + j] = b[j * ldb + i];
-            rows[i] = transposed + i * n;
-        } else {
-            rows[i] = b + i * ldb;
-        }
-    }
     size_t block = 512 / nr * nr;
     if (block < nr) block = nr;
-    kp_sgemm_job job = {kernels, m, n, k, ldc, block, packed, rows, c, accumulate, scratch, scratch_floats};
-    kp_parallel_for(pool, (n + block - 1) / block, kp_sgemm_item, &job);
+    const size_t column_blocks = (n + block - 1) / block;
+    // Bands of panels: enough items for four per thread, when the columns alone do not give them.
+    const size_t wanted_bands = column_blocks >= 4 * (size_t)threads ? 1 : (4 * (size_t)threads + column_blocks - 1) / column_blocks;
+    const size_t band_panels = (panels + wanted_bands - 1) / wanted_bands;
+    kp_sgemm_job job = {kernels, m, n, k, ldc, block, column_blocks, band_panels, transpose_a, a, lda, b, ldb,
+                        packed, transposed, rows, c, accumulate, scratch, scratch_floats};
+    kp_parallel_for(pool, panels, kp_sgemm_pack_item, &job);
+    if (transpose_b) kp_parallel_for(pool, k, kp_sgemm_transpose_item, &job);
+    for (size_t i = 0; i < k; i++) rows[i] = transpose_b ? transposed + i * n : b + i * ldb;
+    const size_t bands = (panels + band_panels - 1) / band_panels;
+    kp_parallel_for(pool, bands * column_blocks, kp_sgemm_item, &job);
     free(packed);
     free(transposed);
     free(rows);

@@ -253,8 +253,9 @@ struct FloatGradientTests {
 
 struct TrainingGemmTests {
     /// kp_sgemm against the plain loops in Double, every transpose combination, with and without
-    /// accumulation, odd sizes around the microkernel blocks, on every ISA: within 1e-5 of the
-    /// largest magnitude (fp32 sums of up to 70 products).
+    /// accumulation, odd sizes around the microkernel blocks and a tall narrow product (split
+    /// into bands of rows), on every ISA: within 1e-5 of the largest magnitude (fp32 sums of up
+    /// to 70 products), and bit-identical on 1, 2 and 3 threads.
     /// kp_im2col and kp_col2im (Float, threaded) against the plain loops (Double): exactly equal
     /// for im2col (copies); col2im's sums of at most k*k values within 1e-6 of the largest.
     @Test func unfoldMatchesPlainLoops() throws {
@@ -281,7 +282,8 @@ struct TrainingGemmTests {
 
     @Test(arguments: InstructionSet.available)
     func sgemmMatchesPlainLoops(isa: InstructionSet) throws {
-        for (m, n, k) in [(1, 1, 1), (13, 37, 9), (12, 32, 70), (25, 65, 3)] {
+        let pools = [2, 3].map { ThreadPool(threads: $0) }
+        for (m, n, k) in [(1, 1, 1), (13, 37, 9), (12, 32, 70), (25, 65, 3), (150, 20, 50)] {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
                     for accumulate in [false, true] {
@@ -299,10 +301,18 @@ struct TrainingGemmTests {
                                 }
                             }
                         }
+                        let initial = c
                         let status = kp_sgemm(
                             isa.kp, transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, transposeA ? m : k,
                             b, transposeB ? k : n, &c, n, accumulate ? 1 : 0, nil)
                         #expect(status == 0)
+                        for pool in pools {
+                            var threaded = initial
+                            _ = kp_sgemm(
+                                isa.kp, transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, transposeA ? m : k,
+                                b, transposeB ? k : n, &threaded, n, accumulate ? 1 : 0, pool.pool)
+                            #expect(threaded == c, "\(isa) \(m)x\(n)x\(k) on \(pool.threads) threads")
+                        }
                         let error = relativeError(c, expected.map { Float($0) })
                         #expect(
                             error <= 1e-5,
