@@ -126,19 +126,25 @@ typedef struct {
     size_t scratch_floats;
 } kp_sgemm_job;
 
-// One MR-row panel of op(A): element (row, i) is a[row * lda + i], or a[i * lda + row] transposed.
+// One MR-row panel of op(A), k-major: out[i * mr + r] = op(A)[panel * mr + r][i], rows past m zero.
+// op(A)'s row is a row of `a` (the panel's rows read side by side), or, transposed, a column of
+// `a` (the panel's rows lie next to each other in each row of `a`).
 static void kp_sgemm_pack_item(void *context, size_t panel, int thread) {
     (void)thread;
     const kp_sgemm_job *job = context;
-    const size_t mr = (size_t)job->kernels->mr;
+    const size_t mr = (size_t)job->kernels->mr, first = panel * mr;
+    const size_t rows = job->m - first < mr ? job->m - first : mr;
     float *out = job->packed + panel * job->k * mr;
-    for (size_t i = 0; i < job->k; i++) {
-        for (size_t r = 0; r < mr; r++) {
-            const size_t row = panel * mr + r;
-            float value = 0;
-            if (row < job->m) value = job->transpose_a ? job->a[i * job->lda + row] : job->a[row * job->lda + i];
-            out[i * mr + r] = value;
+    if (job->transpose_a) {
+        for (size_t i = 0; i < job->k; i++) {
+            memcpy(out + i * mr, job->a + i * job->lda + first, rows * sizeof(float));
+            memset(out + i * mr + rows, 0, (mr - rows) * sizeof(float));
         }
+        return;
+    }
+    for (size_t r = 0; r < mr; r++) {
+        const float *source = job->a + (first + r) * job->lda;
+        for (size_t i = 0; i < job->k; i++) out[i * mr + r] = r < rows ? source[i] : 0;
     }
 }
 

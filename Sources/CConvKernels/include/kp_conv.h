@@ -119,6 +119,14 @@ void kp_winograd_output_tile(kp_isa isa, int tile, const float *m, float *y);
 int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
              const float *b, size_t ldb, float *c, size_t ldc, int accumulate, kp_threadpool *pool);
 
+// The weight gradient of a convolution (groups 1) over a batch, for training: dw (OIHW) =
+// sum over images n and output pixels of dy[n][o][oy][ox] x[n][c][oy s - p + ky d][ox s - p + kx d],
+// x batch x in x height x width, dy batch x out x out_height x out_width. Allocates its buffers;
+// returns 0, or -1 when out of memory or groups is not 1 (dw untouched). Results do not depend
+// on the thread count.
+int kp_conv_weight_gradient(kp_isa isa, const kp_conv_shape *shape, int batch, int height, int width,
+                            const float *x, const float *dy, float *dw, kp_threadpool *pool);
+
 // im2col for training: column row (c * k + ky) * k + kx, at output position (oy, ox), holds
 // x[c][oy*stride - padding + ky][ox*stride - padding + kx] (0 outside). col2im adds the columns
 // back into x (which it does not clear). Threaded over channels; results independent of threads.

@@ -256,60 +256,34 @@ enum TrainingOps {
             winogradDx = winogradForward(dy, weights: turned, bias: nil, adjoint).map { $0 as! Grid<Scalar> }
         }
         var dx = winogradDx ?? x.zeros()
-        var dw = [Scalar](repeating: 0, count: weights.count)
         let groupIn = g.inChannels / g.groups, groupOut = g.outChannels / g.groups
         let k = groupIn * g.kernel * g.kernel
         let pixels = dy.plane
-        var columns = [Scalar](repeating: 0, count: k * pixels)
-        var columnGradient = [Scalar](repeating: 0, count: winogradDx == nil ? k * pixels : 0)
-        // dW is accumulated transposed, per group k x groupOut, so the large columns matrix is read
-        // in its natural layout and only the small dY is read transposed; transposed back at the end.
-        var dwTransposed = [Scalar](repeating: 0, count: weights.count)
-        for n in 0..<x.batch {
-            for group in 0..<g.groups {
-                x.values.withUnsafeBufferPointer { input in
-                    columns.withUnsafeMutableBufferPointer { column in
-                        im2col(
-                            input.baseAddress! + (n * x.channels + group * groupIn) * x.plane, channels: groupIn,
-                            height: x.height, width: x.width, g, into: column.baseAddress!)
-                    }
-                }
-                dy.values.withUnsafeBufferPointer { gradient in
-                    let dyGroup = gradient.baseAddress! + (n * g.outChannels + group * groupOut) * pixels
-                    // dW^T (k x groupOut) += columns (k x P) * dY^T (P x groupOut)
-                    columns.withUnsafeBufferPointer { column in
-                        dwTransposed.withUnsafeMutableBufferPointer { weightGradient in
-                            matrixMultiply(
-                                transposeA: false, transposeB: true, m: k, n: groupOut, k: pixels,
-                                a: column.baseAddress!, b: dyGroup,
-                                c: weightGradient.baseAddress! + group * groupOut * k, accumulate: true)
+        let dw = floatWeightGradient(dy, input: x, g) ?? unfoldedWeightGradient(dy, input: x, g)
+        if winogradDx == nil {
+            // dColumns (k x P) = W^T (k x groupOut) * dY (groupOut x P), folded back into dx.
+            var columnGradient = [Scalar](repeating: 0, count: k * pixels)
+            for n in 0..<x.batch {
+                for group in 0..<g.groups {
+                    dy.values.withUnsafeBufferPointer { gradient in
+                        weights.withUnsafeBufferPointer { w in
+                            columnGradient.withUnsafeMutableBufferPointer { target in
+                                matrixMultiply(
+                                    transposeA: true, transposeB: false, m: k, n: pixels, k: groupOut,
+                                    a: w.baseAddress! + group * groupOut * k,
+                                    b: gradient.baseAddress! + (n * g.outChannels + group * groupOut) * pixels,
+                                    c: target.baseAddress!, accumulate: false)
+                            }
                         }
                     }
-                    guard winogradDx == nil else { return }
-                    // dColumns (k x P) = W^T (k x groupOut) * dY (groupOut x P)
-                    weights.withUnsafeBufferPointer { w in
-                        columnGradient.withUnsafeMutableBufferPointer { target in
-                            matrixMultiply(
-                                transposeA: true, transposeB: false, m: k, n: pixels, k: groupOut,
-                                a: w.baseAddress! + group * groupOut * k, b: dyGroup, c: target.baseAddress!,
-                                accumulate: false)
+                    columnGradient.withUnsafeBufferPointer { source in
+                        dx.values.withUnsafeMutableBufferPointer { target in
+                            col2im(
+                                source.baseAddress!, channels: groupIn, height: x.height, width: x.width, g,
+                                into: target.baseAddress! + (n * x.channels + group * groupIn) * x.plane)
                         }
                     }
                 }
-                guard winogradDx == nil else { continue }
-                columnGradient.withUnsafeBufferPointer { source in
-                    dx.values.withUnsafeMutableBufferPointer { target in
-                        col2im(
-                            source.baseAddress!, channels: groupIn, height: x.height, width: x.width, g,
-                            into: target.baseAddress! + (n * x.channels + group * groupIn) * x.plane)
-                    }
-                }
-            }
-        }
-        for group in 0..<g.groups {
-            let base = group * groupOut * k
-            for o in 0..<groupOut {
-                for p in 0..<k { dw[base + o * k + p] = dwTransposed[base + p * groupOut + o] }
             }
         }
         var db: [Scalar]? = nil
@@ -324,6 +298,68 @@ enum TrainingOps {
             db = sums
         }
         return (dx, dw, db)
+    }
+
+    /// dW on the convolution core for the whole batch at once (kp_conv_weight_gradient: one GEMM
+    /// per kernel tap, the input read channels-last in place of an im2col matrix). Nil unless
+    /// Float and ungrouped.
+    private static func floatWeightGradient<Scalar: BinaryFloatingPoint>(
+        _ dy: Grid<Scalar>, input x: Grid<Scalar>, _ g: ConvolutionGeometry
+    ) -> [Scalar]? {
+        guard g.groups == 1, let x = x as? Grid<Float>, let dy = dy as? Grid<Float> else { return nil }
+        var shape = ConvolutionShape(
+            inChannels: g.inChannels, outChannels: g.outChannels, kernel: g.kernel, stride: g.stride,
+            padding: g.padding
+        ).kp
+        var dw = [Float](repeating: 0, count: g.outChannels * g.inChannels * g.kernel * g.kernel)
+        let status = kp_conv_weight_gradient(
+            TrainingKernels.isa, &shape, Int32(x.batch), Int32(x.height), Int32(x.width), x.values, dy.values, &dw,
+            TrainingKernels.pool.pool)
+        precondition(status == 0, "out of memory computing a weight gradient")
+        return dw as? [Scalar]
+    }
+
+    /// dW from unfolded inputs, image by image: dW^T (k x groupOut) += columns (k x P) * dY^T
+    /// (P x groupOut), per group, so the large columns matrix is read in its natural layout and
+    /// only the small dY transposed; transposed back at the end.
+    private static func unfoldedWeightGradient<Scalar: BinaryFloatingPoint>(
+        _ dy: Grid<Scalar>, input x: Grid<Scalar>, _ g: ConvolutionGeometry
+    ) -> [Scalar] {
+        let groupIn = g.inChannels / g.groups, groupOut = g.outChannels / g.groups
+        let k = groupIn * g.kernel * g.kernel
+        let pixels = dy.plane
+        var columns = [Scalar](repeating: 0, count: k * pixels)
+        var dwTransposed = [Scalar](repeating: 0, count: g.outChannels * k)
+        for n in 0..<x.batch {
+            for group in 0..<g.groups {
+                x.values.withUnsafeBufferPointer { input in
+                    columns.withUnsafeMutableBufferPointer { column in
+                        im2col(
+                            input.baseAddress! + (n * x.channels + group * groupIn) * x.plane, channels: groupIn,
+                            height: x.height, width: x.width, g, into: column.baseAddress!)
+                    }
+                }
+                dy.values.withUnsafeBufferPointer { gradient in
+                    columns.withUnsafeBufferPointer { column in
+                        dwTransposed.withUnsafeMutableBufferPointer { weightGradient in
+                            matrixMultiply(
+                                transposeA: false, transposeB: true, m: k, n: groupOut, k: pixels,
+                                a: column.baseAddress!,
+                                b: gradient.baseAddress! + (n * g.outChannels + group * groupOut) * pixels,
+                                c: weightGradient.baseAddress! + group * groupOut * k, accumulate: true)
+                        }
+                    }
+                }
+            }
+        }
+        var dw = [Scalar](repeating: 0, count: dwTransposed.count)
+        for group in 0..<g.groups {
+            let base = group * groupOut * k
+            for o in 0..<groupOut {
+                for p in 0..<k { dw[base + o * k + p] = dwTransposed[base + p * groupOut + o] }
+            }
+        }
+        return dw
     }
 
     /// Batch normalisation in training mode, per channel over batch and pixels:
