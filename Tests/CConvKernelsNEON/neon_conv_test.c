@@ -162,6 +162,30 @@ int main(void) {
         free(c);
         free(c_scalar);
     }
+    // kp_conv_weight_gradient (training's dW) on NEON against the scalar kernels: stride 1 and 2.
+    for (int stride = 1; stride <= 2; stride++) {
+        const kp_conv_shape shape = {.in_channels = 11, .out_channels = 19, .kernel_h = 3, .kernel_w = 3,
+                                     .stride_h = stride, .stride_w = stride, .pad_h = 1, .pad_w = 1,
+                                     .dilation_h = 1, .dilation_w = 1, .groups = 1};
+        const int batch = 2, height = 9, width = 10;
+        int out_height, out_width;
+        kp_conv_output_size(&shape, height, width, &out_height, &out_width);
+        const size_t weights = 19 * 11 * 9;
+        float *x = normals((size_t)batch * 11 * height * width);
+        float *dy = normals((size_t)batch * 19 * (size_t)(out_height * out_width));
+        float *dw = malloc(weights * sizeof(float)), *dw_scalar = malloc(weights * sizeof(float));
+        checks++;
+        if (kp_conv_weight_gradient(KP_ISA_NEON, &shape, batch, height, width, x, dy, dw, NULL) != 0 ||
+            kp_conv_weight_gradient(KP_ISA_SCALAR, &shape, batch, height, width, x, dy, dw_scalar, NULL) != 0 ||
+            relative_error(dw, dw_scalar, weights) > 1e-5) {
+            printf("FAIL kp_conv_weight_gradient stride %d\n", stride);
+            failures++;
+        }
+        free(x);
+        free(dy);
+        free(dw);
+        free(dw_scalar);
+    }
     printf("NEON: %d of %d checks passed\n", checks - failures, checks);
     return failures == 0 ? 0 : 1;
 }
