@@ -312,16 +312,27 @@ final class Upsampling: @unchecked Sendable {
         }
     }
 
+    /// The bilinear taps of upsampling `size` samples by `factor`, half-pixel centres (align
+    /// corners off), clamped at the edges: output index i reads the input at
+    /// p = (i + 0.5) / factor - 0.5, between samples floor(p) and the next, `weight` on the next.
+    /// Training's upsampling uses the same taps.
+    static func bilinearTaps(_ size: Int, factor: Int) -> [(first: Int, second: Int, weight: Double)] {
+        (0..<(size * factor)).map { index in
+            let position = min(max((Double(index) + 0.5) / Double(factor) - 0.5, 0), Double(size - 1))
+            let first = Int(position)
+            return (first, min(first + 1, size - 1), position - Double(first))
+        }
+    }
+
     private static func taps(_ size: Int, factor: Int) -> kp_upsample_taps {
-        let count = size * factor
-        let first = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        let second = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        let weight = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        for index in 0..<count {
-            let position = min(max((Float(index) + 0.5) / Float(factor) - 0.5, 0), Float(size - 1))
-            first[index] = Int32(position)
-            second[index] = Int32(min(Int(position) + 1, size - 1))
-            weight[index] = position - Float(Int(position))
+        let taps = bilinearTaps(size, factor: factor)
+        let first = UnsafeMutablePointer<Int32>.allocate(capacity: taps.count)
+        let second = UnsafeMutablePointer<Int32>.allocate(capacity: taps.count)
+        let weight = UnsafeMutablePointer<Float>.allocate(capacity: taps.count)
+        for (index, tap) in taps.enumerated() {
+            first[index] = Int32(tap.first)
+            second[index] = Int32(tap.second)
+            weight[index] = Float(tap.weight)
         }
         return kp_upsample_taps(first: first, second: second, weight: weight)
     }

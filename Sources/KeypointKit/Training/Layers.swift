@@ -451,28 +451,20 @@ enum TrainingOps {
         }
     }
 
-    /// The bilinear taps of upsampling by `factor`, half-pixel centres (as Network.upsample).
-    static func upsampleTaps(_ size: Int, factor: Int) -> [(Int, Int, Double)] {
-        (0..<(size * factor)).map { index in
-            let position = min(max((Double(index) + 0.5) / Double(factor) - 0.5, 0), Double(size - 1))
-            let first = Int(position)
-            return (first, min(first + 1, size - 1), position - Double(first))
-        }
-    }
-
     static func upsampleForward<Scalar: BinaryFloatingPoint & Sendable>(_ x: Grid<Scalar>, factor: Int) -> Grid<Scalar>
     {
         var y = Grid<Scalar>(batch: x.batch, channels: x.channels, height: x.height * factor, width: x.width * factor)
-        let rows = upsampleTaps(x.height, factor: factor), columns = upsampleTaps(x.width, factor: factor)
+        let rows = Upsampling.bilinearTaps(x.height, factor: factor)
+        let columns = Upsampling.bilinearTaps(x.width, factor: factor)
         for map in 0..<(x.batch * x.channels) {
             for (oy, row) in rows.enumerated() {
                 for (ox, column) in columns.enumerated() {
-                    let top = Scalar(1 - row.2), bottom = Scalar(row.2), left = Scalar(1 - column.2),
-                        right = Scalar(column.2)
+                    let top = Scalar(1 - row.weight), bottom = Scalar(row.weight), left = Scalar(1 - column.weight),
+                        right = Scalar(column.weight)
                     func at(_ yy: Int, _ xx: Int) -> Scalar { x.values[(map * x.height + yy) * x.width + xx] }
                     y.values[(map * y.height + oy) * y.width + ox] =
-                        top * (left * at(row.0, column.0) + right * at(row.0, column.1))
-                        + bottom * (left * at(row.1, column.0) + right * at(row.1, column.1))
+                        top * (left * at(row.first, column.first) + right * at(row.first, column.second))
+                        + bottom * (left * at(row.second, column.first) + right * at(row.second, column.second))
                 }
             }
         }
@@ -484,20 +476,21 @@ enum TrainingOps {
     > {
         var dx = Grid<Scalar>(
             batch: dy.batch, channels: dy.channels, height: dy.height / factor, width: dy.width / factor)
-        let rows = upsampleTaps(dx.height, factor: factor), columns = upsampleTaps(dx.width, factor: factor)
+        let rows = Upsampling.bilinearTaps(dx.height, factor: factor)
+        let columns = Upsampling.bilinearTaps(dx.width, factor: factor)
         for map in 0..<(dy.batch * dy.channels) {
             for (oy, row) in rows.enumerated() {
                 for (ox, column) in columns.enumerated() {
                     let gradient = dy.values[(map * dy.height + oy) * dy.width + ox]
-                    let top = Scalar(1 - row.2), bottom = Scalar(row.2), left = Scalar(1 - column.2),
-                        right = Scalar(column.2)
+                    let top = Scalar(1 - row.weight), bottom = Scalar(row.weight), left = Scalar(1 - column.weight),
+                        right = Scalar(column.weight)
                     func add(_ yy: Int, _ xx: Int, _ weight: Scalar) {
                         dx.values[(map * dx.height + yy) * dx.width + xx] += weight * gradient
                     }
-                    add(row.0, column.0, top * left)
-                    add(row.0, column.1, top * right)
-                    add(row.1, column.0, bottom * left)
-                    add(row.1, column.1, bottom * right)
+                    add(row.first, column.first, top * left)
+                    add(row.first, column.second, top * right)
+                    add(row.second, column.first, bottom * left)
+                    add(row.second, column.second, bottom * right)
                 }
             }
         }
