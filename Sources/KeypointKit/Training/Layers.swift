@@ -71,6 +71,13 @@ func matrixMultiply<Scalar: BinaryFloatingPoint>(
     }
 }
 
+/// A buffer handed to the iterations of a concurrent loop, each of which reads it or writes only
+/// its own elements: Sendable by that contract, which the compiler cannot check.
+struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// Convolution geometry for training: square kernels, equal stride and padding on both axes.
 struct ConvolutionGeometry {
     var inChannels: Int
@@ -364,38 +371,55 @@ enum TrainingOps {
 
     /// Batch normalisation in training mode, per channel over batch and pixels:
     ///   mean, var (biased) of x; xhat = (x - mean) / sqrt(var + eps); y = gamma xhat + beta.
+    /// Channels run in parallel; each channel's sums go in one fixed order, so the result does not
+    /// depend on the number of threads.
     static func batchNormForward<Scalar: BinaryFloatingPoint & Sendable>(
         _ x: Grid<Scalar>, gamma: [Scalar], beta: [Scalar], epsilon: Scalar
     ) -> (y: Grid<Scalar>, normalized: Grid<Scalar>, mean: [Scalar], variance: [Scalar], inverseDeviation: [Scalar]) {
         let count = Scalar(x.batch * x.plane)
-        var mean = [Scalar](repeating: 0, count: x.channels)
-        var variance = [Scalar](repeating: 0, count: x.channels)
-        for n in 0..<x.batch {
-            for c in 0..<x.channels {
-                let start = (n * x.channels + c) * x.plane
-                for index in start..<(start + x.plane) { mean[c] += x.values[index] }
-            }
-        }
-        for c in 0..<x.channels { mean[c] /= count }
-        for n in 0..<x.batch {
-            for c in 0..<x.channels {
-                let start = (n * x.channels + c) * x.plane
-                for index in start..<(start + x.plane) {
-                    let d = x.values[index] - mean[c]
-                    variance[c] += d * d
+        let (batch, channels, plane) = (x.batch, x.channels, x.plane)
+        var moments = [Scalar](repeating: 0, count: 2 * channels)  // mean, variance of each channel
+        x.values.withUnsafeBufferPointer { input in
+            moments.withUnsafeMutableBufferPointer { output in
+                let (xs, moment) = (Unchecked(input), Unchecked(output))
+                DispatchQueue.concurrentPerform(iterations: channels) { c in
+                    var sum: Scalar = 0
+                    for n in 0..<batch {
+                        let start = (n * channels + c) * plane
+                        for index in start..<(start + plane) { sum += xs.value[index] }
+                    }
+                    let mean = sum / count
+                    var squares: Scalar = 0
+                    for n in 0..<batch {
+                        let start = (n * channels + c) * plane
+                        for index in start..<(start + plane) {
+                            let d = xs.value[index] - mean
+                            squares += d * d
+                        }
+                    }
+                    moment.value[2 * c] = mean
+                    moment.value[2 * c + 1] = squares / count
                 }
             }
         }
-        for c in 0..<x.channels { variance[c] /= count }
+        let mean = (0..<channels).map { moments[2 * $0] }
+        let variance = (0..<channels).map { moments[2 * $0 + 1] }
         let inverse = variance.map { 1 / ($0 + epsilon).squareRoot() }
         var normalized = x
         var y = x
-        for n in 0..<x.batch {
-            for c in 0..<x.channels {
-                let start = (n * x.channels + c) * x.plane
-                for index in start..<(start + x.plane) {
-                    normalized.values[index] = (x.values[index] - mean[c]) * inverse[c]
-                    y.values[index] = gamma[c] * normalized.values[index] + beta[c]
+        x.values.withUnsafeBufferPointer { input in
+            normalized.values.withUnsafeMutableBufferPointer { normalizedValues in
+                y.values.withUnsafeMutableBufferPointer { output in
+                    let (xs, xhat, ys) = (Unchecked(input), Unchecked(normalizedValues), Unchecked(output))
+                    DispatchQueue.concurrentPerform(iterations: channels) { c in
+                        for n in 0..<batch {
+                            let start = (n * channels + c) * plane
+                            for index in start..<(start + plane) {
+                                xhat.value[index] = (xs.value[index] - mean[c]) * inverse[c]
+                                ys.value[index] = gamma[c] * xhat.value[index] + beta[c]
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -403,33 +427,45 @@ enum TrainingOps {
     }
 
     /// dx = gamma * inv / N * (N dy - sum(dy) - xhat sum(dy xhat)); dgamma = sum(dy xhat); dbeta = sum(dy).
+    /// Channels in parallel, as in the forward pass.
     static func batchNormBackward<Scalar: BinaryFloatingPoint & Sendable>(
         _ dy: Grid<Scalar>, normalized: Grid<Scalar>, gamma: [Scalar], inverseDeviation: [Scalar]
     ) -> (dx: Grid<Scalar>, dgamma: [Scalar], dbeta: [Scalar]) {
         let count = Scalar(dy.batch * dy.plane)
-        var dgamma = [Scalar](repeating: 0, count: dy.channels)
-        var dbeta = [Scalar](repeating: 0, count: dy.channels)
-        for n in 0..<dy.batch {
-            for c in 0..<dy.channels {
-                let start = (n * dy.channels + c) * dy.plane
-                for index in start..<(start + dy.plane) {
-                    dbeta[c] += dy.values[index]
-                    dgamma[c] += dy.values[index] * normalized.values[index]
-                }
-            }
-        }
+        let (batch, channels, plane) = (dy.batch, dy.channels, dy.plane)
+        var sums = [Scalar](repeating: 0, count: 2 * channels)  // dgamma, dbeta of each channel
         var dx = dy
-        for n in 0..<dy.batch {
-            for c in 0..<dy.channels {
-                let start = (n * dy.channels + c) * dy.plane
-                let scale = gamma[c] * inverseDeviation[c] / count
-                for index in start..<(start + dy.plane) {
-                    dx.values[index] =
-                        scale * (count * dy.values[index] - dbeta[c] - normalized.values[index] * dgamma[c])
+        dy.values.withUnsafeBufferPointer { gradient in
+            normalized.values.withUnsafeBufferPointer { normalizedValues in
+                dx.values.withUnsafeMutableBufferPointer { output in
+                    sums.withUnsafeMutableBufferPointer { channelSums in
+                        let (dys, xhat) = (Unchecked(gradient), Unchecked(normalizedValues))
+                        let (dxs, sum) = (Unchecked(output), Unchecked(channelSums))
+                        DispatchQueue.concurrentPerform(iterations: channels) { c in
+                            var dgamma: Scalar = 0, dbeta: Scalar = 0
+                            for n in 0..<batch {
+                                let start = (n * channels + c) * plane
+                                for index in start..<(start + plane) {
+                                    dbeta += dys.value[index]
+                                    dgamma += dys.value[index] * xhat.value[index]
+                                }
+                            }
+                            let scale = gamma[c] * inverseDeviation[c] / count
+                            for n in 0..<batch {
+                                let start = (n * channels + c) * plane
+                                for index in start..<(start + plane) {
+                                    dxs.value[index] =
+                                        scale * (count * dys.value[index] - dbeta - xhat.value[index] * dgamma)
+                                }
+                            }
+                            sum.value[2 * c] = dgamma
+                            sum.value[2 * c + 1] = dbeta
+                        }
+                    }
                 }
             }
         }
-        return (dx, dgamma, dbeta)
+        return (dx, (0..<channels).map { sums[2 * $0] }, (0..<channels).map { sums[2 * $0 + 1] })
     }
 
     static func activate<Scalar: BinaryFloatingPoint>(_ value: Scalar, _ kind: Activation) -> Scalar {
