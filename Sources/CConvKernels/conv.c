@@ -119,16 +119,21 @@ static int kp_shape_error(const kp_conv_shape *s, char message[256]) {
     return 0;
 }
 
-// U = G g GT for every (out, in) pair, in double, then packed per position p = window * a + b as
-// the out_channels x in_channels matrix U[p] for the microkernel.
+// U = G g GT for every (out, in) pair, in double, written straight into the packed layout of the
+// out_channels x in_channels matrix U[p] of each position p = window * a + b, for the microkernel.
 static int kp_prepare_winograd(kp_conv *conv, const float *weights) {
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    const size_t mr = (size_t)conv->kernels->mr;
     const int n = conv->window;
     const size_t positions = (size_t)(n * n);
     const double *g_matrix = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
-    float *u = malloc(positions * cout * cin * sizeof(float));
-    if (u == NULL) return 0;
+    conv->packed_stride = kp_align_floats(kp_round_up(cout, mr) * cin);
+    conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
+    if (conv->packed == NULL) return 0;
+    memset(conv->packed, 0, positions * conv->packed_stride * sizeof(float)); // the last panel's spare rows
     for (size_t o = 0; o < cout; o++) {
+        // Row o of U[p] goes to row o % mr of panel o / mr, k-major (as kp_pack_a lays it out).
+        float *row = conv->packed + (o / mr) * cin * mr + o % mr;
         for (size_t i = 0; i < cin; i++) {
             const float *g = weights + (o * cin + i) * 9;
             double gg[8][3]; // G g
@@ -142,20 +147,12 @@ static int kp_prepare_winograd(kp_conv *conv, const float *weights) {
                 for (int b = 0; b < n; b++) {
                     double sum = 0;
                     for (int j = 0; j < 3; j++) sum += gg[a][j] * g_matrix[b * 3 + j];
-                    u[((size_t)(a * n + b) * cout + o) * cin + i] = (float)sum;
+                    row[(size_t)(a * n + b) * conv->packed_stride + i * mr] = (float)sum;
                 }
             }
         }
     }
-    conv->packed_stride = kp_align_floats(kp_round_up(cout, (size_t)conv->kernels->mr) * cin);
-    conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
-    if (conv->packed != NULL) {
-        for (size_t p = 0; p < positions; p++) {
-            kp_pack_a(u + p * cout * cin, cin, cout, cin, conv->kernels->mr, conv->packed + p * conv->packed_stride);
-        }
-    }
-    free(u);
-    return conv->packed != NULL;
+    return 1;
 }
 
 // Per group, the (out/groups) x (in/groups * kh * kw) weight matrix, packed.
