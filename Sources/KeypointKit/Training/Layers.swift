@@ -164,7 +164,7 @@ enum TrainingOps {
         _ x: Grid<Scalar>, weights: [Scalar], bias: [Scalar]?, _ g: ConvolutionGeometry
     ) -> Grid<Scalar> {
         if let x = x as? Grid<Float>, let weights = weights as? [Float],
-            let y = winogradForward(x, weights: weights, bias: bias as? [Float], g)
+            let y = coreForward(x, weights: weights, bias: bias as? [Float], g)
         {
             return y as! Grid<Scalar>
         }
@@ -204,27 +204,25 @@ enum TrainingOps {
         return y
     }
 
-    /// The forward convolution on the inference core when it would run Winograd F(4x4, 3x3) there
-    /// (3x3, stride 1, at least 8 channels each side): the weights are transformed afresh for this
-    /// call (they change every step), which costs little beside skipping im2col and 2.25x fewer
-    /// multiplies. Nil for other shapes.
-    private static func winogradForward(_ x: Grid<Float>, weights: [Float], bias: [Float]?, _ g: ConvolutionGeometry)
+    /// The forward convolution on the inference core, with the algorithm it picks there: Winograd
+    /// F(4x4, 3x3) for 3x3 stride-1 layers, indirect GEMM or a plain GEMM otherwise. The weights are
+    /// prepared afresh for this call (they change every step), which costs little beside skipping
+    /// im2col and, for Winograd, 2.25x fewer multiplies. Nil if the core cannot run it here.
+    private static func coreForward(_ x: Grid<Float>, weights: [Float], bias: [Float]?, _ g: ConvolutionGeometry)
         -> Grid<Float>?
     {
         let shape = ConvolutionShape(
             inChannels: g.inChannels, outChannels: g.outChannels, kernel: g.kernel, stride: g.stride,
             padding: g.padding, groups: g.groups)
-        var kp = shape.kp
-        guard kp_conv_choose_algorithm(&kp) == KP_ALGORITHM_WINOGRAD_F4,
+        guard
             let convolution = try? Convolution(
-                shape: shape, weights: weights, bias: bias, algorithm: .winogradF4,
-                instructionSet: TrainingKernels.instructionSet)
+                shape: shape, weights: weights, bias: bias, instructionSet: TrainingKernels.instructionSet)
         else { return nil }
         let (ho, wo) = g.outputSize(x.height, x.width)
         var y = Grid<Float>(batch: x.batch, channels: g.outChannels, height: ho, width: wo)
         let workspace = UnsafeMutableRawPointer.allocate(
-            byteCount: convolution.workspaceBytes(
-                height: x.height, width: x.width, threads: TrainingKernels.pool.threads),
+            byteCount: max(
+                convolution.workspaceBytes(height: x.height, width: x.width, threads: TrainingKernels.pool.threads), 64),
             alignment: 64)
         defer { workspace.deallocate() }
         x.values.withUnsafeBufferPointer { input in
@@ -260,7 +258,7 @@ enum TrainingOps {
                     for tap in 0..<9 { turned[(c * g.outChannels + o) * 9 + 8 - tap] = weights[(o * g.inChannels + c) * 9 + tap] }
                 }
             }
-            winogradDx = winogradForward(dy, weights: turned, bias: nil, adjoint).map { $0 as! Grid<Scalar> }
+            winogradDx = coreForward(dy, weights: turned, bias: nil, adjoint).map { $0 as! Grid<Scalar> }
         }
         var dx = winogradDx ?? x.zeros()
         let groupIn = g.inChannels / g.groups, groupOut = g.outChannels / g.groups
