@@ -114,6 +114,33 @@ struct BenchConvCommandTests {
     }
 }
 
+struct BenchNetCommandTests {
+    /// A built-in model timed layer by layer: one line for the network, then one per layer in the
+    /// model's order, with the algorithm the core picked and GFLOPS only for convolutions.
+    @Test func timesAModelLayerByLayer() throws {
+        let result = try CommandLineTool.run([
+            "bench", "net", "--model", "mouse", "--threads", "1", "--runs", "1", "--layers", "--json",
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let lines = try result.output.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        let model = try #require(try Model.bundled("mouse"))
+        #expect(lines.count == 1 + model.architecture.layers.count)
+        #expect(lines.first?["network"] as? String == "mouse" && lines.first?["gflop"] as? Double == 4.893)
+        let layers = lines.dropFirst()
+        #expect(layers.map { $0["layer"] as? String } == model.architecture.layers.map(\.name))
+        for line in layers {
+            let isConvolution = line["op"] as? String == "conv"
+            #expect((line["median_ms"] as? Double ?? -1) >= 0)
+            #expect(((line["gflops"] as? Double ?? 0) > 0) == isConvolution, "\(line)")
+            #expect((line["algorithm"] as? String != "-") == isConvolution, "\(line)")
+        }
+        #expect(layers.first { $0["layer"] as? String == "stage1.block0.conv1" }?["algorithm"] as? String == "winograd-f4")
+        #expect(layers.first { $0["layer"] as? String == "down1" }?["algorithm"] as? String == "indirect-gemm")
+    }
+}
+
 struct BenchTrainCommandTests {
     /// The step's parts are timed and the rates follow from them and the architecture's FLOPs.
     @Test func reportsStepTimesAndRates() throws {
