@@ -4,9 +4,10 @@
 # at 1 and 2 threads, on frames of the openfield video; and our peak RSS for 100 and for all
 # frames (it must not grow with the number of images).
 #
-# Usage: bash Scripts/bench-batch.sh [FRAMES] [MODEL]
-#   FRAMES  frames to extract (default 1000); MODEL a model file or built-in name (default: the
-#   shipped mouse model, trained on this project's labeled frames: 640x480 input, 4.9 GFLOP).
+# Usage: bash Scripts/bench-batch.sh [FRAMES] [MODEL...]
+#   FRAMES  frames to extract (default 1000); MODEL model files or built-in names (default: every
+#   shipped model, Models/*.safetensors, each in turn; the mouse model was trained on this
+#   project's labeled frames: 640x480 input, 4.9 GFLOP).
 # Needs: ffmpeg (Debian), python3 with pillow numpy onnxruntime, GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,25 +20,31 @@ trap 'rm -rf "$work"' EXIT
 
 swift build -c release --product keypoints >/dev/null
 keypoints="$(swift build -c release --show-bin-path)/keypoints"
-model="${2:-mouse}"
-"$keypoints" export "$model" --onnx "$work/model.onnx"
+shift $(( $# > 0 ? 1 : 0 ))
+models=("$@")
+if [ ${#models[@]} -eq 0 ]; then
+    for file in Models/*.safetensors; do models+=("$(basename "$file" .safetensors)"); done
+fi
 
 mkdir -p "$work/frames" "$work/first100"
 ffmpeg -loglevel error -i "$video" -frames:v "$count" "$work/frames/%05d.png"
 for frame in $(ls "$work/frames" | head -100); do ln -s "$work/frames/$frame" "$work/first100/$frame"; done
-echo "frames: $(ls "$work/frames" | wc -l) PNG, 640x480; model: $model"
 
 rss() { grep "Maximum resident" "$1" | awk '{print $NF}'; }
-printf '%-8s %-22s %12s %14s\n' threads pipeline images/s "peak RSS MiB"
-for threads in 1 2; do
-    /usr/bin/time -v "$keypoints" batch "$work/frames" --model "$model" --out "$work/ours$threads.jsonl" --jobs "$threads" \
-        --quiet 2>"$work/time$threads.txt"
-    seconds=$(grep "Elapsed (wall" "$work/time$threads.txt" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-    ours=$(python3 -c "print(round($count / $seconds, 1))")
-    peer=$(python3 Scripts/python_batch_peer.py "$work/model.onnx" "$threads" "$work"/frames/*.png | python3 -c "import json,sys; print(json.load(sys.stdin)['images_per_s'])")
-    printf '%-8s %-22s %12s %14s\n' "$threads" "keypoints batch" "$ours" "$(( $(rss "$work/time$threads.txt") / 1024 ))"
-    printf '%-8s %-22s %12s %14s\n' "$threads" "Python (Pillow+ORT)" "$peer" "-"
-    python3 -c "print(f'{\"\":8} ours / Python: {$ours / $peer:.2f}x')"
+for model in "${models[@]}"; do
+    "$keypoints" export "$model" --onnx "$work/model.onnx"
+    echo "frames: $(ls "$work/frames" | wc -l) PNG, 640x480; model: $model"
+    printf '%-8s %-22s %12s %14s\n' threads pipeline images/s "peak RSS MiB"
+    for threads in 1 2; do
+        /usr/bin/time -v "$keypoints" batch "$work/frames" --model "$model" --out "$work/ours$threads.jsonl" \
+            --jobs "$threads" --quiet 2>"$work/time$threads.txt"
+        seconds=$(grep "Elapsed (wall" "$work/time$threads.txt" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+        ours=$(python3 -c "print(round($count / $seconds, 1))")
+        peer=$(python3 Scripts/python_batch_peer.py "$work/model.onnx" "$threads" "$work"/frames/*.png | python3 -c "import json,sys; print(json.load(sys.stdin)['images_per_s'])")
+        printf '%-8s %-22s %12s %14s\n' "$threads" "keypoints batch" "$ours" "$(( $(rss "$work/time$threads.txt") / 1024 ))"
+        printf '%-8s %-22s %12s %14s\n' "$threads" "Python (Pillow+ORT)" "$peer" "-"
+        python3 -c "print(f'{\"\":8} ours / Python: {$ours / $peer:.2f}x')"
+    done
+    /usr/bin/time -v "$keypoints" batch "$work/first100" --model "$model" --out "$work/small.jsonl" --quiet 2>"$work/time100.txt"
+    echo "peak RSS: $(ls "$work/first100" | wc -l) frames $(( $(rss "$work/time100.txt") / 1024 )) MiB, $count frames $(( $(rss "$work/time2.txt") / 1024 )) MiB (2 jobs both)"
 done
-/usr/bin/time -v "$keypoints" batch "$work/first100" --model "$model" --out "$work/small.jsonl" --quiet 2>"$work/time100.txt"
-echo "peak RSS: 100 frames $(( $(rss "$work/time100.txt") / 1024 )) MiB, $count frames $(( $(rss "$work/time2.txt") / 1024 )) MiB (2 jobs both)"
