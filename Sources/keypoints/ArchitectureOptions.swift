@@ -3,8 +3,8 @@ import KeypointKit
 
 /// The options that shape a network of the default family, shared by `init` and `train`.
 struct ArchitectureOptions: ParsableArguments {
-    @Option(help: "Network input, WIDTHxHEIGHT (multiples of 32).")
-    var input = "256x256"
+    @Option(help: "Network input, WIDTHxHEIGHT (multiples of 32; default 256x256).")
+    var input: String?
 
     @Option(help: "Channels after the stem (stages have 2x, 4x, 8x).")
     var width = 32
@@ -20,11 +20,8 @@ struct ArchitectureOptions: ParsableArguments {
 
     /// The network for `keypoints` heatmaps; a usage error names the option that is wrong.
     func architecture(keypoints: Int) throws -> Architecture {
-        let size = input.lowercased().split(separator: "x").compactMap { Int($0) }
+        let size = try Self.inputSize(input ?? "256x256")
         let blocks = depths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }) else {
-            throw ValidationError("--input must be WIDTHxHEIGHT with both multiples of 32, e.g. 256x192")
-        }
         guard blocks.count == 3, blocks.allSatisfy({ $0 >= 0 }) else {
             throw ValidationError("--depths needs three block counts, e.g. 2,2,2")
         }
@@ -34,5 +31,14 @@ struct ArchitectureOptions: ParsableArguments {
         return Architecture.coordConvResNet(
             keypoints: keypoints, width: width, depths: blocks, inputWidth: size[0], inputHeight: size[1],
             heatmapStride: heatmapStride, coordinates: !noCoordinates)
+    }
+
+    /// `WIDTHxHEIGHT` as [width, height], both positive multiples of 32.
+    static func inputSize(_ text: String) throws -> [Int] {
+        let size = text.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }) else {
+            throw ValidationError("--input must be WIDTHxHEIGHT with both multiples of 32, e.g. 256x192")
+        }
+        return size
     }
 }

@@ -56,7 +56,8 @@ struct Train: ParsableCommand {
     @Option(help: "Seed for initial weights, split, order and augmentation.")
     var seed: UInt64 = 1
 
-    @Option(help: "Continue from this checkpoint (its settings and labels are used).")
+    @Option(
+        help: "Continue from this checkpoint (its settings and labels are used; --epochs and --input may change).")
     var resume: String?
 
     @OptionGroup var shape: ArchitectureOptions
@@ -102,6 +103,9 @@ struct Train: ParsableCommand {
             checkpoint = try Checkpoint.load(contentsOf: resume)
             if let epochs, epochs != checkpoint.settings.epochs {
                 try extend(&checkpoint, to: epochs)
+            }
+            if let input = shape.input {
+                try resize(&checkpoint, to: try ArchitectureOptions.inputSize(input))
             }
         } else {
             guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
@@ -212,6 +216,24 @@ struct Train: ParsableCommand {
             Data(
                 "done: best epoch \(checkpoint.bestEpoch ?? 0), validation mean error \(checkpoint.bestError.map { String(format: "%.2f px", $0) } ?? "-"), model at \(out)\n"
                     .utf8))
+    }
+
+    /// Continues a run at another input size (e.g. fine-tuning at a higher resolution than the
+    /// run began with): the weights do not depend on it, CoordConv's coordinates are normalised
+    /// to the input, and the heatmaps follow the input; recorded in the provenance like `extend`.
+    private func resize(_ checkpoint: inout Checkpoint, to size: [Int]) throws {
+        var architecture = checkpoint.model.architecture
+        guard size != [architecture.inputWidth, architecture.inputHeight] else { return }
+        if let crop = checkpoint.settings.crop, crop[0] > size[0] || crop[1] > size[1] {
+            throw ValidationError("--input \(size[0])x\(size[1]) is smaller than the run's crop (\(crop[0])x\(crop[1]))")
+        }
+        let change =
+            "input \(architecture.inputWidth)x\(architecture.inputHeight) -> \(size[0])x\(size[1]) at epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)"
+        architecture.inputWidth = size[0]
+        architecture.inputHeight = size[1]
+        checkpoint.model.architecture = architecture
+        let earlier = checkpoint.model.provenance["schedule_changes"]
+        checkpoint.model.provenance["schedule_changes"] = earlier.map { $0 + "; " + change } ?? change
     }
 
     /// Continues a run to `epochs` epochs: the learning-rate schedule's total changes from the

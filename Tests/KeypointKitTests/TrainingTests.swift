@@ -502,6 +502,34 @@ struct TrainCommandTests {
         #expect(shortened.errors.contains("already reached epoch 3"))
     }
 
+    /// A run resumed with another --input carries on at that size with the same weights'
+    /// shapes, and says so in the provenance.
+    @Test func resumedRunChangesItsInputSize() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 16)
+        let out = folder.file("m.safetensors")
+        var arguments = Self.arguments
+        arguments[1] = "1"
+        let first = try CommandLineTool.run(["train", "--labels", labels, "--out", out] + arguments)
+        #expect(first.status == 0, "\(first.errors)")
+        let before = try Checkpoint.load(contentsOf: out + ".checkpoint").model
+        let resized = try CommandLineTool.run([
+            "train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "2", "--input", "96x64",
+        ])
+        #expect(resized.status == 0, "\(resized.errors)")
+        let after = try Checkpoint.load(contentsOf: out + ".checkpoint").model
+        #expect(after.architecture.inputWidth == 96 && after.architecture.inputHeight == 64)
+        #expect(after.weights.mapValues(\.shape) == before.weights.mapValues(\.shape))
+        #expect(after.weights != before.weights)
+        #expect(
+            after.provenance["schedule_changes"]
+                == "1 -> 2 epochs at epoch 2 step 1; input 64x64 -> 96x64 at epoch 2 step 1")
+        let detected = try CommandLineTool.run(["detect", folder.file("img0.png"), "--model", out, "--json"])
+        #expect(detected.status == 0, "\(detected.errors)")
+        let bad = try CommandLineTool.run(["train", "--resume", out + ".checkpoint", "--out", out, "--input", "90x64"])
+        #expect(bad.status != 0 && bad.errors.contains("multiples of 32"))
+    }
+
     @Test func validatesOnASeparateFile() throws {
         let trainFolder = try TemporaryFolder()
         let heldFolder = try TemporaryFolder()
