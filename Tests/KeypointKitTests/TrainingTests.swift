@@ -478,16 +478,22 @@ struct TrainCommandTests {
         #expect(try Checkpoint.load(contentsOf: killed + ".checkpoint").model.weights == finalWeights)
     }
 
+    /// A finished run of `epochs` epochs of `arguments` on 16 images generated in `folder`; the model's path.
+    static func finishedRun(in folder: TemporaryFolder, epochs: Int) throws -> String {
+        let labels = try Self.dataset(folder, count: 16)
+        let out = folder.file("m.safetensors")
+        var arguments = Self.arguments
+        arguments[1] = "\(epochs)"
+        let run = try CommandLineTool.run(["train", "--labels", labels, "--out", out] + arguments)
+        #expect(run.status == 0, "\(run.errors)")
+        return out
+    }
+
     /// A finished run resumed with a larger --epochs trains on to it, its schedule stretched, and
     /// says so in the provenance; an --epochs below what was reached is refused.
     @Test func resumedRunExtendsToMoreEpochs() throws {
         let folder = try TemporaryFolder()
-        let labels = try Self.dataset(folder, count: 16)
-        let out = folder.file("m.safetensors")
-        var arguments = Self.arguments
-        arguments[1] = "2"
-        let first = try CommandLineTool.run(["train", "--labels", labels, "--out", out] + arguments)
-        #expect(first.status == 0, "\(first.errors)")
+        let out = try Self.finishedRun(in: folder, epochs: 2)
         let twoEpochs = try Checkpoint.load(contentsOf: out + ".checkpoint").model.weights
         let extended = try CommandLineTool.run(["train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "3"])
         #expect(extended.status == 0, "\(extended.errors)")
@@ -506,12 +512,7 @@ struct TrainCommandTests {
     /// shapes, and says so in the provenance.
     @Test func resumedRunChangesItsInputSize() throws {
         let folder = try TemporaryFolder()
-        let labels = try Self.dataset(folder, count: 16)
-        let out = folder.file("m.safetensors")
-        var arguments = Self.arguments
-        arguments[1] = "1"
-        let first = try CommandLineTool.run(["train", "--labels", labels, "--out", out] + arguments)
-        #expect(first.status == 0, "\(first.errors)")
+        let out = try Self.finishedRun(in: folder, epochs: 1)
         let before = try Checkpoint.load(contentsOf: out + ".checkpoint").model
         let resized = try CommandLineTool.run([
             "train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "2", "--input", "96x64",
