@@ -218,6 +218,12 @@ struct Train: ParsableCommand {
                     .utf8))
     }
 
+    /// Appends `change` to the provenance's `schedule_changes`, so the run stays reproducible.
+    private static func recordScheduleChange(_ change: String, in checkpoint: inout Checkpoint) {
+        let earlier = checkpoint.model.provenance["schedule_changes"]
+        checkpoint.model.provenance["schedule_changes"] = earlier.map { $0 + "; " + change } ?? change
+    }
+
     /// Continues a run at another input size (e.g. fine-tuning at a higher resolution than the
     /// run began with): the weights do not depend on it, CoordConv's coordinates are normalised
     /// to the input, and the heatmaps follow the input; recorded in the provenance like `extend`.
@@ -232,8 +238,7 @@ struct Train: ParsableCommand {
         architecture.inputWidth = size[0]
         architecture.inputHeight = size[1]
         checkpoint.model.architecture = architecture
-        let earlier = checkpoint.model.provenance["schedule_changes"]
-        checkpoint.model.provenance["schedule_changes"] = earlier.map { $0 + "; " + change } ?? change
+        Self.recordScheduleChange(change, in: &checkpoint)
     }
 
     /// Continues a run to `epochs` epochs: the learning-rate schedule's total changes from the
@@ -245,8 +250,7 @@ struct Train: ParsableCommand {
         }
         let change =
             "\(checkpoint.settings.epochs) -> \(epochs) epochs at epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)"
-        let earlier = checkpoint.model.provenance["schedule_changes"]
-        checkpoint.model.provenance["schedule_changes"] = earlier.map { $0 + "; " + change } ?? change
+        Self.recordScheduleChange(change, in: &checkpoint)
         checkpoint.settings.epochs = epochs
     }
 
