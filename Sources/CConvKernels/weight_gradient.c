@@ -1,14 +1,28 @@
 // The weight gradient of a convolution for training, over a whole batch, on the GEMM microkernels
-// without an im2col matrix.
+// without an im2col matrix. Two algorithms:
 //
 //   dW[o][c][ky][kx] = sum over n, oy, ox of dY[n][o][oy][ox] x[n][c][oy s - p + ky d][ox s - p + kx d]
 //
-// For one tap (ky, kx) this is a GEMM, Out x In = (Out x K) (K x In) with K = batch * pixels:
-// A = dY, packed once for all taps, and B's row for output pixel (n, oy, ox) is input pixel
-// (n, oy s - p + ky d, ox s - p + kx d) with its In channel values side by side. Stored
-// channels-last with a zero border of the padding, every such row is a contiguous run in place,
-// so B goes to the microkernels as row pointers, as in the indirect convolution. The taps'
+// Taps (any shape): for one tap (ky, kx) this is a GEMM, Out x In = (Out x K) (K x In) with K =
+// batch * pixels: A = dY, packed once for all taps, and B's row for output pixel (n, oy, ox) is
+// input pixel (n, oy s - p + ky d, ox s - p + kx d) with its In channel values side by side.
+// Stored channels-last with a zero border of the padding, every such row is a contiguous run in
+// place, so B goes to the microkernels as row pointers, as in the indirect convolution. The taps'
 // products go into a [tap][out][in] buffer, rearranged into OIHW at the end.
+//
+// Winograd F(3x3, 4x4) (3x3, stride 1, dilation 1): the transpose of the forward F(4x4, 3x3)
+// (Lavin & Gray, arXiv 1509.09308, section 5). In one dimension the forward algorithm is
+// y = AT [(G g) . (BT d)] for 4 outputs y, 3 taps g and a 6-input window d, so for any 4 output
+// gradients e, sum_i e_i y_i = sum_k (A e)_k (G g)_k (BT d)_k, and its derivative by g is the
+// weight gradient of the window:
+//   dg = GT [(A e) . (BT d)]
+// In two dimensions, summed over every 4x4 tile t of dY and the 6x6 input window under it:
+//   dW[o][c] = GT ( sum_t (A e_t[o] AT) . (BT d_t[c] B) ) G
+// For each of the 36 positions the sum over tiles is a GEMM, Out x In = (Out x tiles) (tiles x In):
+// 36 multiplies per tile and channel pair where the taps take 9 x 16 = 144. BT is the forward
+// input transform (the ISA kernels, with the channels as lanes); A evaluates the 4 gradients of a
+// row as a cubic's coefficients at the forward points 0, 1, -1, 2, -2 and infinity; GT (3 x 6)
+// comes last, once per channel pair, in double.
 
 #include "kp_conv_internal.h"
 
@@ -29,19 +43,25 @@ typedef struct {
     size_t scratch_floats;
 } kp_weight_gradient_job;
 
+// One row of `channels` planes (`plane` floats apart, `width` long) into channels-last order:
+// target[x * stride + c] = source[c * plane + x].
+static void kp_row_to_channels_last(const float *source, size_t channels, size_t plane, size_t width, float *target,
+                                    size_t stride) {
+    for (size_t c = 0; c < channels; c++) {
+        for (size_t xx = 0; xx < width; xx++) target[xx * stride + c] = source[c * plane + xx];
+    }
+}
+
 // Row y of image n into channels-last order (the zero border is already there).
 static void kp_channels_last_item(void *context, size_t item, int thread) {
     (void)thread;
     const kp_weight_gradient_job *job = context;
     const size_t n = item / (size_t)job->height, y = item % (size_t)job->height;
-    const size_t in = (size_t)job->shape->in_channels;
+    const size_t in = (size_t)job->shape->in_channels, plane = (size_t)job->height * (size_t)job->width;
     float *row = job->channels_last +
                  ((n * (size_t)job->padded_height + y + (size_t)job->shape->pad_h) * (size_t)job->padded_width +
                   (size_t)job->shape->pad_w) * in;
-    for (size_t c = 0; c < in; c++) {
-        const float *source = job->x + ((n * in + c) * (size_t)job->height + y) * (size_t)job->width;
-        for (size_t xx = 0; xx < (size_t)job->width; xx++) row[xx * in + c] = source[xx];
-    }
+    kp_row_to_channels_last(job->x + n * in * plane + y * (size_t)job->width, in, plane, (size_t)job->width, row, in);
 }
 
 // One MR-row panel of A = dY (Out x K): out[i * mr + r] = dY[n][panel mr + r][pixel], i = n pixels + pixel.
@@ -92,11 +112,8 @@ static void kp_tap_product_item(void *context, size_t item, int thread) {
             job->scratch + (size_t)thread * job->scratch_floats);
 }
 
-int kp_conv_weight_gradient(kp_isa isa, const kp_conv_shape *shape, int batch, int height, int width,
-                            const float *x, const float *dy, float *dw, kp_threadpool *pool) {
-    const kp_isa_kernels *kernels = kp_kernels_for(isa);
-    if (kernels == NULL) kernels = kp_kernels_for(KP_ISA_SCALAR);
-    if (shape->groups != 1 || batch < 1) return -1;
+static int kp_weight_gradient_taps(const kp_isa_kernels *kernels, const kp_conv_shape *shape, int batch, int height,
+                                   int width, const float *x, const float *dy, float *dw, kp_threadpool *pool) {
     kp_weight_gradient_job job = {.kernels = kernels, .shape = shape, .batch = batch, .height = height,
                                   .width = width, .x = x, .dy = dy};
     kp_conv_output_size(shape, height, width, &job.out_height, &job.out_width);
@@ -145,4 +162,257 @@ int kp_conv_weight_gradient(kp_isa isa, const kp_conv_shape *shape, int batch, i
     free(job.products);
     free(job.scratch);
     return status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Winograd F(3x3, 4x4)
+
+// The A rows, over n lanes: 4 gradients e0..e3 -> 6 values, e taken as a cubic's coefficients and
+// evaluated at 0, 1, -1, 2, -2 and (the leading coefficient) infinity:
+//   r0 = e0                     r1, r2 = (e0 + e2) +- (e1 + e3)
+//   r5 = e3                     r3, r4 = (e0 + 4 e2) +- (2 e1 + 8 e3)
+static void kp_winograd_gradient_rows(const float *const e[4], float *const r[6], size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        const float e0 = e[0][j], e1 = e[1][j], e2 = e[2][j], e3 = e[3][j];
+        const float even1 = e0 + e2, odd1 = e1 + e3;
+        const float even2 = e0 + 4 * e2, odd2 = 2 * e1 + 8 * e3;
+        r[0][j] = e0;
+        r[1][j] = even1 + odd1;
+        r[2][j] = even1 - odd1;
+        r[3][j] = even2 + odd2;
+        r[4][j] = even2 - odd2;
+        r[5][j] = e3;
+    }
+}
+
+enum { KP_WINOGRAD_GRADIENT_POSITIONS = 36 };
+
+typedef struct {
+    const kp_isa_kernels *kernels;
+    size_t in, out, panels, tiles_h, tiles_w;
+    size_t window_h, window_w; // the channels-last input: 4 tiles + 2 rows and columns
+    size_t height, width, out_height, out_width, pad_h, pad_w;
+    const float *x, *dy;
+    float *input;    // [n][window_h][window_w][in], zero outside the image
+    float *gradient; // [n][4 tiles_h][4 tiles_w][panels mr], zero outside dY
+    // The chunk of images in flight, and its transforms:
+    size_t first_image, tiles;
+    float *v;            // [position][tile][in]: BT d B
+    float *e;            // [position]: A e AT as kp_pack_a panels of the (out x tiles) matrix
+    const float **rows;  // [position][tile]: the rows of v, B of the GEMMs
+    float *products;     // [position][out][in]
+    int accumulate;      // add to products (every chunk after the first)
+    size_t band_panels, bands;
+    float *scratch; // per thread
+    size_t scratch_floats;
+    double *dw_double;
+} kp_winograd_gradient_job;
+
+static void kp_winograd_input_rows_item(void *context, size_t item, int thread) {
+    (void)thread;
+    const kp_winograd_gradient_job *job = context;
+    const size_t n = item / job->height, y = item % job->height, plane = job->height * job->width;
+    float *row = job->input + ((n * job->window_h + y + job->pad_h) * job->window_w + job->pad_w) * job->in;
+    kp_row_to_channels_last(job->x + n * job->in * plane + y * job->width, job->in, plane, job->width, row, job->in);
+}
+
+static void kp_winograd_gradient_rows_item(void *context, size_t item, int thread) {
+    (void)thread;
+    const kp_winograd_gradient_job *job = context;
+    const size_t n = item / job->out_height, y = item % job->out_height, plane = job->out_height * job->out_width;
+    const size_t stride = job->panels * (size_t)job->kernels->mr;
+    float *row = job->gradient + (n * 4 * job->tiles_h + y) * 4 * job->tiles_w * stride;
+    kp_row_to_channels_last(job->dy + n * job->out * plane + y * job->out_width, job->out, plane, job->out_width, row,
+                            stride);
+}
+
+// The transforms of one row of tiles of one image of the chunk: BT d B into v, A e AT into e.
+static void kp_winograd_gradient_transform_item(void *context, size_t item, int thread) {
+    const kp_winograd_gradient_job *job = context;
+    const size_t mr = (size_t)job->kernels->mr, stride = job->panels * mr, in = job->in;
+    const size_t n = job->first_image + item / job->tiles_h, ty = item % job->tiles_h;
+    const size_t gradient_width = 4 * job->tiles_w;
+    float *columns = job->scratch + (size_t)thread * job->scratch_floats; // 6 x 6 x max(in, stride)
+    for (size_t tx = 0; tx < job->tiles_w; tx++) {
+        const size_t t = item * job->tiles_w + tx; // the tile's index within the chunk
+        // Input window: BT down each column, then BT along each row, straight into v.
+        const float *corner = job->input + ((n * job->window_h + 4 * ty) * job->window_w + 4 * tx) * in;
+        for (size_t b = 0; b < 6; b++) {
+            const float *d[6];
+            float *r[6];
+            for (size_t u = 0; u < 6; u++) {
+                d[u] = corner + (u * job->window_w + b) * in;
+                r[u] = columns + (u * 6 + b) * in;
+            }
+            job->kernels->winograd_input(d, r, in);
+        }
+        for (size_t a = 0; a < 6; a++) {
+            const float *d[6];
+            float *r[6];
+            for (size_t b = 0; b < 6; b++) {
+                d[b] = columns + (a * 6 + b) * in;
+                r[b] = job->v + ((a * 6 + b) * job->tiles + t) * in;
+            }
+            job->kernels->winograd_input(d, r, in);
+        }
+        // Gradient tile: A down each of its 4 columns, then A along each row, one panel of mr
+        // output channels at a time into that panel's place in e.
+        const float *tile = job->gradient + ((n * 4 * job->tiles_h + 4 * ty) * gradient_width + 4 * tx) * stride;
+        for (size_t b = 0; b < 4; b++) {
+            const float *e[4];
+            float *r[6];
+            for (size_t a = 0; a < 4; a++) e[a] = tile + (a * gradient_width + b) * stride;
+            for (size_t a = 0; a < 6; a++) r[a] = columns + (a * 4 + b) * stride;
+            kp_winograd_gradient_rows(e, r, stride);
+        }
+        for (size_t panel = 0; panel < job->panels; panel++) {
+            for (size_t a = 0; a < 6; a++) {
+                const float *e[4];
+                float *r[6];
+                for (size_t b = 0; b < 4; b++) e[b] = columns + (a * 4 + b) * stride + panel * mr;
+                for (size_t b = 0; b < 6; b++) {
+                    r[b] = job->e + (a * 6 + b) * stride * job->tiles + (panel * job->tiles + t) * mr;
+                }
+                kp_winograd_gradient_rows(e, r, mr);
+            }
+        }
+    }
+}
+
+// One position's GEMM for one band of output-channel panels (all In columns).
+static void kp_winograd_gradient_gemm_item(void *context, size_t item, int thread) {
+    const kp_winograd_gradient_job *job = context;
+    const size_t mr = (size_t)job->kernels->mr, stride = job->panels * mr;
+    const size_t position = item / job->bands;
+    const size_t first_row = item % job->bands * job->band_panels * mr;
+    const size_t rows_here =
+        job->out - first_row < job->band_panels * mr ? job->out - first_row : job->band_panels * mr;
+    float *c = job->products + (position * job->out + first_row) * job->in;
+    kp_gemm(job->kernels, rows_here, job->in, job->tiles, job->e + position * stride * job->tiles + first_row * job->tiles,
+            job->rows + position * job->tiles, c, job->in, NULL, job->accumulate ? c : NULL, KP_ACTIVATION_NONE, 0,
+            job->scratch + (size_t)thread * job->scratch_floats);
+}
+
+// dW[o][c] = GT M G for output channel o, M[a][b] = products[a * 6 + b][o][c], in double.
+static void kp_winograd_gradient_finish_item(void *context, size_t o, int thread) {
+    (void)thread;
+    const kp_winograd_gradient_job *job = context;
+    const double *g = kp_winograd_f4_g; // 6 x 3
+    for (size_t c = 0; c < job->in; c++) {
+        double mg[6][3]; // M G
+        for (size_t a = 0; a < 6; a++) {
+            for (size_t kx = 0; kx < 3; kx++) {
+                double sum = 0;
+                for (size_t b = 0; b < 6; b++) sum += (double)job->products[((a * 6 + b) * job->out + o) * job->in + c] * g[b * 3 + kx];
+                mg[a][kx] = sum;
+            }
+        }
+        for (size_t ky = 0; ky < 3; ky++) {
+            for (size_t kx = 0; kx < 3; kx++) {
+                double sum = 0;
+                for (size_t a = 0; a < 6; a++) sum += g[a * 3 + ky] * mg[a][kx];
+                job->dw_double[((o * job->in + c) * 3 + ky) * 3 + kx] = sum;
+            }
+        }
+    }
+}
+
+// Tiles transformed and multiplied at once: chunks of whole images up to this many tiles (at
+// least one image), each chunk's GEMMs adding to the last's products.
+enum { KP_WINOGRAD_GRADIENT_CHUNK_TILES = 512 };
+
+static int kp_weight_gradient_winograd(const kp_isa_kernels *kernels, const kp_conv_shape *shape, int batch,
+                                       int height, int width, const float *x, const float *dy, float *dw,
+                                       kp_threadpool *pool) {
+    kp_winograd_gradient_job job = {.kernels = kernels, .in = (size_t)shape->in_channels,
+                                    .out = (size_t)shape->out_channels, .height = (size_t)height,
+                                    .width = (size_t)width, .pad_h = (size_t)shape->pad_h,
+                                    .pad_w = (size_t)shape->pad_w, .x = x, .dy = dy};
+    int out_height, out_width;
+    kp_conv_output_size(shape, height, width, &out_height, &out_width);
+    const size_t weights = job.out * job.in * 9;
+    if (out_height <= 0 || out_width <= 0) {
+        memset(dw, 0, weights * sizeof(float));
+        return 0;
+    }
+    const size_t mr = (size_t)kernels->mr, positions = KP_WINOGRAD_GRADIENT_POSITIONS;
+    job.out_height = (size_t)out_height;
+    job.out_width = (size_t)out_width;
+    job.panels = (job.out + mr - 1) / mr;
+    job.tiles_h = (job.out_height + 3) / 4;
+    job.tiles_w = (job.out_width + 3) / 4;
+    job.window_h = 4 * job.tiles_h + 2;
+    job.window_w = 4 * job.tiles_w + 2;
+    const size_t stride = job.panels * mr, image_tiles = job.tiles_h * job.tiles_w;
+    size_t chunk_images = KP_WINOGRAD_GRADIENT_CHUNK_TILES / image_tiles;
+    chunk_images = chunk_images < 1 ? 1 : chunk_images > (size_t)batch ? (size_t)batch : chunk_images;
+    const size_t chunk_tiles = chunk_images * image_tiles;
+    const int threads = kp_threadpool_threads(pool);
+    // Bands of panels: at least four items per thread over the positions and bands.
+    const size_t wanted_bands = (4 * (size_t)threads + positions - 1) / positions;
+    job.band_panels = (job.panels + wanted_bands - 1) / wanted_bands;
+    job.bands = (job.panels + job.band_panels - 1) / job.band_panels;
+    const size_t transform_floats = positions * (job.in > stride ? job.in : stride);
+    const size_t gemm_floats = kp_gemm_scratch_floats(kernels, chunk_tiles);
+    job.scratch_floats = ((transform_floats > gemm_floats ? transform_floats : gemm_floats) + 15) / 16 * 16;
+    job.input = calloc((size_t)batch * job.window_h * job.window_w * job.in, sizeof(float));
+    job.gradient = calloc((size_t)batch * 16 * image_tiles * stride, sizeof(float));
+    job.v = malloc(positions * chunk_tiles * job.in * sizeof(float));
+    job.e = malloc(positions * chunk_tiles * stride * sizeof(float));
+    job.rows = malloc(positions * chunk_tiles * sizeof(float *));
+    job.products = malloc(positions * job.out * job.in * sizeof(float));
+    job.scratch = aligned_alloc(64, (size_t)threads * job.scratch_floats * sizeof(float));
+    job.dw_double = malloc(weights * sizeof(double));
+    int status = -1;
+    if (job.input != NULL && job.gradient != NULL && job.v != NULL && job.e != NULL && job.rows != NULL &&
+        job.products != NULL && job.scratch != NULL && job.dw_double != NULL) {
+        kp_parallel_for(pool, (size_t)batch * job.height, kp_winograd_input_rows_item, &job);
+        kp_parallel_for(pool, (size_t)batch * job.out_height, kp_winograd_gradient_rows_item, &job);
+        for (job.first_image = 0; job.first_image < (size_t)batch; job.first_image += chunk_images) {
+            const size_t images =
+                (size_t)batch - job.first_image < chunk_images ? (size_t)batch - job.first_image : chunk_images;
+            job.tiles = images * image_tiles;
+            job.accumulate = job.first_image > 0;
+            for (size_t position = 0; position < positions; position++) {
+                for (size_t t = 0; t < job.tiles; t++) {
+                    job.rows[position * job.tiles + t] = job.v + (position * job.tiles + t) * job.in;
+                }
+            }
+            kp_parallel_for(pool, images * job.tiles_h, kp_winograd_gradient_transform_item, &job);
+            kp_parallel_for(pool, positions * job.bands, kp_winograd_gradient_gemm_item, &job);
+        }
+        kp_parallel_for(pool, job.out, kp_winograd_gradient_finish_item, &job);
+        for (size_t i = 0; i < weights; i++) dw[i] = (float)job.dw_double[i];
+        status = 0;
+    }
+    free(job.input);
+    free(job.gradient);
+    free(job.v);
+    free(job.e);
+    free(job.rows);
+    free(job.products);
+    free(job.scratch);
+    free(job.dw_double);
+    return status;
+}
+
+int kp_conv_weight_gradient(kp_isa isa, const kp_conv_shape *shape, int batch, int height, int width,
+                            const float *x, const float *dy, float *dw, kp_algorithm algorithm,
+                            kp_threadpool *pool) {
+    const kp_isa_kernels *kernels = kp_kernels_for(isa);
+    if (kernels == NULL) kernels = kp_kernels_for(KP_ISA_SCALAR);
+    if (shape->groups != 1 || batch < 1) return -1;
+    const int winograd_shape = shape->kernel_h == 3 && shape->kernel_w == 3 && shape->stride_h == 1 &&
+                               shape->stride_w == 1 && shape->dilation_h == 1 && shape->dilation_w == 1;
+    switch (algorithm) {
+    case KP_ALGORITHM_AUTO:
+        if (winograd_shape) return kp_weight_gradient_winograd(kernels, shape, batch, height, width, x, dy, dw, pool);
+        return kp_weight_gradient_taps(kernels, shape, batch, height, width, x, dy, dw, pool);
+    case KP_ALGORITHM_INDIRECT_GEMM:
+        return kp_weight_gradient_taps(kernels, shape, batch, height, width, x, dy, dw, pool);
+    case KP_ALGORITHM_WINOGRAD_F4:
+        if (!winograd_shape) return -1;
+        return kp_weight_gradient_winograd(kernels, shape, batch, height, width, x, dy, dw, pool);
+    default: return -1;
+    }
 }

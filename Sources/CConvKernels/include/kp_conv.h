@@ -121,11 +121,14 @@ int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, s
 
 // The weight gradient of a convolution (groups 1) over a batch, for training: dw (OIHW) =
 // sum over images n and output pixels of dy[n][o][oy][ox] x[n][c][oy s - p + ky d][ox s - p + kx d],
-// x batch x in x height x width, dy batch x out x out_height x out_width. Allocates its buffers;
-// returns 0, or -1 when out of memory or groups is not 1 (dw untouched). Results do not depend
-// on the thread count.
+// x batch x in x height x width, dy batch x out x out_height x out_width. Algorithms: one GEMM per
+// kernel tap (KP_ALGORITHM_INDIRECT_GEMM, any shape), or Winograd F(3x3, 4x4)
+// (KP_ALGORITHM_WINOGRAD_F4, 3x3 stride 1 dilation 1 only); KP_ALGORITHM_AUTO takes Winograd where
+// it can. Allocates its buffers; returns 0, or -1 when out of memory, groups is not 1 or the
+// algorithm cannot run the shape (dw untouched). Results do not depend on the thread count.
 int kp_conv_weight_gradient(kp_isa isa, const kp_conv_shape *shape, int batch, int height, int width,
-                            const float *x, const float *dy, float *dw, kp_threadpool *pool);
+                            const float *x, const float *dy, float *dw, kp_algorithm algorithm,
+                            kp_threadpool *pool);
 
 // im2col for training: column row (c * k + ky) * k + kx, at output position (oy, ox), holds
 // x[c][oy*stride - padding + ky][ox*stride - padding + kx] (0 outside). col2im adds the columns
