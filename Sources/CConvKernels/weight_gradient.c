@@ -203,7 +203,7 @@ typedef struct {
     float *products;     // [position][out][in]
     int accumulate;      // add to products (every chunk after the first)
     size_t band_panels, bands;
-    float *scratch; // per thread
+    float *scratch; // per thread: the transforms' columns, the GEMM's edges, then M G in double
     size_t scratch_floats;
     double *dw_double;
 } kp_winograd_gradient_job;
@@ -293,25 +293,31 @@ static void kp_winograd_gradient_gemm_item(void *context, size_t item, int threa
             job->scratch + (size_t)thread * job->scratch_floats);
 }
 
-// dW[o][c] = GT M G for output channel o, M[a][b] = products[a * 6 + b][o][c], in double.
+// dW[o][c] = GT M G for output channel o and every c, M[a][b] = products[a * 6 + b][o][c], in
+// double: first M G (6 x 3) for all c at once, contiguous in c, skipping G's zeros, then GT.
 static void kp_winograd_gradient_finish_item(void *context, size_t o, int thread) {
-    (void)thread;
     const kp_winograd_gradient_job *job = context;
     const double *g = kp_winograd_f4_g; // 6 x 3
-    for (size_t c = 0; c < job->in; c++) {
-        double mg[6][3]; // M G
-        for (size_t a = 0; a < 6; a++) {
-            for (size_t kx = 0; kx < 3; kx++) {
-                double sum = 0;
-                for (size_t b = 0; b < 6; b++) sum += (double)job->products[((a * 6 + b) * job->out + o) * job->in + c] * g[b * 3 + kx];
-                mg[a][kx] = sum;
+    const size_t in = job->in;
+    double *mg = (double *)(job->scratch + (size_t)thread * job->scratch_floats); // [a][kx][c]
+    for (size_t a = 0; a < 6; a++) {
+        for (size_t kx = 0; kx < 3; kx++) {
+            double *row = mg + (a * 3 + kx) * in;
+            for (size_t c = 0; c < in; c++) row[c] = 0;
+            for (size_t b = 0; b < 6; b++) {
+                const double coefficient = g[b * 3 + kx];
+                if (coefficient == 0) continue;
+                const float *m = job->products + ((a * 6 + b) * job->out + o) * in;
+                for (size_t c = 0; c < in; c++) row[c] += coefficient * (double)m[c];
             }
         }
+    }
+    for (size_t c = 0; c < in; c++) {
         for (size_t ky = 0; ky < 3; ky++) {
             for (size_t kx = 0; kx < 3; kx++) {
                 double sum = 0;
-                for (size_t a = 0; a < 6; a++) sum += g[a * 3 + ky] * mg[a][kx];
-                job->dw_double[((o * job->in + c) * 3 + ky) * 3 + kx] = sum;
+                for (size_t a = 0; a < 6; a++) sum += g[a * 3 + ky] * mg[(a * 3 + kx) * in + c];
+                job->dw_double[((o * in + c) * 3 + ky) * 3 + kx] = sum;
             }
         }
     }
@@ -352,7 +358,7 @@ static int kp_weight_gradient_winograd(const kp_isa_kernels *kernels, const kp_c
     const size_t wanted_bands = (4 * (size_t)threads + positions - 1) / positions;
     job.band_panels = (job.panels + wanted_bands - 1) / wanted_bands;
     job.bands = (job.panels + job.band_panels - 1) / job.band_panels;
-    const size_t transform_floats = positions * (job.in > stride ? job.in : stride);
+    const size_t transform_floats = positions * (job.in > stride ? job.in : stride); // >= 18 in doubles
     const size_t gemm_floats = kp_gemm_scratch_floats(kernels, chunk_tiles);
     job.scratch_floats = ((transform_floats > gemm_floats ? transform_floats : gemm_floats) + 15) / 16 * 16;
     job.input = calloc((size_t)batch * job.window_h * job.window_w * job.in, sizeof(float));
