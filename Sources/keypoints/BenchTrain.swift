@@ -36,6 +36,7 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
+        Trainer.keepFreedMemory()
         let architecture = try shape.architecture(keypoints: keypoints)
         let timings = try TrainingBenchmark.run(architecture: architecture, keypoints: keypoints, batch: batch, steps: steps)
         let forward = timings.forward, backward = timings.forwardBackward, update = timings.update

@@ -97,6 +97,7 @@ struct Train: ParsableCommand {
     var checkpointMinutes = 10.0
 
     func run() throws {
+        Trainer.keepFreedMemory()
         let checkpointPath = out + ".checkpoint"
         var checkpoint: Checkpoint
         if let resume {
