@@ -121,6 +121,10 @@ static int kp_shape_error(const kp_conv_shape *s, char message[256]) {
 
 // U = G g GT for every (out, in) pair, in double, written straight into the packed layout of the
 // out_channels x in_channels matrix U[p] of each position p = window * a + b, for the microkernel.
+// Sixteen input channels at a time, each step a loop over them (contiguous, so it vectorises):
+// training transforms every layer's weights twice a step.
+enum { KP_PREPARE_BLOCK = 16 };
+
 static int kp_prepare_winograd(kp_conv *conv, const float *weights) {
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
     const size_t mr = (size_t)conv->kernels->mr;
@@ -134,20 +138,30 @@ static int kp_prepare_winograd(kp_conv *conv, const float *weights) {
     for (size_t o = 0; o < cout; o++) {
         // Row o of U[p] goes to row o % mr of panel o / mr, k-major (as kp_pack_a lays it out).
         float *row = conv->packed + (o / mr) * cin * mr + o % mr;
-        for (size_t i = 0; i < cin; i++) {
-            const float *g = weights + (o * cin + i) * 9;
-            double gg[8][3]; // G g
+        for (size_t i0 = 0; i0 < cin; i0 += KP_PREPARE_BLOCK) {
+            const size_t count = cin - i0 < KP_PREPARE_BLOCK ? cin - i0 : KP_PREPARE_BLOCK;
+            double g[9][KP_PREPARE_BLOCK];     // the kernels, tap-major
+            double gg[8][3][KP_PREPARE_BLOCK]; // G g
+            for (size_t t = 0; t < 9; t++) {
+                for (size_t i = 0; i < count; i++) g[t][i] = weights[(o * cin + i0 + i) * 9 + t];
+            }
             for (int a = 0; a < n; a++) {
                 for (int j = 0; j < 3; j++) {
-                    gg[a][j] = 0;
-                    for (int k = 0; k < 3; k++) gg[a][j] += g_matrix[a * 3 + k] * g[k * 3 + j];
+                    for (size_t i = 0; i < count; i++) {
+                        double sum = 0;
+                        for (int k = 0; k < 3; k++) sum += g_matrix[a * 3 + k] * g[k * 3 + j][i];
+                        gg[a][j][i] = sum;
+                    }
                 }
             }
             for (int a = 0; a < n; a++) {
                 for (int b = 0; b < n; b++) {
-                    double sum = 0;
-                    for (int j = 0; j < 3; j++) sum += gg[a][j] * g_matrix[b * 3 + j];
-                    row[(size_t)(a * n + b) * conv->packed_stride + i * mr] = (float)sum;
+                    float *target = row + (size_t)(a * n + b) * conv->packed_stride + i0 * mr;
+                    for (size_t i = 0; i < count; i++) {
+                        double sum = 0;
+                        for (int j = 0; j < 3; j++) sum += gg[a][j][i] * g_matrix[b * 3 + j];
+                        target[i * mr] = (float)sum;
+                    }
                 }
             }
         }
