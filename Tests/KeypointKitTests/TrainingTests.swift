@@ -282,11 +282,12 @@ struct TrainingGemmTests {
 
     /// kp_conv_weight_gradient against the sum written out in Double, over strides, paddings,
     /// kernels, a dilation, channel counts around the microkernel blocks and a batch of three, on
-    /// every ISA, both algorithms: bit-identical on 1, 2 and 3 threads, and within 1e-5 of the
-    /// largest magnitude for one GEMM per tap (fp32 sums in another order), 1e-4 for Winograd
+    /// every ISA, every algorithm: bit-identical on 1, 2 and 3 threads, and within 1e-5 of the
+    /// largest magnitude for taps and patches (fp32 sums in another order), 1e-4 for Winograd
     /// F(3x3, 4x4) (the transforms' entries, up to 8 per dimension, cost bits as in the forward
     /// F(4x4, 3x3): measured 1.0e-6 to 9.3e-6, the largest on the 60x60 case whose sums run over
-    /// 10800 pixels; taps 2.9e-6 there). The 60x60 case takes two chunks of images (512 tiles).
+    /// 10800 pixels; taps 2.9e-6 there). The 60x60 cases take several chunks: of images for
+    /// Winograd (512 tiles), of rows for patches (256 KiB of them); the stride-2 one is the stem's.
     @Test(arguments: InstructionSet.available)
     func weightGradientMatchesTheSum(isa: InstructionSet) throws {
         let pools = [1, 2, 3].map { ThreadPool(threads: $0) }
@@ -298,6 +299,7 @@ struct TrainingGemmTests {
             (ConvolutionShape(inChannels: 48, outChannels: 24, kernel: 3, padding: 0), 6, 10),
             (ConvolutionShape(inChannels: 5, outChannels: 13, kernel: 3, padding: 2), 5, 4),
             (ConvolutionShape(inChannels: 7, outChannels: 13, kernel: 3, padding: 1), 60, 60),
+            (ConvolutionShape(inChannels: 5, outChannels: 24, kernel: 3, stride: 2, padding: 1), 60, 60),
         ]
         for (shape, height, width) in cases {
             let batch = 3
@@ -331,8 +333,8 @@ struct TrainingGemmTests {
             }
             var kpShape = shape.kp
             let winograd = k == 3 && shape.strideY == 1 && shape.strideX == 1 && shape.dilationY == 1
-            var algorithms = [(KP_ALGORITHM_INDIRECT_GEMM, 1e-5)]
-            if winograd { algorithms.append((KP_ALGORITHM_WINOGRAD_F4, 1e-4)) }
+            var algorithms = [(KP_GRADIENT_TAPS, 1e-5), (KP_GRADIENT_PATCHES, 1e-5)]
+            if winograd { algorithms.append((KP_GRADIENT_WINOGRAD_F4, 1e-4)) }
             for (algorithm, tolerance) in algorithms {
                 var results: [[Float]] = []
                 for pool in pools {
@@ -351,7 +353,7 @@ struct TrainingGemmTests {
             var dw = [Float](repeating: 0, count: expected.count)
             #expect(
                 (kp_conv_weight_gradient(
-                    isa.kp, &kpShape, Int32(batch), Int32(height), Int32(width), x, dy, &dw, KP_ALGORITHM_WINOGRAD_F4,
+                    isa.kp, &kpShape, Int32(batch), Int32(height), Int32(width), x, dy, &dw, KP_GRADIENT_WINOGRAD_F4,
                     nil) == 0) == winograd, "Winograd runs exactly the 3x3 stride-1 shapes")
         }
     }

@@ -121,13 +121,23 @@ int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, s
 
 // The weight gradient of a convolution (groups 1) over a batch, for training: dw (OIHW) =
 // sum over images n and output pixels of dy[n][o][oy][ox] x[n][c][oy s - p + ky d][ox s - p + kx d],
-// x batch x in x height x width, dy batch x out x out_height x out_width. Algorithms: one GEMM per
-// kernel tap (KP_ALGORITHM_INDIRECT_GEMM, any shape), or Winograd F(3x3, 4x4)
-// (KP_ALGORITHM_WINOGRAD_F4, 3x3 stride 1 dilation 1 only); KP_ALGORITHM_AUTO takes Winograd where
-// it can. Allocates its buffers; returns 0, or -1 when out of memory, groups is not 1 or the
-// algorithm cannot run the shape (dw untouched). Results do not depend on the thread count.
+// x batch x in x height x width, dy batch x out x out_height x out_width. Algorithms:
+typedef enum {
+    // Winograd F(3x3, 4x4) for 3x3 stride-1 dilation-1 shapes; else patches below
+    // KP_GRADIENT_FEW_CHANNELS input channels; else taps.
+    KP_GRADIENT_AUTO = 0,
+    // One GEMM per kernel tap, B's rows pointing into the channels-last input (any shape).
+    KP_GRADIENT_TAPS = 1,
+    // One GEMM, B's rows each output pixel's receptive field copied out (im2col; any shape).
+    KP_GRADIENT_PATCHES = 2,
+    // Winograd F(3x3, 4x4): 3x3 stride 1 dilation 1 only.
+    KP_GRADIENT_WINOGRAD_F4 = 3,
+} kp_gradient_algorithm;
+enum { KP_GRADIENT_FEW_CHANNELS = 32 }; // a tap's row of fewer fills part of a 32-column block
+// Allocates its buffers; returns 0, or -1 when out of memory, groups is not 1 or the algorithm
+// cannot run the shape (dw untouched). Results do not depend on the thread count.
 int kp_conv_weight_gradient(kp_isa isa, const kp_conv_shape *shape, int batch, int height, int width,
-                            const float *x, const float *dy, float *dw, kp_algorithm algorithm,
+                            const float *x, const float *dy, float *dw, kp_gradient_algorithm algorithm,
                             kp_threadpool *pool);
 
 // Training allocates and frees the same large buffers (feature maps, gradients, transformed

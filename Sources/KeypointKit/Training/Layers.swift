@@ -306,8 +306,9 @@ enum TrainingOps {
     }
 
     /// dW on the convolution core for the whole batch at once (kp_conv_weight_gradient: Winograd
-    /// F(3x3, 4x4) for 3x3 stride-1 layers, else one GEMM per kernel tap with the input read
-    /// channels-last in place of an im2col matrix). Nil unless Float and ungrouped.
+    /// F(3x3, 4x4) for 3x3 stride-1 layers; else, for few input channels, one GEMM over copied
+    /// receptive fields; else one GEMM per kernel tap with the input read channels-last). Nil
+    /// unless Float and ungrouped.
     private static func floatWeightGradient<Scalar: BinaryFloatingPoint>(
         _ dy: Grid<Scalar>, input x: Grid<Scalar>, _ g: ConvolutionGeometry
     ) -> [Scalar]? {
@@ -319,7 +320,7 @@ enum TrainingOps {
         var dw = [Float](repeating: 0, count: g.outChannels * g.inChannels * g.kernel * g.kernel)
         let status = kp_conv_weight_gradient(
             TrainingKernels.isa, &shape, Int32(x.batch), Int32(x.height), Int32(x.width), x.values, dy.values, &dw,
-            KP_ALGORITHM_AUTO, TrainingKernels.pool.pool)
+            KP_GRADIENT_AUTO, TrainingKernels.pool.pool)
         precondition(status == 0, "out of memory computing a weight gradient")
         return dw as? [Scalar]
     }
