@@ -238,10 +238,12 @@ enum TrainingOps {
         return y
     }
 
-    /// Gradients of convolutionForward: dx, dw (and db when `withBias`).
+    /// Gradients of convolutionForward: dx (unless `inputGradient` is false: a layer reading the
+    /// network's input needs none), dw, and db when `withBias`.
     static func convolutionBackward<Scalar: BinaryFloatingPoint & Sendable>(
-        _ dy: Grid<Scalar>, input x: Grid<Scalar>, weights: [Scalar], _ g: ConvolutionGeometry, withBias: Bool
-    ) -> (dx: Grid<Scalar>, dw: [Scalar], db: [Scalar]?) {
+        _ dy: Grid<Scalar>, input x: Grid<Scalar>, weights: [Scalar], _ g: ConvolutionGeometry, withBias: Bool,
+        inputGradient: Bool = true
+    ) -> (dx: Grid<Scalar>?, dw: [Scalar], db: [Scalar]?) {
         // For a 3x3 stride-1 convolution with padding 1, dx is the convolution of dY with the
         // kernel turned 180 degrees and its in and out channels swapped (padding 1 again):
         //   dx[c][y][x] = sum over o, ky, kx of W[o][c][ky][kx] dY[o][y + 1 - ky][x + 1 - kx]
@@ -249,7 +251,8 @@ enum TrainingOps {
         let adjoint = ConvolutionGeometry(
             inChannels: g.outChannels, outChannels: g.inChannels, kernel: 3, stride: 1, padding: 1, groups: 1)
         var winogradDx: Grid<Scalar>?
-        if g.kernel == 3 && g.stride == 1 && g.padding == 1 && g.groups == 1, let dy = dy as? Grid<Float>,
+        if inputGradient && g.kernel == 3 && g.stride == 1 && g.padding == 1 && g.groups == 1,
+            let dy = dy as? Grid<Float>,
             let weights = weights as? [Float]
         {
             var turned = [Float](repeating: 0, count: weights.count)
@@ -260,12 +263,12 @@ enum TrainingOps {
             }
             winogradDx = coreForward(dy, weights: turned, bias: nil, adjoint).map { $0 as! Grid<Scalar> }
         }
-        var dx = winogradDx ?? x.zeros()
+        var dx = winogradDx ?? (inputGradient ? x.zeros() : nil)
         let groupIn = g.inChannels / g.groups, groupOut = g.outChannels / g.groups
         let k = groupIn * g.kernel * g.kernel
         let pixels = dy.plane
         let dw = floatWeightGradient(dy, input: x, g) ?? unfoldedWeightGradient(dy, input: x, g)
-        if winogradDx == nil {
+        if inputGradient && winogradDx == nil {
             // dColumns (k x P) = W^T (k x groupOut) * dY (groupOut x P), folded back into dx.
             var columnGradient = [Scalar](repeating: 0, count: k * pixels)
             for n in 0..<x.batch {
@@ -282,7 +285,7 @@ enum TrainingOps {
                         }
                     }
                     columnGradient.withUnsafeBufferPointer { source in
-                        dx.values.withUnsafeMutableBufferPointer { target in
+                        dx!.values.withUnsafeMutableBufferPointer { target in
                             col2im(
                                 source.baseAddress!, channels: groupIn, height: x.height, width: x.width, g,
                                 into: target.baseAddress! + (n * x.channels + group * groupIn) * x.plane)

@@ -203,15 +203,18 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
         var gradients: [String: Grid<Scalar>] = [architecture.output: outputGradient]
         var parameterGradients: [String: [Scalar]] = [:]
         func accumulate(_ name: String, _ gradient: Grid<Scalar>) {
-            if var existing = gradients[name] {
-                for index in existing.values.indices { existing.values[index] += gradient.values[index] }
-                gradients[name] = existing
-            } else {
+            guard gradients[name] != nil else {
                 gradients[name] = gradient
+                return
+            }
+            gradient.values.withUnsafeBufferPointer { source in
+                gradients[name]!.values.withUnsafeMutableBufferPointer { target in  // in place, no copy
+                    for index in target.indices { target[index] += source[index] }
+                }
             }
         }
         for layer in architecture.layers.reversed() {
-            guard var dy = gradients[layer.name] else { continue }
+            guard var dy = gradients.removeValue(forKey: layer.name) else { continue }  // owned: changed in place
             let state = saved[layer.name]!
             switch layer.op {
             case .conv:
@@ -234,10 +237,10 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
                 let result = TrainingOps.convolutionBackward(
                     dy, input: input, weights: parameters["\(layer.name).weight"]!,
                     geometry(layer, inChannels: inChannels),
-                    withBias: layer.batchNorm != true)
+                    withBias: layer.batchNorm != true, inputGradient: layer.inputs[0] != "input")
                 parameterGradients["\(layer.name).weight"] = result.dw
                 if let db = result.db { parameterGradients["\(layer.name).bias"] = db }
-                var dx = result.dx
+                guard var dx = result.dx else { break }  // the network's input takes none
                 if layer.coordinates == true {  // the coordinate channels take no gradient
                     var trimmed = Grid<Scalar>(
                         batch: dx.batch, channels: inChannels, height: dx.height, width: dx.width)
