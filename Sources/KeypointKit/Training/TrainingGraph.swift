@@ -128,15 +128,18 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
                     }
                 }
                 if let residual = layer.residual {
-                    let skip = outputs[residual]!
-                    for index in y.values.indices { y.values[index] += skip.values[index] }
+                    outputs[residual]!.values.withUnsafeBufferPointer { skip in
+                        y.values.withUnsafeMutableBufferPointer { sum in
+                            for index in sum.indices { sum[index] += skip[index] }
+                        }
+                    }
                 }
                 state.input = convInput
                 state.preActivation = y
                 let activation = Activation(name: layer.activation ?? "none")!
                 outputs[layer.name] = Grid(
                     batch: y.batch, channels: y.channels, height: y.height, width: y.width,
-                    values: y.values.map { TrainingOps.activate($0, activation) })
+                    values: TrainingOps.activated(y.values, activation))
             case .upsample:
                 outputs[layer.name] = TrainingOps.upsampleForward(x, factor: layer.factor!)
             case .concat:
