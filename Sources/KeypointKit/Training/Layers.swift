@@ -38,8 +38,11 @@ public struct Grid<Scalar: BinaryFloatingPoint & Sendable>: Equatable, Sendable 
     func zeros() -> Grid { Grid(batch: batch, channels: channels, height: height, width: width) }
 
     /// A grid of this shape whose values the caller writes, every one, before reading any.
-    func uninitialized() -> Grid {
-        let count = values.count
+    func uninitialized() -> Grid { Grid.uninitialized(batch: batch, channels: channels, height: height, width: width) }
+
+    /// A grid whose values the caller writes, every one, before reading any.
+    static func uninitialized(batch: Int, channels: Int, height: Int, width: Int) -> Grid {
+        let count = batch * channels * height * width
         return Grid(
             batch: batch, channels: channels, height: height, width: width,
             values: [Scalar](unsafeUninitializedCapacity: count) { _, initialized in initialized = count })
@@ -227,7 +230,7 @@ enum TrainingOps {
                 shape: shape, weights: weights, bias: bias, instructionSet: TrainingKernels.instructionSet)
         else { return nil }
         let (ho, wo) = g.outputSize(x.height, x.width)
-        var y = Grid<Float>(batch: x.batch, channels: g.outChannels, height: ho, width: wo)
+        var y = Grid<Float>.uninitialized(batch: x.batch, channels: g.outChannels, height: ho, width: wo)
         let workspace = UnsafeMutableRawPointer.allocate(
             byteCount: max(
                 convolution.workspaceBytes(height: x.height, width: x.width, threads: TrainingKernels.pool.threads), 64),

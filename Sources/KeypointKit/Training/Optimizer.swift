@@ -24,21 +24,29 @@ public struct AdamW<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
         step += 1
         let correction1 = 1 - Scalar(pow(Double(beta1), Double(step)))
         let correction2 = 1 - Scalar(pow(Double(beta2), Double(step)))
+        let (beta1, beta2, epsilon, weightDecay) = (beta1, beta2, epsilon, weightDecay)
         for name in gradients.keys.sorted() {
             let gradient = gradients[name]!
-            var m = first[name] ?? [Scalar](repeating: 0, count: gradient.count)
-            var v = second[name] ?? [Scalar](repeating: 0, count: gradient.count)
-            var values = parameters[name]!
-            let decays = name.hasSuffix(".weight") && !name.hasSuffix(".bn.weight")
-            for index in values.indices {
-                m[index] = beta1 * m[index] + (1 - beta1) * gradient[index]
-                v[index] = beta2 * v[index] + (1 - beta2) * gradient[index] * gradient[index]
-                let update = m[index] / correction1 / ((v[index] / correction2).squareRoot() + epsilon)
-                values[index] -= learningRate * (update + (decays ? weightDecay * values[index] : 0))
+            if first[name] == nil {
+                first[name] = [Scalar](repeating: 0, count: gradient.count)
+                second[name] = [Scalar](repeating: 0, count: gradient.count)
             }
-            first[name] = m
-            second[name] = v
-            parameters[name] = values
+            let decays = name.hasSuffix(".weight") && !name.hasSuffix(".bn.weight")
+            // In place: the moments and weights are not copied out of their dictionaries and back.
+            gradient.withUnsafeBufferPointer { g in
+                first[name]!.withUnsafeMutableBufferPointer { m in
+                    second[name]!.withUnsafeMutableBufferPointer { v in
+                        parameters[name]!.withUnsafeMutableBufferPointer { values in
+                            for index in values.indices {
+                                m[index] = beta1 * m[index] + (1 - beta1) * g[index]
+                                v[index] = beta2 * v[index] + (1 - beta2) * g[index] * g[index]
+                                let update = m[index] / correction1 / ((v[index] / correction2).squareRoot() + epsilon)
+                                values[index] -= learningRate * (update + (decays ? weightDecay * values[index] : 0))
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
