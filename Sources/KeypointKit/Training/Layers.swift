@@ -538,6 +538,23 @@ enum TrainingOps {
 
     static func upsampleForward<Scalar: BinaryFloatingPoint & Sendable>(_ x: Grid<Scalar>, factor: Int) -> Grid<Scalar>
     {
+        if let x = x as? Grid<Float> {  // the inference engine's threaded C upsampling, same taps
+            let upsampling = Upsampling(
+                Architecture.MapShape(channels: x.batch * x.channels, height: x.height, width: x.width), factor: factor)
+            var y = Grid<Float>.uninitialized(
+                batch: x.batch, channels: x.channels, height: x.height * factor, width: x.width * factor)
+            var scratch = [Float](repeating: 0, count: upsampling.scratchFloats(threads: TrainingKernels.pool.threads))
+            x.values.withUnsafeBufferPointer { input in
+                y.values.withUnsafeMutableBufferPointer { output in
+                    scratch.withUnsafeMutableBufferPointer { buffer in
+                        upsampling.run(
+                            input.baseAddress!, into: output.baseAddress!, scratch: buffer.baseAddress!,
+                            pool: TrainingKernels.pool)
+                    }
+                }
+            }
+            return y as! Grid<Scalar>
+        }
         var y = Grid<Scalar>(batch: x.batch, channels: x.channels, height: x.height * factor, width: x.width * factor)
         let rows = Upsampling.bilinearTaps(x.height, factor: factor)
         let columns = Upsampling.bilinearTaps(x.width, factor: factor)
