@@ -87,6 +87,17 @@ struct Train: ParsableCommand {
     @Option(help: "Loss weight of a target's peak pixels over the background, minus 1 (0: plain MSE).")
     var foregroundWeight = 0.0
 
+    @Option(
+        help: ArgumentHelp(
+            "Keep a moving average of the weights, with this decay per step (e.g. 0.999).",
+            discussion: """
+                Validation, the best model and the file written are then the average, while the raw \
+                weights train on: it smooths out the noise of each step, most while the learning rate \
+                is high. About 1/(1 - decay) steps count. With --resume: start (or change) averaging \
+                from there on (recorded in the model's provenance).
+                """))
+    var averageDecay: Double?
+
     @Option(help: "Threads for validation (training uses all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -95,6 +106,12 @@ struct Train: ParsableCommand {
 
     @Option(help: "Also write the checkpoint every this many minutes within an epoch.")
     var checkpointMinutes = 10.0
+
+    func validate() throws {
+        if let averageDecay, !(averageDecay > 0 && averageDecay < 1) {
+            throw ValidationError("--average-decay must lie between 0 and 1, e.g. 0.999 (got \(averageDecay))")
+        }
+    }
 
     func run() throws {
         Trainer.keepFreedMemory()
@@ -107,6 +124,12 @@ struct Train: ParsableCommand {
             }
             if let input = shape.input {
                 try resize(&checkpoint, to: try ArchitectureOptions.inputSize(input))
+            }
+            if let averageDecay, averageDecay != checkpoint.settings.averageDecay {
+                Self.recordScheduleChange(
+                    "weights averaged (decay \(averageDecay)) from epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)",
+                    in: &checkpoint)
+                checkpoint.settings.averageDecay = averageDecay
             }
         } else {
             guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
@@ -123,6 +146,8 @@ struct Train: ParsableCommand {
             inputSize: max(architecture.inputWidth, architecture.inputHeight), cacheBytes: cacheMb << 20)
         let trainer = try Trainer(model: checkpoint.model, data: data, settings: checkpoint.settings)
         trainer.optimizer = checkpoint.optimizer
+        trainer.average = checkpoint.average
+        trainer.averageSteps = checkpoint.averageSteps
         let settings = checkpoint.settings
         let totalSteps = settings.epochs * trainer.stepsPerEpoch
         if resume == nil, settings.crop == nil, let hint = try Self.sizeHint(trainer, architecture) {
@@ -148,6 +173,8 @@ struct Train: ParsableCommand {
         func writeCheckpoint(epoch: Int, step: Int) throws {
             checkpoint.model = trainer.currentModel(provenance: checkpoint.model.provenance)
             checkpoint.optimizer = trainer.optimizer
+            checkpoint.average = trainer.average
+            checkpoint.averageSteps = trainer.averageSteps
             checkpoint.epoch = epoch
             checkpoint.stepInEpoch = step
             checkpoint.seconds = previousSeconds + Date().timeIntervalSince(start)
@@ -209,7 +236,10 @@ struct Train: ParsableCommand {
                 provenance["pck_normalizer"] = result.normalizer
                 provenance["wall_time_s"] = String(format: "%.0f", seconds)
                 provenance["samples"] = "\(trainer.train.count) train, \(trainer.validation.count) validation"
-                try trainer.currentModel(provenance: provenance).write(to: out)
+                if let decay = settings.averageDecay {
+                    provenance["weights"] = "moving average over \(trainer.averageSteps) steps, decay \(decay)"
+                }
+                try trainer.currentModel(provenance: provenance, averaged: true).write(to: out)
             }
             try writeCheckpoint(epoch: epoch + 1, step: 0)
         }
@@ -298,6 +328,7 @@ struct Train: ParsableCommand {
             heatmapSigma: sigma)
         settings.augmentation.occlusion = occlusion
         settings.foregroundWeight = foregroundWeight
+        settings.averageDecay = averageDecay
         if let crop {
             let size = crop.lowercased().split(separator: "x").compactMap { Int($0) }
             guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }),

@@ -104,6 +104,43 @@ struct OptimizerTests {
 
 /// What is trained is what runs: the training graph in inference mode and the inference engine
 /// (batch norm folded, CoordConv as a spatial bias) give the same heatmaps.
+/// The moving average of the weights: the weights themselves after the first step, then
+/// d a + (1 - d) w with d = min(decay, (1 + n) / (10 + n)) on the n-th step, exactly.
+struct WeightAverageTests {
+    @Test func averageFollowsTheWeights() throws {
+        let folder = try TemporaryFolder()
+        let labels = try TrainCommandTests.dataset(folder, count: 4)
+        let set = try LabeledSet.load(contentsOf: labels)
+        let architecture = Architecture.coordConvResNet(
+            keypoints: 3, width: 4, depths: [1, 1, 1], inputWidth: 64, inputHeight: 64, heatmapStride: 4)
+        let model = Model(
+            architecture: architecture, keypointNames: set.keypointNames, flipPairs: [[1, 2]],
+            weights: try architecture.initialWeights(seed: 1))
+        let data = try TrainingData(labels: set, labelsPath: labels, imagesRoot: nil, inputSize: 64)
+        var settings = TrainingSettings(epochs: 1, batch: 2, validationFraction: 0)
+        settings.averageDecay = 0.2
+        let trainer = try Trainer(model: model, data: data, settings: settings)
+        var expected: [String: [Float]]?
+        for step in 0..<4 {
+            _ = try trainer.step([step % 4, (step + 1) % 4], epoch: 0, globalStep: step, totalSteps: 4)
+            let weights = trainer.graph.parameters
+            if var average = expected {
+                let n = step + 1
+                let d = Float(min(0.2, Double(1 + n) / Double(10 + n)))
+                for (name, values) in weights {
+                    for i in values.indices { average[name]![i] = d * average[name]![i] + (1 - d) * values[i] }
+                }
+                expected = average
+            } else {
+                expected = weights
+            }
+            #expect(trainer.average == expected, "step \(step)")
+        }
+        #expect(trainer.averageSteps == 4)
+        #expect(trainer.currentModel(averaged: true).weights != trainer.currentModel().weights)
+    }
+}
+
 struct TrainingMatchesInferenceTests {
     @Test(arguments: [true, false]) func sameHeatmapsAsTheEngine(coordinates: Bool) throws {
         let architecture = Architecture.coordConvResNet(
@@ -549,6 +586,42 @@ struct TrainCommandTests {
         #expect(detected.status == 0, "\(detected.errors)")
         let bad = try CommandLineTool.run(["train", "--resume", out + ".checkpoint", "--out", out, "--input", "90x64"])
         #expect(bad.status != 0 && bad.errors.contains("multiples of 32"))
+    }
+
+    /// --average-decay: the checkpoint carries the weights' moving average over every step, the
+    /// model written is the average (and says so), and a run resumed with it starts averaging
+    /// there, recorded in the provenance; a decay outside (0, 1) is refused.
+    @Test func keepsAMovingAverageOfTheWeights() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 16)
+        let out = folder.file("averaged.safetensors")
+        var arguments = Self.arguments
+        arguments[1] = "2"
+        arguments[arguments.firstIndex(of: "--val-fraction")! + 1] = "0"  // no validation: every epoch is kept
+        let run = try CommandLineTool.run(
+            ["train", "--labels", labels, "--out", out, "--average-decay", "0.9"] + arguments)
+        #expect(run.status == 0, "\(run.errors)")
+        let checkpoint = try Checkpoint.load(contentsOf: out + ".checkpoint")
+        #expect(checkpoint.settings.averageDecay == 0.9 && checkpoint.averageSteps == 8)
+        let average = try #require(checkpoint.average)
+        #expect(Set(average.keys) == Set(checkpoint.model.weights.keys))
+        #expect(average.contains { name, values in values != checkpoint.model.weights[name]!.data })
+        let model = try Model.load(contentsOf: out)
+        #expect(model.provenance["weights"] == "moving average over 8 steps, decay 0.9")
+        #expect(model.weights.allSatisfy { name, tensor in tensor.data == average[name]! })
+
+        let plain = try Self.finishedRun(in: folder, epochs: 1)
+        let resumed = try CommandLineTool.run([
+            "train", "--resume", plain + ".checkpoint", "--out", plain, "--epochs", "2", "--average-decay", "0.99",
+        ])
+        #expect(resumed.status == 0, "\(resumed.errors)")
+        let after = try Checkpoint.load(contentsOf: plain + ".checkpoint")
+        #expect(after.averageSteps == 4 && after.average != nil)
+        #expect(
+            after.model.provenance["schedule_changes"]
+                == "1 -> 2 epochs at epoch 2 step 1; weights averaged (decay 0.99) from epoch 2 step 1")
+        let bad = try CommandLineTool.run(["train", "--labels", labels, "--out", out, "--average-decay", "1"])
+        #expect(bad.status != 0 && bad.errors.contains("--average-decay must lie between 0 and 1"))
     }
 
     @Test func validatesOnASeparateFile() throws {

@@ -2,8 +2,9 @@ import Foundation
 
 /// Everything needed to continue a training run exactly: the model (weights and batch-norm
 /// statistics), AdamW's moments and step, the settings, where the run stands, and the best
-/// validation so far. A safetensors file: the model's metadata and tensors, plus tensors
-/// `adam.m.<name>` and `adam.v.<name>` and metadata keys prefixed `checkpoint.`.
+/// validation so far, and the weights' moving average if the run keeps one. A safetensors file:
+/// the model's metadata and tensors, plus tensors `adam.m.<name>`, `adam.v.<name>` and
+/// `average.<name>` and metadata keys prefixed `checkpoint.`.
 public struct Checkpoint: Sendable {
     public var model: Model
     public var optimizer: AdamW<Float>
@@ -18,6 +19,9 @@ public struct Checkpoint: Sendable {
     public var bestError: Double?
     public var bestEpoch: Int?
     public var seconds: Double
+    /// The moving average of the parameters (TrainingSettings.averageDecay) and its steps.
+    public var average: [String: [Float]]?
+    public var averageSteps = 0
 
     public init(
         model: Model, optimizer: AdamW<Float>, settings: TrainingSettings, labels: String, imagesRoot: String?,
@@ -45,6 +49,10 @@ public struct Checkpoint: Sendable {
         for (name, values) in optimizer.second {
             file.tensors["adam.v.\(name)"] = Tensor(shape: [values.count], data: values)
         }
+        for (name, values) in average ?? [:] {
+            file.tensors["average.\(name)"] = Tensor(shape: [values.count], data: values)
+        }
+        if average != nil { file.metadata["checkpoint.average_steps"] = "\(averageSteps)" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         file.metadata["checkpoint.settings"] = String(
@@ -87,12 +95,21 @@ public struct Checkpoint: Sendable {
             }
             file.tensors[name] = nil
         }
-        return Checkpoint(
+        var average: [String: [Float]]?
+        for (name, tensor) in file.tensors where name.hasPrefix("average.") {
+            average = average ?? [:]
+            average![String(name.dropFirst(8))] = tensor.data
+            file.tensors[name] = nil
+        }
+        var checkpoint = Checkpoint(
             model: try Model(safeTensors: file, path: path), optimizer: optimizer, settings: settings, labels: labels,
             imagesRoot: file.metadata["checkpoint.images_root"],
             validationLabels: file.metadata["checkpoint.validation_labels"], epoch: epoch, stepInEpoch: step,
             bestError: file.metadata["checkpoint.best_error"].flatMap(Double.init),
             bestEpoch: file.metadata["checkpoint.best_epoch"].flatMap(Int.init),
             seconds: Double(file.metadata["checkpoint.seconds"] ?? "") ?? 0)
+        checkpoint.average = average
+        checkpoint.averageSteps = Int(file.metadata["checkpoint.average_steps"] ?? "") ?? 0
+        return checkpoint
     }
 }

@@ -50,6 +50,9 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var crop: [Int]?
     /// The loss weighs a target's peak pixels up to 1 + this times the background (0: plain MSE).
     public var foregroundWeight: Double?
+    /// Validate, keep and ship an exponential moving average of the weights (and batch-norm
+    /// statistics), with this decay per step, while the raw weights train on; nil: the raw weights.
+    public var averageDecay: Double?
 
     public init(
         epochs: Int, batch: Int, learningRate: Double = 2e-3, weightDecay: Double = 1e-4, warmupEpochs: Double = 1,
@@ -107,6 +110,10 @@ public final class Trainer: @unchecked Sendable {
     public var optimizer: AdamW<Float>
     public let train: [Int]
     public let validation: [Int]
+    /// With `settings.averageDecay`: the moving average of the graph's parameters (nil before the
+    /// first step), and the steps it has averaged.
+    public var average: [String: [Float]]?
+    public var averageSteps = 0
 
     public init(model: Model, data: TrainingData, settings: TrainingSettings) throws {
         guard settings.batch >= 2 else {
@@ -292,27 +299,49 @@ public final class Trainer: @unchecked Sendable {
             base: settings.learningRate, warmupSteps: max(1, Int(settings.warmupEpochs * Double(stepsPerEpoch))),
             totalSteps: totalSteps)
         optimizer.update(&graph.parameters, gradients: gradients, learningRate: Float(schedule.rate(at: globalStep)))
+        if let decay = settings.averageDecay { updateAverage(decay: decay) }
         return loss
     }
 
-    /// The current weights as a model (batch norm running statistics included).
-    public func currentModel(provenance: [String: String] = [:]) -> Model {
+    /// average = d average + (1 - d) parameters, with d = min(decay, (1 + n) / (10 + n)) on the
+    /// n-th averaged step (Polyak averaging with the warm-up of YOLO's and timm's ModelEMA): the
+    /// average starts as the weights and follows them closely at first, later it spans about
+    /// 1 / (1 - decay) steps.
+    private func updateAverage(decay: Double) {
+        averageSteps += 1
+        guard average != nil else {
+            average = graph.parameters
+            return
+        }
+        let d = Float(min(decay, Double(1 + averageSteps) / Double(10 + averageSteps)))
+        for (name, values) in graph.parameters {
+            values.withUnsafeBufferPointer { v in
+                average![name]!.withUnsafeMutableBufferPointer { a in
+                    for i in a.indices { a[i] = d * a[i] + (1 - d) * v[i] }
+                }
+            }
+        }
+    }
+
+    /// The current weights as a model (batch norm running statistics included); `averaged`: their
+    /// moving average instead, when the run keeps one.
+    public func currentModel(provenance: [String: String] = [:], averaged: Bool = false) -> Model {
         var current = model
-        current.weights = graph.weights()
+        current.weights = averaged && average != nil ? graph.weights(of: average!) : graph.weights()
         current.heatmapSigma = settings.heatmapSigma
         current.provenance = provenance
         return current
     }
 
     /// Mean error in original image pixels and PCK@0.2 on the validation samples (whole image or
-    /// box, no augmentation, as `eval` runs it).
+    /// box, no augmentation, as `eval` runs it), of the averaged weights when the run keeps them.
     public func validate(threads: Int) throws -> ValidationResult {
         let names = model.keypointNames
         let normalizer = PCKNormalizer.standard(for: names)
         guard !validation.isEmpty else {
             return ValidationResult(meanError: nil, pck: nil, normalizer: normalizer.description)
         }
-        let predictor = try Predictor(model: currentModel(), threads: threads)
+        let predictor = try Predictor(model: currentModel(averaged: true), threads: threads)
         var samples: [LabeledSample] = []
         var predictions: [[PredictedPoint?]] = []
         for index in validation {

@@ -40,10 +40,13 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
     }
 
     /// The parameters as model weights.
-    public func weights() -> [String: Tensor] {
+    public func weights() -> [String: Tensor] { weights(of: parameters) }
+
+    /// `values` (named and shaped as the parameters) as model weights.
+    public func weights(of values: [String: [Scalar]]) -> [String: Tensor] {
         var result: [String: Tensor] = [:]
         for (name, shape) in (try? architecture.weightShapes()) ?? [] {
-            result[name] = Tensor(shape: shape, data: parameters[name]!.map { Float($0) })
+            result[name] = Tensor(shape: shape, data: values[name]!.map { Float($0) })
         }
         return result
     }
