@@ -33,7 +33,7 @@ typedef struct {
     const kp_isa_kernels *kernels;
     const kp_conv_shape *shape;
     int batch, height, width, out_height, out_width, padded_height, padded_width;
-    size_t pixels, k, taps, band_panels, bands;
+    size_t pixels, k, taps, panels, band_panels, bands;
     const float *x, *dy;
     float *channels_last; // [n][padded y][padded x][in]
     float *packed;        // dY, kp_pack_a layout: Out rows, K = batch * pixels
@@ -117,10 +117,13 @@ static void kp_tap_product_item(void *context, size_t item, int thread) {
             job->scratch + (size_t)thread * job->scratch_floats);
 }
 
-// The sizes, and the channels-last input and packed dY that taps and patches share. Returns 1
-// with work to do, 0 when there is none (dw cleared), -1 when out of memory.
-static int kp_gradient_begin(kp_weight_gradient_job *job, float *dw, kp_threadpool *pool) {
-    const kp_conv_shape *shape = job->shape;
+// The job's sizes, and the channels-last input and packed dY that taps and patches share.
+// Returns 1 with work to do, 0 when there is none (dw cleared), -1 when out of memory.
+static int kp_gradient_begin(kp_weight_gradient_job *job, const kp_isa_kernels *kernels, const kp_conv_shape *shape,
+                             int batch, int height, int width, const float *x, const float *dy, float *dw,
+                             kp_threadpool *pool) {
+    *job = (kp_weight_gradient_job){.kernels = kernels, .shape = shape, .batch = batch, .height = height,
+                                    .width = width, .x = x, .dy = dy};
     kp_conv_output_size(shape, job->height, job->width, &job->out_height, &job->out_width);
     const size_t in = (size_t)shape->in_channels, out = (size_t)shape->out_channels;
     job->taps = (size_t)shape->kernel_h * (size_t)shape->kernel_w;
@@ -132,13 +135,14 @@ static int kp_gradient_begin(kp_weight_gradient_job *job, float *dw, kp_threadpo
     }
     job->padded_height = job->height + 2 * shape->pad_h;
     job->padded_width = job->width + 2 * shape->pad_w;
-    const size_t mr = (size_t)job->kernels->mr, panels = (out + mr - 1) / mr;
+    const size_t mr = (size_t)job->kernels->mr;
+    job->panels = (out + mr - 1) / mr;
     job->channels_last =
         calloc((size_t)job->batch * (size_t)job->padded_height * (size_t)job->padded_width * in, sizeof(float));
-    job->packed = malloc(panels * mr * job->k * sizeof(float));
+    job->packed = malloc(job->panels * mr * job->k * sizeof(float));
     if (job->channels_last == NULL || job->packed == NULL) return -1;
     kp_parallel_for(pool, (size_t)job->batch * (size_t)job->height, kp_channels_last_item, job);
-    kp_parallel_for(pool, panels, kp_pack_gradient_item, job);
+    kp_parallel_for(pool, job->panels, kp_pack_gradient_item, job);
     return 1;
 }
 
@@ -153,12 +157,10 @@ static void kp_gradient_end(kp_weight_gradient_job *job) {
 
 static int kp_weight_gradient_taps(const kp_isa_kernels *kernels, const kp_conv_shape *shape, int batch, int height,
                                    int width, const float *x, const float *dy, float *dw, kp_threadpool *pool) {
-    kp_weight_gradient_job job = {.kernels = kernels, .shape = shape, .batch = batch, .height = height,
-                                  .width = width, .x = x, .dy = dy};
-    int status = kp_gradient_begin(&job, dw, pool);
+    kp_weight_gradient_job job;
+    int status = kp_gradient_begin(&job, kernels, shape, batch, height, width, x, dy, dw, pool);
     if (status == 1) {
-        const size_t in = (size_t)shape->in_channels, out = (size_t)shape->out_channels;
-        const size_t mr = (size_t)kernels->mr, panels = (out + mr - 1) / mr;
+        const size_t in = (size_t)shape->in_channels, out = (size_t)shape->out_channels, panels = job.panels;
         const int threads = kp_threadpool_threads(pool);
         // Bands of panels: at least four items per thread over the taps and bands.
         const size_t wanted_bands = (4 * (size_t)threads + job.taps - 1) / job.taps;
@@ -233,12 +235,11 @@ static void kp_patch_product_item(void *context, size_t panel, int thread) {
 static int kp_weight_gradient_patches(const kp_isa_kernels *kernels, const kp_conv_shape *shape, int batch,
                                       int height, int width, const float *x, const float *dy, float *dw,
                                       kp_threadpool *pool) {
-    kp_weight_gradient_job job = {.kernels = kernels, .shape = shape, .batch = batch, .height = height,
-                                  .width = width, .x = x, .dy = dy};
-    int status = kp_gradient_begin(&job, dw, pool);
+    kp_weight_gradient_job job;
+    int status = kp_gradient_begin(&job, kernels, shape, batch, height, width, x, dy, dw, pool);
     if (status == 1) {
         const size_t in = (size_t)shape->in_channels, out = (size_t)shape->out_channels;
-        const size_t mr = (size_t)kernels->mr, panels = (out + mr - 1) / mr;
+        const size_t mr = (size_t)kernels->mr, panels = job.panels;
         // Whole blocks of columns: the narrow kernel's, if the ISA has one, else the full one's.
         const size_t block = (size_t)(kernels->gemm_narrow != NULL ? kernels->nr / 2 : kernels->nr);
         job.patch_stride = (job.taps * in + block - 1) / block * block;

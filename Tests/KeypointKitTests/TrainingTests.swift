@@ -109,14 +109,7 @@ struct OptimizerTests {
 struct WeightAverageTests {
     @Test func averageFollowsTheWeights() throws {
         let folder = try TemporaryFolder()
-        let labels = try TrainCommandTests.dataset(folder, count: 4)
-        let set = try LabeledSet.load(contentsOf: labels)
-        let architecture = Architecture.coordConvResNet(
-            keypoints: 3, width: 4, depths: [1, 1, 1], inputWidth: 64, inputHeight: 64, heatmapStride: 4)
-        let model = Model(
-            architecture: architecture, keypointNames: set.keypointNames, flipPairs: [[1, 2]],
-            weights: try architecture.initialWeights(seed: 1))
-        let data = try TrainingData(labels: set, labelsPath: labels, imagesRoot: nil, inputSize: 64)
+        let (model, data) = try TrainCommandTests.tinyModelAndData(folder, size: 64)
         var settings = TrainingSettings(epochs: 1, batch: 2, validationFraction: 0)
         settings.averageDecay = 0.2
         let trainer = try Trainer(model: model, data: data, settings: settings)
@@ -214,14 +207,7 @@ struct CropTrainingTests {
     /// whole input gives (image to 1e-5, targets exactly), and its labeled points all count.
     @Test func cropSamplesAreWindowsOfWholeSamples() throws {
         let folder = try TemporaryFolder()
-        let labels = try TrainCommandTests.dataset(folder, count: 4)
-        let set = try LabeledSet.load(contentsOf: labels)
-        let architecture = Architecture.coordConvResNet(
-            keypoints: 3, width: 4, depths: [1, 1, 1], inputWidth: 128, inputHeight: 128, heatmapStride: 4)
-        let model = Model(
-            architecture: architecture, keypointNames: set.keypointNames, flipPairs: [[1, 2]],
-            weights: try architecture.initialWeights(seed: 1))
-        let data = try TrainingData(labels: set, labelsPath: labels, imagesRoot: nil, inputSize: 128)
+        let (model, data) = try TrainCommandTests.tinyModelAndData(folder, size: 128)
         var settings = TrainingSettings(epochs: 1, batch: 2, validationFraction: 0)
         let whole = try Trainer(model: model, data: data, settings: settings)
         settings.crop = [64, 64]
@@ -455,6 +441,19 @@ struct TrainCommandTests {
             lines.append("img\(index).png,\(dot.x),\(dot.y),\(mark.x),\(mark.y),,")
         }
         return try folder.write(Array(lines.joined(separator: "\n").utf8), to: "labels.csv")
+    }
+
+    /// A width-4 model of the default family with a size x size input, and the training data of 4
+    /// images generated in `folder` (dot, left_mark, right_mark; right_mark unlabeled).
+    static func tinyModelAndData(_ folder: TemporaryFolder, size: Int) throws -> (Model, TrainingData) {
+        let labels = try dataset(folder, count: 4)
+        let set = try LabeledSet.load(contentsOf: labels)
+        let architecture = Architecture.coordConvResNet(
+            keypoints: 3, width: 4, depths: [1, 1, 1], inputWidth: size, inputHeight: size, heatmapStride: 4)
+        let model = Model(
+            architecture: architecture, keypointNames: set.keypointNames, flipPairs: [[1, 2]],
+            weights: try architecture.initialWeights(seed: 1))
+        return (model, try TrainingData(labels: set, labelsPath: labels, imagesRoot: nil, inputSize: size))
     }
 
     /// `keypoints train arguments` started in the background, returned once its progress on
