@@ -310,7 +310,7 @@ struct TrainingGemmTests {
     /// F(3x3, 4x4) (the transforms' entries, up to 8 per dimension, cost bits as in the forward
     /// F(4x4, 3x3): measured 1.0e-6 to 9.3e-6, the largest on the 60x60 case whose sums run over
     /// 10800 pixels; taps 2.9e-6 there). The 60x60 cases take several chunks: of images for
-    /// Winograd (512 tiles), of rows for patches (256 KiB of them); the stride-2 one is the stem's.
+    /// Winograd (128 tiles), of rows for patches (256 KiB of them); the stride-2 one is the stem's.
     @Test(arguments: InstructionSet.available)
     func weightGradientMatchesTheSum(isa: InstructionSet) throws {
         let pools = [1, 2, 3].map { ThreadPool(threads: $0) }
