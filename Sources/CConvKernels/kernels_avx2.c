@@ -248,6 +248,9 @@ KP_TARGET void kp_scatter6__avx2(const float *const columns[6], size_t n, float 
     kp_scatter6_lanes(columns, j, n, x);
 }
 
+void kp_channels_last__sse(const float *source, size_t channels, size_t plane, size_t width, float *target,
+                           size_t stride);
+
 const kp_isa_kernels kp_kernels__avx2 = {
     .isa = KP_ISA_AVX2,
     .mr = MR,
@@ -260,6 +263,7 @@ const kp_isa_kernels kp_kernels__avx2 = {
     .winograd6_output = kp_winograd_f6_output__avx2,
     .deinterleave4 = kp_deinterleave4__avx2,
     .interleave4 = kp_interleave4__avx2,
+    .channels_last = kp_channels_last__sse,
     .gather6 = kp_gather6__avx2,
     .scatter6 = kp_scatter6__avx2,
 };

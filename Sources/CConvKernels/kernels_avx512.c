@@ -185,6 +185,8 @@ KP_TARGET static void kp_winograd_f6_output__avx512(const float *const m[8], flo
 // Every AVX-512F CPU has AVX2 (kp_detect checks both): its phase shuffles serve here as they are.
 void kp_deinterleave4__avx2(const float *x, size_t n, float *const phases[4]);
 void kp_interleave4__avx2(const float *const phases[4], size_t n, float *x);
+void kp_channels_last__sse(const float *source, size_t channels, size_t plane, size_t width, float *target,
+                           size_t stride);
 void kp_gather6__avx2(const float *x, size_t n, float *const columns[8]);
 void kp_scatter6__avx2(const float *const columns[6], size_t n, float *x);
 
@@ -201,6 +203,7 @@ const kp_isa_kernels kp_kernels__avx512 = {
     .winograd6_output = kp_winograd_f6_output__avx512,
     .deinterleave4 = kp_deinterleave4__avx2,
     .interleave4 = kp_interleave4__avx2,
+    .channels_last = kp_channels_last__sse,
     .gather6 = kp_gather6__avx2,
     .scatter6 = kp_scatter6__avx2,
 };

@@ -150,6 +150,29 @@ static void kp_deinterleave4__neon(const float *x, size_t n, float *const phases
     kp_deinterleave4_lanes(x, j, n, phases);
 }
 
+// Whole blocks of 4 channels x 4 pixels transposed in registers: TRN1/TRN2 on 32-bit lanes pair
+// the channels, then on 64-bit lanes the pairs; the rest in plain C.
+static void kp_channels_last__neon(const float *source, size_t channels, size_t plane, size_t width, float *target,
+                                   size_t stride) {
+    const size_t c_end = channels / 4 * 4, x_end = width / 4 * 4;
+    for (size_t c = 0; c < c_end; c += 4) {
+        const float *row = source + c * plane;
+        for (size_t x = 0; x < x_end; x += 4) {
+            const float32x4_t r0 = vld1q_f32(row + x), r1 = vld1q_f32(row + plane + x);
+            const float32x4_t r2 = vld1q_f32(row + 2 * plane + x), r3 = vld1q_f32(row + 3 * plane + x);
+            const float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(r0, r1));
+            const float64x2_t t1 = vreinterpretq_f64_f32(vtrn2q_f32(r0, r1));
+            const float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(r2, r3));
+            const float64x2_t t3 = vreinterpretq_f64_f32(vtrn2q_f32(r2, r3));
+            vst1q_f32(target + x * stride + c, vreinterpretq_f32_f64(vtrn1q_f64(t0, t2)));
+            vst1q_f32(target + (x + 1) * stride + c, vreinterpretq_f32_f64(vtrn1q_f64(t1, t3)));
+            vst1q_f32(target + (x + 2) * stride + c, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)));
+            vst1q_f32(target + (x + 3) * stride + c, vreinterpretq_f32_f64(vtrn2q_f64(t1, t3)));
+        }
+    }
+    kp_channels_last_tail(source, channels, plane, width, target, stride, c_end, x_end);
+}
+
 static void kp_interleave4__neon(const float *const phases[4], size_t n, float *x) {
     size_t j = 0;
     for (; j + 4 <= n; j += 4) {
@@ -215,6 +238,7 @@ const kp_isa_kernels kp_kernels__neon = {
     .winograd6_output = kp_winograd_f6_output__neon,
     .deinterleave4 = kp_deinterleave4__neon,
     .interleave4 = kp_interleave4__neon,
+    .channels_last = kp_channels_last__neon,
     .gather6 = kp_gather6__neon,
     .scatter6 = kp_scatter6__neon,
 };

@@ -41,6 +41,11 @@ static void kp_interleave4__scalar(const float *const phases[4], size_t n, float
     kp_interleave4_lanes(phases, 0, n, x);
 }
 
+static void kp_channels_last__scalar(const float *source, size_t channels, size_t plane, size_t width, float *target,
+                                     size_t stride) {
+    kp_channels_last_tail(source, channels, plane, width, target, stride, 0, 0);
+}
+
 static void kp_gather6__scalar(const float *x, size_t n, float *const columns[8]) {
     kp_gather6_lanes(x, 0, n, columns);
 }
@@ -60,6 +65,7 @@ const kp_isa_kernels kp_kernels__scalar = {
     .winograd6_output = kp_winograd_f6_output__scalar,
     .deinterleave4 = kp_deinterleave4__scalar,
     .interleave4 = kp_interleave4__scalar,
+    .channels_last = kp_channels_last__scalar,
     .gather6 = kp_gather6__scalar,
     .scatter6 = kp_scatter6__scalar,
 };

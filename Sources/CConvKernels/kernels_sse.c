@@ -149,6 +149,26 @@ KP_TARGET static void kp_deinterleave4__sse(const float *x, size_t n, float *con
     kp_deinterleave4_lanes(x, j, n, phases);
 }
 
+// Whole blocks of 4 channels x 4 pixels: four rows loaded, transposed in registers, stored as
+// four pixels' runs of channels; the rest in plain C. Shared by the AVX2 and AVX-512 tables.
+KP_TARGET void kp_channels_last__sse(const float *source, size_t channels, size_t plane, size_t width, float *target,
+                                     size_t stride) {
+    const size_t c_end = channels / 4 * 4, x_end = width / 4 * 4;
+    for (size_t c = 0; c < c_end; c += 4) {
+        const float *row = source + c * plane;
+        for (size_t x = 0; x < x_end; x += 4) {
+            __m128 r0 = _mm_loadu_ps(row + x), r1 = _mm_loadu_ps(row + plane + x);
+            __m128 r2 = _mm_loadu_ps(row + 2 * plane + x), r3 = _mm_loadu_ps(row + 3 * plane + x);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(target + x * stride + c, r0);
+            _mm_storeu_ps(target + (x + 1) * stride + c, r1);
+            _mm_storeu_ps(target + (x + 2) * stride + c, r2);
+            _mm_storeu_ps(target + (x + 3) * stride + c, r3);
+        }
+    }
+    kp_channels_last_tail(source, channels, plane, width, target, stride, c_end, x_end);
+}
+
 KP_TARGET static void kp_interleave4__sse(const float *const phases[4], size_t n, float *x) {
     size_t j = 0;
     for (; j + 4 <= n; j += 4) {
@@ -213,6 +233,7 @@ const kp_isa_kernels kp_kernels__sse = {
     .winograd6_output = kp_winograd_f6_output__sse,
     .deinterleave4 = kp_deinterleave4__sse,
     .interleave4 = kp_interleave4__sse,
+    .channels_last = kp_channels_last__sse,
     .gather6 = kp_gather6__sse,
     .scatter6 = kp_scatter6__sse,
 };

@@ -44,6 +44,11 @@ typedef void (*kp_interleave4_fn)(const float *const phases[4], size_t n, float 
 // tile rows back: x[6 j + b] = columns[b][j] for b < 6 (x writable up to 6 n + 2).
 typedef void (*kp_gather6_fn)(const float *x, size_t n, float *const columns[8]);
 typedef void (*kp_scatter6_fn)(const float *const columns[6], size_t n, float *x);
+// One row of `channels` planes (`plane` floats apart, `width` long) into channels-last order,
+// target[x * stride + c] = source[c * plane + x]: training's weight gradients read their inputs
+// so. SIMD versions transpose 4x4 blocks.
+typedef void (*kp_channels_last_fn)(const float *source, size_t channels, size_t plane, size_t width, float *target,
+                                    size_t stride);
 
 typedef struct {
     kp_isa isa;
@@ -60,6 +65,7 @@ typedef struct {
     kp_interleave4_fn interleave4;
     kp_gather6_fn gather6;
     kp_scatter6_fn scatter6;
+    kp_channels_last_fn channels_last;
 } kp_isa_kernels;
 
 static inline void kp_gather6_lanes(const float *x, size_t begin, size_t end, float *const columns[8]) {
@@ -71,6 +77,15 @@ static inline void kp_gather6_lanes(const float *x, size_t begin, size_t end, fl
 static inline void kp_scatter6_lanes(const float *const columns[6], size_t begin, size_t end, float *x) {
     for (size_t j = begin; j < end; j++) {
         for (int b = 0; b < 6; b++) x[6 * j + (size_t)b] = columns[b][j];
+    }
+}
+
+// Channels [c_begin, channels) at every x, and channels [0, c_begin) at x >= x_begin: the
+// scalar kernel (0, 0), and what a SIMD one leaves past its whole 4x4 blocks.
+static inline void kp_channels_last_tail(const float *source, size_t channels, size_t plane, size_t width,
+                                         float *target, size_t stride, size_t c_begin, size_t x_begin) {
+    for (size_t c = 0; c < channels; c++) {
+        for (size_t x = c < c_begin ? x_begin : 0; x < width; x++) target[x * stride + c] = source[c * plane + x];
     }
 }
 

@@ -48,15 +48,6 @@ typedef struct {
     int accumulate;
 } kp_weight_gradient_job;
 
-// One row of `channels` planes (`plane` floats apart, `width` long) into channels-last order:
-// target[x * stride + c] = source[c * plane + x].
-static void kp_row_to_channels_last(const float *source, size_t channels, size_t plane, size_t width, float *target,
-                                    size_t stride) {
-    for (size_t c = 0; c < channels; c++) {
-        for (size_t xx = 0; xx < width; xx++) target[xx * stride + c] = source[c * plane + xx];
-    }
-}
-
 // Row y of image n into channels-last order (the zero border is already there).
 static void kp_channels_last_item(void *context, size_t item, int thread) {
     (void)thread;
@@ -66,7 +57,8 @@ static void kp_channels_last_item(void *context, size_t item, int thread) {
     float *row = job->channels_last +
                  ((n * (size_t)job->padded_height + y + (size_t)job->shape->pad_h) * (size_t)job->padded_width +
                   (size_t)job->shape->pad_w) * in;
-    kp_row_to_channels_last(job->x + n * in * plane + y * (size_t)job->width, in, plane, (size_t)job->width, row, in);
+    job->kernels->channels_last(job->x + n * in * plane + y * (size_t)job->width, in, plane, (size_t)job->width, row,
+                                in);
 }
 
 // One MR-row panel of A = dY (Out x K): out[i * mr + r] = dY[n][panel mr + r][pixel], i = n pixels + pixel.
@@ -324,7 +316,8 @@ static void kp_winograd_input_rows_item(void *context, size_t item, int thread) 
     const kp_winograd_gradient_job *job = context;
     const size_t n = item / job->height, y = item % job->height, plane = job->height * job->width;
     float *row = job->input + ((n * job->window_h + y + job->pad_h) * job->window_w + job->pad_w) * job->in;
-    kp_row_to_channels_last(job->x + n * job->in * plane + y * job->width, job->in, plane, job->width, row, job->in);
+    job->kernels->channels_last(job->x + n * job->in * plane + y * job->width, job->in, plane, job->width, row,
+                                job->in);
 }
 
 static void kp_winograd_gradient_rows_item(void *context, size_t item, int thread) {
@@ -333,8 +326,8 @@ static void kp_winograd_gradient_rows_item(void *context, size_t item, int threa
     const size_t n = item / job->out_height, y = item % job->out_height, plane = job->out_height * job->out_width;
     const size_t stride = job->panels * (size_t)job->kernels->mr;
     float *row = job->gradient + (n * 4 * job->tiles_h + y) * 4 * job->tiles_w * stride;
-    kp_row_to_channels_last(job->dy + n * job->out * plane + y * job->out_width, job->out, plane, job->out_width, row,
-                            stride);
+    job->kernels->channels_last(job->dy + n * job->out * plane + y * job->out_width, job->out, plane, job->out_width,
+                                row, stride);
 }
 
 // The transforms of one row of tiles of one image of the chunk: BT d B into v, A e AT into e.
