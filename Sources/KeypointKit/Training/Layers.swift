@@ -222,6 +222,11 @@ enum TrainingOps {
     private static func coreForward(_ x: Grid<Float>, weights: [Float], bias: [Float]?, _ g: ConvolutionGeometry)
         -> Grid<Float>?
     {
+        if g.kernel == 3 && g.stride == 1 && g.padding == 1 && g.groups == 1 && x.batch > 1
+            && x.height * x.width <= 1024
+        {
+            return stackedForward(x, weights: weights, bias: bias, g)
+        }
         let shape = ConvolutionShape(
             inChannels: g.inChannels, outChannels: g.outChannels, kernel: g.kernel, stride: g.stride,
             padding: g.padding, groups: g.groups)
@@ -243,6 +248,45 @@ enum TrainingOps {
                         input: input.baseAddress! + n * x.channels * x.plane, height: x.height, width: x.width,
                         residual: nil, output: output.baseAddress! + n * g.outChannels * ho * wo,
                         workspace: workspace, pool: TrainingKernels.pool)
+                }
+            }
+        }
+        return y
+    }
+
+    /// A 3x3 stride-1 convolution (padding 1) of a batch of small maps (at most 32x32) as one tall
+    /// image: the images stacked with two zero rows between them (each image's padding), so each
+    /// output row is that of its own image. Per image, a 12x12 map is 9 Winograd tiles, which the
+    /// GEMMs pad to 16 columns, each call and each of its parallel phases for a handful of tiles;
+    /// stacked, the batch of 16 is 168 tiles in one call. Same values to Winograd's rounding (tiles
+    /// now straddle the images differently). Training steps at 192x192, width 24: 625-655 ->
+    /// 541-563 ms forward+backward; including the 48x48 maps as well made no difference.
+    private static func stackedForward(
+        _ x: Grid<Float>, weights: [Float], bias: [Float]?, _ g: ConvolutionGeometry
+    ) -> Grid<Float>? {
+        let (height, width, plane) = (x.height, x.width, x.plane)
+        let pitch = height + 2  // rows from one image's first row to the next's
+        let tallHeight = x.batch * pitch - 2
+        var tall = Grid<Float>(batch: 1, channels: x.channels, height: tallHeight, width: width)
+        x.values.withUnsafeBufferPointer { source in
+            tall.values.withUnsafeMutableBufferPointer { target in
+                for n in 0..<x.batch {
+                    for c in 0..<x.channels {
+                        (target.baseAddress! + (c * tallHeight + n * pitch) * width).update(
+                            from: source.baseAddress! + (n * x.channels + c) * plane, count: plane)
+                    }
+                }
+            }
+        }
+        guard let stacked = coreForward(tall, weights: weights, bias: bias, g) else { return nil }
+        var y = Grid<Float>.uninitialized(batch: x.batch, channels: g.outChannels, height: height, width: width)
+        stacked.values.withUnsafeBufferPointer { source in
+            y.values.withUnsafeMutableBufferPointer { target in
+                for n in 0..<x.batch {
+                    for o in 0..<g.outChannels {
+                        (target.baseAddress! + (n * g.outChannels + o) * plane).update(
+                            from: source.baseAddress! + (o * tallHeight + n * pitch) * width, count: plane)
+                    }
                 }
             }
         }
