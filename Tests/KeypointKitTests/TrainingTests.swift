@@ -497,7 +497,7 @@ struct TrainCommandTests {
         let (process, progress) = try Self.startTraining(
             ["--labels", labels, "--out", interrupted] + Self.arguments, until: "epoch 1:")
         kill(process.processIdentifier, SIGINT)
-        progress.fileHandleForReading.readDataToEndOfFile()
+        _ = progress.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         if process.terminationStatus == 130 {
             let resumed = try CommandLineTool.run(["train", "--resume", interrupted + ".checkpoint", "--out", interrupted])

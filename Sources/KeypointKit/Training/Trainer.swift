@@ -156,7 +156,7 @@ public final class Trainer: @unchecked Sendable {
 
     /// One training sample, augmented: the normalised input, target heatmaps, keypoint mask and
     /// where the sample lies in the whole network input (a crop's window, or all of it).
-    func prepare(_ index: Int, epoch: Int, augment: Bool) throws -> PreparedBatch.Sample {
+    func prepare(_ index: Int, epoch: Int, augment: Bool) throws -> PreparedSample {
         let architecture = model.architecture
         let (image, scale) = try data.image(index)
         let sample = data.samples[index]
@@ -277,7 +277,7 @@ public final class Trainer: @unchecked Sendable {
     /// One optimisation step on the samples `indices` of `epoch`; returns the loss.
     public func step(_ indices: [Int], epoch: Int, globalStep: Int, totalSteps: Int) throws -> Float {
         let architecture = model.architecture
-        let batch = PreparedBatch(count: indices.count)
+        let batch = ResultSlots<PreparedSample>(count: indices.count)
         DispatchQueue.concurrentPerform(iterations: indices.count) { slot in
             batch.set(slot, Result { try self.prepare(indices[slot], epoch: epoch, augment: true) })
         }
@@ -341,20 +341,29 @@ public final class Trainer: @unchecked Sendable {
         guard !validation.isEmpty else {
             return ValidationResult(meanError: nil, pck: nil, normalizer: normalizer.description)
         }
-        let predictor = try Predictor(model: currentModel(averaged: true), threads: threads)
-        var samples: [LabeledSample] = []
-        var predictions: [[PredictedPoint?]] = []
-        for index in validation {
-            let sample = data.samples[index]
-            let (image, scale) = try data.image(index)
-            let region = sample.box.map { Predictor.region(box: $0, scale: scale) }
-            let keypoints = predictor.predict(image, box: region)
-            predictions.append(
-                keypoints.map {
-                    PredictedPoint(
-                        x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
+        // Images in parallel, a one-thread predictor each: a small network on one image scales
+        // poorly over threads, and a prediction does not depend on them.
+        let validated = currentModel(averaged: true)
+        let workers = max(1, min(threads, validation.count))
+        let predictors = try (0..<workers).map { _ in try Predictor(model: validated, threads: 1) }
+        let predicted = ResultSlots<[PredictedPoint?]>(count: validation.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for slot in stride(from: worker, to: validation.count, by: workers) {
+                predicted.set(slot, Result {
+                    let index = validation[slot]
+                    let (image, scale) = try data.image(index)
+                    let region = data.samples[index].box.map { Predictor.region(box: $0, scale: scale) }
+                    return predictors[worker].predict(image, box: region).map {
+                        PredictedPoint(
+                            x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
+                    }
                 })
-            samples.append(LabeledSample(image: sample.path, points: sample.points, box: sample.box, isCrowd: false))
+            }
+        }
+        let predictions = try predicted.results()
+        let samples = validation.map { index in
+            let sample = data.samples[index]
+            return LabeledSample(image: sample.path, points: sample.points, box: sample.box, isCrowd: false)
         }
         let set = LabeledSet(
             format: data.labels.format, keypointNames: names, samples: samples, skeleton: [], images: [:])
@@ -365,19 +374,21 @@ public final class Trainer: @unchecked Sendable {
     }
 }
 
-/// The samples of one batch, prepared by several threads.
-final class PreparedBatch: @unchecked Sendable {
-    typealias Sample = (input: [Float], targets: [Float], mask: [Float], window: CoordinateWindow)
-    private var slots: [Result<Sample, Error>?]
+/// Results computed by several threads, one slot each; the first error (in slot order) is thrown.
+final class ResultSlots<Value>: @unchecked Sendable {
+    private var slots: [Result<Value, Error>?]
     private let lock = NSLock()
 
     init(count: Int) { slots = Array(repeating: nil, count: count) }
 
-    func set(_ slot: Int, _ result: Result<Sample, Error>) {
+    func set(_ slot: Int, _ result: Result<Value, Error>) {
         lock.lock()
         slots[slot] = result
         lock.unlock()
     }
 
-    func results() throws -> [Sample] { try slots.map { try $0!.get() } }
+    func results() throws -> [Value] { try slots.map { try $0!.get() } }
 }
+
+/// A prepared training sample: the normalised input, target heatmaps, keypoint mask and its window.
+typealias PreparedSample = (input: [Float], targets: [Float], mask: [Float], window: CoordinateWindow)
