@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+extern const unsigned char kp_model_human_start[], kp_model_human_end[];
 extern const unsigned char kp_model_mouse_start[], kp_model_mouse_end[];
 
 static const struct {
@@ -9,10 +10,11 @@ static const struct {
     const unsigned char *start;
     const unsigned char *end;
 } models[] = {
+    {"human", kp_model_human_start, kp_model_human_end},
     {"mouse", kp_model_mouse_start, kp_model_mouse_end},
 };
 
-static const char *const names[] = {"mouse", NULL};
+static const char *const names[] = {"human", "mouse", NULL};
 
 const unsigned char *kp_bundled_model(const char *name, size_t *size) {
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {

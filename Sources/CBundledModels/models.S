@@ -17,6 +17,13 @@ SYMBOL(kp_model_mouse_start):
     .incbin "../../../Models/mouse.safetensors"
 SYMBOL(kp_model_mouse_end):
 
+    .p2align 6
+    .globl SYMBOL(kp_model_human_start)
+    .globl SYMBOL(kp_model_human_end)
+SYMBOL(kp_model_human_start):
+    .incbin "../../../Models/human.safetensors"
+SYMBOL(kp_model_human_end):
+
 #if defined(__linux__)
     .section .note.GNU-stack, "", %progbits
 #endif

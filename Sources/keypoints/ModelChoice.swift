@@ -22,10 +22,6 @@ enum ModelChoice {
         }
         if let model = try Model.bundled(name) { return (model, name) }
         let builtIn = Model.bundledNames.joined(separator: ", ")
-        if argument == nil {
-            throw ValidationError(
-                "this build has no built-in \(defaultName) model; pass --model with a model file or a built-in model (\(builtIn))")
-        }
         throw ValidationError("no model file '\(name)' and no built-in model of that name (built in: \(builtIn))")
     }
 }

@@ -201,10 +201,19 @@ struct DetectCommandTests {
     }
 
     /// Until the human model is built in, detect without --model says what to pass instead.
-    @Test func detectWithoutModelSaysWhatToDo() throws {
-        let result = try CommandLineTool.run(["detect", "x.png"])
-        #expect(result.status == 2 && result.errors.contains("no built-in human model; pass --model"))
-        #expect(result.errors.contains("(mouse)"))
+    /// Without --model, detect runs the built-in human model: the 14 LSP joints, and on the
+    /// astronaut (upright, facing the camera) the top of the head above the neck.
+    @Test func detectWithoutModelUsesTheHumanModel() throws {
+        let image = PillowCrossCheckTests.repository.appendingPathComponent("SampleImages/astronaut.png").path
+        let result = try CommandLineTool.run(["detect", image, "--json"])
+        #expect(result.status == 0, "\(result.errors)")
+        let line = try #require(result.output.split(separator: "\n").first)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["model"] as? String == "human")
+        let keypoints = try #require(object["keypoints"] as? [[String: Any]])
+        #expect(keypoints.compactMap { $0["name"] as? String } == Skeletons.lspNames)
+        let y = Dictionary(uniqueKeysWithValues: keypoints.map { ($0["name"] as! String, $0["y"] as! Double) })
+        #expect(try #require(y["head_top"]) < (try #require(y["neck"])))
     }
 
     @Test func infoSummarisesTheModel() throws {
