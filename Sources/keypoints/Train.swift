@@ -16,8 +16,9 @@ struct Train: ParsableCommand {
         abstract: "Train a model on a labeled set (DeepLabCut CSV, COCO keypoints JSON or simple CSV).",
         discussion: """
             Builds a network of the default CoordConv family for the labels' keypoints (left/right \
-            pairs inferred from their names) and fits it with AdamW, warm-up and cosine decay, on \
-            seeded, augmented samples (zoom, rotation, shift, mirroring, brightness and contrast). \
+            pairs inferred from their names, or given with --flip-pairs) and fits it with AdamW, \
+            warm-up and cosine decay, on seeded, augmented samples (zoom, rotation, shift, \
+            mirroring, brightness and contrast). \
             Each epoch it reports the validation mean pixel error (at the images' original \
             resolution) and PCK@0.2, keeps the best epoch's model at --out (with its provenance) \
             and writes a checkpoint to OUT.checkpoint. --resume CHECKPOINT continues a run exactly; \
@@ -57,7 +58,9 @@ struct Train: ParsableCommand {
     var seed: UInt64 = 1
 
     @Option(
-        help: "Continue from this checkpoint (its settings and labels are used; --epochs and --input may change).")
+        help:
+            "Continue from this checkpoint (its settings and labels are used; --epochs, --input, --zoom and --average-decay may change)."
+    )
     var resume: String?
 
     @OptionGroup var shape: ArchitectureOptions
@@ -73,6 +76,30 @@ struct Train: ParsableCommand {
 
     @Option(help: "Probability of a grey occluding rectangle per sample.")
     var occlusion = 0.0
+
+    @Option(
+        help: ArgumentHelp(
+            "Zoom range MIN,MAX of the augmentation (default 0.8,1.25).",
+            discussion: """
+                Each sample is zoomed by a factor drawn log-uniformly from it: below 1 the subject \
+                shows smaller, with more around it. Widen it when the images to run on frame the \
+                subject more loosely than the labeled ones (e.g. 0.5,1.25 for whole photos after \
+                tight crops).
+                """))
+    var zoom: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Left/right keypoint pairs LEFT/RIGHT,..., e.g. Lear/Rear,paw1/paw2.",
+            discussion: """
+                Mirroring swaps each pair's labels. Without this option the pairs are inferred \
+                from the names (left_/right_, l_/r_, _l/_r, LeftEar/RightEar, LEar/REar, earL/earR); \
+                training starts by listing them.
+                """))
+    var flipPairs: String?
+
+    @Flag(help: "Never mirror samples (e.g. a side view where the animal always faces one way).")
+    var noMirror = false
 
     @Option(
         help: ArgumentHelp(
@@ -125,6 +152,18 @@ struct Train: ParsableCommand {
             if let input = shape.input {
                 try resize(&checkpoint, to: try ArchitectureOptions.inputSize(input))
             }
+            if let zoom {
+                let range = try Self.zoomRange(zoom)
+                let augmentation = checkpoint.settings.augmentation
+                if range != [augmentation.minZoom, augmentation.maxZoom] {
+                    Self.recordScheduleChange(
+                        "zoom \(augmentation.minZoom)-\(augmentation.maxZoom) -> \(range[0])-\(range[1]) from epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)",
+                        in: &checkpoint)
+                    (checkpoint.settings.augmentation.minZoom, checkpoint.settings.augmentation.maxZoom) = (
+                        range[0], range[1]
+                    )
+                }
+            }
             if let averageDecay, averageDecay != checkpoint.settings.averageDecay {
                 Self.recordScheduleChange(
                     "weights averaged (decay \(averageDecay)) from epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)",
@@ -153,6 +192,7 @@ struct Train: ParsableCommand {
         if resume == nil, settings.crop == nil, let hint = try Self.sizeHint(trainer, architecture) {
             FileHandle.standardError.write(Data((hint + "\n").utf8))
         }
+        FileHandle.standardError.write(Data((Self.mirroring(checkpoint.model, settings.augmentation) + "\n").utf8))
         FileHandle.standardError.write(
             Data(
                 "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps\n"
@@ -249,6 +289,26 @@ struct Train: ParsableCommand {
                     .utf8))
     }
 
+    /// What mirroring does in this run, so a user sees the inferred pairs before hours of training.
+    static func mirroring(_ model: Model, _ augmentation: Augmentation) -> String {
+        let names = model.keypointNames
+        if !augmentation.flip { return "mirroring: off" }
+        if model.flipPairs.isEmpty {
+            return
+                "mirroring: no left/right pairs among the keypoints (if some are, name them with --flip-pairs; or --no-mirror)"
+        }
+        return "mirroring swaps " + model.flipPairs.map { "\(names[$0[0]])/\(names[$0[1]])" }.joined(separator: ", ")
+    }
+
+    /// "MIN,MAX" as a zoom range: two positive factors, the smaller first.
+    static func zoomRange(_ text: String) throws -> [Double] {
+        let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.count == 2, let low = values[0], let high = values[1], low > 0, low <= high, high.isFinite else {
+            throw ValidationError("--zoom must be MIN,MAX with 0 < MIN <= MAX, e.g. 0.5,1.25 (got '\(text)')")
+        }
+        return [low, high]
+    }
+
     /// Appends `change` to the provenance's `schedule_changes`, so the run stays reproducible.
     private static func recordScheduleChange(_ change: String, in checkpoint: inout Checkpoint) {
         let earlier = checkpoint.model.provenance["schedule_changes"]
@@ -262,7 +322,8 @@ struct Train: ParsableCommand {
         var architecture = checkpoint.model.architecture
         guard size != [architecture.inputWidth, architecture.inputHeight] else { return }
         if let crop = checkpoint.settings.crop, crop[0] > size[0] || crop[1] > size[1] {
-            throw ValidationError("--input \(size[0])x\(size[1]) is smaller than the run's crop (\(crop[0])x\(crop[1]))")
+            throw ValidationError(
+                "--input \(size[0])x\(size[1]) is smaller than the run's crop (\(crop[0])x\(crop[1]))")
         }
         let change =
             "input \(architecture.inputWidth)x\(architecture.inputHeight) -> \(size[0])x\(size[1]) at epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)"
@@ -327,6 +388,19 @@ struct Train: ParsableCommand {
             epochs: epochs ?? 50, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
             heatmapSigma: sigma)
         settings.augmentation.occlusion = occlusion
+        settings.augmentation.flip = !noMirror
+        if let zoom {
+            let range = try Self.zoomRange(zoom)
+            (settings.augmentation.minZoom, settings.augmentation.maxZoom) = (range[0], range[1])
+        }
+        var pairs = FlipPairs.infer(names)
+        if let flipPairs {
+            do {
+                pairs = try FlipPairs.parse(flipPairs, names: names)
+            } catch let error as EvaluationError {
+                throw ValidationError("--flip-pairs: \(error)")
+            }
+        }
         settings.foregroundWeight = foregroundWeight
         settings.averageDecay = averageDecay
         if let crop {
@@ -353,7 +427,7 @@ struct Train: ParsableCommand {
         let model = Model(
             architecture: architecture, keypointNames: names,
             skeleton: set.skeleton.isEmpty ? Skeletons.standard(for: names) : set.skeleton,
-            flipPairs: FlipPairs.infer(names),
+            flipPairs: pairs,
             oksSigmas: names == OKSEvaluation.cocoNames ? OKSEvaluation.cocoSigmas : nil, heatmapSigma: sigma,
             provenance: [
                 "trained": "yes", "data": labels, "seed": "\(seed)",
@@ -367,6 +441,7 @@ struct Train: ParsableCommand {
         return Checkpoint(
             model: model, optimizer: AdamW<Float>(weightDecay: Float(settings.weightDecay)), settings: settings,
             labels: labels,
-            imagesRoot: imagesRoot, validationLabels: validation, epoch: 0, stepInEpoch: 0, bestError: nil, bestEpoch: nil, seconds: 0)
+            imagesRoot: imagesRoot, validationLabels: validation, epoch: 0, stepInEpoch: 0, bestError: nil,
+            bestEpoch: nil, seconds: 0)
     }
 }

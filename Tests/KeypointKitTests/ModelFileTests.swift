@@ -147,5 +147,29 @@ struct FlipPairTests {
         #expect(FlipPairs.infer(["r_ankle", "l_ankle", "neck"]) == [[1, 0]])
         #expect(FlipPairs.infer(["Left_Eye", "Right_Eye", "wing_l", "wing_r"]) == [[0, 1], [2, 3]])
         #expect(FlipPairs.infer(["left_only", "nose"]).isEmpty)
+        #expect(
+            FlipPairs.infer(["REar", "LEar", "earL", "earR", "l-paw", "r-paw", "hip.r", "hip.l"]) == [
+                [1, 0], [2, 3], [4, 5], [7, 6],
+            ])
+        #expect(FlipPairs.infer(["Paw2L", "Paw2R", "ear_Left", "ear_Right"]) == [[0, 1], [2, 3]])
+        // A bare l/r glued to a small letter is not a side: "rear" is the back of something.
+        #expect(FlipPairs.infer(["lear", "rear", "tailR", "LED"]).isEmpty)
+    }
+
+    @Test func pairsGivenByName() throws {
+        let names = ["snout", "ear1", "ear2", "paw_a", "paw_b"]
+        #expect(try FlipPairs.parse("ear1/ear2, paw_b/paw_a", names: names) == [[1, 2], [4, 3]])
+        #expect(
+            throws: EvaluationError.invalid("'ear3' is not a keypoint; the keypoints are snout,ear1,ear2,paw_a,paw_b")
+        ) {
+            try FlipPairs.parse("ear1/ear3", names: names)
+        }
+        #expect(throws: EvaluationError.invalid("'ear1' is in two left/right pairs")) {
+            try FlipPairs.parse("ear1/ear2,paw_a/ear1", names: names)
+        }
+        #expect(throws: EvaluationError.invalid("expected left/right name pairs such as leftear/rightear, got 'ear1'"))
+        {
+            try FlipPairs.parse("ear1", names: names)
+        }
     }
 }

@@ -106,6 +106,17 @@ struct OptimizerTests {
 /// (batch norm folded, CoordConv as a spatial bias) give the same heatmaps.
 /// The moving average of the weights: the weights themselves after the first step, then
 /// d a + (1 - d) w with d = min(decay, (1 + n) / (10 + n)) on the n-th step, exactly.
+struct AugmentationSettingsTests {
+    /// Checkpoints written before the zoom range stored one `scale`; they load as the range it meant.
+    @Test func earlierScaleLoadsAsAZoomRange() throws {
+        let earlier =
+            #"{"colour":0.2,"flip":true,"occlusion":0,"rotation":30,"rotationProbability":0.6,"scale":0.25,"translation":0.1}"#
+        let augmentation = try JSONDecoder().decode(Augmentation.self, from: Data(earlier.utf8))
+        #expect(augmentation == Augmentation())
+        #expect(try JSONDecoder().decode(Augmentation.self, from: JSONEncoder().encode(augmentation)) == augmentation)
+    }
+}
+
 struct WeightAverageTests {
     @Test func averageFollowsTheWeights() throws {
         let folder = try TemporaryFolder()
@@ -344,7 +355,8 @@ struct TrainingGemmTests {
                                         let xx = ox * shape.strideX - shape.padX + kx * shape.dilationX
                                         guard xx >= 0 && xx < width else { continue }
                                         sum +=
-                                            Double(dy[((n * shape.outChannels + o) * size.height + oy) * size.width + ox])
+                                            Double(
+                                                dy[((n * shape.outChannels + o) * size.height + oy) * size.width + ox])
                                             * Double(x[((n * shape.inChannels + c) * height + y) * width + xx])
                                     }
                                 }
@@ -474,8 +486,10 @@ struct TrainCommandTests {
         return (process, progress)
     }
 
-    static let arguments = ["--epochs", "6", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1",
-                            "--val-fraction", "0.2", "--threads", "1"]
+    static let arguments = [
+        "--epochs", "6", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1",
+        "--val-fraction", "0.2", "--threads", "1",
+    ]
 
     @Test func trainsWritesProvenanceAndResumesExactly() throws {
         let folder = try TemporaryFolder()
@@ -488,7 +502,8 @@ struct TrainCommandTests {
         #expect(model.keypointNames == ["dot", "left_mark", "right_mark"])
         #expect(model.flipPairs == [[1, 2]])
         #expect(model.provenance["data"] == labels && model.provenance["seed"] == "1")
-        #expect(model.provenance["validation_mean_error_px"] != nil && model.provenance["split"] == "fraction 0.2, seed 1")
+        #expect(
+            model.provenance["validation_mean_error_px"] != nil && model.provenance["split"] == "fraction 0.2, seed 1")
         let finalWeights = try Checkpoint.load(contentsOf: straight + ".checkpoint").model.weights
 
         // The same run, interrupted with SIGINT part way and resumed, ends with the same weights.
@@ -500,7 +515,9 @@ struct TrainCommandTests {
         _ = progress.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         if process.terminationStatus == 130 {
-            let resumed = try CommandLineTool.run(["train", "--resume", interrupted + ".checkpoint", "--out", interrupted])
+            let resumed = try CommandLineTool.run([
+                "train", "--resume", interrupted + ".checkpoint", "--out", interrupted,
+            ])
             #expect(resumed.status == 0, "\(resumed.errors)")
         } else {
             Issue.record("the run ended (status \(process.terminationStatus)) before it could be interrupted")
@@ -551,7 +568,9 @@ struct TrainCommandTests {
         let folder = try TemporaryFolder()
         let out = try Self.finishedRun(in: folder, epochs: 2)
         let twoEpochs = try Checkpoint.load(contentsOf: out + ".checkpoint").model.weights
-        let extended = try CommandLineTool.run(["train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "3"])
+        let extended = try CommandLineTool.run([
+            "train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "3",
+        ])
         #expect(extended.status == 0, "\(extended.errors)")
         #expect(extended.errors.contains("3 epochs of 4 steps") && extended.errors.contains("epoch 3:"))
         #expect(!extended.errors.contains("epoch 2:"))
@@ -559,7 +578,9 @@ struct TrainCommandTests {
         #expect(checkpoint.epoch == 3 && checkpoint.settings.epochs == 3)
         #expect(checkpoint.model.weights != twoEpochs)
         #expect(checkpoint.model.provenance["schedule_changes"] == "2 -> 3 epochs at epoch 3 step 1")
-        let shortened = try CommandLineTool.run(["train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "2"])
+        let shortened = try CommandLineTool.run([
+            "train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "2",
+        ])
         #expect(shortened.status != 0)
         #expect(shortened.errors.contains("already reached epoch 3"))
     }
@@ -623,6 +644,47 @@ struct TrainCommandTests {
         #expect(bad.status != 0 && bad.errors.contains("--average-decay must lie between 0 and 1"))
     }
 
+    /// --flip-pairs replaces the pairs inferred from the names and training lists them; --zoom sets
+    /// the zoom range, and changes it on --resume, recorded in the provenance; bad values are refused.
+    @Test func takesFlipPairsAndAZoomRange() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 16)
+        let out = folder.file("paired.safetensors")
+        var arguments = Self.arguments
+        arguments[1] = "1"
+        let inferred = try CommandLineTool.run(["train", "--labels", labels, "--out", out] + arguments)
+        #expect(
+            inferred.status == 0 && inferred.errors.contains("mirroring swaps left_mark/right_mark"),
+            "\(inferred.errors)")
+        let run = try CommandLineTool.run(
+            ["train", "--labels", labels, "--out", out, "--flip-pairs", "right_mark/left_mark", "--zoom", "0.5,1.5"]
+                + arguments)
+        #expect(run.status == 0 && run.errors.contains("mirroring swaps right_mark/left_mark"), "\(run.errors)")
+        #expect(try Model.load(contentsOf: out).flipPairs == [[2, 1]])
+        let augmentation = try Checkpoint.load(contentsOf: out + ".checkpoint").settings.augmentation
+        #expect(augmentation.minZoom == 0.5 && augmentation.maxZoom == 1.5)
+
+        let resumed = try CommandLineTool.run([
+            "train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "2", "--zoom", "0.6,1.5",
+        ])
+        #expect(resumed.status == 0, "\(resumed.errors)")
+        let after = try Checkpoint.load(contentsOf: out + ".checkpoint")
+        #expect(after.settings.augmentation.minZoom == 0.6)
+        #expect(
+            after.model.provenance["schedule_changes"]
+                == "1 -> 2 epochs at epoch 2 step 1; zoom 0.5-1.5 -> 0.6-1.5 from epoch 2 step 1")
+
+        let unmirrored = try CommandLineTool.run(
+            ["train", "--labels", labels, "--out", out, "--no-mirror"] + arguments)
+        #expect(unmirrored.status == 0 && unmirrored.errors.contains("mirroring: off"), "\(unmirrored.errors)")
+        #expect(try Checkpoint.load(contentsOf: out + ".checkpoint").settings.augmentation.flip == false)
+
+        let unknown = try CommandLineTool.run(["train", "--labels", labels, "--out", out, "--flip-pairs", "dot/nose"])
+        #expect(unknown.status != 0 && unknown.errors.contains("--flip-pairs: 'nose' is not a keypoint"))
+        let backwards = try CommandLineTool.run(["train", "--labels", labels, "--out", out, "--zoom", "1.5,0.5"])
+        #expect(backwards.status != 0 && backwards.errors.contains("--zoom must be MIN,MAX with 0 < MIN <= MAX"))
+    }
+
     @Test func validatesOnASeparateFile() throws {
         let trainFolder = try TemporaryFolder()
         let heldFolder = try TemporaryFolder()
@@ -630,14 +692,16 @@ struct TrainCommandTests {
         let held = try Self.dataset(heldFolder, count: 3)
         let out = trainFolder.file("m.safetensors")
         let arguments = ["--epochs", "1", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1"]
-        let result = try CommandLineTool.run(["train", "--labels", labels, "--validation", held, "--out", out] + arguments)
+        let result = try CommandLineTool.run(
+            ["train", "--labels", labels, "--validation", held, "--out", out] + arguments)
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.errors.contains("training on 8 samples, validating on 3; 1 epochs of 2 steps"))
         #expect(try Model.load(contentsOf: out).provenance["split"] == "validation file \(held)")
 
         let other = try heldFolder.write(Array("image,nose_x,nose_y\nimg0.png,1,2\n".utf8), to: "other.csv")
         let mismatch = try CommandLineTool.run(["train", "--labels", labels, "--validation", other, "--out", out])
-        #expect(mismatch.status != 0 && mismatch.errors.contains("has keypoints nose but the labels have dot,left_mark"))
+        #expect(
+            mismatch.status != 0 && mismatch.errors.contains("has keypoints nose but the labels have dot,left_mark"))
     }
 
     /// --keypoint-weights become the loss mask of labeled keypoints (missing ones stay 0).
@@ -663,7 +727,8 @@ struct TrainCommandTests {
         let unknown = try CommandLineTool.run([
             "train", "--labels", labels, "--out", out, "--keypoint-weights", "nose=2",
         ])
-        #expect(unknown.status == 2 && unknown.errors.contains("'nose' is not a keypoint; the keypoints are dot,left_mark"))
+        #expect(
+            unknown.status == 2 && unknown.errors.contains("'nose' is not a keypoint; the keypoints are dot,left_mark"))
     }
 
     /// --crop and --foreground-weight end to end: the run trains on windows, records both in its
@@ -679,7 +744,8 @@ struct TrainCommandTests {
         let settings = try #require(try Model.load(contentsOf: out).provenance["settings"])
         #expect(settings.contains("\"crop\":[32,32]") && settings.contains("\"foregroundWeight\":5"), "\(settings)")
         for crop in ["48x32", "96x32", "32"] {
-            let wrong = try CommandLineTool.run(["train", "--labels", labels, "--out", out, "--crop", crop] + arguments)
+            let wrong = try CommandLineTool.run(
+                ["train", "--labels", labels, "--out", out, "--crop", crop] + arguments)
             #expect(wrong.status == 2 && wrong.errors.contains("--crop must be WIDTHxHEIGHT"), "\(crop)")
         }
     }
@@ -690,8 +756,10 @@ struct TrainCommandTests {
         let folder = try TemporaryFolder()
         let labels = SharedData.path(
             "dlc-openfield/examples/openfield-Pranav-2018-10-30/labeled-data/m4s1/CollectedData_Pranav.csv")
-        let arguments = ["--labels", labels, "--out", folder.file("m.safetensors"), "--epochs", "1", "--batch", "16",
-                         "--width", "4", "--depths", "1,1,1"]
+        let arguments = [
+            "--labels", labels, "--out", folder.file("m.safetensors"), "--epochs", "1", "--batch", "16",
+            "--width", "4", "--depths", "1,1,1",
+        ]
         let small = try CommandLineTool.run(["train", "--input", "64x64"] + arguments)
         #expect(small.status == 0, "\(small.errors)")
         #expect(small.errors.contains("note: the images (640x480) are letterboxed into a 64x64 input"))

@@ -1,22 +1,67 @@
-/// Left/right keypoint pairs inferred from names: "left"/"right" anywhere in the name
-/// (left_wrist, leftear), or the prefixes "l_"/"r_" and suffixes "_l"/"_r"; case ignored.
+/// Left/right keypoint pairs: mirroring an image swaps each pair's labels (training's flip
+/// augmentation, the flip test). Pairs are [left, right] indices into the keypoint names.
 public enum FlipPairs {
+    /// Pairs inferred from names, each name reduced to a side and the rest of it:
+    /// - "left"/"right" anywhere, case ignored: left_wrist, LeftEar, ear_left;
+    /// - "l"/"r" set off by "_", "-", "." or a space at either end: l_ankle, R-knee, ear.l;
+    /// - a capital L/R before another capital (LEar, RForepaw) or after a small letter or digit
+    ///   (earL, paw2R).
+    /// A bare l/r glued to a small letter (lear, rear) is ambiguous and not paired.
     public static func infer(_ names: [String]) -> [[Int]] {
-        let lower = names.map { $0.lowercased() }
+        let sides = names.map(side)
         var pairs: [[Int]] = []
-        for (index, name) in lower.enumerated() {
-            var partner: String?
-            if name.contains("left") {
-                partner = name.replacingOccurrences(of: "left", with: "right")
-            } else if name.hasPrefix("l_") {
-                partner = "r_" + name.dropFirst(2)
-            } else if name.hasSuffix("_l") {
-                partner = name.dropLast(2) + "_r"
-            }
-            if let partner, let other = lower.firstIndex(of: partner), other != index {
-                pairs.append([index, other])
+        for (left, sided) in sides.enumerated() {
+            guard let sided, sided.isLeft else { continue }
+            if let right = sides.firstIndex(where: { $0 != nil && !$0!.isLeft && $0!.rest == sided.rest }) {
+                pairs.append([left, right])
             }
         }
         return pairs
+    }
+
+    /// Pairs given as "leftear/rightear,l_paw/r_paw" (left name first, then right).
+    public static func parse(_ text: String, names: [String]) throws -> [[Int]] {
+        var pairs: [[Int]] = []
+        for item in text.split(separator: ",") {
+            let parts = item.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[0] != parts[1] else {
+                throw EvaluationError.invalid("expected left/right name pairs such as leftear/rightear, got '\(item)'")
+            }
+            let indices = try parts.map { part in
+                guard let index = names.firstIndex(of: part) else {
+                    throw EvaluationError.invalid(
+                        "'\(part)' is not a keypoint; the keypoints are \(names.joined(separator: ","))")
+                }
+                return index
+            }
+            if let used = indices.first(where: { index in pairs.contains { $0.contains(index) } }) {
+                throw EvaluationError.invalid("'\(names[used])' is in two left/right pairs")
+            }
+            pairs.append(indices)
+        }
+        return pairs
+    }
+
+    /// The side a name names and the name without it, or nil for a name with no side.
+    private static func side(_ name: String) -> (isLeft: Bool, rest: String)? {
+        let lower = name.lowercased()
+        for (word, isLeft) in [("left", true), ("right", false)] where lower.contains(word) {
+            return (isLeft, lower.replacingOccurrences(of: word, with: "*"))
+        }
+        let separators: Set<Character> = ["_", "-", ".", " "]
+        let characters = Array(name)
+        guard characters.count >= 3 else { return nil }
+        let (first, second) = (characters[0], characters[1])
+        let (last, beforeLast) = (characters[characters.count - 1], characters[characters.count - 2])
+        let sideLetters: [Character: Bool] = ["l": true, "r": false, "L": true, "R": false]
+        if let isLeft = sideLetters[first], separators.contains(second) || (first.isUppercase && second.isUppercase) {
+            return (isLeft, "*" + String(lower.dropFirst(separators.contains(second) ? 2 : 1)))
+        }
+        if let isLeft = sideLetters[last],
+            separators.contains(beforeLast) || (last.isUppercase && (beforeLast.isLowercase || beforeLast.isNumber))
+        {
+            return (isLeft, String(lower.dropLast(separators.contains(beforeLast) ? 2 : 1)) + "*")
+        }
+        return nil
     }
 }

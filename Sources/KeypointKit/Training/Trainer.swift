@@ -3,8 +3,10 @@ import Foundation
 
 /// Random changes applied to each training sample, drawn from the seed (so a run is reproducible).
 public struct Augmentation: Codable, Equatable, Sendable {
-    /// Zoom by a factor in [1 / (1 + scale), 1 + scale], log-uniform.
-    public var scale: Double = 0.25
+    /// Zoom by a factor drawn log-uniformly from [minZoom, maxZoom]: below 1 the subject shows
+    /// smaller in the input, with more of its surroundings (or the black border) around it.
+    public var minZoom: Double = 0.8
+    public var maxZoom: Double = 1.25
     /// Rotation in [-rotation, rotation] degrees, applied with `rotationProbability`.
     public var rotation: Double = 30
     public var rotationProbability: Double = 0.6
@@ -19,9 +21,33 @@ public struct Augmentation: Codable, Equatable, Sendable {
 
     public init() {}
 
+    private enum CodingKeys: String, CodingKey {
+        case minZoom, maxZoom, rotation, rotationProbability, translation, flip, colour, occlusion
+    }
+
+    /// Checkpoints written before the zoom range had one `scale`: zoom in [1 / (1 + scale), 1 + scale].
+    private enum EarlierKeys: String, CodingKey { case scale }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let scale = try decoder.container(keyedBy: EarlierKeys.self).decodeIfPresent(Double.self, forKey: .scale) {
+            (minZoom, maxZoom) = (1 / (1 + scale), 1 + scale)
+        } else {
+            minZoom = try container.decode(Double.self, forKey: .minZoom)
+            maxZoom = try container.decode(Double.self, forKey: .maxZoom)
+        }
+        rotation = try container.decode(Double.self, forKey: .rotation)
+        rotationProbability = try container.decode(Double.self, forKey: .rotationProbability)
+        translation = try container.decode(Double.self, forKey: .translation)
+        flip = try container.decode(Bool.self, forKey: .flip)
+        colour = try container.decode(Double.self, forKey: .colour)
+        occlusion = try container.decode(Double.self, forKey: .occlusion)
+    }
+
     public static let none: Augmentation = {
         var augmentation = Augmentation()
-        augmentation.scale = 0
+        augmentation.minZoom = 1
+        augmentation.maxZoom = 1
         augmentation.rotation = 0
         augmentation.translation = 0
         augmentation.flip = false
@@ -172,7 +198,8 @@ public final class Trainer: @unchecked Sendable {
         let aspect = Double(architecture.inputWidth) / Double(architecture.inputHeight)
         width = max(width, height * aspect)
         height = width / aspect
-        let zoom = a.scale > 0 ? exp(Double.random(in: -log(1 + a.scale)...log(1 + a.scale), using: &random)) : 1
+        let zoom =
+            a.minZoom < a.maxZoom ? exp(Double.random(in: log(a.minZoom)...log(a.maxZoom), using: &random)) : a.minZoom
         let rotation =
             Double.random(in: 0..<1, using: &random) < a.rotationProbability && a.rotation > 0
             ? Double.random(in: -a.rotation...a.rotation, using: &random) : 0
@@ -187,7 +214,9 @@ public final class Trainer: @unchecked Sendable {
             center: Point(x: center.x + shift.0, y: center.y + shift.1), width: width / zoom, height: height / zoom,
             targetWidth: architecture.inputWidth, targetHeight: architecture.inputHeight, rotationDegrees: rotation,
             flip: flip)
-        let window = cropWindow(around: sample.points.compactMap { $0 }.map { transform.apply(Point(x: toImage($0.x), y: toImage($0.y))) }, random: &random)
+        let window = cropWindow(
+            around: sample.points.compactMap { $0 }.map { transform.apply(Point(x: toImage($0.x), y: toImage($0.y))) },
+            random: &random)
         let inputWidth = settings.crop?[0] ?? architecture.inputWidth
         let inputHeight = settings.crop?[1] ?? architecture.inputHeight
         let placement = transform.followed(
@@ -264,9 +293,11 @@ public final class Trainer: @unchecked Sendable {
         var originX = 32 * Int.random(in: 0..<positionsX, using: &random)
         var originY = 32 * Int.random(in: 0..<positionsY, using: &random)
         if !inside.isEmpty && Double.random(in: 0..<1, using: &random) < 0.7 {
-            let centreX = inside.map(\.x).reduce(0, +) / Double(inside.count)
+            let centreX =
+                inside.map(\.x).reduce(0, +) / Double(inside.count)
                 + Double.random(in: -0.25...0.25, using: &random) * Double(crop[0])
-            let centreY = inside.map(\.y).reduce(0, +) / Double(inside.count)
+            let centreY =
+                inside.map(\.y).reduce(0, +) / Double(inside.count)
                 + Double.random(in: -0.25...0.25, using: &random) * Double(crop[1])
             originX = min(max(Int(centreX) - crop[0] / 2, 0), width - crop[0]) / 32 * 32
             originY = min(max(Int(centreY) - crop[1] / 2, 0), height - crop[1]) / 32 * 32
@@ -294,7 +325,8 @@ public final class Trainer: @unchecked Sendable {
             width: heatmapWidth, values: samples.flatMap(\.targets))
         let (loss, gradients) = graph.lossAndGradients(
             input: input, targets: targets, weights: samples.flatMap(\.mask),
-            foregroundWeight: Float(settings.foregroundWeight ?? 0), windows: settings.crop == nil ? nil : samples.map(\.window))
+            foregroundWeight: Float(settings.foregroundWeight ?? 0),
+            windows: settings.crop == nil ? nil : samples.map(\.window))
         let schedule = LearningRateSchedule(
             base: settings.learningRate, warmupSteps: max(1, Int(settings.warmupEpochs * Double(stepsPerEpoch))),
             totalSteps: totalSteps)
@@ -349,15 +381,17 @@ public final class Trainer: @unchecked Sendable {
         let predicted = ResultSlots<[PredictedPoint?]>(count: validation.count)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             for slot in stride(from: worker, to: validation.count, by: workers) {
-                predicted.set(slot, Result {
-                    let index = validation[slot]
-                    let (image, scale) = try data.image(index)
-                    let region = data.samples[index].box.map { Predictor.region(box: $0, scale: scale) }
-                    return predictors[worker].predict(image, box: region).map {
-                        PredictedPoint(
-                            x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
-                    }
-                })
+                predicted.set(
+                    slot,
+                    Result {
+                        let index = validation[slot]
+                        let (image, scale) = try data.image(index)
+                        let region = data.samples[index].box.map { Predictor.region(box: $0, scale: scale) }
+                        return predictors[worker].predict(image, box: region).map {
+                            PredictedPoint(
+                                x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
+                        }
+                    })
             }
         }
         let predictions = try predicted.results()
