@@ -56,6 +56,9 @@ struct Batch: ParsableCommand {
     @Flag(help: "Average with the mirrored image's heatmaps.")
     var flipTest = false
 
+    @Flag(help: "Run the model once even if it asks for a second pass around the subject (faster).")
+    var singlePass = false
+
     @Flag(help: "No progress bar and no summary on stderr.")
     var quiet = false
 
@@ -81,11 +84,13 @@ struct Batch: ParsableCommand {
             cocoIDs = Dictionary(set.images.map { ($0.value, $0.key) }) { first, _ in first }
         }
         if let draw { try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true) }
-        let (loaded, modelName) = try ModelChoice.load(model)
+        var (loaded, modelName) = try ModelChoice.load(model)
+        if singlePass { loaded.secondPassScale = nil }
         let runner = BatchRunner(
             model: loaded,
             options: BatchRunner.Options(
-                modelPath: modelName, output: output, format: chosenFormat, jobs: jobs, resume: resume, flipTest: flipTest,
+                modelPath: modelName, output: output, format: chosenFormat, jobs: jobs, resume: resume,
+                flipTest: flipTest,
                 minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs))
         let showBar = !quiet && isatty(STDERR_FILENO) == 1
         let start = Date()

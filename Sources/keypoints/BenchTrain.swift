@@ -38,7 +38,8 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         Trainer.keepFreedMemory()
         let architecture = try shape.architecture(keypoints: keypoints)
-        let timings = try TrainingBenchmark.run(architecture: architecture, keypoints: keypoints, batch: batch, steps: steps)
+        let timings = try TrainingBenchmark.run(
+            architecture: architecture, keypoints: keypoints, batch: batch, steps: steps)
         let forward = timings.forward, backward = timings.forwardBackward, update = timings.update
         let height = architecture.inputHeight, width = architecture.inputWidth
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

@@ -34,6 +34,9 @@ struct Detect: ParsableCommand {
     @Flag(help: "Average with the mirrored image's heatmaps (left and right swapped).")
     var flipTest = false
 
+    @Flag(help: "Run the model once even if it asks for a second pass around the subject (faster).")
+    var singlePass = false
+
     @Option(help: "Subpixel decoding: dark, quarter or argmax.")
     var decoder = "dark"
 
@@ -53,6 +56,7 @@ struct Detect: ParsableCommand {
     func run() throws {
         let (loaded, modelPath) = try ModelChoice.load(model)
         let predictor = try Predictor(model: loaded, threads: threads)
+        if singlePass { predictor.secondPassScale = nil }
         let decoding = HeatmapDecoder(rawValue: decoder)!
         for folder in [draw, dump].compactMap({ $0 }) {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

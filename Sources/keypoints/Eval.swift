@@ -62,6 +62,9 @@ struct Eval: ParsableCommand {
     @Flag(help: "With --model: average with the mirrored image's heatmaps.")
     var flipTest = false
 
+    @Flag(help: "With --model: run it once even if it asks for a second pass around the subject (faster).")
+    var singlePass = false
+
     @Option(help: "Threads for --model (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -90,7 +93,8 @@ struct Eval: ParsableCommand {
             predicted = try readPredictions(predictions!, set)
         }
         let names = set.keypointNames
-        let normalizer = try pckNorm.map { try PCKNormalizer.parse($0, names: names) } ?? PCKNormalizer.standard(for: names)
+        let normalizer =
+            try pckNorm.map { try PCKNormalizer.parse($0, names: names) } ?? PCKNormalizer.standard(for: names)
         let sigmaList: (values: [Double], source: String)?
         if let sigmas {
             let values = sigmas.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -126,6 +130,7 @@ struct Eval: ParsableCommand {
     private func predictWithModel(_ model: Model, _ set: LabeledSet) throws -> [[PredictedPoint?]] {
         let indices = try mapping(from: model.keypointNames, labels: set.keypointNames, source: "model")
         let predictor = try Predictor(model: model, threads: threads)
+        if singlePass { predictor.secondPassScale = nil }
         var cache: (path: String, image: Image)?
         return try set.samples.map { sample in
             let path = LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)
@@ -209,7 +214,8 @@ struct Eval: ParsableCommand {
         }
         return set.samples.map { sample in
             let points =
-                records[LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)] ?? records[sample.image]
+                records[LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)] ?? records[
+                    sample.image]
                 ?? byName[(sample.image as NSString).lastPathComponent]
             return set.keypointNames.map { points?[$0] }
         }

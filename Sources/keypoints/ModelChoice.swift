@@ -10,14 +10,17 @@ enum ModelChoice {
 
     static var help: ArgumentHelp {
         ArgumentHelp(
-            "A model file, or a built-in model: \(Model.bundledNames.joined(separator: ", ")) (default: \(defaultName)).")
+            "A model file, or a built-in model: \(Model.bundledNames.joined(separator: ", ")) (default: \(defaultName))."
+        )
     }
 
     /// The model `argument` names (nil: the default), and how to name it in output.
     static func load(_ argument: String?) throws -> (model: Model, name: String) {
         let name = argument ?? defaultName
         var isFolder: ObjCBool = false
-        if argument != nil && FileManager.default.fileExists(atPath: name, isDirectory: &isFolder) && !isFolder.boolValue {
+        if argument != nil && FileManager.default.fileExists(atPath: name, isDirectory: &isFolder)
+            && !isFolder.boolValue
+        {
             return (try Model.load(contentsOf: name), name)
         }
         if let model = try Model.bundled(name) { return (model, name) }

@@ -59,7 +59,7 @@ struct Train: ParsableCommand {
 
     @Option(
         help:
-            "Continue from this checkpoint (its settings and labels are used; --epochs, --input, --zoom and --average-decay may change)."
+            "Continue from this checkpoint (its settings and labels are used; --epochs, --input, --zoom, --second-pass and --average-decay may change)."
     )
     var resume: String?
 
@@ -103,6 +103,17 @@ struct Train: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Run whole images twice: the second pass on the box around the first's keypoints, this many times their extent.",
+            discussion: """
+                For labeled images that are crops centred on the subject (as LSPet's people): the \
+                model records it, and detect, batch, eval and the validation here then find the \
+                subject in the whole image first and look again at it at the size it was trained \
+                on. At least 1; 2 suits LSPet. With --resume: from there on.
+                """))
+    var secondPass: Double?
+
+    @Option(
+        help: ArgumentHelp(
             "Train on WIDTHxHEIGHT windows of the input around the labeled points (multiples of 32).",
             discussion: """
                 For a small animal in a large frame: run the network at full resolution (--input \
@@ -135,6 +146,9 @@ struct Train: ParsableCommand {
     var checkpointMinutes = 10.0
 
     func validate() throws {
+        if let secondPass, !(secondPass >= 1 && secondPass.isFinite) {
+            throw ValidationError("--second-pass must be at least 1, e.g. 2 (got \(secondPass))")
+        }
         if let averageDecay, !(averageDecay > 0 && averageDecay < 1) {
             throw ValidationError("--average-decay must lie between 0 and 1, e.g. 0.999 (got \(averageDecay))")
         }
@@ -163,6 +177,12 @@ struct Train: ParsableCommand {
                         range[0], range[1]
                     )
                 }
+            }
+            if let secondPass, secondPass != checkpoint.model.secondPassScale {
+                Self.recordScheduleChange(
+                    "second pass \(secondPass)x from epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)",
+                    in: &checkpoint)
+                checkpoint.model.secondPassScale = secondPass
             }
             if let averageDecay, averageDecay != checkpoint.settings.averageDecay {
                 Self.recordScheduleChange(
@@ -429,6 +449,7 @@ struct Train: ParsableCommand {
             skeleton: set.skeleton.isEmpty ? Skeletons.standard(for: names) : set.skeleton,
             flipPairs: pairs,
             oksSigmas: names == OKSEvaluation.cocoNames ? OKSEvaluation.cocoSigmas : nil, heatmapSigma: sigma,
+            secondPassScale: secondPass,
             provenance: [
                 "trained": "yes", "data": labels, "seed": "\(seed)",
                 "split": validation.map { "validation file \($0)" }

@@ -22,6 +22,9 @@ public struct Keypoint: Equatable, Sendable {
 public final class Predictor: @unchecked Sendable {
     public let model: Model
     public let network: Network
+    /// Whole images run twice when set (from the model's `secondPassScale`; nil: once): the
+    /// second pass on the box around the first pass's keypoints, each side this many times theirs.
+    public var secondPassScale: Double?
     /// The (flip-averaged) heatmaps of the last call, reused from call to call.
     private var heatmaps: [Float] = []
 
@@ -33,6 +36,7 @@ public final class Predictor: @unchecked Sendable {
         self.model = model
         network = try Network(
             architecture: model.architecture, weights: model.weights, threads: threads, instructionSet: instructionSet)
+        secondPassScale = model.secondPassScale
     }
 
     /// What the network saw and produced, for `--dump` and cross-checks.
@@ -57,7 +61,23 @@ public final class Predictor: @unchecked Sendable {
         )
     }
 
-    /// Keypoints for the whole image, letterboxed, or for `box` (centre and size in image pixels).
+    /// The box of a second pass: centred on `keypoints`' extent, each side `scale` times it, and
+    /// at least an eighth of the image's longer side (a first pass that found nothing must not
+    /// zoom into a speck).
+    public static func secondPassBox(
+        around keypoints: [Keypoint], scale: Double, image: Image
+    ) -> (center: Point, width: Double, height: Double) {
+        let xs = keypoints.map(\.x)
+        let ys = keypoints.map(\.y)
+        let least = Double(max(image.width, image.height)) / 8
+        return (
+            center: Point(x: (xs.min()! + xs.max()!) / 2, y: (ys.min()! + ys.max()!) / 2),
+            width: max((xs.max()! - xs.min()!) * scale, least), height: max((ys.max()! - ys.min()!) * scale, least)
+        )
+    }
+
+    /// Keypoints for the whole image, letterboxed (then, with `secondPassScale`, for the box
+    /// around them), or for `box` (centre and size in image pixels).
     public func predict(
         _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool = false,
         decoder: HeatmapDecoder = .dark
@@ -73,7 +93,23 @@ public final class Predictor: @unchecked Sendable {
         run(image, box: box, flipTest: flipTest, decoder: decoder, keepTensors: true)
     }
 
+    /// With no box and a `secondPassScale`, a plain first pass over the whole image finds the
+    /// subject, and the asked-for pass runs on the box around it: a model trained on
+    /// subject-centred crops then sees the subject at the size it learned, wherever and however
+    /// small it is in the frame.
     private func run(
+        _ image: Image, box: (center: Point, width: Double, height: Double)?, flipTest: Bool, decoder: HeatmapDecoder,
+        keepTensors: Bool
+    ) -> Inference {
+        guard box == nil, let scale = secondPassScale, !model.keypointNames.isEmpty else {
+            return runOnce(image, box: box, flipTest: flipTest, decoder: decoder, keepTensors: keepTensors)
+        }
+        let first = runOnce(image, box: nil, flipTest: false, decoder: decoder, keepTensors: false).keypoints
+        let subject = Self.secondPassBox(around: first, scale: scale, image: image)
+        return runOnce(image, box: subject, flipTest: flipTest, decoder: decoder, keepTensors: keepTensors)
+    }
+
+    private func runOnce(
         _ image: Image, box: (center: Point, width: Double, height: Double)?, flipTest: Bool, decoder: HeatmapDecoder,
         keepTensors: Bool
     ) -> Inference {

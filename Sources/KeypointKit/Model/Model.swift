@@ -5,7 +5,8 @@ import Foundation
 /// `format` ("swift-keypoints"), `format_version` ("1"), `architecture` (Architecture JSON),
 /// `keypoints` (names), `skeleton` and `flip_pairs` (index pairs), `oks_sigmas` (optional),
 /// `normalization` ({"mean": [...], "std": [...]}, per input channel, on values in 0...1),
-/// `heatmap_sigma` (target Gaussian, heatmap pixels) and `provenance` (how it was trained).
+/// `heatmap_sigma` (target Gaussian, heatmap pixels), `second_pass_scale` (optional, see
+/// `secondPassScale`) and `provenance` (how it was trained).
 public struct Model: Sendable {
     public var architecture: Architecture
     public var keypointNames: [String]
@@ -15,6 +16,10 @@ public struct Model: Sendable {
     public var mean: [Float]
     public var std: [Float]
     public var heatmapSigma: Double
+    /// For a model trained on subject-centred crops (as LSPet's people): whole images run twice,
+    /// the second time on the box around the first pass's keypoints, each side this many times
+    /// theirs (at least 1); nil runs once.
+    public var secondPassScale: Double?
     public var provenance: [String: String]
     public var weights: [String: Tensor]
 
@@ -23,7 +28,8 @@ public struct Model: Sendable {
     public init(
         architecture: Architecture, keypointNames: [String], skeleton: [[Int]] = [], flipPairs: [[Int]] = [],
         oksSigmas: [Double]? = nil, mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225],
-        heatmapSigma: Double = 2, provenance: [String: String] = [:], weights: [String: Tensor]
+        heatmapSigma: Double = 2, secondPassScale: Double? = nil, provenance: [String: String] = [:],
+        weights: [String: Tensor]
     ) {
         self.architecture = architecture
         self.keypointNames = keypointNames
@@ -33,6 +39,7 @@ public struct Model: Sendable {
         self.mean = mean
         self.std = std
         self.heatmapSigma = heatmapSigma
+        self.secondPassScale = secondPassScale
         self.provenance = provenance
         self.weights = weights
     }
@@ -72,12 +79,20 @@ public struct Model: Sendable {
         guard let sigmaText = metadata["heatmap_sigma"], let sigma = Double(sigmaText), sigma > 0 else {
             throw fail("metadata 'heatmap_sigma' is missing or not a positive number")
         }
+        var secondPassScale: Double?
+        if let text = metadata["second_pass_scale"] {
+            guard let scale = Double(text), scale >= 1, scale.isFinite else {
+                throw fail("metadata 'second_pass_scale' must be a number of at least 1, not '\(text.prefix(20))'")
+            }
+            secondPassScale = scale
+        }
         self.init(
             architecture: try Architecture.fromJSON(architectureText),
             keypointNames: try decode("keypoints", as: [String].self),
             skeleton: try decode("skeleton", as: [[Int]].self), flipPairs: try decode("flip_pairs", as: [[Int]].self),
             oksSigmas: metadata["oks_sigmas"] == nil ? nil : try decode("oks_sigmas", as: [Double].self),
             mean: normalization["mean"] ?? [], std: normalization["std"] ?? [], heatmapSigma: sigma,
+            secondPassScale: secondPassScale,
             provenance: metadata["provenance"] == nil ? [:] : try decode("provenance", as: [String: String].self),
             weights: file.tensors)
         try validate()
@@ -99,6 +114,9 @@ public struct Model: Sendable {
             for pair in pairs where pair.count != 2 || !pair.allSatisfy({ keypointNames.indices.contains($0) }) {
                 throw ModelError.invalidArchitecture(reason: "\(label) entry \(pair) is not a pair of keypoint indices")
             }
+        }
+        if let secondPassScale, !(secondPassScale >= 1 && secondPassScale.isFinite) {
+            throw ModelError.invalidArchitecture(reason: "second_pass_scale must be at least 1")
         }
         if let oksSigmas, oksSigmas.count != keypointNames.count || !oksSigmas.allSatisfy({ $0 > 0 }) {
             throw ModelError.invalidArchitecture(reason: "oks_sigmas needs one positive value per keypoint")
@@ -142,6 +160,7 @@ public struct Model: Sendable {
             "provenance": json(provenance),
         ]
         if let oksSigmas { metadata["oks_sigmas"] = json(oksSigmas) }
+        if let secondPassScale { metadata["second_pass_scale"] = "\(secondPassScale)" }
         return SafeTensors(metadata: metadata, tensors: weights)
     }
 
