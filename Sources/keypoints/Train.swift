@@ -136,6 +136,12 @@ struct Train: ParsableCommand {
                 """))
     var averageDecay: Double?
 
+    @Option(
+        help: ArgumentHelp(
+            "Keep the epoch with the lowest validation mean error (error) or the highest PCK@0.2 (pck).",
+            discussion: "Default: error. With --resume: from there on (the next epoch is then the first candidate)."))
+    var bestBy: TrainingSettings.BestBy?
+
     @Option(help: "Threads for validation (training uses all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -183,6 +189,12 @@ struct Train: ParsableCommand {
                     "second pass \(secondPass)x from epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)",
                     in: &checkpoint)
                 checkpoint.model.secondPassScale = secondPass
+            }
+            if let bestBy, bestBy != (checkpoint.settings.bestBy ?? .error) {
+                Self.recordScheduleChange(
+                    "best by \(bestBy.rawValue) from epoch \(checkpoint.epoch + 1)", in: &checkpoint)
+                checkpoint.settings.bestBy = bestBy
+                (checkpoint.bestError, checkpoint.bestPCK) = (nil, nil)
             }
             if let averageDecay, averageDecay != checkpoint.settings.averageDecay {
                 Self.recordScheduleChange(
@@ -283,11 +295,16 @@ struct Train: ParsableCommand {
                     result.normalizer)
             }
             FileHandle.standardError.write(Data((line + "\n").utf8))
-            let improved =
-                checkpoint.bestError == nil || (result.meanError ?? .infinity) < checkpoint.bestError!
-                || trainer.validation.isEmpty
-            if improved {
+            let improved: Bool
+            switch settings.bestBy ?? .error {
+            case .error:
+                improved = checkpoint.bestError == nil || (result.meanError ?? .infinity) < checkpoint.bestError!
+            case .pck:
+                improved = checkpoint.bestPCK == nil || (result.pck ?? -1) > checkpoint.bestPCK!
+            }
+            if improved || trainer.validation.isEmpty {
                 checkpoint.bestError = result.meanError
+                checkpoint.bestPCK = result.pck
                 checkpoint.bestEpoch = epoch + 1
                 var provenance = checkpoint.model.provenance
                 provenance["epochs"] = "\(epoch + 1) of \(settings.epochs) (best)"
@@ -305,7 +322,7 @@ struct Train: ParsableCommand {
         }
         FileHandle.standardError.write(
             Data(
-                "done: best epoch \(checkpoint.bestEpoch ?? 0), validation mean error \(checkpoint.bestError.map { String(format: "%.2f px", $0) } ?? "-"), model at \(out)\n"
+                "done: best epoch \(checkpoint.bestEpoch ?? 0), validation mean error \(checkpoint.bestError.map { String(format: "%.2f px", $0) } ?? "-"), PCK@0.2 \(checkpoint.bestPCK.map { String(format: "%.3f", $0) } ?? "-"), model at \(out)\n"
                     .utf8))
     }
 
@@ -423,6 +440,7 @@ struct Train: ParsableCommand {
         }
         settings.foregroundWeight = foregroundWeight
         settings.averageDecay = averageDecay
+        settings.bestBy = bestBy
         if let crop {
             let size = crop.lowercased().split(separator: "x").compactMap { Int($0) }
             guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }),
@@ -466,3 +484,5 @@ struct Train: ParsableCommand {
             bestEpoch: nil, seconds: 0)
     }
 }
+
+extension TrainingSettings.BestBy: ExpressibleByArgument {}

@@ -694,6 +694,35 @@ struct TrainCommandTests {
         #expect(backwards.status != 0 && backwards.errors.contains("--zoom must be MIN,MAX with 0 < MIN <= MAX"))
     }
 
+    /// --best-by pck keeps the epoch with the highest validation PCK@0.2 (the first of equals), and
+    /// the checkpoint remembers its figures; switching on --resume is recorded and starts afresh.
+    @Test func keepsTheBestEpochByPCK() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 16)
+        let out = folder.file("best.safetensors")
+        var arguments = Self.arguments
+        arguments[1] = "5"
+        let run = try CommandLineTool.run(["train", "--labels", labels, "--out", out, "--best-by", "pck"] + arguments)
+        #expect(run.status == 0, "\(run.errors)")
+        let figures = run.errors.split(separator: "\n").filter { $0.hasPrefix("epoch ") && $0.contains("PCK@0.2 ") }
+            .map { line in Double(line.split(separator: "PCK@0.2 ")[1].prefix { $0 != " " })! }
+        #expect(figures.count == 5, "\(run.errors)")
+        let checkpoint = try Checkpoint.load(contentsOf: out + ".checkpoint")
+        let best = try #require(checkpoint.bestEpoch)
+        #expect(best == figures.firstIndex(of: figures.max()!)! + 1, "PCK by epoch: \(figures)")
+        #expect(abs(checkpoint.bestPCK! - figures.max()!) <= 0.0005 && checkpoint.settings.bestBy == .pck)
+        #expect(try Model.load(contentsOf: out).provenance["epochs"] == "\(best) of 5 (best)")
+
+        let resumed = try CommandLineTool.run([
+            "train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "6", "--best-by", "error",
+        ])
+        #expect(resumed.status == 0, "\(resumed.errors)")
+        let after = try Checkpoint.load(contentsOf: out + ".checkpoint")
+        #expect(after.bestEpoch == 6 && after.settings.bestBy == .error)
+        #expect(
+            after.model.provenance["schedule_changes"] == "5 -> 6 epochs at epoch 6 step 1; best by error from epoch 6")
+    }
+
     @Test func validatesOnASeparateFile() throws {
         let trainFolder = try TemporaryFolder()
         let heldFolder = try TemporaryFolder()

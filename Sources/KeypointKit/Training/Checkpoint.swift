@@ -16,7 +16,9 @@ public struct Checkpoint: Sendable {
     /// Epochs finished, and optimisation steps done in the epoch after them.
     public var epoch: Int
     public var stepInEpoch: Int
+    /// The best epoch's validation figures (the best by `settings.bestBy`).
     public var bestError: Double?
+    public var bestPCK: Double?
     public var bestEpoch: Int?
     public var seconds: Double
     /// The moving average of the parameters (TrainingSettings.averageDecay) and its steps.
@@ -65,6 +67,7 @@ public struct Checkpoint: Sendable {
         file.metadata["checkpoint.adam_step"] = "\(optimizer.step)"
         if let bestError { file.metadata["checkpoint.best_error"] = "\(bestError)" }
         if let bestEpoch { file.metadata["checkpoint.best_epoch"] = "\(bestEpoch)" }
+        if let bestPCK { file.metadata["checkpoint.best_pck"] = "\(bestPCK)" }
         file.metadata["checkpoint.seconds"] = "\(seconds)"
         try writeFileAtomically(file.serialized(), to: path)
     }
@@ -109,6 +112,7 @@ public struct Checkpoint: Sendable {
             bestEpoch: file.metadata["checkpoint.best_epoch"].flatMap(Int.init),
             seconds: Double(file.metadata["checkpoint.seconds"] ?? "") ?? 0)
         checkpoint.average = average
+        checkpoint.bestPCK = file.metadata["checkpoint.best_pck"].flatMap(Double.init)
         checkpoint.averageSteps = Int(file.metadata["checkpoint.average_steps"] ?? "") ?? 0
         return checkpoint
     }

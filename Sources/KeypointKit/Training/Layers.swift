@@ -313,7 +313,9 @@ enum TrainingOps {
             var turned = [Float](repeating: 0, count: weights.count)
             for o in 0..<g.outChannels {
                 for c in 0..<g.inChannels {
-                    for tap in 0..<9 { turned[(c * g.outChannels + o) * 9 + 8 - tap] = weights[(o * g.inChannels + c) * 9 + tap] }
+                    for tap in 0..<9 {
+                        turned[(c * g.outChannels + o) * 9 + 8 - tap] = weights[(o * g.inChannels + c) * 9 + tap]
+                    }
                 }
             }
             winogradDx = coreForward(dy, weights: turned, bias: nil, adjoint).map { $0 as! Grid<Scalar> }

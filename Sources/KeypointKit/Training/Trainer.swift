@@ -79,6 +79,14 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// Validate, keep and ship an exponential moving average of the weights (and batch-norm
     /// statistics), with this decay per step, while the raw weights train on; nil: the raw weights.
     public var averageDecay: Double?
+    /// The validation figure that picks the epoch written as the best model; nil: `.error`.
+    public var bestBy: BestBy?
+
+    /// Lowest validation mean pixel error (DeepLabCut's figure), or highest PCK@0.2 (the human
+    /// pose benchmarks' figure); the two can disagree, the mean being swayed by a few gross misses.
+    public enum BestBy: String, Codable, Sendable, CaseIterable {
+        case error, pck
+    }
 
     public init(
         epochs: Int, batch: Int, learningRate: Double = 2e-3, weightDecay: Double = 1e-4, warmupEpochs: Double = 1,
