@@ -2,7 +2,9 @@
 # Batch throughput: `keypoints batch` beside a Python pipeline doing the same work with common
 # tools (Pillow decode + resize, onnxruntime on our exported ONNX model, numpy argmax), in one run,
 # at 1 and 2 threads, on frames of the openfield video; and our peak RSS for 100 and for all
-# frames (it must not grow with the number of images).
+# frames (it must not grow with the number of images). Ours runs --single-pass, one network run
+# per image as the peer's; a model with a second pass (around the subject) also gets a line with
+# it, the default.
 #
 # Usage: bash Scripts/bench-batch.sh [FRAMES] [MODEL...]
 #   FRAMES  frames to extract (default 1000); MODEL model files or built-in names (default: every
@@ -31,19 +33,25 @@ ffmpeg -loglevel error -i "$video" -frames:v "$count" "$work/frames/%05d.png"
 for frame in $(ls "$work/frames" | head -100); do ln -s "$work/frames/$frame" "$work/first100/$frame"; done
 
 rss() { grep "Maximum resident" "$1" | awk '{print $NF}'; }
+wall() { grep "Elapsed (wall" "$1" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
 for model in "${models[@]}"; do
     "$keypoints" export "$model" --onnx "$work/model.onnx"
     echo "frames: $(ls "$work/frames" | wc -l) PNG, 640x480; model: $model"
     printf '%-8s %-22s %12s %14s\n' threads pipeline images/s "peak RSS MiB"
     for threads in 1 2; do
         /usr/bin/time -v "$keypoints" batch "$work/frames" --model "$model" --out "$work/ours$threads.jsonl" \
-            --jobs "$threads" --quiet 2>"$work/time$threads.txt"
-        seconds=$(grep "Elapsed (wall" "$work/time$threads.txt" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-        ours=$(python3 -c "print(round($count / $seconds, 1))")
+            --jobs "$threads" --quiet --single-pass 2>"$work/time$threads.txt"
+        ours=$(python3 -c "print(round($count / $(wall "$work/time$threads.txt"), 1))")
         peer=$(python3 Scripts/python_batch_peer.py "$work/model.onnx" "$threads" "$work"/frames/*.png | python3 -c "import json,sys; print(json.load(sys.stdin)['images_per_s'])")
         printf '%-8s %-22s %12s %14s\n' "$threads" "keypoints batch" "$ours" "$(( $(rss "$work/time$threads.txt") / 1024 ))"
         printf '%-8s %-22s %12s %14s\n' "$threads" "Python (Pillow+ORT)" "$peer" "-"
         python3 -c "print(f'{\"\":8} ours / Python: {$ours / $peer:.2f}x')"
+        if "$keypoints" info "$model" | grep -q "^Second pass"; then
+            /usr/bin/time -v "$keypoints" batch "$work/frames" --model "$model" --out "$work/twice$threads.jsonl" \
+                --jobs "$threads" --quiet 2>"$work/twice$threads.txt"
+            twice=$(python3 -c "print(round($count / $(wall "$work/twice$threads.txt"), 1))")
+            printf '%-8s %-22s %12s %14s\n' "$threads" "keypoints, 2 passes" "$twice" "$(( $(rss "$work/twice$threads.txt") / 1024 ))"
+        fi
     done
     /usr/bin/time -v "$keypoints" batch "$work/first100" --model "$model" --out "$work/small.jsonl" --quiet 2>"$work/time100.txt"
     echo "peak RSS: $(ls "$work/first100" | wc -l) frames $(( $(rss "$work/time100.txt") / 1024 )) MiB, $count frames $(( $(rss "$work/time2.txt") / 1024 )) MiB (2 jobs both)"
