@@ -53,8 +53,10 @@ struct Batch: ParsableCommand {
     @Option(help: "Hide keypoints scoring below this in overlays.")
     var minScore: Float = 0
 
-    @Flag(help: "Average with the mirrored image's heatmaps.")
-    var flipTest = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Average with the mirrored image's heatmaps, left and right swapped (default: as the model asks).")
+    var flipTest: Bool?
 
     @Flag(help: "Run the model once even if it asks for a second pass around the subject (faster).")
     var singlePass = false
@@ -90,7 +92,7 @@ struct Batch: ParsableCommand {
             model: loaded,
             options: BatchRunner.Options(
                 modelPath: modelName, output: output, format: chosenFormat, jobs: jobs, resume: resume,
-                flipTest: flipTest,
+                flipTest: flipTest ?? loaded.flipTest,
                 minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs))
         let showBar = !quiet && isatty(STDERR_FILENO) == 1
         let start = Date()

@@ -31,8 +31,10 @@ struct Detect: ParsableCommand {
     @Option(help: "Hide keypoints scoring below this in tables and overlays.")
     var minScore: Float = 0
 
-    @Flag(help: "Average with the mirrored image's heatmaps (left and right swapped).")
-    var flipTest = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Average with the mirrored image's heatmaps, left and right swapped (default: as the model asks).")
+    var flipTest: Bool?
 
     @Flag(help: "Run the model once even if it asks for a second pass around the subject (faster).")
     var singlePass = false
@@ -65,7 +67,7 @@ struct Detect: ParsableCommand {
         for path in images {
             do {
                 let image = try ImageDecoder.decode(contentsOf: path).image
-                let inference = predictor.infer(image, flipTest: flipTest, decoder: decoding)
+                let inference = predictor.infer(image, flipTest: flipTest ?? loaded.flipTest, decoder: decoding)
                 let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
                 if let dump {
                     try Npy.write(inference.input, to: "\(dump)/\(name).input.npy")

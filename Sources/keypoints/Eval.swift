@@ -59,8 +59,12 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
-    @Flag(help: "With --model: average with the mirrored image's heatmaps.")
-    var flipTest = false
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "With --model: average with the mirrored image's heatmaps, left and right swapped (default: as the model asks)."
+    )
+    var flipTest: Bool?
 
     @Flag(help: "With --model: run it once even if it asks for a second pass around the subject (faster).")
     var singlePass = false
@@ -137,7 +141,7 @@ struct Eval: ParsableCommand {
             let image = try cache?.path == path ? cache!.image : ImageDecoder.decode(contentsOf: path).image
             cache = (path, image)
             let region = sample.box.map { Predictor.region(box: $0) }
-            let keypoints = predictor.predict(image, box: region, flipTest: flipTest)
+            let keypoints = predictor.predict(image, box: region, flipTest: flipTest ?? model.flipTest)
             return indices.map {
                 PredictedPoint(x: keypoints[$0].x, y: keypoints[$0].y, score: Double(keypoints[$0].score))
             }

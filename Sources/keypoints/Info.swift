@@ -55,6 +55,7 @@ struct Info: ParsableCommand {
         print("Flip pairs: \(loaded.flipPairs.map { "\(names[$0[0]])/\(names[$0[1]])" }.joined(separator: ", "))")
         if let sigmas = loaded.oksSigmas { print("OKS sigmas: \(sigmas.map { String($0) }.joined(separator: ", "))") }
         print("Normalization: mean \(loaded.mean), std \(loaded.std); heatmap sigma \(loaded.heatmapSigma)")
+        if loaded.flipTest { print("Flip test: on unless --no-flip-test") }
         if let scale = loaded.secondPassScale {
             print("Second pass: on the box around the first pass's keypoints, \(scale)x their extent")
         }

@@ -136,7 +136,8 @@ struct BenchNetCommandTests {
             #expect(((line["gflops"] as? Double ?? 0) > 0) == isConvolution, "\(line)")
             #expect((line["algorithm"] as? String != "-") == isConvolution, "\(line)")
         }
-        #expect(layers.first { $0["layer"] as? String == "stage1.block0.conv1" }?["algorithm"] as? String == "winograd-f4")
+        #expect(
+            layers.first { $0["layer"] as? String == "stage1.block0.conv1" }?["algorithm"] as? String == "winograd-f4")
         #expect(layers.first { $0["layer"] as? String == "down1" }?["algorithm"] as? String == "indirect-gemm")
     }
 }
@@ -360,7 +361,8 @@ struct EvalCommandTests {
         #expect(plot.width > 700 && plot.height > 400)
         // Every image is equally wrong, so the eight "worst" are eight full frames side by side.
         for rank in 1...8 {
-            let overlay = try ImageDecoder.decode(contentsOf: folder.file(String(format: "report/worst_%02d.png", rank)))
+            let overlay = try ImageDecoder.decode(
+                contentsOf: folder.file(String(format: "report/worst_%02d.png", rank)))
             #expect(overlay.image.width == 2 * 640 + 8 && overlay.image.height == 480 + 28)
         }
         #expect(!FileManager.default.fileExists(atPath: folder.file("report/worst_09.png")))

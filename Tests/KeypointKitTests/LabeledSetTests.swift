@@ -39,7 +39,8 @@ struct LabeledSetTests {
         for (index, line) in lines.dropFirst(3).enumerated() {
             var cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             if index == 1 { cells[3] = "" }  // the second image's leftear x
-            rewritten.append((cells[0].split(separator: "/").map(String.init) + cells.dropFirst()).joined(separator: ","))
+            rewritten.append(
+                (cells[0].split(separator: "/").map(String.init) + cells.dropFirst()).joined(separator: ","))
         }
         let folder = try TemporaryFolder()
         let path = try folder.write(Array(rewritten.joined(separator: "\n").utf8), to: "CollectedData_me.csv")

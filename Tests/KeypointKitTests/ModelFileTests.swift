@@ -17,6 +17,7 @@ struct ModelFileTests {
     @Test func roundTrip() throws {
         var model = try Self.smallModel()
         model.secondPassScale = 2
+        model.flipTest = true
         let folder = try TemporaryFolder()
         let path = folder.file("model.safetensors")
         try model.write(to: path)
@@ -25,7 +26,10 @@ struct ModelFileTests {
         #expect(loaded.keypointNames == model.keypointNames && loaded.skeleton == model.skeleton)
         #expect(loaded.flipPairs == model.flipPairs && loaded.oksSigmas == model.oksSigmas)
         #expect(loaded.mean == model.mean && loaded.std == model.std && loaded.heatmapSigma == 1.5)
-        #expect(loaded.provenance == ["data": "test"] && loaded.secondPassScale == 2)
+        #expect(loaded.provenance == ["data": "test"] && loaded.secondPassScale == 2 && loaded.flipTest)
+        #expect(
+            try Model(safeTensors: SafeTensors(bytes: Self.smallModel().serialized(), path: "x"), path: "x").flipTest
+                == false)
         #expect(loaded.weights == model.weights)
         // The container is plain safetensors: 8-byte length, JSON header, aligned data.
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
@@ -78,6 +82,10 @@ struct ModelFileTests {
         file = try SafeTensors(bytes: good, path: "x")
         file.metadata["second_pass_scale"] = "0.5"
         #expect(error(for: file.serialized()).contains("'second_pass_scale' must be a number of at least 1, not '0.5'"))
+
+        file = try SafeTensors(bytes: good, path: "x")
+        file.metadata["flip_test"] = "yes"
+        #expect(error(for: file.serialized()).contains("'flip_test' must be true or false, not 'yes'"))
 
         file = try SafeTensors(bytes: good, path: "x")
         file.metadata["format"] = nil

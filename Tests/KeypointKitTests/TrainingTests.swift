@@ -666,22 +666,29 @@ struct TrainCommandTests {
 
         let resumed = try CommandLineTool.run([
             "train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "2", "--zoom", "0.6,1.5",
-            "--second-pass", "2",
+            "--second-pass", "2", "--flip-test",
         ])
         #expect(resumed.status == 0, "\(resumed.errors)")
         let after = try Checkpoint.load(contentsOf: out + ".checkpoint")
         #expect(after.settings.augmentation.minZoom == 0.6 && after.model.secondPassScale == 2)
         #expect(
             after.model.provenance["schedule_changes"]
-                == "1 -> 2 epochs at epoch 2 step 1; zoom 0.5-1.5 -> 0.6-1.5 from epoch 2 step 1; second pass 2.0x from epoch 2 step 1"
+                == "1 -> 2 epochs at epoch 2 step 1; zoom 0.5-1.5 -> 0.6-1.5 from epoch 2 step 1; second pass 2.0x from epoch 2 step 1; flip test on from epoch 2"
         )
-        #expect(try Model.load(contentsOf: out).secondPassScale == 2)
+        let written = try Model.load(contentsOf: out)
+        #expect(written.secondPassScale == 2 && written.flipTest)
         let info = try CommandLineTool.run(["info", out])
         #expect(info.output.contains("Second pass: on the box around the first pass's keypoints, 2.0x their extent"))
-        let image = folder.file("img0.png")
-        let twice = try CommandLineTool.run(["detect", image, "--model", out, "--json"])
-        let once = try CommandLineTool.run(["detect", image, "--model", out, "--json", "--single-pass"])
-        #expect(twice.status == 0 && once.status == 0 && twice.output != once.output, "\(twice.errors)")
+        #expect(info.output.contains("Flip test: on unless --no-flip-test"))
+        func detect(_ options: [String]) throws -> String {
+            let result = try CommandLineTool.run(
+                ["detect", folder.file("img0.png"), "--model", out, "--json"] + options)
+            #expect(result.status == 0, "\(result.errors)")
+            return result.output
+        }
+        let asked = try detect([])
+        #expect(try detect(["--single-pass"]) != asked)
+        #expect(try detect(["--flip-test"]) == asked && detect(["--no-flip-test"]) != asked)
 
         let unmirrored = try CommandLineTool.run(
             ["train", "--labels", labels, "--out", out, "--no-mirror"] + arguments)

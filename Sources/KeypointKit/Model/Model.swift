@@ -5,8 +5,8 @@ import Foundation
 /// `format` ("swift-keypoints"), `format_version` ("1"), `architecture` (Architecture JSON),
 /// `keypoints` (names), `skeleton` and `flip_pairs` (index pairs), `oks_sigmas` (optional),
 /// `normalization` ({"mean": [...], "std": [...]}, per input channel, on values in 0...1),
-/// `heatmap_sigma` (target Gaussian, heatmap pixels), `second_pass_scale` (optional, see
-/// `secondPassScale`) and `provenance` (how it was trained).
+/// `heatmap_sigma` (target Gaussian, heatmap pixels), `second_pass_scale` and `flip_test`
+/// (optional, see below) and `provenance` (how it was trained).
 public struct Model: Sendable {
     public var architecture: Architecture
     public var keypointNames: [String]
@@ -20,6 +20,9 @@ public struct Model: Sendable {
     /// the second time on the box around the first pass's keypoints, each side this many times
     /// theirs (at least 1); nil runs once.
     public var secondPassScale: Double?
+    /// Average each image's heatmaps with its mirror's (left and right swapped) unless told
+    /// otherwise, as MMPose's test settings do: for models where it pays (metadata `flip_test`).
+    public var flipTest: Bool
     public var provenance: [String: String]
     public var weights: [String: Tensor]
 
@@ -28,8 +31,8 @@ public struct Model: Sendable {
     public init(
         architecture: Architecture, keypointNames: [String], skeleton: [[Int]] = [], flipPairs: [[Int]] = [],
         oksSigmas: [Double]? = nil, mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225],
-        heatmapSigma: Double = 2, secondPassScale: Double? = nil, provenance: [String: String] = [:],
-        weights: [String: Tensor]
+        heatmapSigma: Double = 2, secondPassScale: Double? = nil, flipTest: Bool = false,
+        provenance: [String: String] = [:], weights: [String: Tensor]
     ) {
         self.architecture = architecture
         self.keypointNames = keypointNames
@@ -40,6 +43,7 @@ public struct Model: Sendable {
         self.std = std
         self.heatmapSigma = heatmapSigma
         self.secondPassScale = secondPassScale
+        self.flipTest = flipTest
         self.provenance = provenance
         self.weights = weights
     }
@@ -86,13 +90,16 @@ public struct Model: Sendable {
             }
             secondPassScale = scale
         }
+        guard [nil, "true", "false"].contains(metadata["flip_test"]) else {
+            throw fail("metadata 'flip_test' must be true or false, not '\(metadata["flip_test"]!.prefix(20))'")
+        }
         self.init(
             architecture: try Architecture.fromJSON(architectureText),
             keypointNames: try decode("keypoints", as: [String].self),
             skeleton: try decode("skeleton", as: [[Int]].self), flipPairs: try decode("flip_pairs", as: [[Int]].self),
             oksSigmas: metadata["oks_sigmas"] == nil ? nil : try decode("oks_sigmas", as: [Double].self),
             mean: normalization["mean"] ?? [], std: normalization["std"] ?? [], heatmapSigma: sigma,
-            secondPassScale: secondPassScale,
+            secondPassScale: secondPassScale, flipTest: metadata["flip_test"] == "true",
             provenance: metadata["provenance"] == nil ? [:] : try decode("provenance", as: [String: String].self),
             weights: file.tensors)
         try validate()
@@ -161,6 +168,7 @@ public struct Model: Sendable {
         ]
         if let oksSigmas { metadata["oks_sigmas"] = json(oksSigmas) }
         if let secondPassScale { metadata["second_pass_scale"] = "\(secondPassScale)" }
+        if flipTest { metadata["flip_test"] = "true" }
         return SafeTensors(metadata: metadata, tensors: weights)
     }
 
