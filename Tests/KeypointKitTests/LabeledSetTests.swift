@@ -25,6 +25,67 @@ struct LabeledSetTests {
         #expect(set.samples.allSatisfy { $0.points.allSatisfy { $0 != nil } })
     }
 
+    /// A DeepLabCut project by its folder or config.yaml: the CollectedData CSV of every video
+    /// folder merged, images found, config.yaml's scorer and skeleton used; mismatched body parts,
+    /// HDF5-only labels and a folder that is no project are explained.
+    @Test func deepLabCutProjectFolder() throws {
+        let openfield = SharedData.path("dlc-openfield/examples/openfield-Pranav-2018-10-30")
+        let whole = try LabeledSet.load(contentsOf: openfield)
+        #expect(whole.keypointNames == ["snout", "leftear", "rightear", "tailbase"] && whole.samples.count == 100)
+        #expect(whole.samples[0].image == openfield + "/labeled-data/m4s1/img0000.png")
+        #expect(whole.samples.allSatisfy { FileManager.default.fileExists(atPath: $0.image) })
+        #expect(try LabeledSet.load(contentsOf: openfield + "/config.yaml").samples == whole.samples)
+
+        let folder = try TemporaryFolder()
+        let header = "scorer,me,me,me,me\nbodyparts,nose,nose,tail,tail\ncoords,x,y,x,y\n"
+        for (video, rows) in [
+            ("a", "labeled-data/a/f1.png,1,2,3,4\n"),
+            ("b", "labeled-data/b/f1.png,5,6,,\nlabeled-data/b/f2.png,7,8,9,10\n"),
+        ] {
+            try FileManager.default.createDirectory(
+                atPath: folder.file("labeled-data/\(video)"), withIntermediateDirectories: true)
+            _ = try folder.write(Array((header + rows).utf8), to: "labeled-data/\(video)/CollectedData_me.csv")
+        }
+        _ = try folder.write(Array("other,x\n".utf8), to: "labeled-data/a/CollectedData_you.csv")
+        try FileManager.default.createDirectory(
+            atPath: folder.file("labeled-data/a_labeled"), withIntermediateDirectories: true)
+        _ = try folder.write(
+            Array(
+                "scorer: me\nbodyparts:\n- nose\n- tail\nskeleton:\n- - nose\n  - tail\n- - nose\n  - ear\nskeleton_color: black\n"
+                    .utf8), to: "config.yaml")
+        let merged = try LabeledSet.load(contentsOf: folder.path)
+        #expect(
+            merged.samples.map(\.image)
+                == ["a/f1.png", "b/f1.png", "b/f2.png"].map { folder.file("labeled-data/" + $0) })
+        #expect(
+            merged.samples[1].points[1] == nil
+                && merged.samples[2].points[1] == LabeledPoint(x: 9, y: 10, visible: true))
+        #expect(merged.skeleton == [[0, 1]])
+
+        func failure(_ path: String) -> String {
+            do {
+                _ = try LabeledSet.load(contentsOf: path)
+                return "loaded"
+            } catch {
+                return "\(error)"
+            }
+        }
+        _ = try folder.write(Array("scorer: someone\n".utf8), to: "config.yaml")
+        #expect(
+            failure(folder.path).contains("holds several label files (CollectedData_me.csv, CollectedData_you.csv)"))
+        try FileManager.default.removeItem(atPath: folder.file("labeled-data/a/CollectedData_you.csv"))
+        _ = try folder.write(
+            Array("scorer,me,me\nbodyparts,nose,nose\ncoords,x,y\nlabeled-data/c/f.png,1,2\n".utf8),
+            to: "labeled-data/b/CollectedData_me.csv")
+        #expect(
+            failure(folder.path).contains(
+                "body parts nose differ from \(folder.file("labeled-data/a/CollectedData_me.csv"))'s nose,tail"))
+        try FileManager.default.removeItem(atPath: folder.file("labeled-data/b/CollectedData_me.csv"))
+        _ = try folder.write([0x89, 0x48, 0x44, 0x46], to: "labeled-data/b/CollectedData_me.h5")
+        #expect(failure(folder.path).contains("labels only in HDF5; save them as CSV too"))
+        #expect(failure(folder.file("labeled-data")).contains("not a DeepLabCut project: no labeled-data folder"))
+    }
+
     /// DeepLabCut 2.2 and later write the image path over three index columns; the same labels,
     /// rewritten that way with one cell emptied, read the same with that point missing.
     @Test func deepLabCutSplitIndexColumns() throws {

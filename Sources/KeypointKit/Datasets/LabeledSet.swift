@@ -78,6 +78,12 @@ public struct LabeledSet: Equatable, Sendable {
     }
 
     public static func load(contentsOf path: String) throws -> LabeledSet {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+            || path.hasSuffix(".yaml")
+        {
+            return try deepLabCutProject(path)
+        }
         let bytes: [UInt8]
         do {
             bytes = try readFile(path, limit: 1 << 30)
@@ -120,6 +126,100 @@ public struct LabeledSet: Equatable, Sendable {
         guard !samples.isEmpty else { throw LabelError.malformed(path: path, line: nil, reason: "no labeled rows") }
         return LabeledSet(
             format: .deepLabCut, keypointNames: table.names, samples: samples, skeleton: [], images: [:])
+    }
+
+    /// A DeepLabCut project, given as its folder or its config.yaml: the CollectedData CSV of each
+    /// `labeled-data/<video>/` folder (the one of config.yaml's scorer when there are several),
+    /// merged, with image paths made absolute, and config.yaml's skeleton. Folders without labels
+    /// (DeepLabCut's `<video>_labeled` plots) are passed over; one with labels only in `.h5` is an
+    /// error, not a silent loss.
+    static func deepLabCutProject(_ path: String) throws -> LabeledSet {
+        let files = FileManager.default
+        let project = path.hasSuffix(".yaml") ? (path as NSString).deletingLastPathComponent : path
+        let config = (project.isEmpty ? "." : project) + "/config.yaml"
+        let yaml = (try? String(contentsOfFile: config, encoding: .utf8)) ?? ""
+        let scorer = yaml.split(separator: "\n").first { $0.hasPrefix("scorer:") }
+            .map { $0.dropFirst(7).trimmingCharacters(in: .whitespaces) }
+        let labeled = (project.isEmpty ? "." : project) + "/labeled-data"
+        guard let videos = try? files.contentsOfDirectory(atPath: labeled) else {
+            throw LabelError.unreadable(
+                path: path,
+                reason: "not a DeepLabCut project: no labeled-data folder in \(project.isEmpty ? "." : project)")
+        }
+        var merged: LabeledSet?
+        var mergedFrom = ""
+        for video in videos.sorted() {
+            let folder = labeled + "/" + video
+            let names = ((try? files.contentsOfDirectory(atPath: folder)) ?? []).filter {
+                $0.hasPrefix("CollectedData_")
+            }
+            var csvs = names.filter { $0.hasSuffix(".csv") }.sorted()
+            if csvs.count > 1, let scorer, csvs.contains("CollectedData_\(scorer).csv") {
+                csvs = ["CollectedData_\(scorer).csv"]
+            }
+            guard csvs.count <= 1 else {
+                throw LabelError.malformed(
+                    path: folder, line: nil,
+                    reason: "holds several label files (\(csvs.joined(separator: ", "))); pass one with --labels")
+            }
+            guard let csv = csvs.first else {
+                if let h5 = names.first(where: { $0.hasSuffix(".h5") }) {
+                    throw LabelError.malformed(
+                        path: folder + "/" + h5, line: nil,
+                        reason: "labels only in HDF5; save them as CSV too (pandas: read_hdf, then to_csv)")
+                }
+                continue
+            }
+            let file = folder + "/" + csv
+            var set = try load(contentsOf: file)
+            // DeepLabCut's image paths are relative to the project (a missing image is reported
+            // when it is read, under the path it should have).
+            let root =
+                project.hasPrefix("/")
+                ? project : (files.currentDirectoryPath as NSString).appendingPathComponent(project)
+            for index in set.samples.indices where !set.samples[index].image.hasPrefix("/") {
+                set.samples[index].image = (root as NSString).appendingPathComponent(set.samples[index].image)
+            }
+            if merged == nil {
+                (merged, mergedFrom) = (set, file)
+            } else if set.keypointNames != merged!.keypointNames {
+                throw LabelError.malformed(
+                    path: file, line: 2,
+                    reason:
+                        "body parts \(set.keypointNames.joined(separator: ",")) differ from \(mergedFrom)'s \(merged!.keypointNames.joined(separator: ","))"
+                )
+            } else {
+                merged!.samples += set.samples
+            }
+        }
+        guard var merged else {
+            throw LabelError.malformed(path: labeled, line: nil, reason: "no labeled-data/<video>/CollectedData_*.csv")
+        }
+        merged.skeleton = deepLabCutSkeleton(yaml, names: merged.keypointNames)
+        return merged
+    }
+
+    /// config.yaml's `skeleton:` as index pairs: the block list DeepLabCut writes ("- - a" then
+    /// "  - b"); edges naming unknown body parts are left out.
+    static func deepLabCutSkeleton(_ yaml: String, names: [String]) -> [[Int]] {
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("skeleton:") }) else { return [] }
+        var edges: [[String]] = []
+        for line in lines[(start + 1)...] {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard text.hasPrefix("-") else { break }
+            if text.hasPrefix("- -") {
+                edges.append([String(text.dropFirst(3)).trimmingCharacters(in: .whitespaces)])
+            } else if !edges.isEmpty {
+                edges[edges.count - 1].append(String(text.dropFirst(1)).trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return edges.compactMap { edge in
+            guard edge.count == 2, let a = names.firstIndex(of: edge[0]), let b = names.firstIndex(of: edge[1]) else {
+                return nil
+            }
+            return [a, b]
+        }
     }
 
     static func simpleCSV(_ rows: [[String]], path: String) throws -> LabeledSet {
