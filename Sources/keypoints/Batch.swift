@@ -53,13 +53,7 @@ struct Batch: ParsableCommand {
     @Option(help: "Hide keypoints scoring below this in overlays.")
     var minScore: Float = 0
 
-    @Flag(
-        inversion: .prefixedNo,
-        help: "Average with the mirrored image's heatmaps, left and right swapped (default: as the model asks).")
-    var flipTest: Bool?
-
-    @Flag(help: "Run the model once even if it asks for a second pass around the subject (faster).")
-    var singlePass = false
+    @OptionGroup var testTime: TestTimeOptions
 
     @Flag(help: "No progress bar and no summary on stderr.")
     var quiet = false
@@ -86,13 +80,13 @@ struct Batch: ParsableCommand {
             cocoIDs = Dictionary(set.images.map { ($0.value, $0.key) }) { first, _ in first }
         }
         if let draw { try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true) }
-        var (loaded, modelName) = try ModelChoice.load(model)
-        if singlePass { loaded.secondPassScale = nil }
+        let (chosen, modelName) = try ModelChoice.load(model)
+        let loaded = testTime.applied(to: chosen)
         let runner = BatchRunner(
             model: loaded,
             options: BatchRunner.Options(
                 modelPath: modelName, output: output, format: chosenFormat, jobs: jobs, resume: resume,
-                flipTest: flipTest ?? loaded.flipTest,
+                flipTest: loaded.flipTest,
                 minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs))
         let showBar = !quiet && isatty(STDERR_FILENO) == 1
         let start = Date()

@@ -31,13 +31,7 @@ struct Detect: ParsableCommand {
     @Option(help: "Hide keypoints scoring below this in tables and overlays.")
     var minScore: Float = 0
 
-    @Flag(
-        inversion: .prefixedNo,
-        help: "Average with the mirrored image's heatmaps, left and right swapped (default: as the model asks).")
-    var flipTest: Bool?
-
-    @Flag(help: "Run the model once even if it asks for a second pass around the subject (faster).")
-    var singlePass = false
+    @OptionGroup var testTime: TestTimeOptions
 
     @Option(help: "Subpixel decoding: dark, quarter or argmax.")
     var decoder = "dark"
@@ -56,9 +50,9 @@ struct Detect: ParsableCommand {
     }
 
     func run() throws {
-        let (loaded, modelPath) = try ModelChoice.load(model)
+        let (chosen, modelPath) = try ModelChoice.load(model)
+        let loaded = testTime.applied(to: chosen)
         let predictor = try Predictor(model: loaded, threads: threads)
-        if singlePass { predictor.secondPassScale = nil }
         let decoding = HeatmapDecoder(rawValue: decoder)!
         for folder in [draw, dump].compactMap({ $0 }) {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -67,7 +61,7 @@ struct Detect: ParsableCommand {
         for path in images {
             do {
                 let image = try ImageDecoder.decode(contentsOf: path).image
-                let inference = predictor.infer(image, flipTest: flipTest ?? loaded.flipTest, decoder: decoding)
+                let inference = predictor.infer(image, flipTest: loaded.flipTest, decoder: decoding)
                 let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
                 if let dump {
                     try Npy.write(inference.input, to: "\(dump)/\(name).input.npy")

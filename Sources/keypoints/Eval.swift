@@ -7,11 +7,12 @@ struct Eval: ParsableCommand {
         commandName: "eval",
         abstract: "Score a model, or an existing predictions file, on a labeled set.",
         discussion: """
-            Labels: a DeepLabCut CollectedData CSV, a COCO keypoints JSON or a simple CSV \
-            (image,<kp>_x,<kp>_y[,<kp>_v]...). Images are found under --images-root, else relative to \
-            the labels file's folder or one of its parents (DeepLabCut paths are relative to the \
-            project). With --model, COCO instances are cropped around their box (enlarged 1.25x) and \
-            other images letterboxed whole. With --predictions, a JSON Lines file as detect --json \
+            Labels: a DeepLabCut CollectedData CSV or project (folder or config.yaml), a COCO \
+            keypoints JSON or a simple CSV (image,<kp>_x,<kp>_y[,<kp>_v]...). Images are found under \
+            --images-root, else relative to the labels file's folder or one of its parents \
+            (DeepLabCut paths are relative to the project). With --model, COCO instances are cropped \
+            around their box (enlarged 1.25x) and other images letterboxed whole (and looked at again \
+            around the subject, for a model with a second pass). With --predictions, a JSON Lines file as detect --json \
             writes or a DeepLabCut CSV as batch --format csv writes (matched by image path, then \
             file name), or a COCO results JSON (each ground-truth \
             person paired with the closest detection on its image). Keypoints are matched by name.
@@ -59,15 +60,7 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
-    @Flag(
-        inversion: .prefixedNo,
-        help:
-            "With --model: average with the mirrored image's heatmaps, left and right swapped (default: as the model asks)."
-    )
-    var flipTest: Bool?
-
-    @Flag(help: "With --model: run it once even if it asks for a second pass around the subject (faster).")
-    var singlePass = false
+    @OptionGroup(title: "With --model") var testTime: TestTimeOptions
 
     @Option(help: "Threads for --model (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -90,7 +83,7 @@ struct Eval: ParsableCommand {
         var modelSigmas: [Double]?
         let predicted: [[PredictedPoint?]]
         if let model {
-            let loaded = try ModelChoice.load(model).model
+            let loaded = testTime.applied(to: try ModelChoice.load(model).model)
             modelSigmas = loaded.oksSigmas
             predicted = try predictWithModel(loaded, set)
         } else {
@@ -134,14 +127,13 @@ struct Eval: ParsableCommand {
     private func predictWithModel(_ model: Model, _ set: LabeledSet) throws -> [[PredictedPoint?]] {
         let indices = try mapping(from: model.keypointNames, labels: set.keypointNames, source: "model")
         let predictor = try Predictor(model: model, threads: threads)
-        if singlePass { predictor.secondPassScale = nil }
         var cache: (path: String, image: Image)?
         return try set.samples.map { sample in
             let path = LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)
             let image = try cache?.path == path ? cache!.image : ImageDecoder.decode(contentsOf: path).image
             cache = (path, image)
             let region = sample.box.map { Predictor.region(box: $0) }
-            let keypoints = predictor.predict(image, box: region, flipTest: flipTest ?? model.flipTest)
+            let keypoints = predictor.predict(image, box: region, flipTest: model.flipTest)
             return indices.map {
                 PredictedPoint(x: keypoints[$0].x, y: keypoints[$0].y, score: Double(keypoints[$0].score))
             }
