@@ -13,7 +13,7 @@ nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a model on a labeled set (DeepLabCut CSV, COCO keypoints JSON or simple CSV).",
+        abstract: "Train a model on a labeled set (DeepLabCut CSV or project, COCO keypoints JSON, simple CSV).",
         discussion: """
             Builds a network of the default CoordConv family for the labels' keypoints (left/right \
             pairs inferred from their names, or given with --flip-pairs) and fits it with AdamW, \
@@ -27,7 +27,7 @@ struct Train: ParsableCommand {
             """
     )
 
-    @Option(help: "The labeled set.")
+    @Option(help: "The labeled set: a label file, or a DeepLabCut project's folder or config.yaml.")
     var labels: String?
 
     @Option(help: "Folder the labels' image paths are relative to.")
