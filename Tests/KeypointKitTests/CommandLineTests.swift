@@ -278,6 +278,10 @@ struct OnnxExportTests {
         for name in model.weights.keys where name.hasSuffix(".weight") && !name.contains(".bn.") {
             model.weights[name]!.data = model.weights[name]!.data.map { $0 * 0.2 }
         }
+        // As the human model: a second pass and the flip test by default; the dump is still the
+        // network's input and output of the pass that counts.
+        model.secondPassScale = 2
+        model.flipTest = true
         let modelPath = folder.file("model.safetensors")
         try model.write(to: modelPath)
         let imagePath = folder.file("scene.png")

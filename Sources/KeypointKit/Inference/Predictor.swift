@@ -44,7 +44,8 @@ public final class Predictor: @unchecked Sendable {
         public var keypoints: [Keypoint]
         /// The warped, normalised input: [1, C, H, W].
         public var input: Tensor
-        /// The heatmaps (flip-averaged if asked): [1, K, H / s, W / s].
+        /// The network's output for `input`, [1, K, H / s, W / s]: before any flip-test averaging,
+        /// so that running the exported model on `input` reproduces it.
         public var heatmaps: Tensor
         /// Original image pixels -> network input pixels.
         public var transform: AffineTransform
@@ -128,6 +129,7 @@ public final class Predictor: @unchecked Sendable {
         let output = network.run()
         if heatmaps.count != output.count { heatmaps = [Float](repeating: 0, count: output.count) }
         heatmaps.withUnsafeMutableBufferPointer { _ = $0.initialize(from: output) }
+        let networkOutput = keepTensors ? heatmaps : nil
         if flipTest {
             // The mirrored image, its heatmaps mirrored back with left and right swapped, averaged in.
             let mirror = AffineTransform(a: -1, b: 0, tx: Double(width - 1), c: 0, d: 1, ty: 0)
@@ -163,9 +165,9 @@ public final class Predictor: @unchecked Sendable {
         }
         return Inference(
             keypoints: keypoints, input: input ?? Tensor(zeros: [0]),
-            heatmaps: keepTensors
-                ? Tensor(shape: [1, keypointCount, heatmapShape.height, heatmapShape.width], data: heatmaps)
-                : Tensor(zeros: [0]),
+            heatmaps: networkOutput.map {
+                Tensor(shape: [1, keypointCount, heatmapShape.height, heatmapShape.width], data: $0)
+            } ?? Tensor(zeros: [0]),
             transform: transform)
     }
 
