@@ -226,7 +226,16 @@ struct Train: ParsableCommand {
         let architecture = checkpoint.model.architecture
         let data = try TrainingData(
             labels: set, labelsPath: checkpoint.labels, imagesRoot: checkpoint.imagesRoot,
-            inputSize: max(architecture.inputWidth, architecture.inputHeight), cacheBytes: cacheMb << 20)
+            inputSize: max(architecture.inputWidth, architecture.inputHeight), cacheBytes: cacheMb << 20,
+            decodeFirst: true, threads: ProcessInfo.processInfo.activeProcessorCount)
+        if !data.unreadable.isEmpty {
+            let list = data.unreadable.map {
+                "  " + ($0.reason.hasPrefix($0.path) ? $0.reason : "\($0.path): \($0.reason)")
+            }
+            .joined(separator: "\n")
+            FileHandle.standardError.write(
+                Data("left out \(data.unreadable.count) labeled image(s) that cannot be decoded:\n\(list)\n".utf8))
+        }
         let trainer = try Trainer(model: checkpoint.model, data: data, settings: checkpoint.settings)
         trainer.optimizer = checkpoint.optimizer
         trainer.average = checkpoint.average

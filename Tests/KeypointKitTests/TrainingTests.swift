@@ -851,6 +851,25 @@ struct TrainCommandTests {
         #expect(model.skeleton.count == 19 && model.flipPairs.count == 8)
     }
 
+    /// Images are decoded before the first step; one that cannot be (garbage, truncated) is left
+    /// out and listed, and the run trains on the rest instead of failing mid-epoch.
+    @Test func leavesOutImagesThatCannotBeDecoded() throws {
+        let folder = try TemporaryFolder()
+        let labels = try Self.dataset(folder, count: 16)
+        _ = try folder.write(Array("not a png at all".utf8), to: "img3.png")
+        let whole = try Data(contentsOf: URL(fileURLWithPath: folder.file("img5.png")))
+        _ = try folder.write(Array(whole.prefix(whole.count / 2)), to: "img5.png")
+        var arguments = Self.arguments
+        arguments[1] = "1"
+        let run = try CommandLineTool.run(
+            ["train", "--labels", labels, "--out", folder.file("m.safetensors")] + arguments)
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.errors.contains("left out 2 labeled image(s) that cannot be decoded:"))
+        #expect(
+            run.errors.contains(folder.file("img3.png") + ": ") && run.errors.contains(folder.file("img5.png") + ": "))
+        #expect(run.errors.contains("training on 11 samples, validating on 3"), "\(run.errors)")
+    }
+
     @Test func explainsMissingImages() throws {
         let folder = try TemporaryFolder()
         let labels = try folder.write(Array("image,dot_x,dot_y\nnowhere.png,1,2\n".utf8), to: "labels.csv")

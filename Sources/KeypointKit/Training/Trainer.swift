@@ -430,6 +430,9 @@ final class ResultSlots<Value>: @unchecked Sendable {
     }
 
     func results() throws -> [Value] { try slots.map { try $0!.get() } }
+
+    /// Every slot's result, failures included.
+    func outcomes() -> [Result<Value, Error>] { slots.map { $0! } }
 }
 
 /// A prepared training sample: the normalised input, target heatmaps, keypoint mask and its window.

@@ -4,7 +4,9 @@ import Foundation
 ///
 /// Images are decoded once and kept in memory up to `cacheBytes` (as 8-bit RGB); past that, the
 /// remaining images are decoded again each time they are used. JPEGs are decoded reduced when
-/// that still leaves twice the network input, and labels scaled to match.
+/// that still leaves twice the network input, and labels scaled to match. With `decodeFirst`,
+/// every image is decoded up front (on `threads` threads, filling the cache): one that cannot be
+/// decoded is then left out and listed in `unreadable`, rather than stopping a run hours in.
 public final class TrainingData: @unchecked Sendable {
     public struct Sample: Sendable {
         public var path: String
@@ -21,12 +23,15 @@ public final class TrainingData: @unchecked Sendable {
     private let minimumSize: Int
     public private(set) var cachedBytes = 0
     public let cacheBytes: Int
+    /// Labeled images left out because they cannot be decoded (`decodeFirst`): path and reason.
+    public let unreadable: [(path: String, reason: String)]
 
     /// - Throws: `LabelError` naming the image that cannot be found or read, or saying that no
     ///   sample has a labeled point.
-    public init(labels: LabeledSet, labelsPath: String, imagesRoot: String?, inputSize: Int, cacheBytes: Int = 2 << 30)
-        throws
-    {
+    public init(
+        labels: LabeledSet, labelsPath: String, imagesRoot: String?, inputSize: Int, cacheBytes: Int = 2 << 30,
+        decodeFirst: Bool = false, threads: Int = 1
+    ) throws {
         self.labels = labels
         self.cacheBytes = cacheBytes
         minimumSize = 2 * inputSize
@@ -40,6 +45,31 @@ public final class TrainingData: @unchecked Sendable {
             }
             samples.append(Sample(path: path, points: sample.points, box: sample.box, split: sample.split))
         }
+        var unreadable: [(path: String, reason: String)] = []
+        if decodeFirst {
+            let paths = Array(Set(samples.map(\.path))).sorted()
+            let decoded = ResultSlots<(image: Image, scale: Double)>(count: paths.count)
+            let workers = max(1, min(threads, paths.count))
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for slot in stride(from: worker, to: paths.count, by: workers) {
+                    decoded.set(slot, Result { try Self.decode(paths[slot], minimumSize: 2 * inputSize) })
+                }
+            }
+            for (path, outcome) in zip(paths, decoded.outcomes()) {
+                switch outcome {
+                case .success(let entry):
+                    if cachedBytes + entry.image.pixels.count <= cacheBytes {
+                        cache[path] = entry
+                        cachedBytes += entry.image.pixels.count
+                    }
+                case .failure(let error):
+                    unreadable.append((path, "\(error)"))
+                }
+            }
+            let left = Set(unreadable.map(\.path))
+            samples.removeAll { left.contains($0.path) }
+        }
+        self.unreadable = unreadable
         guard !samples.isEmpty else {
             throw LabelError.malformed(
                 path: labelsPath, line: nil, reason: "no sample has a labeled keypoint: nothing to train on")
@@ -56,17 +86,23 @@ public final class TrainingData: @unchecked Sendable {
             return cached
         }
         lock.unlock()
-        let decoded = try ImageDecoder.decode(
-            contentsOf: path, options: DecodeOptions(minimumWidth: minimumSize, minimumHeight: minimumSize))
-        let original = decoded.info.orientation.swapsAxes ? decoded.info.storedHeight : decoded.info.storedWidth
-        let entry = (decoded.image, Double(decoded.image.width) / Double(original))
+        let entry = try Self.decode(path, minimumSize: minimumSize)
         lock.lock()
-        if cachedBytes + decoded.image.pixels.count <= cacheBytes {
+        if cachedBytes + entry.image.pixels.count <= cacheBytes {
             cache[path] = entry
-            cachedBytes += decoded.image.pixels.count
+            cachedBytes += entry.image.pixels.count
         }
         lock.unlock()
         return entry
+    }
+
+    /// The image at `path`, reduced (JPEG) while at least `minimumSize` on each side, and the
+    /// factor from original pixels to its pixels.
+    private static func decode(_ path: String, minimumSize: Int) throws -> (image: Image, scale: Double) {
+        let decoded = try ImageDecoder.decode(
+            contentsOf: path, options: DecodeOptions(minimumWidth: minimumSize, minimumHeight: minimumSize))
+        let original = decoded.info.orientation.swapsAxes ? decoded.info.storedHeight : decoded.info.storedWidth
+        return (decoded.image, Double(decoded.image.width) / Double(original))
     }
 
     /// Training and validation indices: the labels' split column ("val"/"validation"/"test" for
