@@ -107,6 +107,42 @@ struct OptimizerTests {
 /// The moving average of the weights: the weights themselves after the first step, then
 /// d a + (1 - d) w with d = min(decay, (1 + n) / (10 + n)) on the n-th step, exactly.
 struct AugmentationSettingsTests {
+    /// A zoom of 0.5 (the range [0.5, 0.5], nothing else random) shows the sample at half the
+    /// size about the input's centre: each labeled point's target peak lies half as far from it.
+    @Test func zoomShrinksTheSampleAboutTheCentre() throws {
+        let folder = try TemporaryFolder()
+        let (model, data) = try TrainCommandTests.tinyModelAndData(folder, size: 128)
+        var fixed = Augmentation.none
+        (fixed.minZoom, fixed.maxZoom) = (0.5, 0.5)
+        let plain = try Trainer(
+            model: model, data: data, settings: TrainingSettings(epochs: 1, batch: 2, augmentation: .none))
+        let zoomed = try Trainer(
+            model: model, data: data, settings: TrainingSettings(epochs: 1, batch: 2, augmentation: fixed))
+        /// Target peaks as heatmap-pixel centroids of the labeled channels (dot and left_mark).
+        func peaks(_ targets: [Float]) -> [Point] {
+            (0..<2).map { channel in
+                var (x, y, total) = (0.0, 0.0, 0.0)
+                for row in 0..<32 {
+                    for column in 0..<32 {
+                        let value = Double(targets[channel * 1024 + row * 32 + column])
+                        (x, y, total) = (x + value * Double(column), y + value * Double(row), total + value)
+                    }
+                }
+                return Point(x: x / total, y: y / total)
+            }
+        }
+        let centre = 15.5  // the centre of the 32x32 heatmap, in its pixels
+        for index in 0..<4 {
+            let full = peaks(try plain.prepare(index, epoch: 0, augment: true).targets)
+            let half = peaks(try zoomed.prepare(index, epoch: 0, augment: true).targets)
+            for (a, b) in zip(full, half) {
+                // Points near an edge have truncated Gaussians; the labels lie 8 px inside the image.
+                #expect(abs((b.x - centre) - (a.x - centre) / 2) < 0.15, "sample \(index): \(a) -> \(b)")
+                #expect(abs((b.y - centre) - (a.y - centre) / 2) < 0.15, "sample \(index): \(a) -> \(b)")
+            }
+        }
+    }
+
     /// Checkpoints written before the zoom range stored one `scale`; they load as the range it meant.
     @Test func earlierScaleLoadsAsAZoomRange() throws {
         let earlier =
