@@ -45,8 +45,8 @@ struct Train: ParsableCommand {
                 """))
     var epochs: Int?
 
-    @Option(help: "Images per step (at least 2).")
-    var batch = 16
+    @Option(help: "Images per step (at least 2; default 16).")
+    var batch: Int?
 
     @Option(help: "A separate labeled set to validate on (same keypoints), instead of a split.")
     var validation: String?
@@ -65,8 +65,8 @@ struct Train: ParsableCommand {
 
     @OptionGroup var shape: ArchitectureOptions
 
-    @Option(help: "Peak learning rate.")
-    var learningRate = 2e-3
+    @Option(help: "Peak learning rate (default 2e-3).")
+    var learningRate: Double?
 
     @Option(help: "Target Gaussian sigma in heatmap pixels.")
     var sigma = 2.0
@@ -129,8 +129,8 @@ struct Train: ParsableCommand {
                 """))
     var crop: String?
 
-    @Option(help: "Loss weight of a target's peak pixels over the background, minus 1 (0: plain MSE).")
-    var foregroundWeight = 0.0
+    @Option(help: "Loss weight of a target's peak pixels over the background, minus 1 (default 0: plain MSE).")
+    var foregroundWeight: Double?
 
     @Option(
         help: ArgumentHelp(
@@ -438,12 +438,50 @@ struct Train: ParsableCommand {
         return set
     }
 
+    /// The frame size (width, height) of the first labeled image, when the labels are whole
+    /// frames (not boxes) and it can be read.
+    static func frameSize(of set: LabeledSet, labels: String, imagesRoot: String?) -> [Int]? {
+        guard let first = set.samples.first(where: { $0.points.contains { $0 != nil } }), first.box == nil else {
+            return nil
+        }
+        let path = LabeledSet.imagePath(first.image, labelsPath: labels, imagesRoot: imagesRoot)
+        guard let image = try? ImageDecoder.decode(contentsOf: path).image else { return nil }
+        return [image.width, image.height]
+    }
+
     private func newRun(labels: String) throws -> Checkpoint {
         let set = try Self.labeledSet(labels, validation: validation, imagesRoot: imagesRoot)
+        // What the command line leaves open; for frames over four times the default input's area
+        // (a small animal in a large frame, DeepLabCut's usual case) the built-in mouse model's
+        // recipe fills it in, unless --input or --crop says how to size the run.
+        var (shape, crop) = (self.shape, self.crop)
+        var (batch, learningRate, foregroundWeight, epochs) = (
+            self.batch ?? 16, self.learningRate ?? 2e-3, self.foregroundWeight ?? 0, self.epochs ?? 50
+        )
+        if shape.input == nil, crop == nil, let frame = Self.frameSize(of: set, labels: labels, imagesRoot: imagesRoot),
+            frame[0] * frame[1] > 4 * 256 * 256
+        {
+            let input = Architecture.fullResolutionInput(frame: frame)
+            shape.input = "\(input[0])x\(input[1])"
+            crop = "\(min(192, input[0]))x\(min(192, input[1]))"
+            shape.width = shape.width ?? 16
+            shape.depths = shape.depths ?? "1,1,1"
+            (batch, learningRate) = (self.batch ?? 8, self.learningRate ?? 5e-3)
+            (foregroundWeight, epochs) = (self.foregroundWeight ?? 20, self.epochs ?? 150)
+            FileHandle.standardError.write(
+                Data(
+                    """
+                    frames of \(frame[0])x\(frame[1]): training at full resolution on windows, as the built-in mouse model was: \
+                    --input \(shape.input!) --crop \(crop!) --width \(shape.chosenWidth) --depths \(shape.chosenDepths) \
+                    --batch \(batch) --learning-rate \(learningRate) --foreground-weight \(foregroundWeight) --epochs \(epochs) \
+                    (options given win; --input or --crop turns this off)
+
+                    """.utf8))
+        }
         let architecture = try shape.architecture(keypoints: set.keypointNames.count)
         let names = set.keypointNames
         var settings = TrainingSettings(
-            epochs: epochs ?? 50, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
+            epochs: epochs, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
             heatmapSigma: sigma)
         settings.augmentation.occlusion = occlusion
         settings.augmentation.flip = !noMirror

@@ -847,6 +847,20 @@ struct TrainCommandTests {
         #expect(small.errors.contains("--input 640x480 --crop 192x192"))
         let cropped = try CommandLineTool.run(["train", "--input", "128x96", "--crop", "64x64"] + arguments)
         #expect(cropped.status == 0 && !cropped.errors.contains("note:"), "\(cropped.errors)")
+
+        // Without --input or --crop, large frames get the mouse model's recipe where no option says otherwise.
+        let recipe = try CommandLineTool.run(["train"] + arguments)
+        #expect(recipe.status == 0 && !recipe.errors.contains("note:"), "\(recipe.errors)")
+        #expect(
+            recipe.errors.contains(
+                "frames of 640x480: training at full resolution on windows, as the built-in mouse model was: --input 640x480 --crop 192x192 --width 4 --depths 1,1,1 --batch 16 --learning-rate 0.005 --foreground-weight 20.0 --epochs 1"
+            ), "\(recipe.errors)")
+        let checkpoint = try Checkpoint.load(contentsOf: folder.file("m.safetensors.checkpoint"))
+        #expect(checkpoint.settings.crop == [192, 192] && checkpoint.settings.foregroundWeight == 20)
+        #expect(checkpoint.settings.learningRate == 5e-3 && checkpoint.settings.batch == 16)
+        #expect(checkpoint.model.architecture.inputWidth == 640 && checkpoint.model.architecture.inputHeight == 480)
+        #expect(Architecture.fullResolutionInput(frame: [1920, 1080]) == [1280, 736])
+        #expect(Architecture.fullResolutionInput(frame: [500, 300]) == [512, 320])
     }
 
     /// A simple CSV with LSP's 14 joint names (eight LSPet rows) gets LSP's skeleton and the six
