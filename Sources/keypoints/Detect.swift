@@ -61,7 +61,7 @@ struct Detect: ParsableCommand {
         for path in images {
             do {
                 let image = try ImageDecoder.decode(contentsOf: path).image
-                let inference = predictor.infer(image, flipTest: loaded.flipTest, decoder: decoding)
+                let inference = predictor.infer(image, decoder: decoding)
                 let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
                 if let dump {
                     try Npy.write(inference.input, to: "\(dump)/\(name).input.npy")

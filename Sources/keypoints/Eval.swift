@@ -133,7 +133,7 @@ struct Eval: ParsableCommand {
             let image = try cache?.path == path ? cache!.image : ImageDecoder.decode(contentsOf: path).image
             cache = (path, image)
             let region = sample.box.map { Predictor.region(box: $0) }
-            let keypoints = predictor.predict(image, box: region, flipTest: model.flipTest)
+            let keypoints = predictor.predict(image, box: region)
             return indices.map {
                 PredictedPoint(x: keypoints[$0].x, y: keypoints[$0].y, score: Double(keypoints[$0].score))
             }

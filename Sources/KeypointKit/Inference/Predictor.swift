@@ -78,20 +78,21 @@ public final class Predictor: @unchecked Sendable {
     }
 
     /// Keypoints for the whole image, letterboxed (then, with `secondPassScale`, for the box
-    /// around them), or for `box` (centre and size in image pixels).
+    /// around them), or for `box` (centre and size in image pixels); with the flip test if asked,
+    /// else if the model asks for it.
     public func predict(
-        _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool = false,
+        _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool? = nil,
         decoder: HeatmapDecoder = .dark
     ) -> [Keypoint] {
-        run(image, box: box, flipTest: flipTest, decoder: decoder, keepTensors: false).keypoints
+        run(image, box: box, flipTest: flipTest ?? model.flipTest, decoder: decoder, keepTensors: false).keypoints
     }
 
     /// As `predict`, also returning the input tensor and heatmaps.
     public func infer(
-        _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool = false,
+        _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool? = nil,
         decoder: HeatmapDecoder = .dark
     ) -> Inference {
-        run(image, box: box, flipTest: flipTest, decoder: decoder, keepTensors: true)
+        run(image, box: box, flipTest: flipTest ?? model.flipTest, decoder: decoder, keepTensors: true)
     }
 
     /// With no box and a `secondPassScale`, a plain first pass over the whole image finds the

@@ -395,7 +395,7 @@ public final class Trainer: @unchecked Sendable {
                         let index = validation[slot]
                         let (image, scale) = try data.image(index)
                         let region = data.samples[index].box.map { Predictor.region(box: $0, scale: scale) }
-                        return predictors[worker].predict(image, box: region, flipTest: validated.flipTest).map {
+                        return predictors[worker].predict(image, box: region).map {
                             PredictedPoint(
                                 x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
                         }
