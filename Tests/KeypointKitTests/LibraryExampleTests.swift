@@ -2,8 +2,8 @@ import Foundation
 import KeypointKit
 import Testing
 
-/// The README's library example, as written there (public API only: no @testable import here),
-/// run on a sample image.
+/// The README's library example (public API only: no @testable import here), with a sample
+/// image for "photo.jpg".
 struct LibraryExampleTests {
     @Test func readmeExampleRuns() throws {
         let path = PillowCrossCheckTests.repository.appendingPathComponent("SampleImages/astronaut.png").path
