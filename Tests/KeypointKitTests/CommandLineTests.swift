@@ -419,6 +419,34 @@ struct BatchCommandTests {
         return (images, model)
     }
 
+    /// batch decodes JPEGs reduced while they cover the input, or 4x the input for a model with a
+    /// second pass: a 600x400 JPEG and a 64x48 model then decode at 1/4 (keypoints unlike detect's,
+    /// which decodes in full), or whole (exactly detect's).
+    @Test func secondPassModelsKeepDetailInReducedDecodes() throws {
+        let folder = try TemporaryFolder()
+        let photo = folder.file("photo.jpg")
+        try Image(width: 600, height: 400, pixels: testPicture(width: 600, height: 400)).writeJPEG(to: photo)
+        func keypoints(_ output: String) throws -> [[String: Any]] {
+            let line = try JSONSerialization.jsonObject(with: Data(output.split(separator: "\n")[0].utf8))
+            return try #require((line as? [String: Any])?["keypoints"] as? [[String: Any]])
+        }
+        for secondPass in [nil, 2.0] {
+            var model = try ModelFileTests.smallModel()
+            model.secondPassScale = secondPass
+            let path = folder.file("model.safetensors")
+            try model.write(to: path)
+            let detect = try CommandLineTool.run(["detect", photo, "--model", path, "--json"])
+            let out = folder.file("out.jsonl")
+            let batch = try CommandLineTool.run(["batch", photo, "--model", path, "--out", out, "--quiet"])
+            #expect(detect.status == 0 && batch.status == 0, "\(batch.errors)")
+            let whole = try keypoints(detect.output).map { "\($0["x"]!) \($0["y"]!)" }
+            let batched = try keypoints(try String(contentsOfFile: out, encoding: .utf8)).map {
+                "\($0["x"]!) \($0["y"]!)"
+            }
+            #expect((batched == whole) == (secondPass != nil), "second pass \(String(describing: secondPass))")
+        }
+    }
+
     @Test func jobsDoNotChangeTheOutputAndFailuresAreReported() throws {
         let folder = try TemporaryFolder()
         let (images, model) = try Self.fixture(folder)

@@ -261,11 +261,12 @@ public final class BatchRunner: @unchecked Sendable {
 
     private func process(_ path: String, size: Int, modified: Double, predictor: Predictor) -> Record {
         do {
+            // JPEGs decode reduced while they still cover the input; for a model with a second pass,
+            // 4x the input, so that a subject down to a quarter of the frame keeps its detail.
             let input = max(model.architecture.inputWidth, model.architecture.inputHeight)
-            let reduce = options.drawFolder == nil
+            let least = options.drawFolder != nil ? 0 : model.secondPassScale == nil ? input : 4 * input
             let decoded = try ImageDecoder.decode(
-                contentsOf: path,
-                options: DecodeOptions(minimumWidth: reduce ? input : 0, minimumHeight: reduce ? input : 0))
+                contentsOf: path, options: DecodeOptions(minimumWidth: least, minimumHeight: least))
             var keypoints = predictor.predict(decoded.image, flipTest: options.flipTest)
             // Pixel j of a 1/d decode covers original pixels [j d, (j + 1) d): centre (j + 0.5) d - 0.5.
             let scale = Double(decoded.info.scaleDenominator)
