@@ -522,10 +522,15 @@ struct TrainCommandTests {
         return (process, progress)
     }
 
-    static let arguments = [
-        "--epochs", "6", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1",
-        "--val-fraction", "0.2", "--threads", "1",
-    ]
+    static let arguments = arguments(epochs: 6)
+
+    /// A tiny run's options: a width-4 network on 64x64 inputs, batch 4, 20% validation.
+    static func arguments(epochs: Int) -> [String] {
+        [
+            "--epochs", "\(epochs)", "--batch", "4", "--input", "64x64", "--width", "4", "--depths", "1,1,1",
+            "--val-fraction", "0.2", "--threads", "1",
+        ]
+    }
 
     @Test func trainsWritesProvenanceAndResumesExactly() throws {
         let folder = try TemporaryFolder()
@@ -591,8 +596,7 @@ struct TrainCommandTests {
     static func finishedRun(in folder: TemporaryFolder, epochs: Int) throws -> String {
         let labels = try Self.dataset(folder, count: 16)
         let out = folder.file("m.safetensors")
-        var arguments = Self.arguments
-        arguments[1] = "\(epochs)"
+        let arguments = Self.arguments(epochs: epochs)
         let run = try CommandLineTool.run(["train", "--labels", labels, "--out", out] + arguments)
         #expect(run.status == 0, "\(run.errors)")
         return out
@@ -651,8 +655,7 @@ struct TrainCommandTests {
         let folder = try TemporaryFolder()
         let labels = try Self.dataset(folder, count: 16)
         let out = folder.file("averaged.safetensors")
-        var arguments = Self.arguments
-        arguments[1] = "2"
+        var arguments = Self.arguments(epochs: 2)
         arguments[arguments.firstIndex(of: "--val-fraction")! + 1] = "0"  // no validation: every epoch is kept
         let run = try CommandLineTool.run(
             ["train", "--labels", labels, "--out", out, "--average-decay", "0.9"] + arguments)
@@ -686,8 +689,7 @@ struct TrainCommandTests {
         let folder = try TemporaryFolder()
         let labels = try Self.dataset(folder, count: 16)
         let out = folder.file("paired.safetensors")
-        var arguments = Self.arguments
-        arguments[1] = "1"
+        let arguments = Self.arguments(epochs: 1)
         let inferred = try CommandLineTool.run(["train", "--labels", labels, "--out", out] + arguments)
         #expect(
             inferred.status == 0 && inferred.errors.contains("mirroring swaps left_mark/right_mark"),
@@ -743,8 +745,7 @@ struct TrainCommandTests {
         let folder = try TemporaryFolder()
         let labels = try Self.dataset(folder, count: 16)
         let out = folder.file("best.safetensors")
-        var arguments = Self.arguments
-        arguments[1] = "5"
+        let arguments = Self.arguments(epochs: 5)
         let run = try CommandLineTool.run(["train", "--labels", labels, "--out", out, "--best-by", "pck"] + arguments)
         #expect(run.status == 0, "\(run.errors)")
         let figures = run.errors.split(separator: "\n").filter { $0.hasPrefix("epoch ") && $0.contains("PCK@0.2 ") }
@@ -909,8 +910,7 @@ struct TrainCommandTests {
         _ = try folder.write(Array("not a png at all".utf8), to: "img3.png")
         let whole = try Data(contentsOf: URL(fileURLWithPath: folder.file("img5.png")))
         _ = try folder.write(Array(whole.prefix(whole.count / 2)), to: "img5.png")
-        var arguments = Self.arguments
-        arguments[1] = "1"
+        let arguments = Self.arguments(epochs: 1)
         let run = try CommandLineTool.run(
             ["train", "--labels", labels, "--out", folder.file("m.safetensors")] + arguments)
         #expect(run.status == 0, "\(run.errors)")
