@@ -224,6 +224,7 @@ struct Train: ParsableCommand {
             checkpoint.model.skeleton = set.skeleton.isEmpty ? Skeletons.standard(for: set.keypointNames) : set.skeleton
         }
         let architecture = checkpoint.model.architecture
+        FileHandle.standardError.write(Data("decoding the images of \(set.samples.count) labeled samples\n".utf8))
         let data = try TrainingData(
             labels: set, labelsPath: checkpoint.labels, imagesRoot: checkpoint.imagesRoot,
             inputSize: max(architecture.inputWidth, architecture.inputHeight), cacheBytes: cacheMb << 20,
