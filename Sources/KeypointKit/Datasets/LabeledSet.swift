@@ -135,16 +135,21 @@ public struct LabeledSet: Equatable, Sendable {
     /// error, not a silent loss.
     static func deepLabCutProject(_ path: String) throws -> LabeledSet {
         let files = FileManager.default
-        let project = path.hasSuffix(".yaml") ? (path as NSString).deletingLastPathComponent : path
-        let config = (project.isEmpty ? "." : project) + "/config.yaml"
+        let named = path.hasSuffix(".yaml") ? (path as NSString).deletingLastPathComponent : path
+        let project = named.isEmpty ? "." : named
+        // DeepLabCut's image paths are relative to the project (a missing image is reported when
+        // it is read, under the path it should have).
+        let root =
+            project.hasPrefix("/") ? project : (files.currentDirectoryPath as NSString).appendingPathComponent(project)
+        let config = project + "/config.yaml"
         let yaml = (try? String(contentsOfFile: config, encoding: .utf8)) ?? ""
         let scorer = yaml.split(separator: "\n").first { $0.hasPrefix("scorer:") }
             .map { $0.dropFirst(7).trimmingCharacters(in: .whitespaces) }
-        let labeled = (project.isEmpty ? "." : project) + "/labeled-data"
+        let labeled = project + "/labeled-data"
         guard let videos = try? files.contentsOfDirectory(atPath: labeled) else {
             throw LabelError.unreadable(
                 path: path,
-                reason: "not a DeepLabCut project: no labeled-data folder in \(project.isEmpty ? "." : project)")
+                reason: "not a DeepLabCut project: no labeled-data folder in \(project)")
         }
         var merged: LabeledSet?
         var mergedFrom = ""
@@ -172,11 +177,6 @@ public struct LabeledSet: Equatable, Sendable {
             }
             let file = folder + "/" + csv
             var set = try load(contentsOf: file)
-            // DeepLabCut's image paths are relative to the project (a missing image is reported
-            // when it is read, under the path it should have).
-            let root =
-                project.hasPrefix("/")
-                ? project : (files.currentDirectoryPath as NSString).appendingPathComponent(project)
             for index in set.samples.indices where !set.samples[index].image.hasPrefix("/") {
                 set.samples[index].image = (root as NSString).appendingPathComponent(set.samples[index].image)
             }

@@ -68,12 +68,12 @@ public final class Predictor: @unchecked Sendable {
     public static func secondPassBox(
         around keypoints: [Keypoint], scale: Double, image: Image
     ) -> (center: Point, width: Double, height: Double) {
-        let xs = keypoints.map(\.x)
-        let ys = keypoints.map(\.y)
+        let (left, right) = (keypoints.map(\.x).min()!, keypoints.map(\.x).max()!)
+        let (top, bottom) = (keypoints.map(\.y).min()!, keypoints.map(\.y).max()!)
         let least = Double(max(image.width, image.height)) / 8
         return (
-            center: Point(x: (xs.min()! + xs.max()!) / 2, y: (ys.min()! + ys.max()!) / 2),
-            width: max((xs.max()! - xs.min()!) * scale, least), height: max((ys.max()! - ys.min()!) * scale, least)
+            center: Point(x: (left + right) / 2, y: (top + bottom) / 2),
+            width: max((right - left) * scale, least), height: max((bottom - top) * scale, least)
         )
     }
 
