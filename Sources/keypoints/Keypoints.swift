@@ -27,3 +27,8 @@ struct Keypoints: ParsableCommand {
         }
     }
 }
+
+/// Writes `line` and a newline to standard error (progress and notes; standard output is for results).
+func printToStandardError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

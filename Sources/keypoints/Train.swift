@@ -169,62 +169,22 @@ struct Train: ParsableCommand {
 
     func run() throws {
         Trainer.keepFreedMemory()
-        let checkpointPath = out + ".checkpoint"
         var checkpoint: Checkpoint
         if let resume {
             checkpoint = try Checkpoint.load(contentsOf: resume)
-            if let epochs, epochs != checkpoint.settings.epochs {
-                try extend(&checkpoint, to: epochs)
-            }
-            if let input = shape.input {
-                try resize(&checkpoint, to: try ArchitectureOptions.inputSize(input))
-            }
-            if let zoom {
-                let range = try Self.zoomRange(zoom)
-                let augmentation = checkpoint.settings.augmentation
-                if range != [augmentation.minZoom, augmentation.maxZoom] {
-                    Self.recordScheduleChange(
-                        "zoom \(augmentation.minZoom)-\(augmentation.maxZoom) -> \(range[0])-\(range[1]) from epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)",
-                        in: &checkpoint)
-                    (checkpoint.settings.augmentation.minZoom, checkpoint.settings.augmentation.maxZoom) = (
-                        range[0], range[1]
-                    )
-                }
-            }
-            if let secondPass, secondPass != checkpoint.model.secondPassScale {
-                Self.recordScheduleChange(
-                    "second pass \(secondPass)x from epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)",
-                    in: &checkpoint)
-                checkpoint.model.secondPassScale = secondPass
-            }
-            if let bestBy, bestBy != (checkpoint.settings.bestBy ?? .error) {
-                Self.recordScheduleChange(
-                    "best by \(bestBy.rawValue) from epoch \(checkpoint.epoch + 1)", in: &checkpoint)
-                checkpoint.settings.bestBy = bestBy
-                (checkpoint.bestError, checkpoint.bestPCK) = (nil, nil)
-            }
-            if let flipTest, flipTest != checkpoint.model.flipTest {
-                Self.recordScheduleChange(
-                    "flip test \(flipTest ? "on" : "off") from epoch \(checkpoint.epoch + 1)", in: &checkpoint)
-                checkpoint.model.flipTest = flipTest
-            }
-            if let averageDecay, averageDecay != checkpoint.settings.averageDecay {
-                Self.recordScheduleChange(
-                    "weights averaged (decay \(averageDecay)) from epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)",
-                    in: &checkpoint)
-                checkpoint.settings.averageDecay = averageDecay
+            do {
+                for change in try scheduleChanges() { try checkpoint.apply(change) }
+            } catch let error as EvaluationError {
+                throw ValidationError("\(error)")
             }
         } else {
             guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
             checkpoint = try newRun(labels: labels)
         }
-        let set = try Self.labeledSet(
-            checkpoint.labels, validation: checkpoint.validationLabels, imagesRoot: checkpoint.imagesRoot)
-        if checkpoint.model.skeleton.isEmpty {  // runs started before the standard skeletons existed
-            checkpoint.model.skeleton = set.skeleton.isEmpty ? Skeletons.standard(for: set.keypointNames) : set.skeleton
-        }
+        let set = try LabeledSet.forTraining(
+            labels: checkpoint.labels, validation: checkpoint.validationLabels, imagesRoot: checkpoint.imagesRoot)
         let architecture = checkpoint.model.architecture
-        FileHandle.standardError.write(Data("decoding the images of \(set.samples.count) labeled samples\n".utf8))
+        printToStandardError("decoding the images of \(set.samples.count) labeled samples")
         let data = try TrainingData(
             labels: set, labelsPath: checkpoint.labels, imagesRoot: checkpoint.imagesRoot,
             inputSize: max(architecture.inputWidth, architecture.inputHeight), cacheBytes: cacheMb << 20,
@@ -233,24 +193,21 @@ struct Train: ParsableCommand {
             let list = data.unreadable.map {
                 "  " + ($0.reason.hasPrefix($0.path) ? $0.reason : "\($0.path): \($0.reason)")
             }
-            .joined(separator: "\n")
-            FileHandle.standardError.write(
-                Data("left out \(data.unreadable.count) labeled image(s) that cannot be decoded:\n\(list)\n".utf8))
+            printToStandardError(
+                "left out \(data.unreadable.count) labeled image(s) that cannot be decoded:\n"
+                    + list.joined(separator: "\n"))
         }
-        let trainer = try Trainer(model: checkpoint.model, data: data, settings: checkpoint.settings)
-        trainer.optimizer = checkpoint.optimizer
-        trainer.average = checkpoint.average
-        trainer.averageSteps = checkpoint.averageSteps
-        let settings = checkpoint.settings
-        let totalSteps = settings.epochs * trainer.stepsPerEpoch
+        let run = try TrainingRun(checkpoint: checkpoint, data: data, modelPath: out)
+        run.checkpointInterval = checkpointMinutes * 60
+        run.validationThreads = threads
+        let (trainer, settings) = (run.trainer, checkpoint.settings)
         if resume == nil, settings.crop == nil, let hint = try Self.sizeHint(trainer, architecture) {
-            FileHandle.standardError.write(Data((hint + "\n").utf8))
+            printToStandardError(hint)
         }
-        FileHandle.standardError.write(Data((Self.mirroring(checkpoint.model, settings.augmentation) + "\n").utf8))
-        FileHandle.standardError.write(
-            Data(
-                "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps\n"
-                    .utf8))
+        printToStandardError(Self.mirroring(checkpoint.model, settings.augmentation))
+        printToStandardError(
+            "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps"
+        )
         signal(SIGINT) { _ in interruptRequested = SIGINT }
         signal(SIGTERM) { _ in interruptRequested = SIGTERM }
         // A parent may start us with SIGINT blocked (test runners do); Ctrl-C must still reach the loop.
@@ -259,93 +216,54 @@ struct Train: ParsableCommand {
         sigaddset(&interruptOnly, SIGINT)
         sigaddset(&interruptOnly, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &interruptOnly, nil)
-        let start = Date()
-        let previousSeconds = checkpoint.seconds
-        var imagesSeen = 0
-        var lastCheckpoint = Date()
-        /// The run so far, to continue from step `step` of `epoch`.
-        func writeCheckpoint(epoch: Int, step: Int) throws {
-            checkpoint.model = trainer.currentModel(provenance: checkpoint.model.provenance)
-            checkpoint.optimizer = trainer.optimizer
-            checkpoint.average = trainer.average
-            checkpoint.averageSteps = trainer.averageSteps
-            checkpoint.epoch = epoch
-            checkpoint.stepInEpoch = step
-            checkpoint.seconds = previousSeconds + Date().timeIntervalSince(start)
-            try checkpoint.write(to: checkpointPath)
-            lastCheckpoint = Date()
-        }
-        for epoch in checkpoint.epoch..<settings.epochs {
-            let order = trainer.order(epoch: epoch)
-            var losses: [Float] = []
-            for step in checkpoint.stepInEpoch..<trainer.stepsPerEpoch {
-                if interruptRequested != 0 {
-                    try writeCheckpoint(epoch: epoch, step: step)
-                    FileHandle.standardError.write(
-                        Data("\ninterrupted: checkpoint written; continue with --resume \(checkpointPath)\n".utf8))
-                    throw ExitCode(128 + interruptRequested)
-                }
-                if Date().timeIntervalSince(lastCheckpoint) >= checkpointMinutes * 60 {
-                    try writeCheckpoint(epoch: epoch, step: step)
-                }
-                let indices = Array(order[(step * settings.batch)..<min((step + 1) * settings.batch, order.count)])
-                let globalStep = epoch * trainer.stepsPerEpoch + step
-                losses.append(try trainer.step(indices, epoch: epoch, globalStep: globalStep, totalSteps: totalSteps))
-                imagesSeen += indices.count
-                let elapsed = Date().timeIntervalSince(start)
-                let rate = Double(imagesSeen) / max(elapsed, 1e-9)
-                let remaining = Double(totalSteps - globalStep - 1) * Double(settings.batch) / max(rate, 1e-9)
+        let outcome = try run.run(shouldStop: { interruptRequested != 0 }) { progress in
+            switch progress {
+            case .step(let report):
+                let left = Int(report.secondsLeft)
                 FileHandle.standardError.write(
                     Data(
                         String(
-                            format: "\repoch %d/%d  step %d/%d  loss %.5f  %.1f img/s  ETA %d:%02d   ", epoch + 1,
-                            settings.epochs,
-                            step + 1, trainer.stepsPerEpoch, losses.reduce(0, +) / Float(losses.count), rate,
-                            Int(remaining) / 60,
-                            Int(remaining) % 60
+                            format: "\repoch %d/%d  step %d/%d  loss %.5f  %.1f img/s  ETA %d:%02d   ", report.epoch,
+                            settings.epochs, report.step, trainer.stepsPerEpoch, report.meanLoss,
+                            report.imagesPerSecond, left / 60, left % 60
                         ).utf8))
-            }
-            checkpoint.stepInEpoch = 0
-            let result = try trainer.validate(threads: threads)
-            let seconds = previousSeconds + Date().timeIntervalSince(start)
-            var line = String(
-                format: "\nepoch %d: loss %.5f", epoch + 1,
-                losses.isEmpty ? 0 : losses.reduce(0, +) / Float(losses.count))
-            if let error = result.meanError {
-                line += String(
-                    format: ", validation mean error %.2f px, PCK@0.2 %.3f (%@)", error, result.pck ?? 0,
-                    result.normalizer)
-            }
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-            let improved: Bool
-            switch settings.bestBy ?? .error {
-            case .error:
-                improved = checkpoint.bestError == nil || (result.meanError ?? .infinity) < checkpoint.bestError!
-            case .pck:
-                improved = checkpoint.bestPCK == nil || (result.pck ?? -1) > checkpoint.bestPCK!
-            }
-            if improved || trainer.validation.isEmpty {
-                checkpoint.bestError = result.meanError
-                checkpoint.bestPCK = result.pck
-                checkpoint.bestEpoch = epoch + 1
-                var provenance = checkpoint.model.provenance
-                provenance["epochs"] = "\(epoch + 1) of \(settings.epochs) (best)"
-                provenance["validation_mean_error_px"] = result.meanError.map { String(format: "%.3f", $0) } ?? "none"
-                provenance["validation_pck_0.2"] = result.pck.map { String(format: "%.4f", $0) } ?? "none"
-                provenance["pck_normalizer"] = result.normalizer
-                provenance["wall_time_s"] = String(format: "%.0f", seconds)
-                provenance["samples"] = "\(trainer.train.count) train, \(trainer.validation.count) validation"
-                if let decay = settings.averageDecay {
-                    provenance["weights"] = "moving average over \(trainer.averageSteps) steps, decay \(decay)"
+            case .epoch(let report):
+                var line = String(format: "\nepoch %d: loss %.5f", report.epoch, report.meanLoss ?? 0)
+                if let error = report.validation.meanError {
+                    line += String(
+                        format: ", validation mean error %.2f px, PCK@0.2 %.3f (%@)", error,
+                        report.validation.pck ?? 0, report.validation.normalizer)
                 }
-                try trainer.currentModel(provenance: provenance, averaged: true).write(to: out)
+                printToStandardError(line)
             }
-            try writeCheckpoint(epoch: epoch + 1, step: 0)
         }
-        FileHandle.standardError.write(
-            Data(
-                "done: best epoch \(checkpoint.bestEpoch ?? 0), validation mean error \(checkpoint.bestError.map { String(format: "%.2f px", $0) } ?? "-"), PCK@0.2 \(checkpoint.bestPCK.map { String(format: "%.3f", $0) } ?? "-"), model at \(out)\n"
-                    .utf8))
+        if outcome == .stopped {
+            printToStandardError("\ninterrupted: checkpoint written; continue with --resume \(run.checkpointPath)")
+            throw ExitCode(128 + interruptRequested)
+        }
+        let best = run.checkpoint
+        printToStandardError(
+            "done: best epoch \(best.bestEpoch ?? 0), validation mean error \(best.bestError.map { String(format: "%.2f px", $0) } ?? "-"), PCK@0.2 \(best.bestPCK.map { String(format: "%.3f", $0) } ?? "-"), model at \(out)"
+        )
+    }
+
+    /// The settings --resume changes, each applied only if it differs from the checkpoint's.
+    private func scheduleChanges() throws -> [ScheduleChange] {
+        var changes: [ScheduleChange] = []
+        if let epochs { changes.append(.epochs(epochs)) }
+        if let input = shape.input {
+            let size = try ArchitectureOptions.inputSize(input)
+            changes.append(.input(width: size[0], height: size[1]))
+        }
+        if let zoom {
+            let range = try Self.zoomRange(zoom)
+            changes.append(.zoom(min: range[0], max: range[1]))
+        }
+        if let secondPass { changes.append(.secondPass(secondPass)) }
+        if let bestBy { changes.append(.bestBy(bestBy)) }
+        if let flipTest { changes.append(.flipTest(flipTest)) }
+        if let averageDecay { changes.append(.averageDecay(averageDecay)) }
+        return changes
     }
 
     /// What mirroring does in this run, so a user sees the inferred pairs before hours of training.
@@ -368,43 +286,6 @@ struct Train: ParsableCommand {
         return [low, high]
     }
 
-    /// Appends `change` to the provenance's `schedule_changes`, so the run stays reproducible.
-    private static func recordScheduleChange(_ change: String, in checkpoint: inout Checkpoint) {
-        let earlier = checkpoint.model.provenance["schedule_changes"]
-        checkpoint.model.provenance["schedule_changes"] = earlier.map { $0 + "; " + change } ?? change
-    }
-
-    /// Continues a run at another input size (e.g. fine-tuning at a higher resolution than the
-    /// run began with): the weights do not depend on it, CoordConv's coordinates are normalised
-    /// to the input, and the heatmaps follow the input; recorded in the provenance like `extend`.
-    private func resize(_ checkpoint: inout Checkpoint, to size: [Int]) throws {
-        var architecture = checkpoint.model.architecture
-        guard size != [architecture.inputWidth, architecture.inputHeight] else { return }
-        if let crop = checkpoint.settings.crop, crop[0] > size[0] || crop[1] > size[1] {
-            throw ValidationError(
-                "--input \(size[0])x\(size[1]) is smaller than the run's crop (\(crop[0])x\(crop[1]))")
-        }
-        let change =
-            "input \(architecture.inputWidth)x\(architecture.inputHeight) -> \(size[0])x\(size[1]) at epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)"
-        architecture.inputWidth = size[0]
-        architecture.inputHeight = size[1]
-        checkpoint.model.architecture = architecture
-        Self.recordScheduleChange(change, in: &checkpoint)
-    }
-
-    /// Continues a run to `epochs` epochs: the learning-rate schedule's total changes from the
-    /// step reached, so the model's provenance records where, to keep the run reproducible.
-    private func extend(_ checkpoint: inout Checkpoint, to epochs: Int) throws {
-        let reached = checkpoint.epoch + (checkpoint.stepInEpoch > 0 ? 1 : 0)
-        guard epochs >= max(reached, 1) else {
-            throw ValidationError("--epochs \(epochs): the checkpoint has already reached epoch \(reached)")
-        }
-        let change =
-            "\(checkpoint.settings.epochs) -> \(epochs) epochs at epoch \(checkpoint.epoch + 1) step \(checkpoint.stepInEpoch + 1)"
-        Self.recordScheduleChange(change, in: &checkpoint)
-        checkpoint.settings.epochs = epochs
-    }
-
     /// A note when the first training image is more than four times the network input's area:
     /// letterboxed whole, a small animal in a large frame keeps too few pixels to place its parts.
     static func sizeHint(_ trainer: Trainer, _ architecture: Architecture) throws -> String? {
@@ -415,28 +296,6 @@ struct Train: ParsableCommand {
         func up32(_ value: Int) -> Int { (value + 31) / 32 * 32 }
         return
             "note: the images (\(width)x\(height)) are letterboxed into a \(architecture.inputWidth)x\(architecture.inputHeight) input; for a small animal in a large frame, --input \(up32(width))x\(up32(height)) --crop 192x192 --foreground-weight 20 trains at full resolution on windows (README: training on your own DeepLabCut project)"
-    }
-
-    /// The training labels, with `validation`'s samples appended and marked as the validation
-    /// split (their image paths resolved against their own file) when a validation file is given.
-    static func labeledSet(_ labels: String, validation: String?, imagesRoot: String?) throws -> LabeledSet {
-        var set = try LabeledSet.load(contentsOf: labels)
-        guard let validation else { return set }
-        let held = try LabeledSet.load(contentsOf: validation)
-        guard held.keypointNames == set.keypointNames else {
-            throw ValidationError(
-                "--validation \(validation) has keypoints \(held.keypointNames.joined(separator: ",")) but the labels have \(set.keypointNames.joined(separator: ","))"
-            )
-        }
-        for index in set.samples.indices { set.samples[index].split = "train" }
-        let here = FileManager.default.currentDirectoryPath
-        for var sample in held.samples {
-            let path = LabeledSet.imagePath(sample.image, labelsPath: validation, imagesRoot: imagesRoot)
-            sample.image = path.hasPrefix("/") ? path : (here as NSString).appendingPathComponent(path)
-            sample.split = "val"
-            set.samples.append(sample)
-        }
-        return set
     }
 
     /// The frame size (width, height) of the first labeled image, when the labels are whole
@@ -451,7 +310,7 @@ struct Train: ParsableCommand {
     }
 
     private func newRun(labels: String) throws -> Checkpoint {
-        let set = try Self.labeledSet(labels, validation: validation, imagesRoot: imagesRoot)
+        let set = try LabeledSet.forTraining(labels: labels, validation: validation, imagesRoot: imagesRoot)
         // What the command line leaves open; for frames over four times the default input's area
         // (a small animal in a large frame, DeepLabCut's usual case) the built-in mouse model's
         // recipe fills it in, unless --input or --crop says how to size the run.

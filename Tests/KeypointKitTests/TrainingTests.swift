@@ -567,6 +567,76 @@ struct TrainCommandTests {
         #expect(resumedWeights == finalWeights)
     }
 
+    /// The library's run loop, as an app would drive it: stopped part way through an epoch and
+    /// continued by a new run from its checkpoint, it ends with the uninterrupted run's weights;
+    /// it reports every step and each epoch's validation.
+    @Test func libraryRunStoppedAndContinuedEndsLikeAnUninterruptedOne() throws {
+        let folder = try TemporaryFolder()
+        let (model, data) = try Self.tinyModelAndData(folder, size: 64)
+        let settings = TrainingSettings(epochs: 2, batch: 2, validationFraction: 0.25, seed: 3, heatmapSigma: 2)
+        let start = Checkpoint(
+            model: model, optimizer: AdamW<Float>(weightDecay: Float(settings.weightDecay)), settings: settings,
+            labels: folder.file("labels.csv"), imagesRoot: nil, epoch: 0, stepInEpoch: 0, bestError: nil,
+            bestEpoch: nil, seconds: 0)
+
+        let straight = try TrainingRun(checkpoint: start, data: data, modelPath: folder.file("straight.safetensors"))
+        var steps: [[Int]] = []
+        var epochs: [TrainingRun.EpochReport] = []
+        let finished = try straight.run(progress: { progress in
+            switch progress {
+            case .step(let report): steps.append([report.epoch, report.step])
+            case .epoch(let report): epochs.append(report)
+            }
+        })
+        #expect(finished == .finished)
+        #expect(steps == [[1, 1], [1, 2], [2, 1], [2, 2]])  // 3 training samples in batches of 2
+        #expect(epochs.map(\.epoch) == [1, 2] && epochs[0].isBest && epochs[0].validation.meanError != nil)
+        let best = try Model.load(contentsOf: straight.modelPath)
+        #expect(best.provenance["epochs"] == "\(straight.checkpoint.bestEpoch!) of 2 (best)")
+
+        let stopping = try TrainingRun(checkpoint: start, data: data, modelPath: folder.file("stopped.safetensors"))
+        var asked = 0
+        let stopped = try stopping.run(shouldStop: {
+            asked += 1
+            return asked == 4  // before the run's fourth step: epoch 2, step 2
+        })
+        #expect(stopped == .stopped)
+        let saved = try Checkpoint.load(contentsOf: stopping.checkpointPath)
+        #expect(saved.epoch == 1 && saved.stepInEpoch == 1)
+        let continued = try TrainingRun(checkpoint: saved, data: data, modelPath: stopping.modelPath)
+        #expect(try continued.run() == .finished)
+        #expect(continued.checkpoint.model.weights == straight.checkpoint.model.weights)
+        #expect(
+            try Checkpoint.load(contentsOf: continued.checkpointPath).model.weights == straight.checkpoint.model.weights
+        )
+    }
+
+    /// Settings changed on resuming apply only when they differ, each recorded with where the
+    /// run stood; fewer epochs than reached is refused.
+    @Test func scheduleChangesAreRecordedInOrder() throws {
+        let folder = try TemporaryFolder()
+        let (model, _) = try Self.tinyModelAndData(folder, size: 64)
+        let settings = TrainingSettings(epochs: 4, batch: 2, heatmapSigma: 2)
+        var checkpoint = Checkpoint(
+            model: model, optimizer: AdamW<Float>(weightDecay: 0), settings: settings, labels: "labels.csv",
+            imagesRoot: nil, epoch: 2, stepInEpoch: 5, bestError: 3, bestEpoch: 2, seconds: 0)
+        try checkpoint.apply(.epochs(4))
+        try checkpoint.apply(.zoom(min: settings.augmentation.minZoom, max: settings.augmentation.maxZoom))
+        #expect(checkpoint.model.provenance["schedule_changes"] == nil)
+        try checkpoint.apply(.zoom(min: 0.6, max: 1.3))
+        try checkpoint.apply(.bestBy(.pck))
+        try checkpoint.apply(.epochs(6))
+        #expect(
+            checkpoint.model.provenance["schedule_changes"]
+                == "zoom 0.8-1.25 -> 0.6-1.3 from epoch 3 step 6; best by pck from epoch 3; 4 -> 6 epochs at epoch 3 step 6"
+        )
+        #expect(checkpoint.settings.augmentation.minZoom == 0.6 && checkpoint.settings.epochs == 6)
+        #expect(checkpoint.bestError == nil && checkpoint.settings.bestBy == .pck)
+        #expect(throws: EvaluationError.invalid("--epochs 2: the checkpoint has already reached epoch 3")) {
+            try checkpoint.apply(.epochs(2))
+        }
+    }
+
     /// With --checkpoint-minutes 0 the checkpoint follows every step, so a run killed with
     /// SIGKILL part way through an epoch resumes from that step and ends with the same weights.
     @Test func killedRunResumesFromItsLastStep() throws {

@@ -1,0 +1,182 @@
+import Foundation
+
+/// A training run from where its checkpoint stands to its last epoch, as `keypoints train` runs
+/// it: the steps of each epoch in the seeded order, validation at each epoch's end, the best
+/// epoch's model (by `settings.bestBy`, with its provenance) written to `modelPath`, and the
+/// checkpoint written to `checkpointPath` at each epoch's end, every `checkpointInterval`
+/// seconds within one, and when the caller asks the run to stop. Continuing from any of those
+/// checkpoints ends with the same model as an uninterrupted run.
+public final class TrainingRun {
+    /// Where an epoch stands, after each step.
+    public struct StepReport: Sendable {
+        /// 1-based, as printed.
+        public var epoch: Int
+        public var step: Int
+        /// The mean training loss of this epoch's steps so far (this session's).
+        public var meanLoss: Float
+        public var imagesPerSecond: Double
+        public var secondsLeft: Double
+    }
+
+    /// An epoch's end.
+    public struct EpochReport: Sendable {
+        /// 1-based, as printed.
+        public var epoch: Int
+        /// The mean training loss of the epoch's steps run in this session (nil if none).
+        public var meanLoss: Float?
+        public var validation: ValidationResult
+        /// Whether this epoch's model was written as the best so far.
+        public var isBest: Bool
+    }
+
+    public enum Progress: Sendable {
+        case step(StepReport)
+        case epoch(EpochReport)
+    }
+
+    public enum Outcome: Sendable {
+        case finished
+        /// Stopped on request; the checkpoint holds the step reached.
+        case stopped
+    }
+
+    public private(set) var checkpoint: Checkpoint
+    public let trainer: Trainer
+    public let modelPath: String
+    public var checkpointPath: String { modelPath + ".checkpoint" }
+    /// Seconds between checkpoints within an epoch.
+    public var checkpointInterval: Double = 600
+    /// Threads for validation (a training step uses all cores).
+    public var validationThreads = ProcessInfo.processInfo.activeProcessorCount
+
+    /// - Throws: `EvaluationError` when the settings cannot train on `data` (see `Trainer`).
+    public init(checkpoint: Checkpoint, data: TrainingData, modelPath: String) throws {
+        var checkpoint = checkpoint
+        if checkpoint.model.skeleton.isEmpty {  // runs started before the standard skeletons existed
+            let labeled = data.labels.skeleton
+            checkpoint.model.skeleton = labeled.isEmpty ? Skeletons.standard(for: data.labels.keypointNames) : labeled
+        }
+        trainer = try Trainer(model: checkpoint.model, data: data, settings: checkpoint.settings)
+        trainer.optimizer = checkpoint.optimizer
+        trainer.average = checkpoint.average
+        trainer.averageSteps = checkpoint.averageSteps
+        self.checkpoint = checkpoint
+        self.modelPath = modelPath
+    }
+
+    /// Trains to the last epoch, or until `shouldStop` (asked before each step) returns true;
+    /// `progress` hears of each step and each epoch's validation.
+    public func run(shouldStop: () -> Bool = { false }, progress: (Progress) -> Void = { _ in }) throws -> Outcome {
+        let settings = checkpoint.settings
+        let stepsPerEpoch = trainer.stepsPerEpoch
+        let totalSteps = settings.epochs * stepsPerEpoch
+        let start = Date()
+        let previousSeconds = checkpoint.seconds
+        var lastCheckpoint = start
+        var imagesSeen = 0
+        func seconds() -> Double { previousSeconds + Date().timeIntervalSince(start) }
+        /// The run so far, to continue from step `step` of `epoch` (both 0-based).
+        func writeCheckpoint(epoch: Int, step: Int) throws {
+            checkpoint.model = trainer.currentModel(provenance: checkpoint.model.provenance)
+            checkpoint.optimizer = trainer.optimizer
+            checkpoint.average = trainer.average
+            checkpoint.averageSteps = trainer.averageSteps
+            checkpoint.epoch = epoch
+            checkpoint.stepInEpoch = step
+            checkpoint.seconds = seconds()
+            try checkpoint.write(to: checkpointPath)
+            lastCheckpoint = Date()
+        }
+        for epoch in checkpoint.epoch..<settings.epochs {
+            let order = trainer.order(epoch: epoch)
+            var losses: [Float] = []
+            for step in checkpoint.stepInEpoch..<stepsPerEpoch {
+                if shouldStop() {
+                    try writeCheckpoint(epoch: epoch, step: step)
+                    return .stopped
+                }
+                if Date().timeIntervalSince(lastCheckpoint) >= checkpointInterval {
+                    try writeCheckpoint(epoch: epoch, step: step)
+                }
+                let indices = Array(order[(step * settings.batch)..<min((step + 1) * settings.batch, order.count)])
+                let globalStep = epoch * stepsPerEpoch + step
+                losses.append(try trainer.step(indices, epoch: epoch, globalStep: globalStep, totalSteps: totalSteps))
+                imagesSeen += indices.count
+                let rate = Double(imagesSeen) / max(Date().timeIntervalSince(start), 1e-9)
+                progress(
+                    .step(
+                        StepReport(
+                            epoch: epoch + 1, step: step + 1, meanLoss: losses.reduce(0, +) / Float(losses.count),
+                            imagesPerSecond: rate,
+                            secondsLeft: Double(totalSteps - globalStep - 1) * Double(settings.batch) / max(rate, 1e-9))
+                    ))
+            }
+            checkpoint.stepInEpoch = 0
+            let result = try trainer.validate(threads: validationThreads)
+            let improved: Bool
+            switch settings.bestBy ?? .error {
+            case .error:
+                improved = checkpoint.bestError.map { (result.meanError ?? .infinity) < $0 } ?? true
+            case .pck:
+                improved = checkpoint.bestPCK.map { (result.pck ?? -1) > $0 } ?? true
+            }
+            let isBest = improved || trainer.validation.isEmpty
+            if isBest {
+                try writeBest(epoch: epoch + 1, result: result, seconds: seconds())
+            }
+            progress(
+                .epoch(
+                    EpochReport(
+                        epoch: epoch + 1, meanLoss: losses.isEmpty ? nil : losses.reduce(0, +) / Float(losses.count),
+                        validation: result, isBest: isBest)))
+            try writeCheckpoint(epoch: epoch + 1, step: 0)
+        }
+        return .finished
+    }
+
+    /// Writes the model after `epoch` epochs as the best, with its validation figures in the
+    /// provenance, and remembers them in the checkpoint.
+    private func writeBest(epoch: Int, result: ValidationResult, seconds: Double) throws {
+        let settings = checkpoint.settings
+        checkpoint.bestError = result.meanError
+        checkpoint.bestPCK = result.pck
+        checkpoint.bestEpoch = epoch
+        var provenance = checkpoint.model.provenance
+        provenance["epochs"] = "\(epoch) of \(settings.epochs) (best)"
+        provenance["validation_mean_error_px"] = result.meanError.map { String(format: "%.3f", $0) } ?? "none"
+        provenance["validation_pck_0.2"] = result.pck.map { String(format: "%.4f", $0) } ?? "none"
+        provenance["pck_normalizer"] = result.normalizer
+        provenance["wall_time_s"] = String(format: "%.0f", seconds)
+        provenance["samples"] = "\(trainer.train.count) train, \(trainer.validation.count) validation"
+        if let decay = settings.averageDecay {
+            provenance["weights"] = "moving average over \(trainer.averageSteps) steps, decay \(decay)"
+        }
+        try trainer.currentModel(provenance: provenance, averaged: true).write(to: modelPath)
+    }
+}
+
+extension LabeledSet {
+    /// The labeled set a run trains on: `labels`, with `validation`'s samples appended and marked
+    /// as the validation split (their image paths resolved against their own file) when given.
+    public static func forTraining(labels: String, validation: String?, imagesRoot: String?) throws -> LabeledSet {
+        var set = try LabeledSet.load(contentsOf: labels)
+        guard let validation else { return set }
+        let held = try LabeledSet.load(contentsOf: validation)
+        guard held.keypointNames == set.keypointNames else {
+            throw LabelError.malformed(
+                path: validation, line: nil,
+                reason:
+                    "the validation set has keypoints \(held.keypointNames.joined(separator: ",")) but the labels have \(set.keypointNames.joined(separator: ","))"
+            )
+        }
+        for index in set.samples.indices { set.samples[index].split = "train" }
+        let here = FileManager.default.currentDirectoryPath
+        for var sample in held.samples {
+            let path = LabeledSet.imagePath(sample.image, labelsPath: validation, imagesRoot: imagesRoot)
+            sample.image = path.hasPrefix("/") ? path : (here as NSString).appendingPathComponent(path)
+            sample.split = "val"
+            set.samples.append(sample)
+        }
+        return set
+    }
+}
