@@ -86,7 +86,6 @@ struct Batch: ParsableCommand {
             model: loaded,
             options: BatchRunner.Options(
                 modelPath: modelName, output: output, format: chosenFormat, jobs: jobs, resume: resume,
-                flipTest: loaded.flipTest,
                 minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs))
         let showBar = !quiet && isatty(STDERR_FILENO) == 1
         let start = Date()

@@ -447,6 +447,33 @@ struct BatchCommandTests {
         }
     }
 
+    /// batch runs each image as the model asks (here: the flip test) unless told otherwise, and
+    /// then agrees with detect told the same.
+    @Test func batchFollowsTheModelsFlipTest() throws {
+        let folder = try TemporaryFolder()
+        let photo = folder.file("photo.png")
+        try Image(width: 90, height: 70, pixels: testPicture(width: 90, height: 70)).writePNG(to: photo)
+        var model = try ModelFileTests.smallModel()
+        model.flipTest = true
+        let path = folder.file("model.safetensors")
+        try model.write(to: path)
+        func points(_ jsonLine: Substring) throws -> [String] {
+            let line = try JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: Any]
+            return try #require(line?["keypoints"] as? [[String: Any]]).map { "\($0["x"]!) \($0["y"]!)" }
+        }
+        var results: [[String]] = []
+        for options in [[], ["--no-flip-test"]] {
+            let detect = try CommandLineTool.run(["detect", photo, "--model", path, "--json"] + options)
+            let out = folder.file("out\(results.count).jsonl")
+            let batch = try CommandLineTool.run(["batch", photo, "--model", path, "--out", out, "--quiet"] + options)
+            #expect(detect.status == 0 && batch.status == 0, "\(batch.errors)")
+            let batched = try points(try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")[0])
+            #expect(batched == (try points(detect.output.split(separator: "\n")[0])), "\(options)")
+            results.append(batched)
+        }
+        #expect(results[0] != results[1])
+    }
+
     @Test func jobsDoNotChangeTheOutputAndFailuresAreReported() throws {
         let folder = try TemporaryFolder()
         let (images, model) = try Self.fixture(folder)

@@ -13,6 +13,8 @@ import Foundation
 /// - `jobs` workers, each one thread with its own Predictor (so `jobs` is the number of cores
 ///   used); JPEGs are decoded reduced (DCT scaling) when that still
 ///   covers the network input, and coordinates are mapped back to the original pixels.
+/// - Each image runs as the model asks (`Model.secondPassScale`, `Model.flipTest`); change those
+///   on the model to run otherwise.
 /// - Every result is appended to a journal (`<out>.journal`, one JSON line per image with its file
 ///   size and modification time) and flushed as it completes; the output file is then written
 ///   from the journal in input order, to a temporary file renamed into place. So the output does
@@ -38,14 +40,13 @@ public final class BatchRunner: @unchecked Sendable {
         public var format: Format
         public var jobs: Int
         public var resume: Bool
-        public var flipTest: Bool
         public var minimumScore: Float
         public var drawFolder: String?
         /// COCO format: file name -> image id, from a COCO images file.
         public var cocoImageIDs: [String: Int]?
 
         public init(
-            modelPath: String, output: String, format: Format, jobs: Int, resume: Bool, flipTest: Bool,
+            modelPath: String, output: String, format: Format, jobs: Int, resume: Bool,
             minimumScore: Float, drawFolder: String?, cocoImageIDs: [String: Int]?
         ) {
             self.modelPath = modelPath
@@ -53,7 +54,6 @@ public final class BatchRunner: @unchecked Sendable {
             self.format = format
             self.jobs = jobs
             self.resume = resume
-            self.flipTest = flipTest
             self.minimumScore = minimumScore
             self.drawFolder = drawFolder
             self.cocoImageIDs = cocoImageIDs
@@ -267,7 +267,7 @@ public final class BatchRunner: @unchecked Sendable {
             let least = options.drawFolder != nil ? 0 : model.secondPassScale == nil ? input : 4 * input
             let decoded = try ImageDecoder.decode(
                 contentsOf: path, options: DecodeOptions(minimumWidth: least, minimumHeight: least))
-            var keypoints = predictor.predict(decoded.image, flipTest: options.flipTest)
+            var keypoints = predictor.predict(decoded.image)
             // Pixel j of a 1/d decode covers original pixels [j d, (j + 1) d): centre (j + 0.5) d - 0.5.
             let scale = Double(decoded.info.scaleDenominator)
             if scale > 1 {
