@@ -988,6 +988,12 @@ struct TrainCommandTests {
         #expect(
             run.errors.contains(folder.file("img3.png") + ": ") && run.errors.contains(folder.file("img5.png") + ": "))
         #expect(run.errors.contains("training on 11 samples, validating on 3"), "\(run.errors)")
+
+        // None decodable: one clear error, naming an image and why.
+        let broken = try folder.write(Array("image,dot_x,dot_y\nimg3.png,1,2\nimg5.png,3,4\n".utf8), to: "broken.csv")
+        let none = try CommandLineTool.run(["train", "--labels", broken, "--out", folder.file("n.safetensors")])
+        #expect(none.status == 1, "\(none.errors)")
+        #expect(none.errors.contains("none of the 2 labeled images can be decoded, e.g. \(folder.file("img3.png")): "))
     }
 
     @Test func explainsMissingImages() throws {

@@ -17,14 +17,14 @@ public final class TrainingData: @unchecked Sendable {
     }
 
     public let labels: LabeledSet
-    public let samples: [Sample]
+    public private(set) var samples: [Sample]
     private var cache: [String: (image: Image, scale: Double)] = [:]
     private let lock = NSLock()
     private let minimumSize: Int
     public private(set) var cachedBytes = 0
     public let cacheBytes: Int
     /// Labeled images left out because they cannot be decoded (`decodeFirst`): path and reason.
-    public let unreadable: [(path: String, reason: String)]
+    public private(set) var unreadable: [(path: String, reason: String)] = []
 
     /// - Throws: `LabelError` naming the image that cannot be found or read, or saying that no
     ///   sample has a labeled point.
@@ -45,36 +45,52 @@ public final class TrainingData: @unchecked Sendable {
             }
             samples.append(Sample(path: path, points: sample.points, box: sample.box, split: sample.split))
         }
-        var unreadable: [(path: String, reason: String)] = []
-        if decodeFirst {
-            let paths = Array(Set(samples.map(\.path))).sorted()
-            let decoded = ResultSlots<(image: Image, scale: Double)>(count: paths.count)
-            let workers = max(1, min(threads, paths.count))
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for slot in stride(from: worker, to: paths.count, by: workers) {
-                    decoded.set(slot, Result { try Self.decode(paths[slot], minimumSize: 2 * inputSize) })
-                }
-            }
-            for (path, outcome) in zip(paths, decoded.outcomes()) {
-                switch outcome {
-                case .success(let entry):
-                    if cachedBytes + entry.image.pixels.count <= cacheBytes {
-                        cache[path] = entry
-                        cachedBytes += entry.image.pixels.count
-                    }
-                case .failure(let error):
-                    unreadable.append((path, "\(error)"))
-                }
-            }
-            let left = Set(unreadable.map(\.path))
-            samples.removeAll { left.contains($0.path) }
-        }
-        self.unreadable = unreadable
         guard !samples.isEmpty else {
             throw LabelError.malformed(
                 path: labelsPath, line: nil, reason: "no sample has a labeled keypoint: nothing to train on")
         }
         self.samples = samples
+        if decodeFirst {
+            decodeAll(threads: threads)
+            guard !self.samples.isEmpty else {
+                throw LabelError.malformed(
+                    path: labelsPath, line: nil,
+                    reason:
+                        "none of the \(unreadable.count) labeled images can be decoded, e.g. \(unreadable[0].path): \(unreadable[0].reason)"
+                )
+            }
+        }
+    }
+
+    /// Decodes every image on `threads` threads into the cache (while it has room), and leaves
+    /// out the samples whose image cannot be decoded, listing them in `unreadable`.
+    private func decodeAll(threads: Int) {
+        let paths = Array(Set(samples.map(\.path))).sorted()
+        let decoded = ResultSlots<(image: Image, scale: Double)>(count: paths.count)
+        let workers = max(1, min(threads, paths.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for slot in stride(from: worker, to: paths.count, by: workers) {
+                decoded.set(slot, Result { try Self.decode(paths[slot], minimumSize: minimumSize) })
+            }
+        }
+        for (path, outcome) in zip(paths, decoded.outcomes()) {
+            switch outcome {
+            case .success(let entry): remember(entry, for: path)
+            case .failure(let error): unreadable.append((path, "\(error)"))
+            }
+        }
+        let left = Set(unreadable.map(\.path))
+        samples.removeAll { left.contains($0.path) }
+    }
+
+    /// Keeps a decoded image in the cache if it has room.
+    private func remember(_ entry: (image: Image, scale: Double), for path: String) {
+        lock.lock()
+        if cachedBytes + entry.image.pixels.count <= cacheBytes {
+            cache[path] = entry
+            cachedBytes += entry.image.pixels.count
+        }
+        lock.unlock()
     }
 
     /// The image of sample `index` and the factor from original pixels to its pixels.
@@ -87,12 +103,7 @@ public final class TrainingData: @unchecked Sendable {
         }
         lock.unlock()
         let entry = try Self.decode(path, minimumSize: minimumSize)
-        lock.lock()
-        if cachedBytes + entry.image.pixels.count <= cacheBytes {
-            cache[path] = entry
-            cachedBytes += entry.image.pixels.count
-        }
-        lock.unlock()
+        remember(entry, for: path)
         return entry
     }
 
