@@ -71,7 +71,7 @@ struct Batch: ParsableCommand {
         let output = out ?? "batch.\(chosenFormat == .coco ? "json" : format)"
         let (images, skipped) = try BatchRunner.collectInputs(paths, recursive: recursive)
         if images.isEmpty {
-            FileHandle.standardError.write(Data("keypoints batch: no images in \(paths.joined(separator: " "))\n".utf8))
+            printToStandardError("keypoints batch: no images in \(paths.joined(separator: " "))")
             throw ExitCode(2)
         }
         var cocoIDs: [String: Int]?
@@ -101,7 +101,7 @@ struct Batch: ParsableCommand {
                 remaining / 60, remaining % 60, failed)
             FileHandle.standardError.write(Data(line.utf8))
         }
-        if showBar { FileHandle.standardError.write(Data("\n".utf8)) }
+        if showBar { printToStandardError("") }
         if !quiet {
             let rate =
                 summary.seconds > 0 ? Double(summary.processed + summary.failed - summary.resumed) / summary.seconds : 0

@@ -78,7 +78,7 @@ struct Detect: ParsableCommand {
                 )
             } catch {
                 failures += 1
-                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                printToStandardError("\(error)")
                 if json {
                     print(JSONValue.object([("image", .string(path)), ("error", .string("\(error)"))]).serialized)
                 }

@@ -285,7 +285,7 @@ struct Eval: ParsableCommand {
                     skeleton: set.skeleton, caption: caption)
                 try overlay.writePNG(to: String(format: "%@/worst_%02d.png", folder, rank + 1))
             } catch let error as ImageError {
-                FileHandle.standardError.write(Data("no overlay for \(sample.image): \(error)\n".utf8))
+                printToStandardError("no overlay for \(sample.image): \(error)")
             }
         }
     }

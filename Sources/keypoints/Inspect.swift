@@ -49,7 +49,7 @@ struct Inspect: ParsableCommand {
         }
         if failures > 0 {
             if !json {
-                FileHandle.standardError.write(Data("\(failures) of \(files.count) files failed to decode\n".utf8))
+                printToStandardError("\(failures) of \(files.count) files failed to decode")
             }
             throw ExitCode(1)
         }

@@ -20,7 +20,7 @@ struct Keypoints: ParsableCommand {
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                printToStandardError(fullMessage(for: error))
                 Self.exit(withError: ExitCode(2))
             }
             exit(withError: error)

@@ -170,6 +170,7 @@ struct Train: ParsableCommand {
     func run() throws {
         Trainer.keepFreedMemory()
         var checkpoint: Checkpoint
+        let set: LabeledSet
         if let resume {
             checkpoint = try Checkpoint.load(contentsOf: resume)
             do {
@@ -177,12 +178,13 @@ struct Train: ParsableCommand {
             } catch let error as EvaluationError {
                 throw ValidationError("\(error)")
             }
+            set = try LabeledSet.forTraining(
+                labels: checkpoint.labels, validation: checkpoint.validationLabels, imagesRoot: checkpoint.imagesRoot)
         } else {
             guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
-            checkpoint = try newRun(labels: labels)
+            set = try LabeledSet.forTraining(labels: labels, validation: validation, imagesRoot: imagesRoot)
+            checkpoint = try newRun(labels: labels, set: set)
         }
-        let set = try LabeledSet.forTraining(
-            labels: checkpoint.labels, validation: checkpoint.validationLabels, imagesRoot: checkpoint.imagesRoot)
         let architecture = checkpoint.model.architecture
         printToStandardError("decoding the images of \(set.samples.count) labeled samples")
         let data = try TrainingData(
@@ -309,8 +311,8 @@ struct Train: ParsableCommand {
         return [image.width, image.height]
     }
 
-    private func newRun(labels: String) throws -> Checkpoint {
-        let set = try LabeledSet.forTraining(labels: labels, validation: validation, imagesRoot: imagesRoot)
+    /// A new run on `set`, read from `labels` (and --validation).
+    private func newRun(labels: String, set: LabeledSet) throws -> Checkpoint {
         // What the command line leaves open; for frames over four times the default input's area
         // (a small animal in a large frame, DeepLabCut's usual case) the built-in mouse model's
         // recipe fills it in, unless --input or --crop says how to size the run.
@@ -328,15 +330,13 @@ struct Train: ParsableCommand {
             shape.depths = shape.depths ?? "1,1,1"
             (batch, learningRate) = (self.batch ?? 8, self.learningRate ?? 5e-3)
             (foregroundWeight, epochs) = (self.foregroundWeight ?? 20, self.epochs ?? 150)
-            FileHandle.standardError.write(
-                Data(
-                    """
-                    frames of \(frame[0])x\(frame[1]): training at full resolution on windows, as the built-in mouse model was: \
-                    --input \(shape.input!) --crop \(crop!) --width \(shape.chosenWidth) --depths \(shape.chosenDepths) \
-                    --batch \(batch) --learning-rate \(learningRate) --foreground-weight \(foregroundWeight) --epochs \(epochs) \
-                    (options given win; --input or --crop turns this off)
-
-                    """.utf8))
+            printToStandardError(
+                """
+                frames of \(frame[0])x\(frame[1]): training at full resolution on windows, as the built-in mouse model was: \
+                --input \(shape.input!) --crop \(crop!) --width \(shape.chosenWidth) --depths \(shape.chosenDepths) \
+                --batch \(batch) --learning-rate \(learningRate) --foreground-weight \(foregroundWeight) --epochs \(epochs) \
+                (options given win; --input or --crop turns this off)
+                """)
         }
         let architecture = try shape.architecture(keypoints: set.keypointNames.count)
         let names = set.keypointNames

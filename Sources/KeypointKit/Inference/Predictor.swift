@@ -68,8 +68,8 @@ public final class Predictor: @unchecked Sendable {
     public static func secondPassBox(
         around keypoints: [Keypoint], scale: Double, image: Image
     ) -> (center: Point, width: Double, height: Double) {
-        let (left, right) = (keypoints.map(\.x).min()!, keypoints.map(\.x).max()!)
-        let (top, bottom) = (keypoints.map(\.y).min()!, keypoints.map(\.y).max()!)
+        let (xs, ys) = (keypoints.map(\.x), keypoints.map(\.y))
+        let (left, right, top, bottom) = (xs.min()!, xs.max()!, ys.min()!, ys.max()!)
         let least = Double(max(image.width, image.height)) / 8
         return (
             center: Point(x: (left + right) / 2, y: (top + bottom) / 2),

@@ -89,7 +89,7 @@ public final class TrainingRun {
         }
         for epoch in checkpoint.epoch..<settings.epochs {
             let order = trainer.order(epoch: epoch)
-            var losses: [Float] = []
+            var (lossSum, steps): (Float, Int) = (0, 0)
             for step in checkpoint.stepInEpoch..<stepsPerEpoch {
                 if shouldStop() {
                     try writeCheckpoint(epoch: epoch, step: step)
@@ -100,13 +100,14 @@ public final class TrainingRun {
                 }
                 let indices = Array(order[(step * settings.batch)..<min((step + 1) * settings.batch, order.count)])
                 let globalStep = epoch * stepsPerEpoch + step
-                losses.append(try trainer.step(indices, epoch: epoch, globalStep: globalStep, totalSteps: totalSteps))
+                lossSum += try trainer.step(indices, epoch: epoch, globalStep: globalStep, totalSteps: totalSteps)
+                steps += 1
                 imagesSeen += indices.count
                 let rate = Double(imagesSeen) / max(Date().timeIntervalSince(start), 1e-9)
                 progress(
                     .step(
                         StepReport(
-                            epoch: epoch + 1, step: step + 1, meanLoss: losses.reduce(0, +) / Float(losses.count),
+                            epoch: epoch + 1, step: step + 1, meanLoss: lossSum / Float(steps),
                             imagesPerSecond: rate,
                             secondsLeft: Double(totalSteps - globalStep - 1) * Double(settings.batch) / max(rate, 1e-9))
                     ))
@@ -127,7 +128,7 @@ public final class TrainingRun {
             progress(
                 .epoch(
                     EpochReport(
-                        epoch: epoch + 1, meanLoss: losses.isEmpty ? nil : losses.reduce(0, +) / Float(losses.count),
+                        epoch: epoch + 1, meanLoss: steps == 0 ? nil : lossSum / Float(steps),
                         validation: result, isBest: isBest)))
             try writeCheckpoint(epoch: epoch + 1, step: 0)
         }
