@@ -3,7 +3,8 @@ import KeypointKit
 
 /// The options that shape a network of the default family, shared by `init` and `train`.
 struct ArchitectureOptions: ParsableArguments {
-    @Option(help: "Network input, WIDTHxHEIGHT (multiples of 32; default 256x256, or for train the size of large frames).")
+    @Option(
+        help: "Network input, WIDTHxHEIGHT (multiples of 32; default 256x256, or for train the size of large frames).")
     var input: String?
 
     @Option(help: "Channels after the stem (stages have 2x, 4x, 8x; default 32).")

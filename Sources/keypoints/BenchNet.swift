@@ -59,7 +59,7 @@ struct BenchNet: ParsableCommand {
             let input = benchValues(network.input.count, seed: 5)
             _ = network.input.initialize(from: input)
             var times: [Double] = []
-            var layerTimes = Array(repeating: [Double](), count: network.stepLayers.count)
+            var layerTimes = Array(repeating: [Double](), count: network.graph.layers.count)
             for call in 0..<(10 + runs) {
                 let start = DispatchTime.now().uptimeNanoseconds
                 network.run()
@@ -75,7 +75,7 @@ struct BenchNet: ParsableCommand {
                 }
             }
             let median = Self.median(times)
-            let gflop = try architecture.flops() / 1e9
+            let gflop = network.graph.flops / 1e9
             if json {
                 print(
                     JSONValue.object([
@@ -97,7 +97,6 @@ struct BenchNet: ParsableCommand {
 
     /// Per layer: median ms, its share of the sum of medians, GFLOPS (convolutions), algorithm.
     private func printLayers(_ network: Network, name: String, times: [[Double]]) throws {
-        let shapes = try network.architecture.shapes()
         let medians = times.map(Self.median)
         let total = medians.reduce(0, +)
         if !json {
@@ -105,14 +104,15 @@ struct BenchNet: ParsableCommand {
                 "  " + "layer".padding(toLength: 22, withPad: " ", startingAt: 0) + "op        "
                     + "algorithm         ms   share  GFLOPS")
         }
-        for (step, layer) in network.stepLayers.enumerated() {
-            let flops = network.architecture.flops(of: layer, shapes)
+        for (step, layer) in network.graph.layers.enumerated() {
+            let flops = layer.flops
             let gflops = flops > 0 ? flops / medians[step] / 1e6 : 0
             let algorithm = network.algorithm(step: step)?.rawValue ?? "-"
             if json {
                 print(
                     JSONValue.object([
-                        ("network", .string(name)), ("layer", .string(layer.name)), ("op", .string(layer.op.rawValue)),
+                        ("network", .string(name)), ("layer", .string(layer.name)),
+                        ("op", .string(layer.operation.name)),
                         ("algorithm", .string(algorithm)), ("threads", .number(Double(threads))),
                         ("median_ms", .number((medians[step] * 1000).rounded() / 1000)),
                         ("gflops", .number((gflops * 10).rounded() / 10)),
@@ -120,7 +120,7 @@ struct BenchNet: ParsableCommand {
             } else {
                 print(
                     "  " + layer.name.padding(toLength: 22, withPad: " ", startingAt: 0)
-                        + layer.op.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+                        + layer.operation.name.padding(toLength: 10, withPad: " ", startingAt: 0)
                         + algorithm.padding(toLength: 14, withPad: " ", startingAt: 0)
                         + String(format: "%8.3f  %5.1f%%  ", medians[step], 100 * medians[step] / total)
                         + (flops > 0 ? String(format: "%6.1f", gflops) : "     -"))

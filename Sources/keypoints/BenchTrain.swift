@@ -44,7 +44,7 @@ struct BenchTrain: ParsableCommand {
         let height = architecture.inputHeight, width = architecture.inputWidth
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let stepMs = median(backward) + median(update)
-        let gflopPerImage = try architecture.flops() / 1e9
+        let gflopPerImage = try LayerGraph(architecture).flops / 1e9
         let gflops = 3 * gflopPerImage * Double(batch) / (median(backward) / 1000)
         let imagesPerSecond = Double(batch) / (stepMs / 1000)
         let threads = ProcessInfo.processInfo.activeProcessorCount

@@ -12,43 +12,31 @@ struct Info: ParsableCommand {
     func run() throws {
         let loaded = try ModelChoice.load(model).model
         let architecture = loaded.architecture
-        let shapes = try architecture.shapes()
-        var parameters: [String: Int] = [:]
-        for (name, shape) in try architecture.weightShapes() {
-            let layer =
-                name.hasSuffix(".bn.weight") || name.hasSuffix(".bn.bias") || name.hasSuffix(".bn.running_mean")
-                    || name.hasSuffix(".bn.running_var")
-                ? String(name.dropLast(name.split(separator: ".").suffix(2).joined(separator: ".").count + 1))
-                : String(name.dropLast(name.split(separator: ".").last!.count + 1))
-            parameters[layer, default: 0] += shape.reduce(1, *)
-        }
+        let graph = try LayerGraph(architecture)
         print("Model \(model)")
         if let family = architecture.family {
             print("Architecture: \(family.name), width \(family.width), residual blocks \(family.depths)")
         }
-        print(
-            "Input \(architecture.inputChannels)x\(architecture.inputHeight)x\(architecture.inputWidth), heatmap stride \(architecture.heatmapStride), output \(shapes[architecture.output]!)"
-        )
+        print("Input \(graph.input), heatmap stride \(graph.heatmapStride), output \(graph.outputShape)")
         print("")
-        let nameWidth = max(architecture.layers.map(\.name.count).max() ?? 5, 5)
+        let nameWidth = max(graph.layers.map(\.name.count).max() ?? 5, 5)
         print(
             "Layer".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
                 + "  Operation                   Input                   Output          Parameters")
-        for layer in architecture.layers {
-            let input = layer.inputs.map { shapes[$0]!.description }.joined(separator: " + ")
+        for layer in graph.layers {
+            let input = layer.inputShapes.map(\.description).joined(separator: " + ")
+            let parameters = layer.weightShapes.reduce(0) { $0 + $1.shape.reduce(1, *) }
             print(
                 layer.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
-                    + describe(layer).padding(toLength: 26, withPad: " ", startingAt: 0) + "  "
+                    + describe(layer.operation).padding(toLength: 26, withPad: " ", startingAt: 0) + "  "
                     + input.padding(toLength: 22, withPad: " ", startingAt: 0) + "  "
-                    + shapes[layer.name]!.description.padding(toLength: 14, withPad: " ", startingAt: 0)
-                    + String(parameters[layer.name] ?? 0).leftPadded(12))
+                    + layer.output.description.padding(toLength: 14, withPad: " ", startingAt: 0)
+                    + String(parameters).leftPadded(12))
         }
-        let total = try architecture.parameterCount()
+        let total = graph.parameterCount
         print("")
         print("Parameters: \(total) (\(String(format: "%.2f", Double(total) * 4 / 1_048_576)) MiB as float32)")
-        print(
-            "FLOPs per image: \(String(format: "%.3f", try architecture.flops() / 1e9)) GFLOP (convolutions, 2 per multiply-add)"
-        )
+        print("FLOPs per image: \(String(format: "%.3f", graph.flops / 1e9)) GFLOP (convolutions, 2 per multiply-add)")
         print("Keypoints (\(loaded.keypointNames.count)): \(loaded.keypointNames.joined(separator: ", "))")
         let names = loaded.keypointNames
         print("Skeleton: \(loaded.skeleton.map { "\(names[$0[0]])-\(names[$0[1]])" }.joined(separator: ", "))")
@@ -62,20 +50,19 @@ struct Info: ParsableCommand {
         for (key, value) in loaded.provenance.sorted(by: { $0.key < $1.key }) { print("Provenance \(key): \(value)") }
     }
 
-    private func describe(_ layer: Architecture.Layer) -> String {
-        switch layer.op {
-        case .conv:
-            var text = "conv \(layer.kernel ?? 1)x\(layer.kernel ?? 1)"
-            if (layer.stride ?? 1) > 1 { text += "/\(layer.stride!)" }
-            if layer.coordinates == true { text += " coord" }
-            if layer.batchNorm == true { text += " bn" }
-            if layer.residual != nil { text += " +res" }
-            if let activation = layer.activation, activation != "none" { text += " \(activation)" }
+    private func describe(_ operation: LayerGraph.Operation) -> String {
+        switch operation {
+        case .convolution(let conv):
+            var text = "conv \(conv.shape.kernelHeight)x\(conv.shape.kernelWidth)"
+            if conv.shape.strideY > 1 { text += "/\(conv.shape.strideY)" }
+            if conv.coordinates { text += " coord" }
+            if conv.batchNorm { text += " bn" }
+            if conv.residual != nil { text += " +res" }
+            if conv.activation != .none { text += " \(conv.activation.name)" }
             return text
-        case .upsample: return "upsample x\(layer.factor ?? 1)"
+        case .upsample(let factor): return "upsample x\(factor)"
         case .concat: return "concat"
-        case .maxPool: return "max pool \(layer.kernel ?? 1)"
-        case .avgPool: return "avg pool \(layer.kernel ?? 1)"
+        case .pool(let pooling): return "\(pooling.kind == .max ? "max" : "avg") pool \(pooling.kernel)"
         }
     }
 }

@@ -47,7 +47,7 @@ struct NetworkTests {
         let output = Array(network.run())
 
         // Literal: five channels through the full kernel, then BN and ReLU in double.
-        let literalInput = image + Network.coordinateChannels(height: h, width: w)
+        let literalInput = image + CoordConv.channels(height: h, width: w)
         var shape = ConvolutionShape(inChannels: 5, outChannels: 6, kernel: 3, stride: stride, padding: 1).kp
         let size = shape.outputSizeSwift(height: h, width: w)
         var raw = [Float](repeating: 0, count: 6 * size.height * size.width)
@@ -67,10 +67,10 @@ struct NetworkTests {
     }
 
     @Test func coordinateChannelsSpanMinusOneToOne() {
-        let channels = Network.coordinateChannels(height: 3, width: 5)
+        let channels = CoordConv.channels(height: 3, width: 5)
         #expect(Array(channels[0..<5]) == [-1, -0.5, 0, 0.5, 1])  // x along the first row
         #expect([channels[15], channels[20], channels[25]] == [-1, 0, 1])  // y down the first column
-        #expect(Network.coordinateChannels(height: 1, width: 1) == [0, 0])
+        #expect(CoordConv.channels(height: 1, width: 1) == [0, 0])
     }
 
     /// Bilinear upsampling (two threads) against the half-pixel formula evaluated independently.
@@ -80,7 +80,7 @@ struct NetworkTests {
             inputChannels: 2, inputHeight: 3, inputWidth: 4, heatmapStride: 1,
             layers: [layer], output: "up")
         // Heatmap stride 1 would need the output the input's size; build the network directly.
-        let shapes = try? architecture.shapes()
+        let shapes = try? LayerGraph(architecture)
         #expect(shapes == nil)  // 6x8 output for a 3x4 input: not a valid model output
         let input = normalValues(2 * 3 * 4, seed: 5)
         var output = [Float](repeating: 0, count: 2 * 6 * 8)
@@ -132,12 +132,12 @@ struct NetworkTests {
         #expect(
             throws: ModelError.invalidArchitecture(reason: "layer 'a' reads 'missing', which no earlier layer produces")
         ) {
-            try bad.shapes()
+            try LayerGraph(bad)
         }
         let residual = Architecture(
             inputHeight: 8, inputWidth: 8, heatmapStride: 1,
             layers: [.conv("a", "input", out: 4, coordinates: true, residual: "input")], output: "a")
-        #expect(throws: ModelError.self) { try residual.shapes() }
+        #expect(throws: ModelError.self) { try LayerGraph(residual) }
     }
 
     /// The default family's shapes: heatmaps at the stride asked, one per keypoint.
@@ -146,10 +146,10 @@ struct NetworkTests {
         let architecture = Architecture.coordConvResNet(
             keypoints: 14, width: 16, depths: [1, 1, 1], inputWidth: 128,
             inputHeight: 96, heatmapStride: stride)
-        let shapes = try architecture.shapes()
-        #expect(shapes["head"] == Architecture.MapShape(channels: 14, height: 96 / stride, width: 128 / stride))
+        let graph = try LayerGraph(architecture)
+        #expect(graph.shapes["head"] == MapShape(channels: 14, height: 96 / stride, width: 128 / stride))
         #expect(architecture.layers.first?.coordinates == true)
-        #expect(try architecture.parameterCount() > 0 && architecture.flops() > 0)
+        #expect(graph.parameterCount > 0 && graph.flops > 0)
     }
 }
 

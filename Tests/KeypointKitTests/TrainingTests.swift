@@ -204,9 +204,9 @@ struct TrainingMatchesInferenceTests {
 /// the whole input has there; and the trainer's crop samples are windows of its whole samples.
 struct CropTrainingTests {
     @Test func coordinatesOfAWindowAreThoseOfTheWholeMap() {
-        let whole = Network.coordinateChannels(height: 12, width: 20)
+        let whole = CoordConv.channels(height: 12, width: 20)
         let window = CoordinateWindow(originX: 8, originY: 4, canvasWidth: 20, canvasHeight: 12)
-        let part = Network.coordinateChannels(height: 6, width: 10, window: window)
+        let part = CoordConv.channels(height: 6, width: 10, window: window)
         for channel in 0..<2 {
             for i in 0..<6 {
                 for j in 0..<10 {
@@ -330,21 +330,22 @@ struct TrainingGemmTests {
     /// for im2col (copies); col2im's sums of at most k*k values within 1e-6 of the largest.
     @Test func unfoldMatchesPlainLoops() throws {
         for (kernel, stride, padding) in [(3, 1, 1), (3, 2, 1), (1, 1, 0), (1, 2, 0), (3, 1, 0)] {
-            let g = ConvolutionGeometry(
-                inChannels: 5, outChannels: 1, kernel: kernel, stride: stride, padding: padding, groups: 1)
-            let (ho, wo) = g.outputSize(11, 9)
+            let g = ConvolutionShape(inChannels: 5, outChannels: 1, kernel: kernel, stride: stride, padding: padding)
+            let (ho, wo) = g.outputSize(height: 11, width: 9)
+            let compute = TrainingCompute()
             let x = normalValues(5 * 11 * 9, seed: 7)
             var floatColumns = [Float](repeating: .nan, count: 5 * kernel * kernel * ho * wo)
             var doubleColumns = [Double](repeating: .nan, count: floatColumns.count)
-            TrainingOps.im2col(x, channels: 5, height: 11, width: 9, g, into: &floatColumns)
-            TrainingOps.im2col(x.map { Double($0) }, channels: 5, height: 11, width: 9, g, into: &doubleColumns)
+            Float.im2col(x, channels: 5, height: 11, width: 9, g, into: &floatColumns, on: compute)
+            Double.im2col(x.map { Double($0) }, channels: 5, height: 11, width: 9, g, into: &doubleColumns, on: compute)
             #expect(floatColumns.map { Double($0) } == doubleColumns, "im2col k\(kernel) s\(stride) p\(padding)")
 
             let columns = normalValues(floatColumns.count, seed: 8)
             var floatImage = normalValues(5 * 11 * 9, seed: 9)  // col2im adds to what is there
             var doubleImage = floatImage.map { Double($0) }
-            TrainingOps.col2im(columns, channels: 5, height: 11, width: 9, g, into: &floatImage)
-            TrainingOps.col2im(columns.map { Double($0) }, channels: 5, height: 11, width: 9, g, into: &doubleImage)
+            Float.col2im(columns, channels: 5, height: 11, width: 9, g, into: &floatImage, on: compute)
+            Double.col2im(
+                columns.map { Double($0) }, channels: 5, height: 11, width: 9, g, into: &doubleImage, on: compute)
             let worst = zip(floatImage, doubleImage).map { abs(Double($0) - $1) }.max()!
             #expect(worst <= 1e-6 * doubleImage.map(abs).max()!, "col2im k\(kernel) s\(stride) p\(padding)")
         }
@@ -443,10 +444,10 @@ struct TrainingGemmTests {
                         ad.withUnsafeBufferPointer { pa in
                             bd.withUnsafeBufferPointer { pb in
                                 expected.withUnsafeMutableBufferPointer { pc in
-                                    matrixMultiply(
+                                    Double.multiply(
                                         transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                         a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!,
-                                        accumulate: accumulate)
+                                        accumulate: accumulate, on: TrainingCompute(threads: 1))
                                 }
                             }
                         }

@@ -11,7 +11,8 @@ extension Image {
             let rows = BitmapFont.glyphs[character] ?? BitmapFont.missing
             for (row, bits) in rows.enumerated() {
                 for (column, bit) in bits.enumerated() where bit == "#" {
-                    fillRectangle(x: left + column * scale, y: y + row * scale, width: scale, height: scale, color: color)
+                    fillRectangle(
+                        x: left + column * scale, y: y + row * scale, width: scale, height: scale, color: color)
                 }
             }
             left += BitmapFont.advance * scale

@@ -119,7 +119,7 @@ public final class Predictor: @unchecked Sendable {
         let width = architecture.inputWidth
         let height = architecture.inputHeight
         let transform = Self.transform(for: image, box: box, width: width, height: height)
-        let heatmapShape = network.shapes[architecture.output]!
+        let heatmapShape = network.graph.outputShape
         let plane = heatmapShape.height * heatmapShape.width
         let keypointCount = heatmapShape.channels
 

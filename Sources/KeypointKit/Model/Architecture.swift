@@ -147,139 +147,6 @@ public struct Architecture: Codable, Equatable, Sendable {
                 coordinates: coordinates))
     }
 
-    /// A feature map's size.
-    public struct MapShape: Equatable, Sendable, CustomStringConvertible {
-        public var channels: Int
-        public var height: Int
-        public var width: Int
-        public var description: String { "\(channels)x\(height)x\(width)" }
-    }
-
-    /// Every layer's output shape, checking that the layers fit together.
-    /// - Throws: `ModelError.invalidArchitecture` naming the layer that does not.
-    public func shapes() throws -> [String: MapShape] {
-        func fail(_ reason: String) -> ModelError { .invalidArchitecture(reason: reason) }
-        guard inputChannels > 0, inputHeight > 0, inputWidth > 0, heatmapStride > 0 else {
-            throw fail("the input size and heatmap stride must be positive")
-        }
-        var shapes = ["input": MapShape(channels: inputChannels, height: inputHeight, width: inputWidth)]
-        for layer in layers {
-            guard shapes[layer.name] == nil else { throw fail("two layers are named '\(layer.name)'") }
-            let inputs = try layer.inputs.map { name -> MapShape in
-                guard let shape = shapes[name] else {
-                    throw fail("layer '\(layer.name)' reads '\(name)', which no earlier layer produces")
-                }
-                return shape
-            }
-            guard let first = inputs.first else { throw fail("layer '\(layer.name)' has no input") }
-            switch layer.op {
-            case .conv:
-                guard inputs.count == 1, let out = layer.outChannels, out > 0, let kernel = layer.kernel, kernel > 0
-                else {
-                    throw fail("convolution '\(layer.name)' needs one input, out_channels and kernel")
-                }
-                let shape = convolutionShape(layer, inChannels: first.channels)
-                guard first.channels % shape.groups == 0, out % shape.groups == 0 else {
-                    throw fail("convolution '\(layer.name)': \(shape.groups) groups do not divide its channels")
-                }
-                let size = shape.outputSize(height: first.height, width: first.width)
-                guard size.height > 0, size.width > 0 else {
-                    throw fail("convolution '\(layer.name)' leaves no output")
-                }
-                let output = MapShape(channels: out, height: size.height, width: size.width)
-                if layer.coordinates == true && layer.residual != nil {
-                    throw fail("CoordConv layer '\(layer.name)' cannot also add a residual")
-                }
-                if let residual = layer.residual, shapes[residual] != output {
-                    throw fail("convolution '\(layer.name)' adds '\(residual)', which is not \(output)")
-                }
-                guard Activation(name: layer.activation ?? "none") != nil else {
-                    throw fail("convolution '\(layer.name)' has an unknown activation '\(layer.activation ?? "")'")
-                }
-                shapes[layer.name] = output
-            case .upsample:
-                guard inputs.count == 1, let factor = layer.factor, factor >= 1 else {
-                    throw fail("upsample '\(layer.name)' needs one input and a factor of at least 1")
-                }
-                shapes[layer.name] = MapShape(
-                    channels: first.channels, height: first.height * factor, width: first.width * factor)
-            case .concat:
-                guard inputs.allSatisfy({ $0.height == first.height && $0.width == first.width }) else {
-                    throw fail("concat '\(layer.name)' joins maps of different sizes: \(inputs)")
-                }
-                shapes[layer.name] = MapShape(
-                    channels: inputs.reduce(0) { $0 + $1.channels }, height: first.height, width: first.width)
-            case .maxPool, .avgPool:
-                guard inputs.count == 1, let kernel = layer.kernel, kernel > 0 else {
-                    throw fail("pooling '\(layer.name)' needs one input and a kernel")
-                }
-                let stride = layer.stride ?? kernel
-                let padding = layer.padding ?? 0
-                let height = (first.height + 2 * padding - kernel) / stride + 1
-                let width = (first.width + 2 * padding - kernel) / stride + 1
-                guard height > 0, width > 0, padding < kernel else {
-                    throw fail("pooling '\(layer.name)' leaves no output")
-                }
-                shapes[layer.name] = MapShape(channels: first.channels, height: height, width: width)
-            }
-        }
-        guard let output = shapes[output] else { throw fail("the output '\(output)' is not a layer") }
-        guard output.height * heatmapStride == inputHeight, output.width * heatmapStride == inputWidth else {
-            throw fail(
-                "the output is \(output.height)x\(output.width), not the input divided by the heatmap stride \(heatmapStride)"
-            )
-        }
-        return shapes
-    }
-
-    /// The convolution a conv layer runs on its image channels (coordinate channels excluded).
-    func convolutionShape(_ layer: Layer, inChannels: Int) -> ConvolutionShape {
-        ConvolutionShape(
-            inChannels: inChannels, outChannels: layer.outChannels ?? 0, kernel: layer.kernel ?? 1,
-            stride: layer.stride ?? 1, padding: layer.padding ?? 0, groups: layer.groups ?? 1)
-    }
-
-    /// The tensors each layer needs, with their shapes, in layer order.
-    public func weightShapes() throws -> [(name: String, shape: [Int])] {
-        let shapes = try shapes()
-        var result: [(String, [Int])] = []
-        for layer in layers where layer.op == .conv {
-            let inChannels = shapes[layer.inputs[0]]!.channels
-            let groups = layer.groups ?? 1
-            let out = layer.outChannels!
-            let kernel = layer.kernel!
-            let perGroup = inChannels / groups + (layer.coordinates == true ? 2 : 0)
-            result.append(("\(layer.name).weight", [out, perGroup, kernel, kernel]))
-            if layer.batchNorm == true {
-                for part in ["weight", "bias", "running_mean", "running_var"] {
-                    result.append(("\(layer.name).bn.\(part)", [out]))
-                }
-            } else {
-                result.append(("\(layer.name).bias", [out]))
-            }
-        }
-        return result
-    }
-
-    /// Learned parameters (batch-norm running statistics included).
-    public func parameterCount() throws -> Int {
-        try weightShapes().reduce(0) { $0 + $1.shape.reduce(1, *) }
-    }
-
-    /// Multiply-adds times two of all convolutions, for one image.
-    public func flops() throws -> Double {
-        let shapes = try shapes()
-        return layers.reduce(0.0) { $0 + flops(of: $1, shapes) }
-    }
-
-    /// Multiply-adds times two of `layer` if it is a convolution (CoordConv's two channels
-    /// included), else 0; `shapes` as `shapes()` gives them.
-    public func flops(of layer: Layer, _ shapes: [String: MapShape]) -> Double {
-        guard layer.op == .conv, let output = shapes[layer.name], let input = shapes[layer.inputs[0]] else { return 0 }
-        let inChannels = input.channels / (layer.groups ?? 1) + (layer.coordinates == true ? 2 : 0)
-        return 2 * Double(output.channels * inChannels * layer.kernel! * layer.kernel! * output.height * output.width)
-    }
-
     public func json() -> String {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -298,19 +165,6 @@ public struct Architecture: Codable, Equatable, Sendable {
     }
 }
 
-extension Activation {
-    /// "none", "relu", "relu6" or "leaky_relu" (slope 0.1).
-    init?(name: String) {
-        switch name {
-        case "none": self = .none
-        case "relu": self = .relu
-        case "relu6": self = .relu6
-        case "leaky_relu": self = .leakyReLU(slope: 0.1)
-        default: return nil
-        }
-    }
-}
-
 extension Architecture {
     /// Fresh weights: He-normal convolution kernels (std sqrt(2 / fan_in)), zero biases, batch norm
     /// at identity (gamma 1, beta 0, running mean 0, running variance 1). Seeded, reproducible.
@@ -324,7 +178,7 @@ extension Architecture {
             return (Double((z ^ (z >> 31)) >> 11) + 0.5) / 9_007_199_254_740_992
         }
         var weights: [String: Tensor] = [:]
-        for (name, shape) in try weightShapes() {
+        for (name, shape) in try LayerGraph(self).weightShapes {
             let count = shape.reduce(1, *)
             let values: [Float]
             if name.hasSuffix(".weight") && shape.count == 4 {

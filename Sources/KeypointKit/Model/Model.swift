@@ -107,8 +107,8 @@ public struct Model: Sendable {
 
     /// Checks that everything fits together: architecture, weights, keypoints, normalisation.
     public func validate() throws {
-        let shapes = try architecture.shapes()
-        let output = shapes[architecture.output]!
+        let graph = try LayerGraph(architecture)
+        let output = graph.outputShape
         guard output.channels == keypointNames.count else {
             throw ModelError.invalidArchitecture(
                 reason:
@@ -134,7 +134,7 @@ public struct Model: Sendable {
             throw ModelError.invalidArchitecture(
                 reason: "normalization needs one mean and one positive std per input channel")
         }
-        for (name, shape) in try architecture.weightShapes() {
+        for (name, shape) in graph.weightShapes {
             guard let tensor = weights[name] else {
                 throw ModelError.missingWeights(layer: String(name.prefix { $0 != "." }), tensor: name)
             }

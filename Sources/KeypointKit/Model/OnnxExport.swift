@@ -10,8 +10,7 @@ import Foundation
 public enum OnnxExport {
     public static func serialize(_ model: Model) throws -> [UInt8] {
         try model.validate()
-        let architecture = model.architecture
-        let shapes = try architecture.shapes()
+        let graph = try LayerGraph(model.architecture)
         var nodes: [ProtoWriter] = []
         var initializers: [ProtoWriter] = []
         var valueNames: [String: String] = ["input": "input"]
@@ -65,18 +64,18 @@ public enum OnnxExport {
             initializers.append(tensor)
         }
 
-        for layer in architecture.layers {
+        for layer in graph.layers {
             let inputs = layer.inputs.map { valueNames[$0]! }
             let output = layer.name
-            switch layer.op {
-            case .conv:
-                let input = shapes[layer.inputs[0]]!
-                let folded = try foldedWeights(layer, model.weights)
+            switch layer.operation {
+            case .convolution(let conv):
+                let folded = try layer.foldedWeights(model.weights)
                 var convInput = inputs[0]
-                if layer.coordinates == true {
+                if conv.coordinates {
+                    let input = layer.inputShape
                     initializer(
                         "\(output).coordinates", [1, 2, input.height, input.width],
-                        Network.coordinateChannels(height: input.height, width: input.width))
+                        CoordConv.channels(height: input.height, width: input.width))
                     node(
                         "Concat", inputs: [convInput, "\(output).coordinates"], output: "\(output).with_coordinates",
                         attributes: [int("axis", 1)])
@@ -84,34 +83,34 @@ public enum OnnxExport {
                 }
                 initializer("\(output).weight", folded.shape, folded.weights)
                 initializer("\(output).bias", [folded.shape[0]], folded.bias)
-                let k = layer.kernel!, stride = layer.stride ?? 1, padding = layer.padding ?? 0
+                let shape = conv.shape
                 var result = "\(output).conv"
                 node(
                     "Conv", inputs: [convInput, "\(output).weight", "\(output).bias"], output: result,
                     attributes: [
-                        ints("kernel_shape", [k, k]), ints("strides", [stride, stride]),
-                        ints("pads", [padding, padding, padding, padding]), ints("dilations", [1, 1]),
-                        int("group", layer.groups ?? 1),
+                        ints("kernel_shape", [shape.kernelHeight, shape.kernelWidth]),
+                        ints("strides", [shape.strideY, shape.strideX]),
+                        ints("pads", [shape.padY, shape.padX, shape.padY, shape.padX]),
+                        ints("dilations", [shape.dilationY, shape.dilationX]), int("group", shape.groups),
                     ])
-                if let residual = layer.residual {
+                if let residual = conv.residual {
                     node("Add", inputs: [result, valueNames[residual]!], output: "\(output).sum")
                     result = "\(output).sum"
                 }
-                switch layer.activation ?? "none" {
-                case "relu":
+                switch conv.activation {
+                case .relu:
                     node("Relu", inputs: [result], output: output)
-                case "relu6":
+                case .relu6:
                     initializer("\(output).zero", [], [0])
                     initializer("\(output).six", [], [6])
                     node("Clip", inputs: [result, "\(output).zero", "\(output).six"], output: output)
-                case "leaky_relu":
-                    node("LeakyRelu", inputs: [result], output: output, attributes: [float("alpha", 0.1)])
-                default:
+                case .leakyReLU(let slope):
+                    node("LeakyRelu", inputs: [result], output: output, attributes: [float("alpha", slope)])
+                case .none:
                     node("Identity", inputs: [result], output: output)
                 }
-            case .upsample:
-                let factor = Float(layer.factor!)
-                initializer("\(output).scales", [4], [1, 1, factor, factor])
+            case .upsample(let factor):
+                initializer("\(output).scales", [4], [1, 1, Float(factor), Float(factor)])
                 node(
                     "Resize", inputs: [inputs[0], "", "\(output).scales"], output: output,
                     attributes: [
@@ -119,20 +118,20 @@ public enum OnnxExport {
                     ])
             case .concat:
                 node("Concat", inputs: inputs, output: output, attributes: [int("axis", 1)])
-            case .maxPool, .avgPool:
-                let k = layer.kernel!, stride = layer.stride ?? k, padding = layer.padding ?? 0
+            case .pool(let pooling):
+                let (k, stride, padding) = (pooling.kernel, pooling.stride, pooling.padding)
                 var attributes = [
                     ints("kernel_shape", [k, k]), ints("strides", [stride, stride]),
                     ints("pads", [padding, padding, padding, padding]),
                 ]
-                if layer.op == .avgPool { attributes.append(int("count_include_pad", 0)) }
+                if pooling.kind == .average { attributes.append(int("count_include_pad", 0)) }
                 node(
-                    layer.op == .maxPool ? "MaxPool" : "AveragePool", inputs: inputs, output: output,
+                    pooling.kind == .max ? "MaxPool" : "AveragePool", inputs: inputs, output: output,
                     attributes: attributes)
             }
             valueNames[layer.name] = output
         }
-        node("Identity", inputs: [valueNames[architecture.output]!], output: "heatmaps")
+        node("Identity", inputs: [valueNames[graph.output]!], output: "heatmaps")
 
         func valueInfo(_ name: String, _ shape: [Int]) -> ProtoWriter {
             var dimensions = ProtoWriter()
@@ -151,14 +150,13 @@ public enum OnnxExport {
             info.message(2, type)
             return info
         }
-        var graph = ProtoWriter()
-        for node in nodes { graph.message(1, node) }
-        graph.string(2, "swift-keypoints")
-        for tensor in initializers { graph.message(5, tensor) }
-        let output = shapes[architecture.output]!
-        graph.message(
-            11, valueInfo("input", [1, architecture.inputChannels, architecture.inputHeight, architecture.inputWidth]))
-        graph.message(12, valueInfo("heatmaps", [1, output.channels, output.height, output.width]))
+        var onnxGraph = ProtoWriter()
+        for node in nodes { onnxGraph.message(1, node) }
+        onnxGraph.string(2, "swift-keypoints")
+        for tensor in initializers { onnxGraph.message(5, tensor) }
+        let (input, output) = (graph.input, graph.outputShape)
+        onnxGraph.message(11, valueInfo("input", [1, input.channels, input.height, input.width]))
+        onnxGraph.message(12, valueInfo("heatmaps", [1, output.channels, output.height, output.width]))
 
         var opset = ProtoWriter()
         opset.string(1, "")
@@ -166,44 +164,13 @@ public enum OnnxExport {
         var file = ProtoWriter()
         file.varint(1, 8)  // IR version 8 (opset 17 era)
         file.string(2, "swift-keypoints")
-        file.message(7, graph)
+        file.message(7, onnxGraph)
         file.message(8, opset)
         return file.bytes
     }
 
     public static func write(_ model: Model, to path: String) throws {
         try writeFileAtomically(serialize(model), to: path)
-    }
-
-    /// A conv layer's weights (OIHW, all input channels, coordinates included) and bias, with batch
-    /// norm folded in:
-    ///   y = gamma (conv(x) - mean) / sqrt(var + eps) + beta
-    ///     = conv(x; w * s) + (beta - mean * s),  s = gamma / sqrt(var + eps),  eps = 1e-5
-    static func foldedWeights(_ layer: Architecture.Layer, _ weights: [String: Tensor]) throws
-        -> (weights: [Float], bias: [Float], shape: [Int])
-    {
-        func tensor(_ suffix: String) throws -> Tensor {
-            guard let tensor = weights["\(layer.name).\(suffix)"] else {
-                throw ModelError.missingWeights(layer: layer.name, tensor: "\(layer.name).\(suffix)")
-            }
-            return tensor
-        }
-        let kernel = try tensor("weight")
-        let out = layer.outChannels!
-        let perOutput = kernel.data.count / out
-        var folded = kernel.data
-        guard layer.batchNorm == true else { return (folded, try tensor("bias").data, kernel.shape) }
-        let gamma = try tensor("bn.weight").data, beta = try tensor("bn.bias").data
-        let mean = try tensor("bn.running_mean").data, variance = try tensor("bn.running_var").data
-        var bias = [Float](repeating: 0, count: out)
-        for o in 0..<out {
-            let scale = Double(gamma[o]) / (Double(variance[o]) + 1e-5).squareRoot()
-            for index in (o * perOutput)..<((o + 1) * perOutput) {
-                folded[index] = Float(Double(folded[index]) * scale)
-            }
-            bias[o] = Float(Double(beta[o]) - Double(mean[o]) * scale)
-        }
-        return (folded, bias, kernel.shape)
     }
 }
 

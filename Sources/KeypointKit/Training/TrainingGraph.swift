@@ -5,10 +5,11 @@ import Foundation
 /// names (`<layer>.weight`, `.bias`, `.bn.weight`, `.bn.bias`; the running statistics
 /// `.bn.running_mean`, `.bn.running_var` are updated in training mode, momentum 0.1, with the
 /// unbiased batch variance, as PyTorch does).
-public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
+public final class TrainingGraph<Scalar: TrainingScalar> {
     public let architecture: Architecture
+    public let graph: LayerGraph
     public var parameters: [String: [Scalar]]
-    let shapes: [String: Architecture.MapShape]
+    let compute: TrainingCompute
     static var epsilon: Scalar { 1e-5 }
     static var momentum: Scalar { 0.1 }
 
@@ -21,11 +22,15 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
         var sources: [Int] = []  // max pooling's argmax
     }
 
-    public init(architecture: Architecture, weights: [String: Tensor]) throws {
+    /// - Parameter compute: the instruction set and threads to train with.
+    public init(architecture: Architecture, weights: [String: Tensor], compute: TrainingCompute = TrainingCompute())
+        throws
+    {
         self.architecture = architecture
-        shapes = try architecture.shapes()
+        graph = try LayerGraph(architecture)
+        self.compute = compute
         var parameters: [String: [Scalar]] = [:]
-        for (name, shape) in try architecture.weightShapes() {
+        for (name, shape) in graph.weightShapes {
             guard let tensor = weights[name], tensor.shape == shape else {
                 throw ModelError.missingWeights(layer: String(name.prefix { $0 != "." }), tensor: name)
             }
@@ -45,23 +50,17 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
     /// `values` (named and shaped as the parameters) as model weights.
     public func weights(of values: [String: [Scalar]]) -> [String: Tensor] {
         var result: [String: Tensor] = [:]
-        for (name, shape) in (try? architecture.weightShapes()) ?? [] {
+        for (name, shape) in graph.weightShapes {
             result[name] = Tensor(shape: shape, data: values[name]!.map { Float($0) })
         }
         return result
-    }
-
-    private func geometry(_ layer: Architecture.Layer, inChannels: Int) -> ConvolutionGeometry {
-        ConvolutionGeometry(
-            inChannels: inChannels + (layer.coordinates == true ? 2 : 0), outChannels: layer.outChannels!,
-            kernel: layer.kernel!, stride: layer.stride ?? 1, padding: layer.padding ?? 0, groups: layer.groups ?? 1)
     }
 
     /// The input with CoordConv's x and y channels appended to every image. `windows` (one per
     /// image, in network-input pixels) place crops inside the whole input; `inputWidth` is the
     /// crops' width, so a deeper layer's window is scaled down by its stride.
     private func withCoordinates(_ x: Grid<Scalar>, windows: [CoordinateWindow]?, inputWidth: Int) -> Grid<Scalar> {
-        let whole = Network.coordinateChannels(height: x.height, width: x.width).map { Scalar($0) }
+        let whole = CoordConv.channels(height: x.height, width: x.width).map { Scalar($0) }
         var result = Grid<Scalar>(batch: x.batch, channels: x.channels + 2, height: x.height, width: x.width)
         for n in 0..<x.batch {
             let image = x.values[(n * x.channels * x.plane)..<((n + 1) * x.channels * x.plane)]
@@ -69,7 +68,7 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
             result.values.replaceSubrange(start..<(start + image.count), with: image)
             let coordinates =
                 windows.map {
-                    Network.coordinateChannels(
+                    CoordConv.channels(
                         height: x.height, width: x.width, window: $0[n].reduced(by: inputWidth / x.width)
                     ).map { Scalar($0) }
                 } ?? whole
@@ -90,47 +89,17 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
     ) {
         var outputs = ["input": input]
         var saved: [String: Saved] = [:]
-        for layer in architecture.layers {
+        for layer in graph.layers {
             var state = Saved()
-            let x = outputs[layer.inputs[0]]!
-            switch layer.op {
-            case .conv:
-                let g = geometry(layer, inChannels: x.channels)
-                let convInput =
-                    layer.coordinates == true ? withCoordinates(x, windows: windows, inputWidth: input.width) : x
-                var y = TrainingOps.convolutionForward(
+            let x = outputs[layer.input]!
+            switch layer.operation {
+            case .convolution(let conv):
+                let convInput = conv.coordinates ? withCoordinates(x, windows: windows, inputWidth: input.width) : x
+                var y = ConvolutionTraining.forward(
                     convInput, weights: parameters["\(layer.name).weight"]!,
-                    bias: layer.batchNorm == true ? nil : parameters["\(layer.name).bias"]!, g)
-                if layer.batchNorm == true {
-                    let name = layer.name
-                    let gamma = parameters["\(name).bn.weight"]!, beta = parameters["\(name).bn.bias"]!
-                    if training {
-                        let result = TrainingOps.batchNormForward(y, gamma: gamma, beta: beta, epsilon: Self.epsilon)
-                        y = result.y
-                        state.normalized = result.normalized
-                        state.inverseDeviation = result.inverseDeviation
-                        let count = Scalar(x.batch * y.plane)
-                        let correction = count > 1 ? count / (count - 1) : 1
-                        for c in 0..<y.channels {
-                            parameters["\(name).bn.running_mean"]![c] =
-                                (1 - Self.momentum) * parameters["\(name).bn.running_mean"]![c] + Self.momentum
-                                * result.mean[c]
-                            parameters["\(name).bn.running_var"]![c] =
-                                (1 - Self.momentum) * parameters["\(name).bn.running_var"]![c]
-                                + Self.momentum * result.variance[c] * correction
-                        }
-                    } else {
-                        let mean = parameters["\(name).bn.running_mean"]!,
-                            variance = parameters["\(name).bn.running_var"]!
-                        for index in y.values.indices {
-                            let c = index / y.plane % y.channels
-                            y.values[index] =
-                                gamma[c] * (y.values[index] - mean[c]) / (variance[c] + Self.epsilon).squareRoot()
-                                + beta[c]
-                        }
-                    }
-                }
-                if let residual = layer.residual {
+                    bias: conv.batchNorm ? nil : parameters["\(layer.name).bias"]!, conv.fullShape, on: compute)
+                if conv.batchNorm { y = batchNorm(y, layer.name, training: training, saving: &state) }
+                if let residual = conv.residual {
                     outputs[residual]!.values.withUnsafeBufferPointer { skip in
                         y.values.withUnsafeMutableBufferPointer { sum in
                             for index in sum.indices { sum[index] += skip[index] }
@@ -139,16 +108,14 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
                 }
                 state.input = convInput
                 state.preActivation = y
-                let activation = Activation(name: layer.activation ?? "none")!
                 outputs[layer.name] = Grid(
                     batch: y.batch, channels: y.channels, height: y.height, width: y.width,
-                    values: TrainingOps.activated(y.values, activation))
-            case .upsample:
-                outputs[layer.name] = TrainingOps.upsampleForward(x, factor: layer.factor!)
+                    values: conv.activation.applied(to: y.values))
+            case .upsample(let factor):
+                outputs[layer.name] = ResamplingTraining.upsample(x, factor: factor, on: compute)
             case .concat:
                 let parts = layer.inputs.map { outputs[$0]! }
-                var y = Grid<Scalar>(
-                    batch: x.batch, channels: parts.reduce(0) { $0 + $1.channels }, height: x.height, width: x.width)
+                var y = Grid<Scalar>(batch: x.batch, channels: layer.output.channels, height: x.height, width: x.width)
                 for n in 0..<x.batch {
                     var offset = n * y.channels * y.plane
                     for part in parts {
@@ -159,11 +126,8 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
                     }
                 }
                 outputs[layer.name] = y
-            case .maxPool, .avgPool:
-                let kernel = layer.kernel!
-                let result = TrainingOps.poolForward(
-                    x, kernel: kernel, stride: layer.stride ?? kernel, padding: layer.padding ?? 0,
-                    isMax: layer.op == .maxPool)
+            case .pool(let pooling):
+                let result = ResamplingTraining.pool(x, pooling)
                 state.input = x
                 state.sources = result.sources
                 outputs[layer.name] = result.y
@@ -171,6 +135,36 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
             saved[layer.name] = state
         }
         return (outputs, saved)
+    }
+
+    /// Batch norm of layer `name`'s convolution output: in training mode on batch statistics (kept
+    /// in `state` for the backward pass), updating the running statistics; else on those.
+    private func batchNorm(_ y: Grid<Scalar>, _ name: String, training: Bool, saving state: inout Saved) -> Grid<Scalar>
+    {
+        let gamma = parameters["\(name).bn.weight"]!, beta = parameters["\(name).bn.bias"]!
+        guard training else {
+            var y = y
+            let mean = parameters["\(name).bn.running_mean"]!, variance = parameters["\(name).bn.running_var"]!
+            for index in y.values.indices {
+                let c = index / y.plane % y.channels
+                y.values[index] =
+                    gamma[c] * (y.values[index] - mean[c]) / (variance[c] + Self.epsilon).squareRoot() + beta[c]
+            }
+            return y
+        }
+        let result = BatchNormTraining.forward(y, gamma: gamma, beta: beta, epsilon: Self.epsilon)
+        state.normalized = result.normalized
+        state.inverseDeviation = result.inverseDeviation
+        let count = Scalar(y.batch * y.plane)
+        let correction = count > 1 ? count / (count - 1) : 1
+        for c in 0..<y.channels {
+            parameters["\(name).bn.running_mean"]![c] =
+                (1 - Self.momentum) * parameters["\(name).bn.running_mean"]![c] + Self.momentum * result.mean[c]
+            parameters["\(name).bn.running_var"]![c] =
+                (1 - Self.momentum) * parameters["\(name).bn.running_var"]![c]
+                + Self.momentum * result.variance[c] * correction
+        }
+        return result.y
     }
 
     /// Masked, foreground-weighted mean squared error between the output heatmaps and `targets`:
@@ -219,48 +213,32 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
                 }
             }
         }
-        for layer in architecture.layers.reversed() {
+        for layer in graph.layers.reversed() {
             guard var dy = gradients.removeValue(forKey: layer.name) else { continue }  // owned: changed in place
             let state = saved[layer.name]!
-            switch layer.op {
-            case .conv:
-                let activation = Activation(name: layer.activation ?? "none")!
+            switch layer.operation {
+            case .convolution(let conv):
                 let pre = state.preActivation!
-                for index in dy.values.indices {
-                    dy.values[index] *= TrainingOps.activationSlope(pre.values[index], activation)
-                }
-                if let residual = layer.residual { accumulate(residual, dy) }
-                if layer.batchNorm == true {
-                    let result = TrainingOps.batchNormBackward(
+                for index in dy.values.indices { dy.values[index] *= conv.activation.slope(at: pre.values[index]) }
+                if let residual = conv.residual { accumulate(residual, dy) }
+                if conv.batchNorm {
+                    let result = BatchNormTraining.backward(
                         dy, normalized: state.normalized!, gamma: parameters["\(layer.name).bn.weight"]!,
                         inverseDeviation: state.inverseDeviation)
                     dy = result.dx
                     parameterGradients["\(layer.name).bn.weight"] = result.dgamma
                     parameterGradients["\(layer.name).bn.bias"] = result.dbeta
                 }
-                let input = state.input!
-                let inChannels = input.channels - (layer.coordinates == true ? 2 : 0)
-                let result = TrainingOps.convolutionBackward(
-                    dy, input: input, weights: parameters["\(layer.name).weight"]!,
-                    geometry(layer, inChannels: inChannels),
-                    withBias: layer.batchNorm != true, inputGradient: layer.inputs[0] != "input")
+                let result = ConvolutionTraining.backward(
+                    dy, input: state.input!, weights: parameters["\(layer.name).weight"]!, conv.fullShape,
+                    withBias: !conv.batchNorm, inputGradient: layer.input != "input", on: compute)
                 parameterGradients["\(layer.name).weight"] = result.dw
                 if let db = result.db { parameterGradients["\(layer.name).bias"] = db }
-                guard var dx = result.dx else { break }  // the network's input takes none
-                if layer.coordinates == true {  // the coordinate channels take no gradient
-                    var trimmed = Grid<Scalar>(
-                        batch: dx.batch, channels: inChannels, height: dx.height, width: dx.width)
-                    for n in 0..<dx.batch {
-                        let size = inChannels * dx.plane
-                        trimmed.values.replaceSubrange(
-                            (n * size)..<((n + 1) * size),
-                            with: dx.values[(n * dx.channels * dx.plane)..<(n * dx.channels * dx.plane + size)])
-                    }
-                    dx = trimmed
-                }
-                accumulate(layer.inputs[0], dx)
-            case .upsample:
-                accumulate(layer.inputs[0], TrainingOps.upsampleBackward(dy, factor: layer.factor!))
+                guard let dx = result.dx else { break }  // the network's input takes none
+                // The coordinate channels take no gradient.
+                accumulate(layer.input, conv.coordinates ? leading(conv.shape.inChannels, channelsOf: dx) : dx)
+            case .upsample(let factor):
+                accumulate(layer.input, ResamplingTraining.upsampleBackward(dy, factor: factor))
             case .concat:
                 var offset = 0
                 for name in layer.inputs {
@@ -275,16 +253,24 @@ public final class TrainingGraph<Scalar: BinaryFloatingPoint & Sendable> {
                     offset += part.channels * part.plane
                     accumulate(name, dx)
                 }
-            case .maxPool, .avgPool:
-                let kernel = layer.kernel!
+            case .pool(let pooling):
                 accumulate(
-                    layer.inputs[0],
-                    TrainingOps.poolBackward(
-                        dy, input: state.input!, kernel: kernel, stride: layer.stride ?? kernel,
-                        padding: layer.padding ?? 0,
-                        sources: state.sources, isMax: layer.op == .maxPool))
+                    layer.input,
+                    ResamplingTraining.poolBackward(dy, input: state.input!, pooling, sources: state.sources))
             }
         }
         return parameterGradients
+    }
+
+    /// The first `channels` channels of every image of `grid`.
+    private func leading(_ channels: Int, channelsOf grid: Grid<Scalar>) -> Grid<Scalar> {
+        var result = Grid<Scalar>(batch: grid.batch, channels: channels, height: grid.height, width: grid.width)
+        for n in 0..<grid.batch {
+            let size = channels * grid.plane
+            result.values.replaceSubrange(
+                (n * size)..<((n + 1) * size),
+                with: grid.values[(n * grid.channels * grid.plane)..<(n * grid.channels * grid.plane + size)])
+        }
+        return result
     }
 }
