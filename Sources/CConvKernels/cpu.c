@@ -3,6 +3,7 @@
 
 #include "kp_conv_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,21 +35,28 @@ static int kp_detect(kp_isa isa) {
 }
 #endif
 
+// The kernel table of every ISA this build and CPU can run (NULL for the others), filled once.
+static const kp_isa_kernels *kp_available[KP_ISA_COUNT];
+static pthread_once_t kp_detect_once = PTHREAD_ONCE_INIT;
+
+static void kp_detect_all(void) {
+    kp_available[KP_ISA_SCALAR] = &kp_kernels__scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (kp_detect(KP_ISA_SSE)) kp_available[KP_ISA_SSE] = &kp_kernels__sse;
+    if (kp_detect(KP_ISA_AVX2)) kp_available[KP_ISA_AVX2] = &kp_kernels__avx2;
+    if (kp_detect(KP_ISA_AVX512)) kp_available[KP_ISA_AVX512] = &kp_kernels__avx512;
+#endif
+#if defined(__aarch64__)
+    kp_available[KP_ISA_NEON] = &kp_kernels__neon;
+#endif
+}
+
 int kp_isa_available(kp_isa isa) { return kp_kernels_for(isa) != NULL; }
 
 const kp_isa_kernels *kp_kernels_for(kp_isa isa) {
-    switch (isa) {
-    case KP_ISA_SCALAR: return &kp_kernels__scalar;
-#if defined(__x86_64__) || defined(_M_X64)
-    case KP_ISA_SSE: return kp_detect(KP_ISA_SSE) ? &kp_kernels__sse : NULL;
-    case KP_ISA_AVX2: return kp_detect(KP_ISA_AVX2) ? &kp_kernels__avx2 : NULL;
-    case KP_ISA_AVX512: return kp_detect(KP_ISA_AVX512) ? &kp_kernels__avx512 : NULL;
-#endif
-#if defined(__aarch64__)
-    case KP_ISA_NEON: return &kp_kernels__neon;
-#endif
-    default: return NULL;
-    }
+    if ((unsigned)isa >= KP_ISA_COUNT) return NULL;
+    pthread_once(&kp_detect_once, kp_detect_all);
+    return kp_available[isa];
 }
 
 static const char *const kp_isa_names[KP_ISA_COUNT] = {"scalar", "sse", "avx2", "avx512", "neon"};

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t kp_round_up_floats(size_t count) { return (count + 15) / 16 * 16; } // 64-byte multiples
 
 void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *out) {
     size_t panels = (m + (size_t)mr - 1) / (size_t)mr;
@@ -23,8 +22,7 @@ void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *ou
 // Scratch: the last columns of B zero-padded (k x nr), a C block (mr x nr), and the k row
 // pointers of the padded columns.
 size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k) {
-    const size_t pointer_floats = (k * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
-    return ((size_t)kernels->mr + k) * (size_t)kernels->nr + pointer_floats;
+    return ((size_t)kernels->mr + k) * (size_t)kernels->nr + kp_pointer_floats(k);
 }
 
 // Applies the epilogue to the valid part of a padded mr x nr block, then copies it into C. (In that
@@ -164,7 +162,7 @@ static void kp_sgemm_item(void *context, size_t item, int thread) {
     const size_t first = item % job->column_blocks * job->block_columns;
     const size_t count = job->n - first < job->block_columns ? job->n - first : job->block_columns;
     float *scratch = job->scratch + (size_t)thread * job->scratch_floats;
-    const float **rows = (const float **)(scratch + kp_round_up_floats(kp_gemm_scratch_floats(job->kernels, job->k)));
+    const float **rows = kp_gemm_rows(scratch, job->kernels, job->k);
     for (size_t i = 0; i < job->k; i++) rows[i] = job->rows[i] + first;
     float *c = job->c + first_row * job->ldc + first;
     kp_gemm(job->kernels, rows_here, count, job->k, job->packed + first_row * job->k, rows, c, job->ldc, NULL,
@@ -188,8 +186,7 @@ int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, s
     float *transposed = transpose_b ? malloc(k * n * sizeof(float)) : NULL;
     const float **rows = malloc(k * sizeof(float *));
     const int threads = kp_threadpool_threads(pool);
-    const size_t pointer_floats = (k * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
-    const size_t scratch_floats = kp_round_up_floats(kp_gemm_scratch_floats(kernels, k)) + kp_round_up_floats(pointer_floats);
+    const size_t scratch_floats = kp_gemm_thread_scratch_floats(kernels, k);
     float *scratch = aligned_alloc(64, (size_t)threads * scratch_floats * sizeof(float));
     if (packed == NULL || rows == NULL || scratch == NULL || (transpose_b && transposed == NULL)) {
         free(packed);

@@ -4,6 +4,7 @@
 #define KP_CONV_INTERNAL_H
 
 #include "kp_conv.h"
+#include "kp_conv_training.h"
 
 // The output stage fused into the microkernel's store: y = act(acc + bias[row] + residual).
 typedef struct {
@@ -254,5 +255,48 @@ size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k);
 // Runs body(context, item, thread) for item in [0, count) on the pool's threads (or inline).
 typedef void (*kp_parallel_body)(void *context, size_t item, int thread);
 void kp_parallel_for(kp_threadpool *pool, size_t count, kp_parallel_body body, void *context);
+
+// Scratch layouts, in floats. Every region starts 64-byte aligned: sizes round up to 16 floats.
+static inline size_t kp_round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+static inline size_t kp_align_floats(size_t count) { return kp_round_up(count, 16); }
+// Floats that hold `count` pointers.
+static inline size_t kp_pointer_floats(size_t count) {
+    return (count * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
+}
+
+// A thread's scratch for one GEMM of depth k whose B rows the caller points at: kp_gemm's edge
+// block (kp_gemm_scratch_floats), then the k row pointers (kp_gemm_rows).
+static inline size_t kp_gemm_thread_scratch_floats(const kp_isa_kernels *kernels, size_t k) {
+    return kp_align_floats(kp_gemm_scratch_floats(kernels, k)) + kp_align_floats(kp_pointer_floats(k));
+}
+static inline const float **kp_gemm_rows(float *scratch, const kp_isa_kernels *kernels, size_t k) {
+    return (const float **)(scratch + kp_align_floats(kp_gemm_scratch_floats(kernels, k)));
+}
+
+// A convolution prepared for one ISA and algorithm (kp_conv_create).
+struct kp_conv {
+    kp_conv_shape shape;
+    kp_algorithm algorithm;
+    const kp_isa_kernels *kernels;
+    kp_activation activation;
+    float slope;
+    float *bias;          // out_channels values
+    float *packed;        // GEMM A operands: per group (indirect, 1x1) or per Winograd position
+    size_t packed_stride; // floats between consecutive groups / positions in `packed`
+    int tile;             // Winograd output tile: 4 or 6
+    int window;           // Winograd input tile: tile + 2
+};
+
+// The drivers behind kp_conv_create, kp_conv_workspace_size and kp_conv_run: GEMM-based (1x1 and
+// indirect; conv_gemm.c) and Winograd (winograd.c). prepare packs the weights into conv->packed;
+// it returns 0 when out of memory.
+int kp_gemm_prepare(kp_conv *conv, const float *weights);
+size_t kp_gemm_conv_workspace_size(const kp_conv *conv, int height, int width, int threads);
+void kp_gemm_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+                      float *output, void *workspace, kp_threadpool *pool);
+int kp_winograd_prepare(kp_conv *conv, const float *weights);
+size_t kp_winograd_workspace_size(const kp_conv *conv, int height, int width, int threads);
+void kp_winograd_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+                     float *output, void *workspace, kp_threadpool *pool);
 
 #endif

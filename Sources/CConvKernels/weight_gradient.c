@@ -158,7 +158,7 @@ static int kp_weight_gradient_taps(const kp_isa_kernels *kernels, const kp_conv_
         const size_t wanted_bands = (4 * (size_t)threads + job.taps - 1) / job.taps;
         job.band_panels = (panels + wanted_bands - 1) / wanted_bands;
         job.bands = (panels + job.band_panels - 1) / job.band_panels;
-        job.scratch_floats = (kp_gemm_scratch_floats(kernels, job.k) + 15) / 16 * 16;
+        job.scratch_floats = kp_align_floats(kp_gemm_scratch_floats(kernels, job.k));
         job.rows = malloc(job.taps * job.k * sizeof(float *));
         job.products = malloc(job.taps * out * in * sizeof(float));
         job.scratch = aligned_alloc(64, (size_t)threads * job.scratch_floats * sizeof(float));
@@ -237,7 +237,7 @@ static int kp_weight_gradient_patches(const kp_isa_kernels *kernels, const kp_co
         job.patch_stride = (job.taps * in + block - 1) / block * block;
         const size_t chunk = KP_PATCH_CHUNK_BYTES / (job.patch_stride * sizeof(float));
         const size_t chunk_rows = chunk < KP_PATCH_PIECE_ROWS ? KP_PATCH_PIECE_ROWS : chunk / KP_PATCH_PIECE_ROWS * KP_PATCH_PIECE_ROWS;
-        job.scratch_floats = (kp_gemm_scratch_floats(kernels, chunk_rows) + 15) / 16 * 16;
+        job.scratch_floats = kp_align_floats(kp_gemm_scratch_floats(kernels, chunk_rows));
         const int threads = kp_threadpool_threads(pool);
         job.patches = calloc(chunk_rows * job.patch_stride, sizeof(float)); // the padding stays zero
         job.rows = malloc(chunk_rows * sizeof(float *));
@@ -467,7 +467,7 @@ static int kp_weight_gradient_winograd(const kp_isa_kernels *kernels, const kp_c
     job.bands = (job.panels + job.band_panels - 1) / job.band_panels;
     const size_t transform_floats = positions * (job.in > stride ? job.in : stride); // >= 18 in doubles
     const size_t gemm_floats = kp_gemm_scratch_floats(kernels, chunk_tiles);
-    job.scratch_floats = ((transform_floats > gemm_floats ? transform_floats : gemm_floats) + 15) / 16 * 16;
+    job.scratch_floats = kp_align_floats(transform_floats > gemm_floats ? transform_floats : gemm_floats);
     job.input = calloc((size_t)batch * job.window_h * job.window_w * job.in, sizeof(float));
     job.gradient = calloc((size_t)batch * 16 * image_tiles * stride, sizeof(float));
     job.v = malloc(positions * chunk_tiles * job.in * sizeof(float));

@@ -5,6 +5,7 @@
 // 5e-4 for F(6x6, 3x3)).
 
 #include "kp_conv.h"
+#include "kp_conv_training.h"
 
 #include <math.h>
 #include <stdio.h>

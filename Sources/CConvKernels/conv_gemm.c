@@ -1,0 +1,222 @@
+// Convolution on the GEMM microkernels: the 1x1 path and indirect convolution.
+
+#include "kp_conv_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Per group, the (out/groups) x (in/groups * kh * kw) weight matrix, packed.
+int kp_gemm_prepare(kp_conv *conv, const float *weights) {
+    const kp_conv_shape *s = &conv->shape;
+    const size_t groups = (size_t)s->groups, rows = (size_t)s->out_channels / groups;
+    const size_t k = (size_t)s->in_channels / groups * (size_t)s->kernel_h * (size_t)s->kernel_w;
+    conv->packed_stride = kp_align_floats(kp_round_up(rows, (size_t)conv->kernels->mr) * k);
+    conv->packed = aligned_alloc(64, groups * conv->packed_stride * sizeof(float));
+    if (conv->packed == NULL) return 0;
+    for (size_t g = 0; g < groups; g++) {
+        kp_pack_a(weights + g * rows * k, k, rows, k, conv->kernels->mr, conv->packed + g * conv->packed_stride);
+    }
+    return 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM paths: 1x1 (B = the input planes as they are) and indirect convolution for everything
+// else: B's row for kernel tap (c, ky, kx) and output row oy is a row of the input picked by
+// pointer, so no im2col matrix is ever written. The input rows are copied into zero-padded rows
+// split into column phases x = j * sw + m (the stride), which makes every tap's row a contiguous
+// run: input x(ox * sw - pw + kx * dw) is phase (kx * dw) % sw at j = ox + kx * dw / sw.
+// Work items are bands of output rows: each splits just the input rows its band reads into the
+// thread's scratch, sized to stay in L2, and runs the band's GEMMs on them while they are there.
+
+typedef struct {
+    const kp_conv *conv;
+    const float *input;
+    const float *residual;
+    float *output;
+    int height, width, out_height, out_width;
+    size_t k;              // taps per output value: in_channels / groups * kernel_h * kernel_w
+    size_t block_columns;  // 1x1: output pixels per work item
+    size_t phase_length;   // indirect: floats per phase row, zero-padded past the image
+    size_t band_rows;      // indirect: output rows per work item
+    size_t bands;          // indirect: work items per group
+    const float *zeros;    // indirect: a phase row of zeros, for taps above and below the image
+    size_t thread_floats;
+    float *workspace;      // per-thread scratch
+} kp_gemm_job;
+
+static size_t kp_gemm_k(const kp_conv_shape *s) {
+    return (size_t)s->in_channels / (size_t)s->groups * (size_t)s->kernel_h * (size_t)s->kernel_w;
+}
+
+// Output pixels per 1x1 work item: a B block (k x columns) of about 256 KiB, whole microkernel blocks.
+static size_t kp_gemm_block_columns(const kp_conv *conv, size_t k, size_t columns) {
+    const size_t nr = (size_t)conv->kernels->nr;
+    size_t block = (256 * 1024 / sizeof(float)) / (k > 0 ? k : 1) / nr * nr;
+    if (block < nr) block = nr;
+    if (block > 2048) block = 2048;
+    return block < columns ? block : kp_round_up(columns, nr);
+}
+
+// Phase rows hold every padded column plus a microkernel block of slack, so that a block read
+// starting at any output column stays inside the row.
+static size_t kp_phase_length(const kp_conv *conv, int width) {
+    const size_t padded_width = (size_t)width + 2 * (size_t)conv->shape.pad_w;
+    const size_t sw = (size_t)conv->shape.stride_w;
+    return kp_align_floats((padded_width + sw - 1) / sw + (size_t)conv->kernels->nr);
+}
+
+// Input rows an indirect band of `band_rows` output rows reads (of one channel).
+static size_t kp_band_input_rows(const kp_conv_shape *s, size_t band_rows) {
+    return (band_rows - 1) * (size_t)s->stride_h + (size_t)(s->kernel_h - 1) * (size_t)s->dilation_h + 1;
+}
+
+// Output rows per indirect work item: as many as keep the band's phase-split input rows (group
+// channels x rows x phases) within 512 KiB, half the L2 of a core here, but at most an eighth of
+// the rows, so that a single group still gives threads eight items to share. (Not a function of
+// the thread count: the workspace size must not depend on it beyond the per-thread factor.)
+static size_t kp_band_rows(const kp_conv *conv, size_t phase_length, int out_height) {
+    const kp_conv_shape *s = &conv->shape;
+    const size_t row_floats = (size_t)(s->in_channels / s->groups) * (size_t)s->stride_w * phase_length;
+    const size_t budget = 128 * 1024;
+    const size_t eighth = ((size_t)out_height + 7) / 8;
+    size_t rows = 1;
+    while (rows < eighth && kp_band_input_rows(s, rows + 1) * row_floats <= budget) rows++;
+    return rows;
+}
+
+// Per-thread scratch: the GEMM's edge block, the k row pointers and, for indirect convolution,
+// one padded input row and the phase-split input rows of a band.
+static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_length, size_t band_rows) {
+    size_t floats = kp_gemm_thread_scratch_floats(conv->kernels, k);
+    if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) {
+        const kp_conv_shape *s = &conv->shape;
+        floats += phase_length * (size_t)s->stride_w;
+        floats += (size_t)(s->in_channels / s->groups) * kp_band_input_rows(s, band_rows) * (size_t)s->stride_w *
+                  phase_length;
+    }
+    return floats;
+}
+
+// Input row y of channel c, zero-padded, into its sw column phases of phase_length floats each
+// (`padded`: a scratch row of sw * phase_length floats).
+static void kp_phase_split_row(const kp_gemm_job *job, size_t c, size_t y, float *phases, float *padded) {
+    const kp_conv_shape *s = &job->conv->shape;
+    const size_t sw = (size_t)s->stride_w, length = job->phase_length, pad = (size_t)s->pad_w;
+    const float *row = job->input + (c * (size_t)job->height + y) * (size_t)job->width;
+    float *target = sw == 1 ? phases : padded; // stride 1: the padded row is the only phase
+    memset(target, 0, pad * sizeof(float));
+    memcpy(target + pad, row, (size_t)job->width * sizeof(float));
+    memset(target + pad + (size_t)job->width, 0, (sw * length - pad - (size_t)job->width) * sizeof(float));
+    if (sw == 2) {
+        for (size_t j = 0; j < length; j++) {
+            phases[j] = padded[2 * j];
+            phases[length + j] = padded[2 * j + 1];
+        }
+    } else if (sw > 2) {
+        for (size_t m = 0; m < sw; m++) {
+            for (size_t j = 0; j < length; j++) phases[m * length + j] = padded[j * sw + m];
+        }
+    }
+}
+
+// Indirect convolution, one band of output rows of one group: split the input rows the band
+// reads, then per output row point B's rows at them and run one GEMM.
+static void kp_indirect_item(void *context, size_t item, int thread) {
+    const kp_gemm_job *job = context;
+    const kp_conv *conv = job->conv;
+    const kp_conv_shape *s = &conv->shape;
+    const size_t group = item / job->bands;
+    const int first_row = (int)(item % job->bands * job->band_rows);
+    const int end_row = first_row + (int)job->band_rows < job->out_height ? first_row + (int)job->band_rows
+                                                                          : job->out_height;
+    const size_t group_in = (size_t)s->in_channels / (size_t)s->groups;
+    const size_t group_out = (size_t)s->out_channels / (size_t)s->groups;
+    const size_t sw = (size_t)s->stride_w, length = job->phase_length;
+    const size_t pixels = (size_t)job->out_height * (size_t)job->out_width;
+    float *scratch = job->workspace + (size_t)thread * job->thread_floats;
+    const float **rows = kp_gemm_rows(scratch, conv->kernels, job->k);
+    float *padded = (float *)rows + kp_align_floats(kp_pointer_floats(job->k));
+    float *band = padded + sw * length; // [channel in group][input row - first_y][phase][length]
+    const size_t band_input_rows = kp_band_input_rows(s, job->band_rows);
+    const int first_y = first_row * s->stride_h - s->pad_h;
+    const int end_y = first_y + (int)kp_band_input_rows(s, (size_t)(end_row - first_row));
+    for (size_t i = 0; i < group_in; i++) {
+        for (int y = first_y < 0 ? 0 : first_y; y < end_y && y < job->height; y++) {
+            kp_phase_split_row(job, group * group_in + i, (size_t)y,
+                               band + (i * band_input_rows + (size_t)(y - first_y)) * sw * length, padded);
+        }
+    }
+    for (int oy = first_row; oy < end_row; oy++) {
+        size_t tap = 0;
+        for (size_t i = 0; i < group_in; i++) {
+            for (int ky = 0; ky < s->kernel_h; ky++) {
+                const int y = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
+                if (y < 0 || y >= job->height) {
+                    for (int kx = 0; kx < s->kernel_w; kx++) rows[tap++] = job->zeros;
+                    continue;
+                }
+                const float *phases = band + (i * band_input_rows + (size_t)(y - first_y)) * sw * length;
+                for (int kx = 0; kx < s->kernel_w; kx++) {
+                    const size_t offset = (size_t)kx * (size_t)s->dilation_w;
+                    rows[tap++] = phases + (offset % sw) * length + offset / sw;
+                }
+            }
+        }
+        const size_t offset = group * group_out * pixels + (size_t)oy * (size_t)job->out_width;
+        kp_gemm(conv->kernels, group_out, (size_t)job->out_width, job->k, conv->packed + group * conv->packed_stride,
+                rows, job->output + offset, pixels, conv->bias + group * group_out,
+                job->residual ? job->residual + offset : NULL, conv->activation, conv->slope, scratch);
+    }
+}
+
+// 1x1, one block of output pixels: B's rows are the input planes from the block's first pixel.
+static void kp_gemm_1x1_item(void *context, size_t block, int thread) {
+    const kp_gemm_job *job = context;
+    const kp_conv *conv = job->conv;
+    const size_t pixels = (size_t)job->out_height * (size_t)job->out_width;
+    const size_t first = block * job->block_columns;
+    const size_t count = pixels - first < job->block_columns ? pixels - first : job->block_columns;
+    float *scratch = job->workspace + (size_t)thread * job->thread_floats;
+    const float **rows = kp_gemm_rows(scratch, conv->kernels, job->k);
+    for (size_t c = 0; c < job->k; c++) rows[c] = job->input + c * pixels + first;
+    kp_gemm(conv->kernels, (size_t)conv->shape.out_channels, count, job->k, conv->packed, rows,
+            job->output + first, pixels, conv->bias, job->residual ? job->residual + first : NULL, conv->activation,
+            conv->slope, scratch);
+}
+
+size_t kp_gemm_conv_workspace_size(const kp_conv *conv, int height, int width, int threads) {
+    int out_height, out_width;
+    kp_conv_output_size(&conv->shape, height, width, &out_height, &out_width);
+    const size_t k = kp_gemm_k(&conv->shape);
+    const size_t length = kp_phase_length(conv, width);
+    const size_t band_rows = kp_band_rows(conv, length, out_height);
+    size_t floats = (size_t)threads * kp_gemm_thread_floats(conv, k, length, band_rows);
+    if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) floats += length; // the row of zeros
+    return floats * sizeof(float);
+}
+
+void kp_gemm_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+                      float *output, void *workspace, kp_threadpool *pool) {
+    const int threads = kp_threadpool_threads(pool);
+    kp_gemm_job job = {.conv = conv, .input = input, .residual = residual, .output = output, .height = height,
+                       .width = width, .workspace = workspace};
+    kp_conv_output_size(&conv->shape, height, width, &job.out_height, &job.out_width);
+    const size_t pixels = (size_t)job.out_height * (size_t)job.out_width;
+    if (pixels == 0) return;
+    job.k = kp_gemm_k(&conv->shape);
+    job.phase_length = kp_phase_length(conv, width);
+    job.band_rows = kp_band_rows(conv, job.phase_length, job.out_height);
+    job.bands = ((size_t)job.out_height + job.band_rows - 1) / job.band_rows;
+    job.thread_floats = kp_gemm_thread_floats(conv, job.k, job.phase_length, job.band_rows);
+    if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) {
+        job.block_columns = kp_gemm_block_columns(conv, job.k, pixels);
+        kp_parallel_for(pool, (pixels + job.block_columns - 1) / job.block_columns, kp_gemm_1x1_item, &job);
+        return;
+    }
+    float *zeros = (float *)workspace + (size_t)threads * job.thread_floats;
+    memset(zeros, 0, job.phase_length * sizeof(float));
+    job.zeros = zeros;
+    kp_parallel_for(pool, (size_t)conv->shape.groups * job.bands, kp_indirect_item, &job);
+}

@@ -1,0 +1,531 @@
+// Winograd convolution F(4x4, 3x3) and F(6x6, 3x3): the transform matrices, weight preparation
+// and the driver; the per-ISA transforms live in kernels_<isa>.c.
+
+#include "kp_conv_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Winograd F(4x4, 3x3): Y = AT [(G g GT) .* (BT d B)] A, with d a 6x6 input tile, g the 3x3
+// kernel and Y the 4x4 output tile (Lavin & Gray, arXiv 1509.09308). Points 0, 1, -1, 2, -2, inf.
+const float kp_winograd_f4_bt[36] = {
+    4, 0, -5, 0,  1, 0, //
+    0, -4, -4, 1, 1, 0, //
+    0, 4, -4, -1, 1, 0, //
+    0, -2, -1, 2, 1, 0, //
+    0, 2, -1, -2, 1, 0, //
+    0, 4, 0, -5,  0, 1, //
+};
+const double kp_winograd_f4_g[18] = {
+    1.0 / 4,   0,          0,         //
+    -1.0 / 6,  -1.0 / 6,   -1.0 / 6,  //
+    -1.0 / 6,  1.0 / 6,    -1.0 / 6,  //
+    1.0 / 24,  1.0 / 12,   1.0 / 6,   //
+    1.0 / 24,  -1.0 / 12,  1.0 / 6,   //
+    0,         0,          1,         //
+};
+const float kp_winograd_f4_at[24] = {
+    1, 1, 1,  1, 1,  0, //
+    0, 1, -1, 2, -2, 0, //
+    0, 1, 1,  4, 4,  0, //
+    0, 1, -1, 8, -8, 1, //
+};
+
+// Winograd F(6x6, 3x3): 8x8 input tiles, 6x6 outputs; points 0, 1, -1, 2, -2, 1/2, -1/2, inf.
+const float kp_winograd_f6_bt[64] = {
+    1, 0,     -5.25f, 0,     5.25f,  0,    -1, 0, //
+    0, 1,     1,      -4.25f, -4.25f, 1,    1,  0, //
+    0, -1,    1,      4.25f,  -4.25f, -1,   1,  0, //
+    0, 0.5f,  0.25f,  -2.5f,  -1.25f, 2,    1,  0, //
+    0, -0.5f, 0.25f,  2.5f,   -1.25f, -2,   1,  0, //
+    0, 2,     4,      -2.5f,  -5,     0.5f, 1,  0, //
+    0, -2,    4,      2.5f,   -5,     -0.5f, 1, 0, //
+    0, -1,    0,      5.25f,  0,      -5.25f, 0, 1, //
+};
+const double kp_winograd_f6_g[24] = {
+    1,           0,           0,          //
+    -2.0 / 9,    -2.0 / 9,    -2.0 / 9,   //
+    -2.0 / 9,    2.0 / 9,     -2.0 / 9,   //
+    1.0 / 90,    1.0 / 45,    2.0 / 45,   //
+    1.0 / 90,    -1.0 / 45,   2.0 / 45,   //
+    32.0 / 45,   16.0 / 45,   8.0 / 45,   //
+    32.0 / 45,   -16.0 / 45,  8.0 / 45,   //
+    0,           0,           1,          //
+};
+const float kp_winograd_f6_at[48] = {
+    1, 1, 1,  1,  1,   1,        1,         0, //
+    0, 1, -1, 2,  -2,  0.5f,     -0.5f,     0, //
+    0, 1, 1,  4,  4,   0.25f,    0.25f,     0, //
+    0, 1, -1, 8,  -8,  0.125f,   -0.125f,   0, //
+    0, 1, 1,  16, 16,  0.0625f,  0.0625f,   0, //
+    0, 1, -1, 32, -32, 0.03125f, -0.03125f, 1, //
+};
+
+
+// U = G g GT for every (out, in) pair, in double, written straight into the packed layout of the
+// out_channels x in_channels matrix U[p] of each position p = window * a + b, for the microkernel.
+// Sixteen input channels at a time, each step a loop over them (contiguous, so it vectorises):
+// training transforms every layer's weights twice a step.
+enum { KP_PREPARE_BLOCK = 16 };
+
+int kp_winograd_prepare(kp_conv *conv, const float *weights) {
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    const size_t mr = (size_t)conv->kernels->mr;
+    const int n = conv->window;
+    const size_t positions = (size_t)(n * n);
+    const double *g_matrix = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
+    conv->packed_stride = kp_align_floats(kp_round_up(cout, mr) * cin);
+    conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
+    if (conv->packed == NULL) return 0;
+    memset(conv->packed, 0, positions * conv->packed_stride * sizeof(float)); // the last panel's spare rows
+    for (size_t o = 0; o < cout; o++) {
+        // Row o of U[p] goes to row o % mr of panel o / mr, k-major (as kp_pack_a lays it out).
+        float *row = conv->packed + (o / mr) * cin * mr + o % mr;
+        for (size_t i0 = 0; i0 < cin; i0 += KP_PREPARE_BLOCK) {
+            const size_t count = cin - i0 < KP_PREPARE_BLOCK ? cin - i0 : KP_PREPARE_BLOCK;
+            double g[9][KP_PREPARE_BLOCK];     // the kernels, tap-major
+            double gg[8][3][KP_PREPARE_BLOCK]; // G g
+            for (size_t t = 0; t < 9; t++) {
+                for (size_t i = 0; i < count; i++) g[t][i] = weights[(o * cin + i0 + i) * 9 + t];
+            }
+            for (int a = 0; a < n; a++) {
+                for (int j = 0; j < 3; j++) {
+                    for (size_t i = 0; i < count; i++) {
+                        double sum = 0;
+                        for (int k = 0; k < 3; k++) sum += g_matrix[a * 3 + k] * g[k * 3 + j][i];
+                        gg[a][j][i] = sum;
+                    }
+                }
+            }
+            for (int a = 0; a < n; a++) {
+                for (int b = 0; b < n; b++) {
+                    float *target = row + (size_t)(a * n + b) * conv->packed_stride + i0 * mr;
+                    for (size_t i = 0; i < count; i++) {
+                        double sum = 0;
+                        for (int j = 0; j < 3; j++) sum += gg[a][j][i] * g_matrix[b * 3 + j];
+                        target[i * mr] = (float)sum;
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Winograd F(m x m, 3x3), m = 4 or 6 (`tile`), on input windows of n = m + 2 (`window`).
+//
+// Output tiles are numbered t = ty * tiles_w + tx. A block of consecutive tiles goes through
+//   1. the input transform: V[p][c][t] for the n*n positions p of every input channel c,
+//   2. n*n GEMMs: M[p] (out x tiles) = U[p] (out x in) * V[p] (in x tiles),
+//   3. the output transform: Y = AT M A per tile and channel, plus bias, residual, activation.
+// The transforms run along tiles (one lane per tile), over the whole block at once.
+
+typedef struct {
+    const kp_conv *conv;
+    const float *input;
+    const float *residual;
+    float *output;
+    int height, width, out_height, out_width, tiles_w, tiles_h;
+    size_t tiles, block_tiles, blocks;
+    size_t stride;                 // lanes per (position, channel) row of V and M: block_tiles, padded
+    size_t positions;              // window * window
+    size_t group;                  // channels transformed together when a block is full (see below)
+    float *shared;                 // V and M of the block in phase-parallel mode
+    float *workspace;              // per-thread scratch (and per-thread V, M in block-parallel mode)
+    size_t thread_floats;
+    size_t block;                  // the block being processed in phase-parallel mode
+} kp_winograd_job;
+
+static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
+    const size_t positions = (size_t)(conv->window * conv->window);
+    return positions * ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * stride;
+}
+
+// Per-thread scratch, used by one phase at a time: for the transforms, 2 * positions rows of
+// `stride` lanes (the gathered windows and the half-transformed ones; the output transform's sums
+// and tiles fit there too) and 12 rows of a tile row's lanes for splitting rows into column phases
+// and padding them; for the GEMMs, the edge block and the row pointers.
+static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, size_t group, int tiles_w) {
+    const size_t positions = (size_t)(conv->window * conv->window);
+    const size_t cin = (size_t)conv->shape.in_channels;
+    const size_t gemm = kp_gemm_thread_scratch_floats(conv->kernels, cin);
+    const size_t transforms = 2 * positions * group * stride + kp_align_floats(12 * ((size_t)tiles_w + 2));
+    return transforms > gemm ? transforms : gemm;
+}
+
+// Runs the statement after it for each tile-row segment (ty, tx0 ... tx0 + run - 1) of tiles
+// [first, first + count), lane0 being the segment's first lane.
+#define KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0)                                        \
+    for (size_t kp_t = (first), ty, tx0, run, lane0; kp_t < (first) + (count); kp_t += run)                \
+        if ((ty = kp_t / (size_t)(job)->tiles_w, tx0 = kp_t % (size_t)(job)->tiles_w,                      \
+             run = (size_t)(job)->tiles_w - tx0 < (first) + (count) - kp_t ? (size_t)(job)->tiles_w - tx0    \
+                                                                         : (first) + (count) - kp_t,       \
+             lane0 = kp_t - (first), 1))
+
+// One pass of the input transform (BT) over n lanes: rows d[0 .. window) into r[0 .. window).
+static void kp_winograd_input_pass(const kp_conv *conv, const float *const *d, float *const *r, size_t n) {
+    if (conv->tile == 6) {
+        conv->kernels->winograd6_input(d, r, n);
+    } else {
+        conv->kernels->winograd_input(d, r, n);
+    }
+}
+
+// One pass of the output transform (AT): rows m[0 .. window) into o[0 .. tile).
+static void kp_winograd_output_pass(const kp_conv *conv, const float *const *m, float *const *o, size_t n) {
+    if (conv->tile == 6) {
+        conv->kernels->winograd6_output(m, o, n);
+    } else {
+        conv->kernels->winograd_output(m, o, n);
+    }
+}
+
+// The window rows of a tile-row segment are short runs in planes far apart, too many at once for
+// the hardware prefetcher on large maps: the gather asks for a channel this far ahead itself.
+enum { KP_WINOGRAD_PREFETCH_CHANNELS = 2 };
+
+// Prefetches rows y0 ... y0 + window - 1, columns x0 ... x0 + span - 1 (clipped) of channel c.
+static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int y0, int x0, size_t span) {
+    const int begin = x0 < 0 ? 0 : x0;
+    const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
+    for (int y = y0 < 0 ? 0 : y0; y < y0 + job->conv->window && y < job->height; y++) {
+        const float *row = job->input + (c * (size_t)job->height + (size_t)y) * (size_t)job->width;
+        for (int x = begin; x < end; x += 16) __builtin_prefetch(row + x);
+        __builtin_prefetch(row + end - 1);
+    }
+}
+
+// Tiles [first, first + count) of input channels c0 ... c0 + channels - 1 into v[p][c][lane]
+// (lane 0 = tile `first`):
+//   d[u][v] = x(m ty + u - pad, m tx + v - pad)   the n x n window of each tile, one lane per tile
+//   r[i][v] = sum_u BT[i][u] d[u][v]              down the columns
+//   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
+// The windows are gathered a row at a time. For m = 4, window columns 0-3 of the tiles are the
+// row's column phases x(4 tx + j), split out by the ISA's deinterleave, and columns 4 and 5 are
+// phases 0 and 1 of the row four columns on. The two passes then run on all tiles of the block at
+// once, so they fill whole vectors; when the block is full (count = stride) the rows of several
+// channels lie end to end, in V as in the scratch, and one pass covers them all, which keeps the
+// vectors full on small images too.
+static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, size_t channels, size_t first,
+                                       size_t count, float *v, float *scratch) {
+    const kp_conv *conv = job->conv;
+    const int tile = conv->tile, n = conv->window;
+    const int pad_h = conv->shape.pad_h, pad_w = conv->shape.pad_w;
+    const size_t stride = job->stride, in_channels = (size_t)conv->shape.in_channels;
+    const size_t pitch = channels * stride; // floats per scratch row
+    const size_t lanes = (channels - 1) * stride + count;
+    const size_t row_lanes = (size_t)job->tiles_w + 2;
+    float *window = scratch;                                           // [u * n + v][channel][lane]
+    float *half = scratch + job->positions * pitch;                    // [i * n + v][channel][lane]
+    float *discard = scratch + 2 * job->positions * job->group * stride; // [2][tile in row]: unused phases
+    float *padded = discard + 4 * row_lanes;                           // a row segment with its zero padding
+    for (size_t g = 0; g < channels; g++) {
+        const float *plane = job->input + (c0 + g) * (size_t)job->height * (size_t)job->width;
+        const size_t ahead = c0 + g + KP_WINOGRAD_PREFETCH_CHANNELS;
+        KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
+            const int x0 = (int)tx0 * tile - pad_w;
+            const size_t span = (size_t)tile * run + 2 + (tile == 4 ? 2 : 0); // the deinterleave reads 4 per tile
+            if (ahead < in_channels) kp_winograd_prefetch_rows(job, ahead, (int)ty * tile - pad_h, x0, span);
+            for (int u = 0; u < n; u++) {
+                float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
+                const int y = (int)ty * tile + u - pad_h;
+                if (y < 0 || y >= job->height) {
+                    for (int vv = 0; vv < n; vv++) memset(rows + (size_t)vv * pitch, 0, run * sizeof(float));
+                    continue;
+                }
+                const float *row = plane + (size_t)y * (size_t)job->width;
+                const float *segment = row + x0;
+                if (x0 < 0 || x0 + (int)span > job->width) {
+                    const int begin = x0 < 0 ? 0 : x0;
+                    const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
+                    memset(padded, 0, span * sizeof(float));
+                    if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
+                    segment = padded;
+                }
+                if (tile == 4 && run >= 4) {
+                    float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
+                    float *const shifted[4] = {rows + 4 * pitch, rows + 5 * pitch, discard, discard + row_lanes};
+                    conv->kernels->deinterleave4(segment, run, columns);     // columns 0-3: phases 0-3
+                    conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 a tile on
+                } else if (tile == 6) {
+                    float *const columns[8] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch,
+                                               rows + 4 * pitch, rows + 5 * pitch, rows + 6 * pitch, rows + 7 * pitch};
+                    conv->kernels->gather6(segment, run, columns);
+                } else {
+                    for (size_t j = 0; j < run; j++) {
+                        for (int vv = 0; vv < n; vv++) rows[(size_t)vv * pitch + j] = segment[(size_t)tile * j + (size_t)vv];
+                    }
+                }
+            }
+        }
+    }
+    for (int vv = 0; vv < n; vv++) {
+        const float *d[8];
+        float *r[8];
+        for (int u = 0; u < n; u++) {
+            d[u] = window + (size_t)(u * n + vv) * pitch;
+            r[u] = half + (size_t)(u * n + vv) * pitch;
+        }
+        kp_winograd_input_pass(conv, d, r, lanes);
+    }
+    for (int i = 0; i < n; i++) {
+        const float *d[8];
+        float *r[8];
+        for (int vv = 0; vv < n; vv++) d[vv] = half + (size_t)(i * n + vv) * pitch;
+        for (int k = 0; k < n; k++) r[k] = v + ((size_t)(i * n + k) * in_channels + c0) * stride;
+        kp_winograd_input_pass(conv, d, r, lanes);
+    }
+}
+
+// Tiles [first, first + count) of output channels o0 ... o0 + channels - 1 from m[p][o][lane]
+// into the output image (channels side by side as in the input transform):
+//   s[a][k] = sum_i AT[a][i] M[n i + k]     down the columns
+//   y[a][b] = sum_k AT[b][k] s[a][k]        along the rows
+// then the output stage, act(y + bias + residual), written where the tile lies inside the image.
+static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, size_t channels, size_t first,
+                                        size_t count, const float *m, float *scratch) {
+    const kp_conv *conv = job->conv;
+    const int tile = conv->tile, n = conv->window;
+    const size_t stride = job->stride, out_channels = (size_t)conv->shape.out_channels;
+    const size_t pitch = channels * stride;
+    const size_t lanes = (channels - 1) * stride + count;
+    const size_t plane = (size_t)job->out_height * (size_t)job->out_width;
+    float *sums = scratch;                                  // [a * n + k][channel][lane]
+    float *values = scratch + (size_t)(tile * n) * pitch;   // [a * tile + b][channel][lane]
+    float *row_buffer = scratch + 2 * job->positions * job->group * stride + 4 * ((size_t)job->tiles_w + 2);
+    for (int k = 0; k < n; k++) {
+        const float *d[8];
+        float *r[6];
+        for (int i = 0; i < n; i++) d[i] = m + ((size_t)(i * n + k) * out_channels + o0) * stride;
+        for (int a = 0; a < tile; a++) r[a] = sums + (size_t)(a * n + k) * pitch;
+        kp_winograd_output_pass(conv, d, r, lanes);
+    }
+    for (int a = 0; a < tile; a++) {
+        const float *d[8];
+        float *r[6];
+        for (int k = 0; k < n; k++) d[k] = sums + (size_t)(a * n + k) * pitch;
+        for (int b = 0; b < tile; b++) r[b] = values + (size_t)(a * tile + b) * pitch;
+        kp_winograd_output_pass(conv, d, r, lanes);
+    }
+    for (size_t g = 0; g < channels; g++) {
+        const size_t o = o0 + g;
+        const float bias = conv->bias[o];
+        float *output = job->output + o * plane;
+        const float *residual = job->residual ? job->residual + o * plane : NULL;
+        KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
+            const size_t x0 = tx0 * (size_t)tile;
+            const size_t full = (size_t)tile * run;
+            const size_t width = full <= (size_t)job->out_width - x0 ? full : (size_t)job->out_width - x0;
+            for (int a = 0; a < tile; a++) {
+                const size_t y = ty * (size_t)tile + (size_t)a;
+                if (y >= (size_t)job->out_height) break;
+                const float *tile_row = values + (size_t)(a * tile) * pitch + g * stride + lane0;
+                float *target = output + y * (size_t)job->out_width + x0;
+                // F(4x4) interleaves straight into the image when the whole segment fits; F(6x6)'s
+                // scatter writes two spare values past the segment, so it always goes via a buffer.
+                float *interleaved = width == full && tile == 4 ? target : row_buffer;
+                if (tile == 4) {
+                    const float *const columns[4] = {tile_row, tile_row + pitch, tile_row + 2 * pitch,
+                                                     tile_row + 3 * pitch};
+                    conv->kernels->interleave4(columns, run, interleaved);
+                } else {
+                    const float *const columns[6] = {tile_row, tile_row + pitch, tile_row + 2 * pitch,
+                                                     tile_row + 3 * pitch, tile_row + 4 * pitch, tile_row + 5 * pitch};
+                    conv->kernels->scatter6(columns, run, interleaved);
+                }
+                if (interleaved != target) memcpy(target, interleaved, width * sizeof(float));
+                kp_output_stage_row(target, width, bias,
+                                    residual ? residual + y * (size_t)job->out_width + x0 : NULL, conv->activation,
+                                    conv->slope);
+            }
+        }
+    }
+}
+
+// Channels per transform call for a block of `count` tiles: side by side only when the block is
+// full, so no lane between them is left unwritten.
+static size_t kp_winograd_channels(const kp_winograd_job *job, size_t count, size_t c, size_t total) {
+    const size_t group = count == job->stride ? job->group : 1;
+    return total - c < group ? total - c : group;
+}
+
+static void kp_winograd_block_range(const kp_winograd_job *job, size_t block, size_t *first, size_t *count) {
+    *first = block * job->block_tiles;
+    *count = job->tiles - *first < job->block_tiles ? job->tiles - *first : job->block_tiles;
+}
+
+static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size_t count, const float *v, float *m,
+                                      float *scratch) {
+    const kp_conv *conv = job->conv;
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    const float **rows = kp_gemm_rows(scratch, conv->kernels, cin);
+    for (size_t c = 0; c < cin; c++) rows[c] = v + (p * cin + c) * job->stride;
+    kp_gemm(conv->kernels, cout, count, cin, conv->packed + p * conv->packed_stride, rows,
+            m + p * cout * job->stride, job->stride, NULL, NULL, KP_ACTIVATION_NONE, 0, scratch);
+}
+
+// Block-parallel mode: one work item is one whole block, in the thread's own V and M.
+static void kp_winograd_block_item(void *context, size_t block, int thread) {
+    const kp_winograd_job *job = context;
+    const kp_conv *conv = job->conv;
+    float *own = job->workspace + (size_t)thread * job->thread_floats;
+    float *scratch = own;
+    float *v = own + kp_winograd_scratch_floats(conv, job->stride, job->group, job->tiles_w);
+    float *m = v + job->positions * (size_t)conv->shape.in_channels * job->stride;
+    size_t first, count;
+    kp_winograd_block_range(job, block, &first, &count);
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    for (size_t c = 0, step; c < cin; c += step) {
+        step = kp_winograd_channels(job, count, c, cin);
+        kp_winograd_input_channels(job, c, step, first, count, v, scratch);
+    }
+    for (size_t p = 0; p < job->positions; p++) kp_winograd_gemm_position(job, p, count, v, m, scratch);
+    for (size_t o = 0, step; o < cout; o += step) {
+        step = kp_winograd_channels(job, count, o, cout);
+        kp_winograd_output_channels(job, o, step, first, count, m, scratch);
+    }
+}
+
+// Phase-parallel mode, for few blocks: the phases of one block split over channels and positions.
+// Items are groups of job->group channels (a full block) or single channels.
+static size_t kp_winograd_channel_items(const kp_winograd_job *job, size_t count, size_t channels) {
+    const size_t group = count == job->stride ? job->group : 1;
+    return (channels + group - 1) / group;
+}
+
+static void kp_winograd_input_item(void *context, size_t item, int thread) {
+    const kp_winograd_job *job = context;
+    size_t first, count;
+    kp_winograd_block_range(job, job->block, &first, &count);
+    const size_t group = count == job->stride ? job->group : 1, c = item * group;
+    kp_winograd_input_channels(job, c, kp_winograd_channels(job, count, c, (size_t)job->conv->shape.in_channels),
+                               first, count, job->shared, job->workspace + (size_t)thread * job->thread_floats);
+}
+
+static void kp_winograd_gemm_item(void *context, size_t p, int thread) {
+    const kp_winograd_job *job = context;
+    size_t first, count;
+    kp_winograd_block_range(job, job->block, &first, &count);
+    float *m = job->shared + job->positions * (size_t)job->conv->shape.in_channels * job->stride;
+    kp_winograd_gemm_position(job, p, count, job->shared, m, job->workspace + (size_t)thread * job->thread_floats);
+}
+
+static void kp_winograd_output_item(void *context, size_t item, int thread) {
+    const kp_winograd_job *job = context;
+    size_t first, count;
+    kp_winograd_block_range(job, job->block, &first, &count);
+    const size_t group = count == job->stride ? job->group : 1, o = item * group;
+    const float *m = job->shared + job->positions * (size_t)job->conv->shape.in_channels * job->stride;
+    kp_winograd_output_channels(job, o, kp_winograd_channels(job, count, o, (size_t)job->conv->shape.out_channels),
+                                first, count, m, job->workspace + (size_t)thread * job->thread_floats);
+}
+
+// Tiles per block: V and M of a block (positions x (in + out) x tiles floats) within about 1 MiB,
+// the L2 of one core here, in whole microkernel columns.
+static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
+    const size_t nr = (size_t)conv->kernels->nr;
+    const size_t per_tile = (size_t)(conv->window * conv->window) *
+                            ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * sizeof(float);
+    size_t block = (1024 * 1024 / per_tile) / nr * nr;
+    if (block < nr) block = nr;
+    if (tiles == 0) return nr;
+    return block < tiles ? block : kp_round_up(tiles, nr);
+}
+
+static void kp_winograd_plan(const kp_conv *conv, int height, int width, kp_winograd_job *job) {
+    kp_conv_output_size(&conv->shape, height, width, &job->out_height, &job->out_width);
+    job->tiles_w = (job->out_width + conv->tile - 1) / conv->tile;
+    job->tiles_h = (job->out_height + conv->tile - 1) / conv->tile;
+    job->tiles = (size_t)job->tiles_w * (size_t)job->tiles_h;
+    job->positions = (size_t)(conv->window * conv->window);
+    job->block_tiles = kp_winograd_block_tiles(conv, job->tiles);
+    job->blocks = (job->tiles + job->block_tiles - 1) / job->block_tiles;
+    job->stride = kp_align_floats(job->block_tiles);
+    // Transform 64 lanes or more per pass: several channels side by side when blocks are short.
+    job->group = job->stride >= 64 ? 1 : 64 / job->stride;
+}
+
+size_t kp_winograd_workspace_size(const kp_conv *conv, int height, int width, int threads) {
+    kp_winograd_job job = {.conv = conv};
+    kp_winograd_plan(conv, height, width, &job);
+    size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.group, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
+    return ((size_t)threads * per_thread + kp_winograd_vm_floats(conv, job.stride)) * sizeof(float);
+}
+
+void kp_winograd_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+                     float *output, void *workspace, kp_threadpool *pool) {
+    const int threads = kp_threadpool_threads(pool);
+    kp_winograd_job job = {.conv = conv, .input = input, .residual = residual, .output = output,
+                           .height = height, .width = width};
+    kp_winograd_plan(conv, height, width, &job);
+    if (job.tiles == 0) return;
+    size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.group, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
+    job.workspace = workspace;
+    job.thread_floats = per_thread;
+    job.shared = (float *)workspace + (size_t)threads * per_thread;
+    if (threads == 1 || job.blocks >= 2 * (size_t)threads) {
+        kp_parallel_for(pool, job.blocks, kp_winograd_block_item, &job);
+        return;
+    }
+    for (job.block = 0; job.block < job.blocks; job.block++) {
+        size_t first, count;
+        kp_winograd_block_range(&job, job.block, &first, &count);
+        kp_parallel_for(pool, kp_winograd_channel_items(&job, count, (size_t)conv->shape.in_channels),
+                        kp_winograd_input_item, &job);
+        kp_parallel_for(pool, job.positions, kp_winograd_gemm_item, &job);
+        kp_parallel_for(pool, kp_winograd_channel_items(&job, count, (size_t)conv->shape.out_channels),
+                        kp_winograd_output_item, &job);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single tiles through the same transform kernels, for the tests: columns first, then rows,
+// exactly as the convolution applies them (with one lane).
+
+void kp_winograd_input_tile(kp_isa isa, int tile, const float *d, float *v) {
+    kp_conv conv = {.kernels = kp_kernels_for(isa), .tile = tile, .window = tile + 2};
+    const int n = tile + 2;
+    float columns[64];
+    for (int x = 0; x < n; x++) {
+        const float *in[8];
+        float *out[8];
+        for (int u = 0; u < n; u++) {
+            in[u] = d + u * n + x;
+            out[u] = columns + u * n + x;
+        }
+        kp_winograd_input_pass(&conv, in, out, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        const float *in[8];
+        float *out[8];
+        for (int x = 0; x < n; x++) {
+            in[x] = columns + i * n + x;
+            out[x] = v + i * n + x;
+        }
+        kp_winograd_input_pass(&conv, in, out, 1);
+    }
+}
+
+void kp_winograd_output_tile(kp_isa isa, int tile, const float *m, float *y) {
+    kp_conv conv = {.kernels = kp_kernels_for(isa), .tile = tile, .window = tile + 2};
+    const int n = tile + 2;
+    float sums[48];
+    for (int k = 0; k < n; k++) {
+        const float *in[8];
+        float *out[6];
+        for (int i = 0; i < n; i++) in[i] = m + i * n + k;
+        for (int a = 0; a < tile; a++) out[a] = sums + a * n + k;
+        kp_winograd_output_pass(&conv, in, out, 1);
+    }
+    for (int a = 0; a < tile; a++) {
+        const float *in[8];
+        float *out[6];
+        for (int k = 0; k < n; k++) in[k] = sums + a * n + k;
+        for (int b = 0; b < tile; b++) out[b] = y + a * tile + b;
+        kp_winograd_output_pass(&conv, in, out, 1);
+    }
+}
