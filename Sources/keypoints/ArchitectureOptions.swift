@@ -19,23 +19,36 @@ struct ArchitectureOptions: ParsableArguments {
     @Flag(help: "A plain convolution stem instead of CoordConv (for the ablation).")
     var noCoordinates = false
 
-    /// The network for `keypoints` heatmaps; a usage error names the option that is wrong.
-    func architecture(keypoints: Int) throws -> Architecture {
-        let size = try Self.inputSize(input ?? "256x256")
-        let blocks = chosenDepths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard blocks.count == 3, blocks.allSatisfy({ $0 >= 0 }) else {
-            throw ValidationError("--depths needs three block counts, e.g. 2,2,2")
+    /// The choices these options make for a training plan (nil where not given); a usage error
+    /// names the option that is wrong.
+    func choices() throws -> TrainingPlan.Choices {
+        var choices = TrainingPlan.Choices()
+        choices.input = try input.map { try Self.inputSize($0) }
+        choices.width = width
+        if let depths {
+            let blocks = depths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard blocks.count == 3, blocks.allSatisfy({ $0 >= 0 }) else {
+                throw ValidationError("--depths needs three block counts, e.g. 2,2,2")
+            }
+            choices.depths = blocks
         }
-        guard [2, 4].contains(heatmapStride), chosenWidth > 0 else {
+        guard [2, 4].contains(heatmapStride), (width ?? 1) > 0 else {
             throw ValidationError("--heatmap-stride must be 2 or 4 and --width positive")
         }
-        return Architecture.coordConvResNet(
-            keypoints: keypoints, width: chosenWidth, depths: blocks, inputWidth: size[0], inputHeight: size[1],
-            heatmapStride: heatmapStride, coordinates: !noCoordinates)
+        choices.heatmapStride = heatmapStride
+        choices.coordinates = !noCoordinates
+        return choices
     }
 
-    var chosenWidth: Int { width ?? 32 }
-    var chosenDepths: String { depths ?? "2,2,2" }
+    /// The network of the default family for `keypoints` heatmaps, at the sizes these options give.
+    func architecture(keypoints: Int) throws -> Architecture {
+        let choices = try choices()
+        let input = choices.input ?? [256, 256]
+        return Architecture.coordConvResNet(
+            keypoints: keypoints, width: choices.width ?? 32, depths: choices.depths ?? [2, 2, 2],
+            inputWidth: input[0], inputHeight: input[1], heatmapStride: choices.heatmapStride,
+            coordinates: choices.coordinates)
+    }
 
     /// `WIDTHxHEIGHT` as [width, height], both positive multiples of 32.
     static func inputSize(_ text: String) throws -> [Int] {

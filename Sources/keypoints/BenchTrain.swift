@@ -48,11 +48,13 @@ struct BenchTrain: ParsableCommand {
         let gflops = 3 * gflopPerImage * Double(batch) / (median(backward) / 1000)
         let imagesPerSecond = Double(batch) / (stepMs / 1000)
         let threads = ProcessInfo.processInfo.activeProcessorCount
+        let family = architecture.family!
+        let depths = family.depths.map(String.init).joined(separator: ",")
         if json {
             print(
                 JSONValue.object([
-                    ("input", .string("\(width)x\(height)")), ("width", .number(Double(shape.chosenWidth))),
-                    ("depths", .string(shape.chosenDepths)), ("batch", .number(Double(batch))),
+                    ("input", .string("\(width)x\(height)")), ("width", .number(Double(family.width))),
+                    ("depths", .string(depths)), ("batch", .number(Double(batch))),
                     ("threads", .number(Double(threads))), ("gflop_per_image", .number(gflopPerImage)),
                     ("forward_ms", .number(median(forward))), ("forward_backward_ms", .number(median(backward))),
                     ("update_ms", .number(median(update))), ("images_per_s", .number(imagesPerSecond)),
@@ -64,7 +66,7 @@ struct BenchTrain: ParsableCommand {
                     format:
                         "%dx%d, width %d, depths %@, batch %d, %d threads: %.3f GFLOP/image forward\n"
                         + "forward %.1f ms  forward+backward %.1f ms  AdamW %.1f ms  ->  %.1f images/s, %.1f GFLOPS (3x forward FLOPs)",
-                    width, height, shape.chosenWidth, shape.chosenDepths, batch, threads, gflopPerImage,
+                    width, height, family.width, depths, batch, threads, gflopPerImage,
                     median(forward),
                     median(backward), median(update), imagesPerSecond, gflops))
         }

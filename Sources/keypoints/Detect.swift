@@ -73,44 +73,25 @@ struct Detect: ParsableCommand {
                         inference.keypoints, skeleton: predictor.model.skeleton, minimumScore: minScore)
                     try overlay.writePNG(to: "\(draw)/\(name).png")
                 }
-                print(
-                    json ? record(path, image, inference.keypoints, modelPath) : table(path, image, inference.keypoints)
-                )
+                let record = KeypointRecord(
+                    image: path, width: image.width, height: image.height, keypoints: inference.keypoints)
+                print(json ? record.json(model: modelPath).serialized : table(record))
             } catch {
                 failures += 1
                 printToStandardError("\(error)")
                 if json {
-                    print(JSONValue.object([("image", .string(path)), ("error", .string("\(error)"))]).serialized)
+                    print(KeypointRecord(image: path, error: "\(error)").json(model: modelPath).serialized)
                 }
             }
         }
         if failures > 0 { throw ExitCode(1) }
     }
 
-    private func record(_ path: String, _ image: Image, _ keypoints: [Keypoint], _ model: String) -> String {
-        func rounded(_ value: Double, _ places: Double) -> JSONValue { .number((value * places).rounded() / places) }
-        return JSONValue.object([
-            ("image", .string(path)), ("width", .number(Double(image.width))),
-            ("height", .number(Double(image.height))),
-            (
-                "keypoints",
-                .array(
-                    keypoints.map { keypoint in
-                        .object([
-                            ("name", .string(keypoint.name)), ("x", rounded(keypoint.x, 1000)),
-                            ("y", rounded(keypoint.y, 1000)),
-                            ("score", rounded(Double(keypoint.score), 10000)),
-                        ])
-                    })
-            ),
-            ("model", .string(model)),
-        ]).serialized
-    }
-
-    private func table(_ path: String, _ image: Image, _ keypoints: [Keypoint]) -> String {
+    private func table(_ record: KeypointRecord) -> String {
+        let keypoints = record.keypoints
         let nameWidth = max(keypoints.map(\.name.count).max() ?? 8, 8)
         var lines = [
-            "\(path)  \(image.width)x\(image.height)",
+            "\(record.image)  \(record.width)x\(record.height)",
             "  " + "keypoint".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
                 + "         x         y   score",
         ]

@@ -82,12 +82,17 @@ struct Eval: ParsableCommand {
         let set = try LabeledSet.load(contentsOf: labels)
         var modelSigmas: [Double]?
         let predicted: [[PredictedPoint?]]
-        if let model {
-            let loaded = testTime.applied(to: try ModelChoice.load(model).model)
-            modelSigmas = loaded.oksSigmas
-            predicted = try predictWithModel(loaded, set)
-        } else {
-            predicted = try readPredictions(predictions!, set)
+        do {
+            if let model {
+                let loaded = testTime.applied(to: try ModelChoice.load(model).model)
+                modelSigmas = loaded.oksSigmas
+                predicted = try Predictions.predict(
+                    set, with: loaded, labelsPath: labels, imagesRoot: imagesRoot, threads: threads)
+            } else {
+                predicted = try Predictions.read(predictions!, for: set, labelsPath: labels, imagesRoot: imagesRoot)
+            }
+        } catch let error as EvaluationError {
+            throw ValidationError("\(error)")  // the labels and the predictions do not go together
         }
         let names = set.keypointNames
         let normalizer =
@@ -111,110 +116,6 @@ struct Eval: ParsableCommand {
             sigmas: sigmaList)
         if json { print(result.json.serialized) } else { print(table(result)) }
         if let report { try writeReport(result, set: set, predictions: predicted, to: report) }
-    }
-
-    /// Indices of the labels' keypoints among `names`; a clear error when some are missing.
-    private func mapping(from names: [String], labels: [String], source: String) throws -> [Int] {
-        let missing = labels.filter { !names.contains($0) }
-        guard missing.isEmpty else {
-            throw ValidationError(
-                "the labels' keypoints do not match the \(source)'s: labels [\(labels.joined(separator: ", "))], \(source) [\(names.joined(separator: ", "))]; missing: \(missing.joined(separator: ", "))"
-            )
-        }
-        return labels.map { names.firstIndex(of: $0)! }
-    }
-
-    private func predictWithModel(_ model: Model, _ set: LabeledSet) throws -> [[PredictedPoint?]] {
-        let indices = try mapping(from: model.keypointNames, labels: set.keypointNames, source: "model")
-        let predictor = try Predictor(model: model, threads: threads)
-        var cache: (path: String, image: Image)?
-        return try set.samples.map { sample in
-            let path = LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)
-            let image = try cache?.path == path ? cache!.image : ImageDecoder.decode(contentsOf: path).image
-            cache = (path, image)
-            let region = sample.box.map { Predictor.region(box: $0) }
-            let keypoints = predictor.predict(image, box: region)
-            return indices.map {
-                PredictedPoint(x: keypoints[$0].x, y: keypoints[$0].y, score: Double(keypoints[$0].score))
-            }
-        }
-    }
-
-    private func readPredictions(_ path: String, _ set: LabeledSet) throws -> [[PredictedPoint?]] {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        let trimmed = text.drop { $0.isWhitespace }
-        if trimmed.hasPrefix("[") {
-            guard let detections = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
-                throw ValidationError("\(path): a COCO results file must be a JSON array of detections")
-            }
-            let byImage = Dictionary(grouping: detections) { ($0["image_id"] as? Int) ?? -1 }
-            let count = set.keypointNames.count
-            return set.samples.map { sample in
-                let candidates = byImage[sample.imageID ?? -2] ?? []
-                let parsed = candidates.compactMap { detection -> [PredictedPoint]? in
-                    guard let values = detection["keypoints"] as? [Double], values.count == 3 * count else {
-                        return nil
-                    }
-                    return (0..<count).map {
-                        PredictedPoint(x: values[3 * $0], y: values[3 * $0 + 1], score: values[3 * $0 + 2])
-                    }
-                }
-                // The detection closest to this person, by mean distance over its labeled points.
-                func distance(_ points: [PredictedPoint]) -> Double {
-                    let pairs = zip(points, sample.points).compactMap { point, truth in
-                        truth.map {
-                            ((point.x - $0.x) * (point.x - $0.x) + (point.y - $0.y) * (point.y - $0.y)).squareRoot()
-                        }
-                    }
-                    return pairs.isEmpty ? .infinity : pairs.reduce(0, +) / Double(pairs.count)
-                }
-                return parsed.min { distance($0) < distance($1) }.map { $0.map { Optional($0) } }
-                    ?? [PredictedPoint?](repeating: nil, count: count)
-            }
-        }
-        var records: [String: [String: PredictedPoint]] = [:]
-        let isDeepLabCut = trimmed.hasPrefix("scorer")
-        if isDeepLabCut {  // DeepLabCut CSV, as batch --format csv writes it
-            let table = try DeepLabCutTable(text: text, path: path)
-            let width = table.coordinates.count
-            for row in table.rows {
-                var points: [String: PredictedPoint] = [:]
-                for (k, name) in table.names.enumerated() {
-                    let cells = row.cells[(k * width)..<((k + 1) * width)].map {
-                        Double($0.trimmingCharacters(in: .whitespaces))
-                    }
-                    guard let x = cells[0], let y = cells[1], x.isFinite, y.isFinite else { continue }
-                    points[name] = PredictedPoint(x: x, y: y, score: width == 3 ? cells[2] ?? 0 : 1)
-                }
-                records[row.image] = points
-            }
-        }
-        for (number, line) in text.split(separator: "\n").enumerated()
-        where !isDeepLabCut && !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let image = record["image"] as? String
-            else { throw ValidationError("\(path), line \(number + 1): not a JSON object with an \"image\"") }
-            var points: [String: PredictedPoint] = [:]
-            for keypoint in (record["keypoints"] as? [[String: Any]]) ?? [] {
-                guard let name = keypoint["name"] as? String, let x = keypoint["x"] as? Double,
-                    let y = keypoint["y"] as? Double
-                else { continue }
-                points[name] = PredictedPoint(x: x, y: y, score: keypoint["score"] as? Double ?? 1)
-            }
-            records[image] = points
-        }
-        let byName = Dictionary(records.map { (($0.key as NSString).lastPathComponent, $0.value) }) { first, _ in first
-        }
-        if let names = records.values.first(where: { !$0.isEmpty }).map({ Array($0.keys) }) {
-            _ = try mapping(from: names, labels: set.keypointNames, source: "predictions")
-        }
-        return set.samples.map { sample in
-            let points =
-                records[LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)] ?? records[
-                    sample.image]
-                ?? byName[(sample.image as NSString).lastPathComponent]
-            return set.keypointNames.map { points?[$0] }
-        }
     }
 
     private func format(_ value: Double?, _ digits: Int = 2) -> String {
@@ -262,10 +163,7 @@ struct Eval: ParsableCommand {
         try writeFileAtomically(Array((report.json.serialized + "\n").utf8), to: "\(folder)/report.json")
         var csv = "image,mean_error_px,keypoints\n"
         for row in report.perImage {
-            let image =
-                row.image.contains(",") || row.image.contains("\"")
-                ? "\"" + row.image.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : row.image
-            csv += "\(image),\(row.meanError.map { String(format: "%.4f", $0) } ?? ""),\(row.count)\n"
+            csv += "\(CSV.quote(row.image)),\(row.meanError.map { String(format: "%.4f", $0) } ?? ""),\(row.count)\n"
         }
         try writeFileAtomically(Array(csv.utf8), to: "\(folder)/per_image.csv")
         if let plot = ReportImages.pckPlot(report) {

@@ -169,22 +169,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         Trainer.keepFreedMemory()
-        var checkpoint: Checkpoint
-        let set: LabeledSet
-        if let resume {
-            checkpoint = try Checkpoint.load(contentsOf: resume)
-            do {
-                for change in try scheduleChanges() { try checkpoint.apply(change) }
-            } catch let error as EvaluationError {
-                throw ValidationError("\(error)")
-            }
-            set = try LabeledSet.forTraining(
-                labels: checkpoint.labels, validation: checkpoint.validationLabels, imagesRoot: checkpoint.imagesRoot)
-        } else {
-            guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
-            set = try LabeledSet.forTraining(labels: labels, validation: validation, imagesRoot: imagesRoot)
-            checkpoint = try newRun(labels: labels, set: set)
-        }
+        let (checkpoint, set) = try startOrResume()
         let architecture = checkpoint.model.architecture
         printToStandardError("decoding the images of \(set.samples.count) labeled samples")
         let data = try TrainingData(
@@ -202,43 +187,9 @@ struct Train: ParsableCommand {
         let run = try TrainingRun(checkpoint: checkpoint, data: data, modelPath: out)
         run.checkpointInterval = checkpointMinutes * 60
         run.validationThreads = threads
-        let (trainer, settings) = (run.trainer, checkpoint.settings)
-        if resume == nil, settings.crop == nil, let hint = try Self.sizeHint(trainer, architecture) {
-            printToStandardError(hint)
-        }
-        printToStandardError(Self.mirroring(checkpoint.model, settings.augmentation))
-        printToStandardError(
-            "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps"
-        )
-        signal(SIGINT) { _ in interruptRequested = SIGINT }
-        signal(SIGTERM) { _ in interruptRequested = SIGTERM }
-        // A parent may start us with SIGINT blocked (test runners do); Ctrl-C must still reach the loop.
-        var interruptOnly = sigset_t()
-        sigemptyset(&interruptOnly)
-        sigaddset(&interruptOnly, SIGINT)
-        sigaddset(&interruptOnly, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &interruptOnly, nil)
-        let outcome = try run.run(shouldStop: { interruptRequested != 0 }) { progress in
-            switch progress {
-            case .step(let report):
-                let left = Int(report.secondsLeft)
-                FileHandle.standardError.write(
-                    Data(
-                        String(
-                            format: "\repoch %d/%d  step %d/%d  loss %.5f  %.1f img/s  ETA %d:%02d   ", report.epoch,
-                            settings.epochs, report.step, trainer.stepsPerEpoch, report.meanLoss,
-                            report.imagesPerSecond, left / 60, left % 60
-                        ).utf8))
-            case .epoch(let report):
-                var line = String(format: "\nepoch %d: loss %.5f", report.epoch, report.meanLoss ?? 0)
-                if let error = report.validation.meanError {
-                    line += String(
-                        format: ", validation mean error %.2f px, PCK@0.2 %.3f (%@)", error,
-                        report.validation.pck ?? 0, report.validation.normalizer)
-                }
-                printToStandardError(line)
-            }
-        }
+        try printPlan(run)
+        Self.letInterruptsStopTheRun()
+        let outcome = try run.run(shouldStop: { interruptRequested != 0 }) { Self.report($0, run) }
         if outcome == .stopped {
             printToStandardError("\ninterrupted: checkpoint written; continue with --resume \(run.checkpointPath)")
             throw ExitCode(128 + interruptRequested)
@@ -247,6 +198,80 @@ struct Train: ParsableCommand {
         printToStandardError(
             "done: best epoch \(best.bestEpoch ?? 0), validation mean error \(best.bestError.map { String(format: "%.2f px", $0) } ?? "-"), PCK@0.2 \(best.bestPCK.map { String(format: "%.3f", $0) } ?? "-"), model at \(out)"
         )
+    }
+
+    /// The checkpoint to train from (--resume's, with the changes asked for, or a new run's) and
+    /// its labeled set.
+    private func startOrResume() throws -> (Checkpoint, LabeledSet) {
+        guard let resume else {
+            guard let labels else { throw ValidationError("--labels is required (or --resume a checkpoint)") }
+            let set = try LabeledSet.forTraining(labels: labels, validation: validation, imagesRoot: imagesRoot)
+            return (try newRun(labels: labels, set: set), set)
+        }
+        var checkpoint = try Checkpoint.load(contentsOf: resume)
+        do {
+            for change in try scheduleChanges() { try checkpoint.apply(change) }
+        } catch let error as EvaluationError {
+            throw ValidationError("\(error)")
+        }
+        let set = try LabeledSet.forTraining(
+            labels: checkpoint.labels, validation: checkpoint.validationLabels, imagesRoot: checkpoint.imagesRoot)
+        return (checkpoint, set)
+    }
+
+    /// The run's shape before the first step: a size hint, mirroring, sample and step counts.
+    private func printPlan(_ run: TrainingRun) throws {
+        let (trainer, settings, model) = (run.trainer, run.checkpoint.settings, run.checkpoint.model)
+        let architecture = model.architecture
+        if resume == nil, settings.crop == nil, let frame = try TrainingPlan.oversizedFrame(trainer) {
+            func up32(_ value: Int) -> Int { (value + 31) / 32 * 32 }
+            printToStandardError(
+                "note: the images (\(frame[0])x\(frame[1])) are letterboxed into a \(architecture.inputWidth)x\(architecture.inputHeight) input; for a small animal in a large frame, --input \(up32(frame[0]))x\(up32(frame[1])) --crop 192x192 --foreground-weight 20 trains at full resolution on windows (README: training on your own DeepLabCut project)"
+            )
+        }
+        var mirroring = TrainingPlan.mirroring(model, settings.augmentation)
+        if settings.augmentation.flip && model.flipPairs.isEmpty {
+            mirroring += " (if some are, name them with --flip-pairs; or --no-mirror)"
+        }
+        printToStandardError(mirroring)
+        printToStandardError(
+            "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps"
+        )
+    }
+
+    /// SIGINT and SIGTERM set `interruptRequested`, which the run checks between steps.
+    private static func letInterruptsStopTheRun() {
+        signal(SIGINT) { _ in interruptRequested = SIGINT }
+        signal(SIGTERM) { _ in interruptRequested = SIGTERM }
+        // A parent may start us with SIGINT blocked (test runners do); Ctrl-C must still reach the loop.
+        var interruptOnly = sigset_t()
+        sigemptyset(&interruptOnly)
+        sigaddset(&interruptOnly, SIGINT)
+        sigaddset(&interruptOnly, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &interruptOnly, nil)
+    }
+
+    /// A step on one self-overwriting line; an epoch on its own line.
+    private static func report(_ progress: TrainingRun.Progress, _ run: TrainingRun) {
+        switch progress {
+        case .step(let report):
+            let left = Int(report.secondsLeft)
+            FileHandle.standardError.write(
+                Data(
+                    String(
+                        format: "\repoch %d/%d  step %d/%d  loss %.5f  %.1f img/s  ETA %d:%02d   ", report.epoch,
+                        run.checkpoint.settings.epochs, report.step, run.trainer.stepsPerEpoch, report.meanLoss,
+                        report.imagesPerSecond, left / 60, left % 60
+                    ).utf8))
+        case .epoch(let report):
+            var line = String(format: "\nepoch %d: loss %.5f", report.epoch, report.meanLoss ?? 0)
+            if let error = report.validation.meanError {
+                line += String(
+                    format: ", validation mean error %.2f px, PCK@0.2 %.3f (%@)", error,
+                    report.validation.pck ?? 0, report.validation.normalizer)
+            }
+            printToStandardError(line)
+        }
     }
 
     /// The settings --resume changes, each applied only if it differs from the checkpoint's.
@@ -268,17 +293,6 @@ struct Train: ParsableCommand {
         return changes
     }
 
-    /// What mirroring does in this run, so a user sees the inferred pairs before hours of training.
-    static func mirroring(_ model: Model, _ augmentation: Augmentation) -> String {
-        let names = model.keypointNames
-        if !augmentation.flip { return "mirroring: off" }
-        if model.flipPairs.isEmpty {
-            return
-                "mirroring: no left/right pairs among the keypoints (if some are, name them with --flip-pairs; or --no-mirror)"
-        }
-        return "mirroring swaps " + model.flipPairs.map { "\(names[$0[0]])/\(names[$0[1]])" }.joined(separator: ", ")
-    }
-
     /// "MIN,MAX" as a zoom range: two positive factors, the smaller first.
     static func zoomRange(_ text: String) throws -> [Double] {
         let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -288,119 +302,59 @@ struct Train: ParsableCommand {
         return [low, high]
     }
 
-    /// A note when the first training image is more than four times the network input's area:
-    /// letterboxed whole, a small animal in a large frame keeps too few pixels to place its parts.
-    static func sizeHint(_ trainer: Trainer, _ architecture: Architecture) throws -> String? {
-        guard let first = trainer.train.first, trainer.data.samples[first].box == nil else { return nil }
-        let (image, scale) = try trainer.data.image(first)
-        let width = Int((Double(image.width) / scale).rounded()), height = Int((Double(image.height) / scale).rounded())
-        guard width * height > 4 * architecture.inputWidth * architecture.inputHeight else { return nil }
-        func up32(_ value: Int) -> Int { (value + 31) / 32 * 32 }
-        return
-            "note: the images (\(width)x\(height)) are letterboxed into a \(architecture.inputWidth)x\(architecture.inputHeight) input; for a small animal in a large frame, --input \(up32(width))x\(up32(height)) --crop 192x192 --foreground-weight 20 trains at full resolution on windows (README: training on your own DeepLabCut project)"
-    }
-
-    /// The frame size (width, height) of the first labeled image, when the labels are whole
-    /// frames (not boxes) and it can be read.
-    static func frameSize(of set: LabeledSet, labels: String, imagesRoot: String?) -> [Int]? {
-        guard let first = set.samples.first(where: { $0.points.contains { $0 != nil } }), first.box == nil else {
-            return nil
-        }
-        let path = LabeledSet.imagePath(first.image, labelsPath: labels, imagesRoot: imagesRoot)
-        guard let image = try? ImageDecoder.decode(contentsOf: path).image else { return nil }
-        return [image.width, image.height]
-    }
-
-    /// A new run on `set`, read from `labels` (and --validation).
+    /// A new run on `set`, read from `labels` (and --validation): the options as a training plan.
     private func newRun(labels: String, set: LabeledSet) throws -> Checkpoint {
-        // What the command line leaves open; for frames over four times the default input's area
-        // (a small animal in a large frame, DeepLabCut's usual case) the built-in mouse model's
-        // recipe fills it in, unless --input or --crop says how to size the run.
-        var (shape, crop) = (self.shape, self.crop)
-        var (batch, learningRate, foregroundWeight, epochs) = (
-            self.batch ?? 16, self.learningRate ?? 2e-3, self.foregroundWeight ?? 0, self.epochs ?? 50
-        )
-        if shape.input == nil, crop == nil, let frame = Self.frameSize(of: set, labels: labels, imagesRoot: imagesRoot),
-            frame[0] * frame[1] > 4 * 256 * 256
-        {
-            let input = Architecture.fullResolutionInput(frame: frame)
-            shape.input = "\(input[0])x\(input[1])"
-            crop = "\(min(192, input[0]))x\(min(192, input[1]))"
-            shape.width = shape.width ?? 16
-            shape.depths = shape.depths ?? "1,1,1"
-            (batch, learningRate) = (self.batch ?? 8, self.learningRate ?? 5e-3)
-            (foregroundWeight, epochs) = (self.foregroundWeight ?? 20, self.epochs ?? 150)
+        var choices = try shape.choices()
+        choices.crop = try crop.map { try Self.cropSize($0) }
+        (choices.epochs, choices.batch, choices.learningRate) = (epochs, batch, learningRate)
+        (choices.foregroundWeight, choices.validationFraction, choices.seed) = (foregroundWeight, valFraction, seed)
+        (choices.sigma, choices.occlusion, choices.mirror) = (sigma, occlusion, !noMirror)
+        choices.zoom = try zoom.map { try Self.zoomRange($0) }
+        (choices.averageDecay, choices.bestBy) = (averageDecay, bestBy)
+        (choices.secondPass, choices.flipTest) = (secondPass, flipTest)
+        let names = set.keypointNames
+        do {
+            choices.flipPairs = try flipPairs.map { try FlipPairs.parse($0, names: names) }
+        } catch let error as EvaluationError {
+            throw ValidationError("--flip-pairs: \(error)")
+        }
+        do {
+            choices.keypointWeights = try keypointWeights.map {
+                try TrainingSettings.keypointWeights(parsing: $0, names: names)
+            }
+        } catch let error as EvaluationError {
+            throw ValidationError("--keypoint-weights: \(error)")
+        }
+        let frame = TrainingPlan.frameSize(of: set, labels: labels, imagesRoot: imagesRoot)
+        let plan: TrainingPlan
+        do {
+            plan = try TrainingPlan(keypoints: names, frame: frame, choices: choices)
+        } catch let error as EvaluationError {
+            throw ValidationError("--crop must be WIDTHxHEIGHT, multiples of 32 no larger than --input: \(error)")
+        }
+        if let frame = plan.largeFrames {
+            let (settings, family) = (plan.settings, plan.architecture.family!)
             printToStandardError(
                 """
                 frames of \(frame[0])x\(frame[1]): training at full resolution on windows, as the built-in mouse model was: \
-                --input \(shape.input!) --crop \(crop!) --width \(shape.chosenWidth) --depths \(shape.chosenDepths) \
-                --batch \(batch) --learning-rate \(learningRate) --foreground-weight \(foregroundWeight) --epochs \(epochs) \
+                --input \(plan.architecture.inputWidth)x\(plan.architecture.inputHeight) --crop \(settings.crop![0])x\(settings.crop![1]) \
+                --width \(family.width) --depths \(family.depths.map(String.init).joined(separator: ",")) \
+                --batch \(settings.batch) --learning-rate \(settings.learningRate) --foreground-weight \(settings.foregroundWeight!) --epochs \(settings.epochs) \
                 (options given win; --input or --crop turns this off)
                 """)
         }
-        let architecture = try shape.architecture(keypoints: set.keypointNames.count)
-        let names = set.keypointNames
-        var settings = TrainingSettings(
-            epochs: epochs, batch: batch, learningRate: learningRate, validationFraction: valFraction, seed: seed,
-            heatmapSigma: sigma)
-        settings.augmentation.occlusion = occlusion
-        settings.augmentation.flip = !noMirror
-        if let zoom {
-            let range = try Self.zoomRange(zoom)
-            (settings.augmentation.minZoom, settings.augmentation.maxZoom) = (range[0], range[1])
+        return try plan.checkpoint(
+            set: set, labels: labels, validation: validation, imagesRoot: imagesRoot,
+            command: CommandLine.arguments.joined(separator: " "))
+    }
+
+    /// "WIDTHxHEIGHT" as a crop size: multiples of 32.
+    static func cropSize(_ text: String) throws -> [Int] {
+        let size = text.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }) else {
+            throw ValidationError("--crop must be WIDTHxHEIGHT, multiples of 32 no larger than --input (got '\(text)')")
         }
-        var pairs = FlipPairs.infer(names)
-        if let flipPairs {
-            do {
-                pairs = try FlipPairs.parse(flipPairs, names: names)
-            } catch let error as EvaluationError {
-                throw ValidationError("--flip-pairs: \(error)")
-            }
-        }
-        settings.foregroundWeight = foregroundWeight
-        settings.averageDecay = averageDecay
-        settings.bestBy = bestBy
-        if let crop {
-            let size = crop.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard size.count == 2, size.allSatisfy({ $0 > 0 && $0 % 32 == 0 }),
-                size[0] <= architecture.inputWidth, size[1] <= architecture.inputHeight
-            else {
-                throw ValidationError(
-                    "--crop must be WIDTHxHEIGHT, multiples of 32 no larger than --input (\(architecture.inputWidth)x\(architecture.inputHeight))"
-                )
-            }
-            settings.crop = size
-        }
-        if let keypointWeights {
-            do {
-                settings.keypointWeights = try TrainingSettings.keypointWeights(
-                    parsing: keypointWeights, names: set.keypointNames)
-            } catch let error as EvaluationError {
-                throw ValidationError("--keypoint-weights: \(error)")
-            }
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let model = Model(
-            architecture: architecture, keypointNames: names,
-            skeleton: set.skeleton.isEmpty ? Skeletons.standard(for: names) : set.skeleton,
-            flipPairs: pairs,
-            oksSigmas: names == OKSEvaluation.cocoNames ? OKSEvaluation.cocoSigmas : nil, heatmapSigma: sigma,
-            secondPassScale: secondPass, flipTest: flipTest ?? false,
-            provenance: [
-                "trained": "yes", "data": labels, "seed": "\(seed)",
-                "split": validation.map { "validation file \($0)" }
-                    ?? (set.samples.contains { $0.split != nil }
-                        ? "split column" : "fraction \(valFraction), seed \(seed)"),
-                "settings": String(decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self),
-                "command": CommandLine.arguments.joined(separator: " "),
-            ],
-            weights: try architecture.initialWeights(seed: seed))
-        return Checkpoint(
-            model: model, optimizer: AdamW<Float>(weightDecay: Float(settings.weightDecay)), settings: settings,
-            labels: labels,
-            imagesRoot: imagesRoot, validationLabels: validation, epoch: 0, stepInEpoch: 0, bestError: nil,
-            bestEpoch: nil, seconds: 0)
+        return size
     }
 }
 

@@ -633,7 +633,7 @@ struct TrainCommandTests {
         )
         #expect(checkpoint.settings.augmentation.minZoom == 0.6 && checkpoint.settings.epochs == 6)
         #expect(checkpoint.bestError == nil && checkpoint.settings.bestBy == .pck)
-        #expect(throws: EvaluationError.invalid("--epochs 2: the checkpoint has already reached epoch 3")) {
+        #expect(throws: EvaluationError.invalid("2 epochs: the checkpoint has already reached epoch 3")) {
             try checkpoint.apply(.epochs(2))
         }
     }
@@ -931,8 +931,8 @@ struct TrainCommandTests {
         #expect(checkpoint.settings.crop == [192, 192] && checkpoint.settings.foregroundWeight == 20)
         #expect(checkpoint.settings.learningRate == 5e-3 && checkpoint.settings.batch == 16)
         #expect(checkpoint.model.architecture.inputWidth == 640 && checkpoint.model.architecture.inputHeight == 480)
-        #expect(Architecture.fullResolutionInput(frame: [1920, 1080]) == [1280, 736])
-        #expect(Architecture.fullResolutionInput(frame: [500, 300]) == [512, 320])
+        #expect(TrainingPlan.fullResolutionInput(frame: [1920, 1080]) == [1280, 736])
+        #expect(TrainingPlan.fullResolutionInput(frame: [500, 300]) == [512, 320])
     }
 
     /// A simple CSV with LSP's 14 joint names (eight LSPet rows) gets LSP's skeleton and the six

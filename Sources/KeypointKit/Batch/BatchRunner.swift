@@ -87,7 +87,7 @@ public final class BatchRunner: @unchecked Sendable {
             } else {
                 members += [
                     ("width", .number(Double(width))), ("height", .number(Double(height))),
-                    ("keypoints", .array(keypoints.map(BatchRunner.json))),
+                    ("keypoints", .array(keypoints.map(KeypointRecord.json))),
                 ]
             }
             return .object(members)
@@ -102,6 +102,11 @@ public final class BatchRunner: @unchecked Sendable {
             self.height = height
             self.keypoints = keypoints
             self.error = error
+        }
+
+        /// What the outputs write.
+        var output: KeypointRecord {
+            KeypointRecord(image: image, width: width, height: height, keypoints: keypoints, error: error)
         }
 
         /// A journal line back into a record; nil for a damaged line.
@@ -129,22 +134,6 @@ public final class BatchRunner: @unchecked Sendable {
 
     public let model: Model
     public let options: Options
-
-    /// A keypoint as every output writes it: coordinates to 1/1000 px, score to 1/10000, so a
-    /// record read back from the journal writes exactly as it did when it was made.
-    static func rounded(_ keypoint: Keypoint) -> (x: Double, y: Double, score: Double) {
-        (
-            (keypoint.x * 1000).rounded() / 1000, (keypoint.y * 1000).rounded() / 1000,
-            (Double(keypoint.score) * 10000).rounded() / 10000
-        )
-    }
-
-    static func json(_ keypoint: Keypoint) -> JSONValue {
-        let (x, y, score) = rounded(keypoint)
-        return .object([
-            ("name", .string(keypoint.name)), ("x", .number(x)), ("y", .number(y)), ("score", .number(score)),
-        ])
-    }
 
     public init(model: Model, options: Options) {
         self.model = model
@@ -295,62 +284,22 @@ public final class BatchRunner: @unchecked Sendable {
 
     /// The output file from all records, in input order, replaced atomically.
     private func writeOutput(_ records: [Record]) throws {
-        let names = model.keypointNames
+        let outputs = records.map(\.output)
+        let text: String
         switch options.format {
         case .jsonl:
-            let lines = records.map { record -> String in
-                if let error = record.error {
-                    return JSONValue.object([("image", .string(record.image)), ("error", .string(error))]).serialized
-                }
-                return JSONValue.object([
-                    ("image", .string(record.image)), ("width", .number(Double(record.width))),
-                    ("height", .number(Double(record.height))),
-                    ("keypoints", .array(record.keypoints.map(Self.json))),
-                    ("model", .string(options.modelPath)),
-                ]).serialized
-            }
-            try writeFileAtomically(Array(lines.map { $0 + "\n" }.joined().utf8), to: options.output)
+            text = outputs.map { $0.json(model: options.modelPath).serialized + "\n" }.joined()
         case .csv:
             let scorer = URL(fileURLWithPath: options.modelPath).deletingPathExtension().lastPathComponent
-            var text = "scorer" + String(repeating: ",\(CSVWriter.quote(scorer))", count: 3 * names.count) + "\n"
-            text +=
-                "bodyparts" + names.map { name in String(repeating: ",\(CSVWriter.quote(name))", count: 3) }.joined()
-                + "\n"
-            text += "coords" + String(repeating: ",x,y,likelihood", count: names.count) + "\n"
-            for record in records {
-                text += CSVWriter.quote(record.image)
-                if record.error != nil {
-                    text += String(repeating: ",", count: 3 * names.count)
-                } else {
-                    for keypoint in record.keypoints {
-                        let (x, y, score) = Self.rounded(keypoint)
-                        text += ",\(x),\(y),\(score)"
-                    }
-                }
-                text += "\n"
-            }
-            try writeFileAtomically(Array(text.utf8), to: options.output)
+            text =
+                DeepLabCutCSV.header(scorer: scorer, keypoints: model.keypointNames)
+                + outputs.map { DeepLabCutCSV.row($0, keypoints: model.keypointNames.count) }.joined()
         case .coco:
-            var ids: [String: Int] = [:]
-            var images: [JSONValue] = []
-            for (index, record) in records.enumerated() {
-                let name = (record.image as NSString).lastPathComponent
-                let id = options.cocoImageIDs?[name] ?? options.cocoImageIDs?[record.image] ?? index + 1
-                ids[record.image] = id
-                images.append(.object([("id", .number(Double(id))), ("file_name", .string(record.image))]))
-            }
-            let results = records.filter { $0.error == nil }.map { record -> JSONValue in
-                let points = record.keypoints.map(Self.rounded)
-                let score = points.map(\.score).reduce(0, +) / Double(max(points.count, 1))
-                return .object([
-                    ("image_id", .number(Double(ids[record.image]!))), ("category_id", .number(1)),
-                    ("keypoints", .array(points.flatMap { [.number($0.x), .number($0.y), .number($0.score)] })),
-                    ("score", .number((score * 1e6).rounded() / 1e6)),
-                ])
-            }
-            try writeFileAtomically(Array(JSONValue.array(images).serialized.utf8), to: options.output + ".images.json")
-            try writeFileAtomically(Array(JSONValue.array(results).serialized.utf8), to: options.output)
+            let (results, images) = COCOResults.serialize(outputs, ids: options.cocoImageIDs)
+            try writeFileAtomically(Array(images.utf8), to: options.output + ".images.json")
+            text = results
         }
+        try writeFileAtomically(Array(text.utf8), to: options.output)
     }
 }
 
@@ -398,13 +347,5 @@ final class Counter: @unchecked Sendable {
         guard value < limit else { return nil }
         value += 1
         return value - 1
-    }
-}
-
-enum CSVWriter {
-    /// A CSV cell, quoted when it holds a comma, a quote or a line break.
-    static func quote(_ cell: String) -> String {
-        guard cell.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return cell }
-        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

@@ -51,12 +51,12 @@ public enum PCKNormalizer: Equatable, Sendable, CustomStringConvertible {
         if text == "pixels" { return .pixels }
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, ["torso", "head"].contains(parts[0]) else {
-            throw EvaluationError.invalid("--pck-norm must be torso:A,B, bbox, head:A,B or pixels, not '\(text)'")
+            throw EvaluationError.invalid("a PCK normaliser is torso:A,B, bbox, head:A,B or pixels, not '\(text)'")
         }
         let pair = parts[1].split(separator: ",").map(String.init)
         guard pair.count == 2, let a = names.firstIndex(of: pair[0]), let b = names.firstIndex(of: pair[1]) else {
             throw EvaluationError.invalid(
-                "--pck-norm \(text): both keypoints must be among \(names.joined(separator: ", "))")
+                "PCK normaliser \(text): both keypoints must be among \(names.joined(separator: ", "))")
         }
         return parts[0] == "torso" ? .torso(a, b, names: parts[1]) : .head(a, b, names: parts[1])
     }

@@ -97,14 +97,6 @@ public struct Architecture: Codable, Equatable, Sendable {
         self.family = family
     }
 
-    /// The input for running on whole frames of `frame` pixels (width, height) at full resolution:
-    /// each side rounded up to a multiple of 32, the frame scaled down first if its longer side
-    /// passes 1280 (beyond that inference gets slow while crops would still train cheaply).
-    public static func fullResolutionInput(frame: [Int]) -> [Int] {
-        let scale = min(1, 1280 / Double(max(frame[0], frame[1])))
-        return frame.map { (Int((Double($0) * scale).rounded()) + 31) / 32 * 32 }
-    }
-
     /// The default family: a CoordConv stem (image + x, y channels, stride 2), residual stages at
     /// strides 4, 8 and 16 (`depths` blocks of two 3x3 convolutions each, widths 2w, 4w, 8w),
     /// then upsampling fusion back up to `heatmapStride` (each step: bilinear 2x, concatenate

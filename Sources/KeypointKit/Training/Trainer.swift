@@ -151,7 +151,8 @@ public final class Trainer: @unchecked Sendable {
 
     public init(model: Model, data: TrainingData, settings: TrainingSettings) throws {
         guard settings.batch >= 2 else {
-            throw EvaluationError.invalid("--batch must be at least 2 (batch normalisation needs batch statistics)")
+            throw EvaluationError.invalid(
+                "a batch needs at least 2 images (batch normalisation needs batch statistics), got \(settings.batch)")
         }
         if let crop = settings.crop {
             guard crop.count == 2, crop.allSatisfy({ $0 > 0 && $0 % 32 == 0 }),

@@ -41,7 +41,9 @@ public final class TrainingData: @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw LabelError.malformed(
                     path: labelsPath, line: nil,
-                    reason: "image '\(sample.image)' not found (looked for \(path)); pass --images-root")
+                    reason:
+                        "image '\(sample.image)' not found (looked for \(path)); give the folder the label paths are relative to"
+                )
             }
             samples.append(Sample(path: path, points: sample.points, box: sample.box, split: sample.split))
         }
