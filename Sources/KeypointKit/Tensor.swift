@@ -18,19 +18,18 @@ public struct Tensor: Equatable, Sendable {
 
 extension Image {
     /// The image as a `[1, 3, height, width]` tensor, channel c holding
-    /// `(sample / 255 - mean[c]) / std[c]`.
+    /// `(sample / 255 - mean[c]) / std[c]` (`Normalization`).
     public func tensor(mean: [Float] = [0, 0, 0], std: [Float] = [1, 1, 1]) -> Tensor {
         precondition(mean.count == 3 && std.count == 3, "mean and std need one value per RGB channel")
+        let normalize = Normalization(mean: mean, std: std)
         let plane = width * height
         var data = [Float](repeating: 0, count: 3 * plane)
-        let scale = (0..<3).map { 1 / (255 * std[$0]) }
-        let offset = (0..<3).map { -mean[$0] / std[$0] }
         pixels.withUnsafeBufferPointer { source in
             data.withUnsafeMutableBufferPointer { target in
                 for index in 0..<plane {
                     for channel in 0..<3 {
-                        target[channel * plane + index] =
-                            Float(source[index * 3 + channel]) * scale[channel] + offset[channel]
+                        target[channel * plane + index] = normalize(
+                            Double(source[index * 3 + channel]), channel: channel)
                     }
                 }
             }
@@ -45,12 +44,11 @@ extension Image {
         mean: [Float] = [0, 0, 0], std: [Float] = [1, 1, 1], fill: RGB = .black
     ) -> Tensor {
         precondition(mean.count == 3 && std.count == 3, "mean and std need one value per RGB channel")
+        let normalize = Normalization(mean: mean, std: std)
         let plane = targetWidth * targetHeight
         var data = [Float](repeating: 0, count: 3 * plane)
-        let scale = (0..<3).map { 1 / (255 * Double(std[$0])) }
-        let offset = (0..<3).map { -Double(mean[$0]) / Double(std[$0]) }
         warpSamples(by: transform, width: targetWidth, height: targetHeight, fill: fill) { index, channel, value in
-            data[channel * plane + index] = Float(value * scale[channel] + offset[channel])
+            data[channel * plane + index] = normalize(value, channel: channel)
         }
         return Tensor(shape: [1, 3, targetHeight, targetWidth], data: data)
     }

@@ -133,12 +133,7 @@ struct BenchConv: ParsableCommand {
 
 /// Seeded N(0,1)-like values for benchmarks (the sum of four uniforms, centred and scaled).
 func benchValues(_ count: Int, seed: UInt64) -> [Float] {
-    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-    func uniform() -> Float {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return Float(state >> 40) / Float(1 << 24)
-    }
+    var random = SplitMix64(seed: seed)
+    func uniform() -> Float { Float(random.openUnitInterval()) }
     return (0..<count).map { _ in (uniform() + uniform() + uniform() + uniform() - 2) * 1.7320508 }
 }

@@ -520,7 +520,7 @@ struct BatchCommandTests {
         let reference = folder.file("reference.jsonl")
         _ = try CommandLineTool.run(["batch", images, "--model", model, "--out", reference, "--quiet", "--jobs", "2"])
         let out = folder.file("interrupted.jsonl")
-        var random = SeededRandom(seed: 99)
+        var random = SplitMix64(seed: 99)
         var kills = 0
         var arguments = ["batch", images, "--model", model, "--out", out, "--quiet", "--jobs", "2"]
         while kills < 10 {

@@ -6,7 +6,7 @@ import Testing
 
 /// Normally distributed values (Box-Muller on the seeded generator).
 func normalValues(_ count: Int, seed: UInt64) -> [Float] {
-    var random = SeededRandom(seed: seed)
+    var random = SplitMix64(seed: seed)
     return (0..<count).map { _ in
         let u = Double.random(in: Double.ulpOfOne..<1, using: &random)
         let v = Double.random(in: 0..<1, using: &random)

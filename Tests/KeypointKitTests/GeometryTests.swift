@@ -13,7 +13,7 @@ struct GeometryTests {
             center: Point(x: 40, y: 25), width: 30, height: 20, targetWidth: 64, targetHeight: 48,
             rotationDegrees: 33, flip: true)
         let inverse = try #require(transform.inverse)
-        var random = SeededRandom(seed: 5)
+        var random = SplitMix64(seed: 5)
         for _ in 0..<50 {
             let point = Point(
                 x: Double.random(in: -100...100, using: &random), y: Double.random(in: -100...100, using: &random))

@@ -11,7 +11,7 @@ struct HeatmapDecoderTests {
     @Test func darkRecoversSubpixelPositions() {
         let width = 64
         let height = 48
-        var random = SeededRandom(seed: 42)
+        var random = SplitMix64(seed: 42)
         var errors: [HeatmapDecoder: [Double]] = [:]
         for index in 0..<200 {
             let sigma = [1.0, 1.5, 2.0, 3.0][index % 4]
@@ -46,7 +46,7 @@ struct HeatmapDecoderTests {
     @Test func darkStaysBestOnNoisyHeatmaps() {
         let width = 64
         let height = 48
-        var random = SeededRandom(seed: 7)
+        var random = SplitMix64(seed: 7)
         var errors: [HeatmapDecoder: Double] = [:]
         for _ in 0..<200 {
             let x = Double.random(in: 0...Double(width - 1), using: &random)

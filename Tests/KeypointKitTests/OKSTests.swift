@@ -19,7 +19,7 @@ struct OKSTests {
     @Test func agreesWithPycocotools() throws {
         let labelsPath = SharedData.path("mmpose-testdata/tests/data/coco/test_coco.json")
         let set = try LabeledSet.load(contentsOf: labelsPath)
-        var random = SeededRandom(seed: 11)
+        var random = SplitMix64(seed: 11)
         var truths: [OKSEvaluation.GroundTruth] = []
         var detections: [OKSEvaluation.Detection] = []
         for (index, sample) in set.samples.enumerated() {

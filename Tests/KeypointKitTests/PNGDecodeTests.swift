@@ -20,7 +20,7 @@ struct PNGDecodeTests {
     }
 
     static func randomSamples(count: Int, bitDepth: Int, seed: UInt64) -> [Int] {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in Int.random(in: 0..<(1 << bitDepth), using: &random) }
     }
 
@@ -68,7 +68,7 @@ struct PNGDecodeTests {
     @Test(arguments: [1, 2, 4, 8], [false, true])
     func paletteWithTransparency(bitDepth: Int, interlaced: Bool) throws {
         let entries = 1 << bitDepth
-        var random = SeededRandom(seed: 99)
+        var random = SplitMix64(seed: 99)
         let palette = (0..<entries).map { _ in
             RGB(
                 UInt8.random(in: 0...255, using: &random), UInt8.random(in: 0...255, using: &random),

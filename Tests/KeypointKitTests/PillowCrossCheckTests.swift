@@ -26,7 +26,7 @@ struct PillowCrossCheckTests {
     @Test func decodesMatchPillow() throws {
         let folder = try TemporaryFolder()
         var files: [(name: String, bytes: [UInt8], tolerance: Int, request: (Int, Int)?)] = []
-        var random = SeededRandom(seed: 2024)
+        var random = SplitMix64(seed: 2024)
         let width = 21
         let height = 11
         for interlaced in [false, true] {

@@ -3,21 +3,6 @@ import Foundation
 
 @testable import KeypointKit
 
-/// SplitMix64: a small seeded generator, so every "random" test case is the same on every run.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A fresh temporary folder, removed when the value is released.
 final class TemporaryFolder {
     let path: String

@@ -43,7 +43,7 @@ struct GradientTests {
         }
         let (_, gradients) = graph.lossAndGradients(
             input: input, targets: targets, weights: mask, foregroundWeight: foregroundWeight)
-        var random = SeededRandom(seed: 43)
+        var random = SplitMix64(seed: 43)
         var checked = 0
         for name in graph.trainableNames {
             let analytic = try #require(gradients[name], "no gradient for \(name)")
@@ -478,7 +478,7 @@ struct TrainingGemmTests {
 /// positions are the labels.
 struct TrainCommandTests {
     static func dataset(_ folder: TemporaryFolder, count: Int) throws -> String {
-        var random = SeededRandom(seed: 5)
+        var random = SplitMix64(seed: 5)
         var lines = ["image,dot_x,dot_y,left_mark_x,left_mark_y,right_mark_x,right_mark_y"]
         for index in 0..<count {
             var image = Image(width: 64, height: 48, fill: RGB(20, 20, 20))

@@ -18,7 +18,7 @@ public enum Predictions {
             let path = LabeledSet.imagePath(sample.image, labelsPath: labelsPath, imagesRoot: imagesRoot)
             let image = try cache?.path == path ? cache!.image : ImageDecoder.decode(contentsOf: path).image
             cache = (path, image)
-            let keypoints = predictor.predict(image, box: sample.box.map { Predictor.region(box: $0) })
+            let keypoints = predictor.predict(image, box: sample.box.map { Region(instanceBox: $0) })
             return indices.map {
                 PredictedPoint(x: keypoints[$0].x, y: keypoints[$0].y, score: Double(keypoints[$0].score))
             }

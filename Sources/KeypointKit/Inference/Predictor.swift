@@ -51,37 +51,25 @@ public final class Predictor: @unchecked Sendable {
         public var transform: AffineTransform
     }
 
-    /// The region a model sees for a labeled instance: its box (x, y, width, height in original
-    /// pixels) enlarged 1.25x around its centre, in the pixels of the image scaled by `scale`
-    /// (pixel centres at integers, so x maps to (x + 0.5) * scale - 0.5).
-    public static func region(box: [Double], scale: Double = 1) -> (center: Point, width: Double, height: Double) {
-        func scaled(_ value: Double) -> Double { (value + 0.5) * scale - 0.5 }
-        return (
-            center: Point(x: scaled(box[0] + box[2] / 2 - 0.5), y: scaled(box[1] + box[3] / 2 - 0.5)),
-            width: box[2] * scale * 1.25, height: box[3] * scale * 1.25
-        )
-    }
-
     /// The box of a second pass: centred on `keypoints`' extent, each side `scale` times it, and
     /// at least an eighth of the image's longer side (a first pass that found nothing must not
     /// zoom into a speck).
     public static func secondPassBox(
         around keypoints: [Keypoint], scale: Double, image: Image
-    ) -> (center: Point, width: Double, height: Double) {
+    ) -> Region {
         let (xs, ys) = (keypoints.map(\.x), keypoints.map(\.y))
         let (left, right, top, bottom) = (xs.min()!, xs.max()!, ys.min()!, ys.max()!)
         let least = Double(max(image.width, image.height)) / 8
-        return (
+        return Region(
             center: Point(x: (left + right) / 2, y: (top + bottom) / 2),
-            width: max((right - left) * scale, least), height: max((bottom - top) * scale, least)
-        )
+            width: max((right - left) * scale, least), height: max((bottom - top) * scale, least))
     }
 
     /// Keypoints for the whole image, letterboxed (then, with `secondPassScale`, for the box
     /// around them), or for `box` (centre and size in image pixels); with the flip test if asked,
     /// else if the model asks for it.
     public func predict(
-        _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool? = nil,
+        _ image: Image, box: Region? = nil, flipTest: Bool? = nil,
         decoder: HeatmapDecoder = .dark
     ) -> [Keypoint] {
         run(image, box: box, flipTest: flipTest ?? model.flipTest, decoder: decoder, keepTensors: false).keypoints
@@ -89,7 +77,7 @@ public final class Predictor: @unchecked Sendable {
 
     /// As `predict`, also returning the input tensor and heatmaps.
     public func infer(
-        _ image: Image, box: (center: Point, width: Double, height: Double)? = nil, flipTest: Bool? = nil,
+        _ image: Image, box: Region? = nil, flipTest: Bool? = nil,
         decoder: HeatmapDecoder = .dark
     ) -> Inference {
         run(image, box: box, flipTest: flipTest ?? model.flipTest, decoder: decoder, keepTensors: true)
@@ -100,7 +88,7 @@ public final class Predictor: @unchecked Sendable {
     /// subject-centred crops then sees the subject at the size it learned, wherever and however
     /// small it is in the frame.
     private func run(
-        _ image: Image, box: (center: Point, width: Double, height: Double)?, flipTest: Bool, decoder: HeatmapDecoder,
+        _ image: Image, box: Region?, flipTest: Bool, decoder: HeatmapDecoder,
         keepTensors: Bool
     ) -> Inference {
         guard box == nil, let scale = secondPassScale, !model.keypointNames.isEmpty else {
@@ -112,7 +100,7 @@ public final class Predictor: @unchecked Sendable {
     }
 
     private func runOnce(
-        _ image: Image, box: (center: Point, width: Double, height: Double)?, flipTest: Bool, decoder: HeatmapDecoder,
+        _ image: Image, box: Region?, flipTest: Bool, decoder: HeatmapDecoder,
         keepTensors: Bool
     ) -> Inference {
         let architecture = model.architecture
@@ -174,17 +162,16 @@ public final class Predictor: @unchecked Sendable {
 
     /// The affine from image pixels to network input pixels: the whole image letterboxed, or `box`.
     public static func transform(
-        for image: Image, box: (center: Point, width: Double, height: Double)?, width: Int, height: Int
+        for image: Image, box: Region?, width: Int, height: Int
     ) -> AffineTransform {
         guard let box else {
             return .letterbox(
                 sourceWidth: image.width, sourceHeight: image.height, targetWidth: width, targetHeight: height)
         }
-        // Grow the box to the input's aspect ratio, so the crop is not stretched.
-        let aspect = Double(width) / Double(height)
-        let boxWidth = max(box.width, box.height * aspect)
+        let region = box.grown(toAspect: Double(width) / Double(height))
         return .crop(
-            center: box.center, width: boxWidth, height: boxWidth / aspect, targetWidth: width, targetHeight: height)
+            center: region.center, width: region.width, height: region.height, targetWidth: width,
+            targetHeight: height)
     }
 
     /// Warps the image into the network's input buffer, normalised per channel.
@@ -192,31 +179,29 @@ public final class Predictor: @unchecked Sendable {
         let width = model.architecture.inputWidth
         let height = model.architecture.inputHeight
         let plane = width * height
-        let scale = (0..<3).map { 1 / (255 * Double(model.std[$0])) }
-        let offset = (0..<3).map { -Double(model.mean[$0]) / Double(model.std[$0]) }
+        let normalize = model.normalization
         let input = network.input
         if transform.a == 1 && transform.d == 1 && transform.b == 0 && transform.c == 0
             && transform.tx == transform.tx.rounded() && transform.ty == transform.ty.rounded()
         {
-            copy(image, shiftedBy: (Int(transform.tx), Int(transform.ty)), scale: scale, offset: offset)
+            copy(image, shiftedBy: (Int(transform.tx), Int(transform.ty)), normalize)
             return
         }
         image.warpSamples(by: transform, width: width, height: height, fill: .black) { index, channel, value in
-            input[channel * plane + index] = Float(value * scale[channel] + offset[channel])
+            input[channel * plane + index] = normalize(value, channel: channel)
         }
     }
 
     /// `fill` for a whole-pixel shift (an image already the input's size, or letterboxed without
     /// scaling): each input pixel is one image pixel or the black border, normalised as in `fill`.
-    private func copy(_ image: Image, shiftedBy shift: (x: Int, y: Int), scale: [Double], offset: [Double]) {
+    private func copy(_ image: Image, shiftedBy shift: (x: Int, y: Int), _ normalize: Normalization) {
         let width = model.architecture.inputWidth
         let height = model.architecture.inputHeight
         let plane = width * height
         let input = network.input.baseAddress!
         image.pixels.withUnsafeBufferPointer { pixels in
             for channel in 0..<3 {
-                let (channelScale, channelOffset) = (scale[channel], offset[channel])
-                let border = Float(0 * channelScale + channelOffset)
+                let border = normalize(0, channel: channel)
                 for y in 0..<height {
                     let line = input + channel * plane + y * width
                     let sourceY = y - shift.y
@@ -229,7 +214,7 @@ public final class Predictor: @unchecked Sendable {
                         let sourceX = x - shift.x
                         line[x] =
                             sourceX >= 0 && sourceX < image.width
-                            ? Float(Double(row[sourceX * 3]) * channelScale + channelOffset) : border
+                            ? normalize(Double(row[sourceX * 3]), channel: channel) : border
                     }
                 }
             }

@@ -161,14 +161,8 @@ extension Architecture {
     /// Fresh weights: He-normal convolution kernels (std sqrt(2 / fan_in)), zero biases, batch norm
     /// at identity (gamma 1, beta 0, running mean 0, running variance 1). Seeded, reproducible.
     public func initialWeights(seed: UInt64) throws -> [String: Tensor] {
-        var state = seed
-        func uniform() -> Double {  // SplitMix64 -> (0, 1)
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return (Double((z ^ (z >> 31)) >> 11) + 0.5) / 9_007_199_254_740_992
-        }
+        var random = SplitMix64(seed: seed)
+        func uniform() -> Double { random.openUnitInterval() }
         var weights: [String: Tensor] = [:]
         for (name, shape) in try LayerGraph(self).weightShapes {
             let count = shape.reduce(1, *)

@@ -28,6 +28,9 @@ public struct Model: Sendable {
 
     public static let formatVersion = "1"
 
+    /// How the network input is normalised (`mean`, `std`).
+    public var normalization: Normalization { Normalization(mean: mean, std: std) }
+
     public init(
         architecture: Architecture, keypointNames: [String], skeleton: [[Int]] = [], flipPairs: [[Int]] = [],
         oksSigmas: [Double]? = nil, mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225],

@@ -199,14 +199,12 @@ public final class Trainer: @unchecked Sendable {
         let a = augment ? settings.augmentation : .none
         // The region in the (possibly reduced) image's pixels.
         func toImage(_ value: Double) -> Double { (value + 0.5) * scale - 0.5 }
-        var center = Point(x: Double(image.width - 1) / 2, y: Double(image.height - 1) / 2)
-        var width = Double(image.width), height = Double(image.height)
-        if let box = sample.box, box.count == 4 {
-            (center, width, height) = Predictor.region(box: box, scale: scale)
-        }
-        let aspect = Double(architecture.inputWidth) / Double(architecture.inputHeight)
-        width = max(width, height * aspect)
-        height = width / aspect
+        var region = Region(
+            center: Point(x: Double(image.width - 1) / 2, y: Double(image.height - 1) / 2),
+            width: Double(image.width), height: Double(image.height))
+        if let box = sample.box, box.count == 4 { region = Region(instanceBox: box, scale: scale) }
+        region = region.grown(toAspect: Double(architecture.inputWidth) / Double(architecture.inputHeight))
+        let (center, width, height) = (region.center, region.width, region.height)
         let zoom =
             a.minZoom < a.maxZoom ? exp(Double.random(in: log(a.minZoom)...log(a.maxZoom), using: &random)) : a.minZoom
         let rotation =
@@ -245,10 +243,11 @@ public final class Trainer: @unchecked Sendable {
                 }
             }
         }
+        let normalize = model.normalization
         for index in input.indices {
             let c = index / plane
             let value = min(max((input[index] * brightness - 0.5) * contrast + 0.5, 0), 1)
-            input[index] = (value - model.mean[c]) / model.std[c]
+            input[index] = normalize(unit: value, channel: c)
         }
         // Keypoints: into input pixels, then heatmap pixels (the decoder's convention); mirrored
         // samples swap left and right.
@@ -395,7 +394,7 @@ public final class Trainer: @unchecked Sendable {
                     Result {
                         let index = validation[slot]
                         let (image, scale) = try data.image(index)
-                        let region = data.samples[index].box.map { Predictor.region(box: $0, scale: scale) }
+                        let region = data.samples[index].box.map { Region(instanceBox: $0, scale: scale) }
                         return predictors[worker].predict(image, box: region).map {
                             PredictedPoint(
                                 x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
