@@ -34,7 +34,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "KeypointKitTests", dependencies: ["KeypointKit", "CImageShims", "CConvKernels", "CBundledModels"]),
+        // Tests, one target per module; TestSupport holds what they share (fixtures, the CLI runner).
+        .target(name: "TestSupport", dependencies: ["KeypointKit", "CImageShims"], path: "Tests/TestSupport"),
+        .testTarget(name: "KernelTests", dependencies: ["KeypointKit", "CConvKernels", "TestSupport"]),
+        .testTarget(name: "ImageTests", dependencies: ["KeypointKit", "CImageShims", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["KeypointKit", "CConvKernels", "CBundledModels", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["KeypointKit", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["KeypointKit", "CConvKernels", "TestSupport"]),
+        .testTarget(
+            name: "CommandLineTests", dependencies: ["KeypointKit", "TestSupport", .target(name: "keypoints")]),
     ],
     swiftLanguageModes: [.v6]
 )

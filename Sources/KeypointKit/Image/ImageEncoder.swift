@@ -29,16 +29,16 @@ public enum ImageEncoder {
         return try jpeg(pixels: image.pixels, layout: layout)
     }
 
-    /// Any PNG layout libpng can write, from packed scanlines `rowBytes` apart.
-    static func png(rows: [UInt8], rowBytes: Int, layout: kp_png_layout) throws -> [UInt8] {
+    /// Any PNG layout libpng can write, from packed scanlines `rowBytes` apart (the tests' fixtures).
+    @_spi(Fixtures) public static func png(rows: [UInt8], rowBytes: Int, layout: kp_png_layout) throws -> [UInt8] {
         var layout = layout
         var encoded = kp_encoded()
         let status = rows.withUnsafeBufferPointer { kp_png_encode($0.baseAddress, rowBytes, &layout, &encoded) }
         return try take(&encoded, status: status)
     }
 
-    /// Any JPEG layout libjpeg can write, from interleaved samples.
-    static func jpeg(pixels: [UInt8], layout: kp_jpeg_layout) throws -> [UInt8] {
+    /// Any JPEG layout libjpeg can write, from interleaved samples (the tests' fixtures).
+    @_spi(Fixtures) public static func jpeg(pixels: [UInt8], layout: kp_jpeg_layout) throws -> [UInt8] {
         var layout = layout
         var encoded = kp_encoded()
         let status = pixels.withUnsafeBufferPointer { kp_jpeg_encode($0.baseAddress, &layout, &encoded) }

@@ -1,6 +1,7 @@
 import CImageShims
 import Foundation
 import Testing
+import TestSupport
 
 @testable import KeypointKit
 
@@ -16,9 +17,6 @@ import Testing
 ///   Pillow bundles libjpeg-turbo 3.x and we link the system's (2.1.5 on Debian 12).
 /// - CMYK and YCCK (Adobe, inverted): within 1 level (same formula, rounding may differ).
 struct PillowCrossCheckTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     static func ppm(_ image: Image) -> [UInt8] {
         Array("P6\n\(image.width) \(image.height)\n255\n".utf8) + image.pixels
     }

@@ -1,25 +1,9 @@
 import CConvKernels
 import Foundation
 import Testing
+import TestSupport
 
 @testable import KeypointKit
-
-/// Normally distributed values (Box-Muller on the seeded generator).
-func normalValues(_ count: Int, seed: UInt64) -> [Float] {
-    var random = SplitMix64(seed: seed)
-    return (0..<count).map { _ in
-        let u = Double.random(in: Double.ulpOfOne..<1, using: &random)
-        let v = Double.random(in: 0..<1, using: &random)
-        return Float((-2 * log(u)).squareRoot() * cos(2 * Double.pi * v))
-    }
-}
-
-/// max|y - reference| / max|reference|: the error measure every tolerance here is stated in.
-func relativeError(_ y: [Float], _ reference: [Float]) -> Double {
-    let scale = reference.map { abs(Double($0)) }.max() ?? 0
-    let error = zip(y, reference).map { abs(Double($0) - Double($1)) }.max() ?? 0
-    return scale > 0 ? error / scale : error
-}
 
 struct ConvolutionCase: CustomStringConvertible {
     var shape: ConvolutionShape

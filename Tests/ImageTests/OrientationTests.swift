@@ -1,5 +1,6 @@
 import CImageShims
 import Testing
+import TestSupport
 
 @testable import KeypointKit
 

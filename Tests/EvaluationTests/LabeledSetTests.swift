@@ -1,14 +1,8 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import KeypointKit
-
-/// The team's shared datasets, read in place (../shared/data beside the checkout).
-enum SharedData {
-    static let root = PillowCrossCheckTests.repository.deletingLastPathComponent().appendingPathComponent("shared/data")
-        .path
-    static func path(_ relative: String) -> String { root + "/" + relative }
-}
 
 struct LabeledSetTests {
     @Test func deepLabCutProject() throws {

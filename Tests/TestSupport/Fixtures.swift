@@ -1,32 +1,13 @@
 import CImageShims
 import Foundation
 
-@testable import KeypointKit
+@_spi(Fixtures) import KeypointKit
 
-/// A fresh temporary folder, removed when the value is released.
-final class TemporaryFolder {
-    let path: String
+// Image files made in the test, for the decoders.
 
-    init() throws {
-        path = NSTemporaryDirectory() + "keypoints-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    func write(_ bytes: [UInt8], to name: String) throws -> String {
-        let file = file(name)
-        try Data(bytes).write(to: URL(fileURLWithPath: file))
-        return file
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
-/// PNG test files in any layout, written by libpng from explicit samples.
-enum PNGFixture {
+public enum PNGFixture {
     /// Packs samples (one per channel per pixel, each `< 2^bitDepth`) into PNG scanlines.
-    static func pack(_ samples: [Int], width: Int, height: Int, channels: Int, bitDepth: Int) -> (
+    public static func pack(_ samples: [Int], width: Int, height: Int, channels: Int, bitDepth: Int) -> (
         rows: [UInt8], rowBytes: Int
     ) {
         let rowBytes = (width * channels * bitDepth + 7) / 8
@@ -51,7 +32,7 @@ enum PNGFixture {
         return (rows, rowBytes)
     }
 
-    static func encode(
+    public static func encode(
         samples: [Int], width: Int, height: Int, colorType: kp_color_type, bitDepth: Int, interlaced: Bool = false,
         palette: [RGB] = [], paletteAlpha: [UInt8] = [], transparentColor: [UInt16]? = nil, exif: [UInt8]? = nil
     ) throws -> [UInt8] {
@@ -93,8 +74,8 @@ enum PNGFixture {
     }
 }
 
-enum JPEGFixture {
-    static func encode(
+public enum JPEGFixture {
+    public static func encode(
         samples: [UInt8], width: Int, height: Int, input: kp_color_type = KP_COLOR_RGB,
         stored: kp_color_type = KP_COLOR_YCBCR, quality: Int = 90, progressive: Bool = false, restartRows: Int = 0,
         exif: [UInt8]? = nil
@@ -120,7 +101,7 @@ enum JPEGFixture {
 
 /// A minimal TIFF structure (little-endian, IFD0 with one entry) holding an orientation tag,
 /// as it sits inside a JPEG APP1 "Exif" segment or a PNG eXIf chunk.
-func exifOrientationBlock(_ orientation: Int) -> [UInt8] {
+public func exifOrientationBlock(_ orientation: Int) -> [UInt8] {
     [
         0x49, 0x49, 42, 0, 8, 0, 0, 0,  // "II", 42, IFD0 at offset 8
         1, 0,  // one entry
@@ -130,7 +111,7 @@ func exifOrientationBlock(_ orientation: Int) -> [UInt8] {
 }
 
 /// A smooth, textured RGB test picture (JPEG-friendly), `width * height * 3` bytes.
-func testPicture(width: Int, height: Int) -> [UInt8] {
+public func testPicture(width: Int, height: Int) -> [UInt8] {
     var pixels = [UInt8](repeating: 0, count: width * height * 3)
     for y in 0..<height {
         for x in 0..<width {
@@ -144,7 +125,7 @@ func testPicture(width: Int, height: Int) -> [UInt8] {
 }
 
 /// CRC-32 as PNG chunks use it (ISO 3309, reflected 0xEDB88320).
-func crc32(_ bytes: some Sequence<UInt8>) -> UInt32 {
+public func crc32(_ bytes: some Sequence<UInt8>) -> UInt32 {
     var crc: UInt32 = 0xFFFF_FFFF
     for byte in bytes {
         crc ^= UInt32(byte)
@@ -153,32 +134,19 @@ func crc32(_ bytes: some Sequence<UInt8>) -> UInt32 {
     return ~crc
 }
 
-func bigEndian(_ value: UInt32) -> [UInt8] {
+public func bigEndian(_ value: UInt32) -> [UInt8] {
     [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
 }
 
 /// A PNG made only of a signature and an IHDR chunk (valid CRC) declaring `width` x `height`.
-func pngHeaderOnly(width: UInt32, height: UInt32) -> [UInt8] {
+public func pngHeaderOnly(width: UInt32, height: UInt32) -> [UInt8] {
     let body = Array("IHDR".utf8) + bigEndian(width) + bigEndian(height) + [8, 2, 0, 0, 0]
     return ImageFormat.pngSignature + bigEndian(13) + body + bigEndian(crc32(body))
 }
 
-func maxDifference(_ a: [UInt8], _ b: [UInt8]) -> Int {
+public func maxDifference(_ a: [UInt8], _ b: [UInt8]) -> Int {
     zip(a, b).map { abs(Int($0) - Int($1)) }.max() ?? 0
 }
 
 /// Runs one of the repository's Python scripts (Scripts/NAME) with python3; returns its exit
 /// status and everything it printed (stdout and stderr together).
-func runPythonScript(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let script = PillowCrossCheckTests.repository.appendingPathComponent("Scripts/\(name)").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}

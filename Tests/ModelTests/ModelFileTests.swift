@@ -1,21 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import KeypointKit
 
 struct ModelFileTests {
-    static func smallModel() throws -> Model {
-        let architecture = Architecture.coordConvResNet(
-            keypoints: 3, width: 8, depths: [1, 1, 1], inputWidth: 64,
-            inputHeight: 48)
-        return Model(
-            architecture: architecture, keypointNames: ["left_eye", "right_eye", "nose"], skeleton: [[0, 2], [1, 2]],
-            flipPairs: [[0, 1]], oksSigmas: [0.025, 0.025, 0.026], heatmapSigma: 1.5,
-            provenance: ["data": "test"], weights: try architecture.initialWeights(seed: 3))
-    }
-
     @Test func roundTrip() throws {
-        var model = try Self.smallModel()
+        var model = try TestModels.small()
         model.secondPassScale = 2
         model.flipTest = true
         let folder = try TemporaryFolder()
@@ -28,7 +19,7 @@ struct ModelFileTests {
         #expect(loaded.mean == model.mean && loaded.std == model.std && loaded.heatmapSigma == 1.5)
         #expect(loaded.provenance == ["data": "test"] && loaded.secondPassScale == 2 && loaded.flipTest)
         #expect(
-            try Model(safeTensors: SafeTensors(bytes: Self.smallModel().serialized(), path: "x"), path: "x").flipTest
+            try Model(safeTensors: SafeTensors(bytes: TestModels.small().serialized(), path: "x"), path: "x").flipTest
                 == false)
         #expect(loaded.weights == model.weights)
         // The container is plain safetensors: 8-byte length, JSON header, aligned data.
@@ -39,7 +30,7 @@ struct ModelFileTests {
 
     /// Each kind of damage gives a ModelError whose message says what is wrong.
     @Test func damagedFilesAreExplained() throws {
-        let model = try Self.smallModel()
+        let model = try TestModels.small()
         let good = model.serialized()
         let folder = try TemporaryFolder()
         func error(for bytes: [UInt8]) -> String {

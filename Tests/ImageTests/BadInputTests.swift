@@ -1,6 +1,7 @@
 import CImageShims
 import Foundation
 import Testing
+import TestSupport
 
 @testable import KeypointKit
 

@@ -1,12 +1,13 @@
 import Foundation
 import KeypointKit
 import Testing
+import TestSupport
 
 /// The README's library example (public API only: no @testable import here), with a sample
 /// image for "photo.jpg".
 struct LibraryExampleTests {
     @Test func readmeExampleRuns() throws {
-        let path = PillowCrossCheckTests.repository.appendingPathComponent("SampleImages/astronaut.png").path
+        let path = repository.appendingPathComponent("SampleImages/astronaut.png").path
         var joints: [String] = []
 
         let model = try Model.bundled("human")!  // or try Model.load(contentsOf: "mouse.safetensors")

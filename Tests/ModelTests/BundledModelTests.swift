@@ -1,13 +1,14 @@
 import CBundledModels
 import Foundation
 import Testing
+import TestSupport
 
 @testable import KeypointKit
 
 /// The models built into the binary are exactly the committed Models/*.safetensors (a build that
 /// missed a replaced file would differ), load, and are chosen by name on the command line.
 struct BundledModelTests {
-    static let models = PillowCrossCheckTests.repository.appendingPathComponent("Models")
+    static let models = repository.appendingPathComponent("Models")
 
     @Test func builtInModelsAreTheCommittedFiles() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.models.path)

@@ -1,6 +1,7 @@
 import CConvKernels
 import Foundation
 import Testing
+import TestSupport
 
 @testable import KeypointKit
 
@@ -13,15 +14,6 @@ struct NetworkTests {
         Architecture(
             inputChannels: channels, inputHeight: height, inputWidth: width, heatmapStride: stride,
             layers: [layer], output: layer.name)
-    }
-
-    static func randomize(_ weights: inout [String: Tensor], seed: UInt64) {
-        for (index, name) in weights.keys.sorted().enumerated() {
-            var tensor = weights[name]!
-            let values = normalValues(tensor.data.count, seed: seed + UInt64(index))
-            tensor.data = name.hasSuffix("running_var") ? values.map { abs($0) + 0.5 } : values
-            weights[name] = tensor
-        }
     }
 
     /// CoordConv as a spatial bias equals the literal concatenation of [image, x, y] through the
@@ -38,7 +30,7 @@ struct NetworkTests {
             architecture.heatmapStride = 2
         }
         var weights = try architecture.initialWeights(seed: 1)
-        Self.randomize(&weights, seed: 10)
+        TestModels.randomize(&weights, seed: 10)
         let network = try Network(architecture: architecture, weights: weights, threads: 1)
         let h = architecture.inputHeight
         let w = architecture.inputWidth
