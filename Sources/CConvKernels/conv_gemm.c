@@ -31,11 +31,7 @@ int kp_gemm_prepare(kp_conv *conv, const float *weights) {
 // thread's scratch, sized to stay in L2, and runs the band's GEMMs on them while they are there.
 
 typedef struct {
-    const kp_conv *conv;
-    const float *input;
-    const float *residual;
-    float *output;
-    int height, width, out_height, out_width;
+    kp_conv_call call;
     size_t k;              // taps per output value: in_channels / groups * kernel_h * kernel_w
     size_t block_columns;  // 1x1: output pixels per work item
     size_t phase_length;   // indirect: floats per phase row, zero-padded past the image
@@ -102,13 +98,13 @@ static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_
 // Input row y of channel c, zero-padded, into its sw column phases of phase_length floats each
 // (`padded`: a scratch row of sw * phase_length floats).
 static void kp_phase_split_row(const kp_gemm_job *job, size_t c, size_t y, float *phases, float *padded) {
-    const kp_conv_shape *s = &job->conv->shape;
+    const kp_conv_shape *s = &job->call.conv->shape;
     const size_t sw = (size_t)s->stride_w, length = job->phase_length, pad = (size_t)s->pad_w;
-    const float *row = job->input + (c * (size_t)job->height + y) * (size_t)job->width;
+    const float *row = job->call.input + (c * (size_t)job->call.height + y) * (size_t)job->call.width;
     float *target = sw == 1 ? phases : padded; // stride 1: the padded row is the only phase
     memset(target, 0, pad * sizeof(float));
-    memcpy(target + pad, row, (size_t)job->width * sizeof(float));
-    memset(target + pad + (size_t)job->width, 0, (sw * length - pad - (size_t)job->width) * sizeof(float));
+    memcpy(target + pad, row, (size_t)job->call.width * sizeof(float));
+    memset(target + pad + (size_t)job->call.width, 0, (sw * length - pad - (size_t)job->call.width) * sizeof(float));
     if (sw == 2) {
         for (size_t j = 0; j < length; j++) {
             phases[j] = padded[2 * j];
@@ -125,16 +121,16 @@ static void kp_phase_split_row(const kp_gemm_job *job, size_t c, size_t y, float
 // reads, then per output row point B's rows at them and run one GEMM.
 static void kp_indirect_item(void *context, size_t item, int thread) {
     const kp_gemm_job *job = context;
-    const kp_conv *conv = job->conv;
+    const kp_conv *conv = job->call.conv;
     const kp_conv_shape *s = &conv->shape;
     const size_t group = item / job->bands;
     const int first_row = (int)(item % job->bands * job->band_rows);
-    const int end_row = first_row + (int)job->band_rows < job->out_height ? first_row + (int)job->band_rows
-                                                                          : job->out_height;
+    const int end_row = first_row + (int)job->band_rows < job->call.out_height ? first_row + (int)job->band_rows
+                                                                          : job->call.out_height;
     const size_t group_in = (size_t)s->in_channels / (size_t)s->groups;
     const size_t group_out = (size_t)s->out_channels / (size_t)s->groups;
     const size_t sw = (size_t)s->stride_w, length = job->phase_length;
-    const size_t pixels = (size_t)job->out_height * (size_t)job->out_width;
+    const size_t pixels = (size_t)job->call.out_height * (size_t)job->call.out_width;
     float *scratch = job->workspace + (size_t)thread * job->thread_floats;
     const float **rows = kp_gemm_rows(scratch, conv->kernels, job->k);
     float *padded = (float *)rows + kp_align_floats(kp_pointer_floats(job->k));
@@ -143,7 +139,7 @@ static void kp_indirect_item(void *context, size_t item, int thread) {
     const int first_y = first_row * s->stride_h - s->pad_h;
     const int end_y = first_y + (int)kp_band_input_rows(s, (size_t)(end_row - first_row));
     for (size_t i = 0; i < group_in; i++) {
-        for (int y = first_y < 0 ? 0 : first_y; y < end_y && y < job->height; y++) {
+        for (int y = first_y < 0 ? 0 : first_y; y < end_y && y < job->call.height; y++) {
             kp_phase_split_row(job, group * group_in + i, (size_t)y,
                                band + (i * band_input_rows + (size_t)(y - first_y)) * sw * length, padded);
         }
@@ -153,7 +149,7 @@ static void kp_indirect_item(void *context, size_t item, int thread) {
         for (size_t i = 0; i < group_in; i++) {
             for (int ky = 0; ky < s->kernel_h; ky++) {
                 const int y = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
-                if (y < 0 || y >= job->height) {
+                if (y < 0 || y >= job->call.height) {
                     for (int kx = 0; kx < s->kernel_w; kx++) rows[tap++] = job->zeros;
                     continue;
                 }
@@ -164,25 +160,25 @@ static void kp_indirect_item(void *context, size_t item, int thread) {
                 }
             }
         }
-        const size_t offset = group * group_out * pixels + (size_t)oy * (size_t)job->out_width;
-        kp_gemm(conv->kernels, group_out, (size_t)job->out_width, job->k, conv->packed + group * conv->packed_stride,
-                rows, job->output + offset, pixels, conv->bias + group * group_out,
-                job->residual ? job->residual + offset : NULL, conv->activation, conv->slope, scratch);
+        const size_t offset = group * group_out * pixels + (size_t)oy * (size_t)job->call.out_width;
+        kp_gemm(conv->kernels, group_out, (size_t)job->call.out_width, job->k, conv->packed + group * conv->packed_stride,
+                rows, job->call.output + offset, pixels, conv->bias + group * group_out,
+                job->call.residual ? job->call.residual + offset : NULL, conv->activation, conv->slope, scratch);
     }
 }
 
 // 1x1, one block of output pixels: B's rows are the input planes from the block's first pixel.
 static void kp_gemm_1x1_item(void *context, size_t block, int thread) {
     const kp_gemm_job *job = context;
-    const kp_conv *conv = job->conv;
-    const size_t pixels = (size_t)job->out_height * (size_t)job->out_width;
+    const kp_conv *conv = job->call.conv;
+    const size_t pixels = (size_t)job->call.out_height * (size_t)job->call.out_width;
     const size_t first = block * job->block_columns;
     const size_t count = pixels - first < job->block_columns ? pixels - first : job->block_columns;
     float *scratch = job->workspace + (size_t)thread * job->thread_floats;
     const float **rows = kp_gemm_rows(scratch, conv->kernels, job->k);
-    for (size_t c = 0; c < job->k; c++) rows[c] = job->input + c * pixels + first;
+    for (size_t c = 0; c < job->k; c++) rows[c] = job->call.input + c * pixels + first;
     kp_gemm(conv->kernels, (size_t)conv->shape.out_channels, count, job->k, conv->packed, rows,
-            job->output + first, pixels, conv->bias, job->residual ? job->residual + first : NULL, conv->activation,
+            job->call.output + first, pixels, conv->bias, job->call.residual ? job->call.residual + first : NULL, conv->activation,
             conv->slope, scratch);
 }
 
@@ -200,15 +196,16 @@ size_t kp_gemm_conv_workspace_size(const kp_conv *conv, int height, int width, i
 void kp_gemm_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
                       float *output, void *workspace, kp_threadpool *pool) {
     const int threads = kp_threadpool_threads(pool);
-    kp_gemm_job job = {.conv = conv, .input = input, .residual = residual, .output = output, .height = height,
-                       .width = width, .workspace = workspace};
-    kp_conv_output_size(&conv->shape, height, width, &job.out_height, &job.out_width);
-    const size_t pixels = (size_t)job.out_height * (size_t)job.out_width;
+    kp_gemm_job job = {
+        .call = {.conv = conv, .input = input, .residual = residual, .output = output, .height = height, .width = width},
+        .workspace = workspace};
+    kp_conv_output_size(&conv->shape, height, width, &job.call.out_height, &job.call.out_width);
+    const size_t pixels = (size_t)job.call.out_height * (size_t)job.call.out_width;
     if (pixels == 0) return;
     job.k = kp_gemm_k(&conv->shape);
     job.phase_length = kp_phase_length(conv, width);
-    job.band_rows = kp_band_rows(conv, job.phase_length, job.out_height);
-    job.bands = ((size_t)job.out_height + job.band_rows - 1) / job.band_rows;
+    job.band_rows = kp_band_rows(conv, job.phase_length, job.call.out_height);
+    job.bands = ((size_t)job.call.out_height + job.band_rows - 1) / job.band_rows;
     job.thread_floats = kp_gemm_thread_floats(conv, job.k, job.phase_length, job.band_rows);
     if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) {
         job.block_columns = kp_gemm_block_columns(conv, job.k, pixels);

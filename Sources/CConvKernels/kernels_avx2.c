@@ -172,7 +172,7 @@ KP_TARGET void kp_deinterleave4__avx2(const float *x, size_t n, float *const pha
         _mm_storeu_ps(phases[3] + j, r3);
         j += 4;
     }
-    kp_deinterleave4_lanes(x, j, n, phases);
+    kp_gather_lanes(x, 4, 4, j, n, phases);
 }
 
 KP_TARGET void kp_interleave4__avx2(const float *const phases[4], size_t n, float *x) {
@@ -198,7 +198,7 @@ KP_TARGET void kp_interleave4__avx2(const float *const phases[4], size_t n, floa
         _mm_storeu_ps(x + 4 * j + 12, r3);
         j += 4;
     }
-    kp_interleave4_lanes(phases, j, n, x);
+    kp_scatter_lanes(phases, 4, 4, j, n, x);
 }
 
 // An 8x8 transpose: out[k] holds element k of in[0..7].
@@ -231,7 +231,7 @@ KP_TARGET void kp_gather6__avx2(const float *x, size_t n, float *const columns[8
         kp_transpose8x8__avx2(tiles, transposed);
         for (int v = 0; v < 8; v++) _mm256_storeu_ps(columns[v] + j, transposed[v]);
     }
-    kp_gather6_lanes(x, j, n, columns);
+    kp_gather_lanes(x, 6, 8, j, n, columns);
 }
 
 // The inverse: the transpose gives each tile its 6 values (and 2 spare) in one register, stored
@@ -245,7 +245,7 @@ KP_TARGET void kp_scatter6__avx2(const float *const columns[6], size_t n, float 
         kp_transpose8x8__avx2(rows, tiles);
         for (int t = 0; t < 8; t++) _mm256_storeu_ps(x + 6 * (j + (size_t)t), tiles[t]);
     }
-    kp_scatter6_lanes(columns, j, n, x);
+    kp_scatter_lanes(columns, 6, 6, j, n, x);
 }
 
 void kp_channels_last__sse(const float *source, size_t channels, size_t plane, size_t width, float *target,

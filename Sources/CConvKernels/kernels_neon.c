@@ -147,7 +147,7 @@ static void kp_deinterleave4__neon(const float *x, size_t n, float *const phases
         vst1q_f32(phases[2] + j, streams.val[2]);
         vst1q_f32(phases[3] + j, streams.val[3]);
     }
-    kp_deinterleave4_lanes(x, j, n, phases);
+    kp_gather_lanes(x, 4, 4, j, n, phases);
 }
 
 // Whole blocks of 4 channels x 4 pixels transposed in registers: TRN1/TRN2 on 32-bit lanes pair
@@ -180,7 +180,7 @@ static void kp_interleave4__neon(const float *const phases[4], size_t n, float *
                                   vld1q_f32(phases[3] + j)}};
         vst4q_f32(x + 4 * j, streams);
     }
-    kp_interleave4_lanes(phases, j, n, x);
+    kp_scatter_lanes(phases, 4, 4, j, n, x);
 }
 
 // A 4x4 transpose: out[k] holds element k of the four rows.
@@ -206,7 +206,7 @@ static void kp_gather6__neon(const float *x, size_t n, float *const columns[8]) 
             for (int k = 0; k < 4; k++) vst1q_f32(columns[4 * half + k] + j, out[k]);
         }
     }
-    kp_gather6_lanes(x, j, n, columns);
+    kp_gather_lanes(x, 6, 8, j, n, columns);
 }
 
 // The inverse; stores in increasing order, each tile's spare values overwritten by the next's.
@@ -224,7 +224,7 @@ static void kp_scatter6__neon(const float *const columns[6], size_t n, float *x)
             vst1q_f32(tile + 4, high[t]);
         }
     }
-    kp_scatter6_lanes(columns, j, n, x);
+    kp_scatter_lanes(columns, 6, 6, j, n, x);
 }
 
 const kp_isa_kernels kp_kernels__neon = {

@@ -34,11 +34,11 @@ static void kp_winograd_f6_output__scalar(const float *const m[8], float *const 
 }
 
 static void kp_deinterleave4__scalar(const float *x, size_t n, float *const phases[4]) {
-    kp_deinterleave4_lanes(x, 0, n, phases);
+    kp_gather_lanes(x, 4, 4, 0, n, phases);
 }
 
 static void kp_interleave4__scalar(const float *const phases[4], size_t n, float *x) {
-    kp_interleave4_lanes(phases, 0, n, x);
+    kp_scatter_lanes(phases, 4, 4, 0, n, x);
 }
 
 static void kp_channels_last__scalar(const float *source, size_t channels, size_t plane, size_t width, float *target,
@@ -47,11 +47,11 @@ static void kp_channels_last__scalar(const float *source, size_t channels, size_
 }
 
 static void kp_gather6__scalar(const float *x, size_t n, float *const columns[8]) {
-    kp_gather6_lanes(x, 0, n, columns);
+    kp_gather_lanes(x, 6, 8, 0, n, columns);
 }
 
 static void kp_scatter6__scalar(const float *const columns[6], size_t n, float *x) {
-    kp_scatter6_lanes(columns, 0, n, x);
+    kp_scatter_lanes(columns, 6, 6, 0, n, x);
 }
 
 const kp_isa_kernels kp_kernels__scalar = {

@@ -146,7 +146,7 @@ KP_TARGET static void kp_deinterleave4__sse(const float *x, size_t n, float *con
         _mm_storeu_ps(phases[2] + j, r2);
         _mm_storeu_ps(phases[3] + j, r3);
     }
-    kp_deinterleave4_lanes(x, j, n, phases);
+    kp_gather_lanes(x, 4, 4, j, n, phases);
 }
 
 // Whole blocks of 4 channels x 4 pixels: four rows loaded, transposed in registers, stored as
@@ -180,7 +180,7 @@ KP_TARGET static void kp_interleave4__sse(const float *const phases[4], size_t n
         _mm_storeu_ps(x + 4 * j + 8, r2);
         _mm_storeu_ps(x + 4 * j + 12, r3);
     }
-    kp_interleave4_lanes(phases, j, n, x);
+    kp_scatter_lanes(phases, 4, 4, j, n, x);
 }
 
 // Four tiles at a time: window columns 0-3 and 4-7 of the four tiles are two 4x4 transposes.
@@ -198,7 +198,7 @@ KP_TARGET static void kp_gather6__sse(const float *x, size_t n, float *const col
             _mm_storeu_ps(columns[4 * half + 3] + j, r3);
         }
     }
-    kp_gather6_lanes(x, j, n, columns);
+    kp_gather_lanes(x, 6, 8, j, n, columns);
 }
 
 // The inverse, values 0-3 and 4-5 of each tile; stores in increasing order, each tile's spare
@@ -219,7 +219,7 @@ KP_TARGET static void kp_scatter6__sse(const float *const columns[6], size_t n, 
             _mm_storeu_ps(tile + 4, high[t]);
         }
     }
-    kp_scatter6_lanes(columns, j, n, x);
+    kp_scatter_lanes(columns, 6, 6, j, n, x);
 }
 
 const kp_isa_kernels kp_kernels__sse = {

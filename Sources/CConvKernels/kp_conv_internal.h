@@ -69,15 +69,20 @@ typedef struct {
     kp_channels_last_fn channels_last;
 } kp_isa_kernels;
 
-static inline void kp_gather6_lanes(const float *x, size_t begin, size_t end, float *const columns[8]) {
+// Strided lanes, the plain loops behind the deinterleave4 / gather6 kernels and their SIMD tails,
+// for lanes j in [begin, end): gather lanes[v][j] = x[step * j + v] and scatter
+// x[step * j + v] = lanes[v][j], for v < count.
+static inline void kp_gather_lanes(const float *x, size_t step, int count, size_t begin, size_t end,
+                                   float *const lanes[]) {
     for (size_t j = begin; j < end; j++) {
-        for (int v = 0; v < 8; v++) columns[v][j] = x[6 * j + (size_t)v];
+        for (int v = 0; v < count; v++) lanes[v][j] = x[step * j + (size_t)v];
     }
 }
 
-static inline void kp_scatter6_lanes(const float *const columns[6], size_t begin, size_t end, float *x) {
+static inline void kp_scatter_lanes(const float *const lanes[], size_t step, int count, size_t begin, size_t end,
+                                    float *x) {
     for (size_t j = begin; j < end; j++) {
-        for (int b = 0; b < 6; b++) x[6 * j + (size_t)b] = columns[b][j];
+        for (int v = 0; v < count; v++) x[step * j + (size_t)v] = lanes[v][j];
     }
 }
 
@@ -87,18 +92,6 @@ static inline void kp_channels_last_tail(const float *source, size_t channels, s
                                          float *target, size_t stride, size_t c_begin, size_t x_begin) {
     for (size_t c = 0; c < channels; c++) {
         for (size_t x = c < c_begin ? x_begin : 0; x < width; x++) target[x * stride + c] = source[c * plane + x];
-    }
-}
-
-static inline void kp_deinterleave4_lanes(const float *x, size_t begin, size_t end, float *const phases[4]) {
-    for (size_t j = begin; j < end; j++) {
-        for (int m = 0; m < 4; m++) phases[m][j] = x[4 * j + (size_t)m];
-    }
-}
-
-static inline void kp_interleave4_lanes(const float *const phases[4], size_t begin, size_t end, float *x) {
-    for (size_t j = begin; j < end; j++) {
-        for (int m = 0; m < 4; m++) x[4 * j + (size_t)m] = phases[m][j];
     }
 }
 
@@ -286,6 +279,15 @@ struct kp_conv {
     int tile;             // Winograd output tile: 4 or 6
     int window;           // Winograd input tile: tile + 2
 };
+
+// One kp_conv_run call, as each driver's job records it (the output size once computed).
+typedef struct {
+    const kp_conv *conv;
+    const float *input;
+    const float *residual;
+    float *output;
+    int height, width, out_height, out_width;
+} kp_conv_call;
 
 // The drivers behind kp_conv_create, kp_conv_workspace_size and kp_conv_run: GEMM-based (1x1 and
 // indirect; conv_gemm.c) and Winograd (winograd.c). prepare packs the weights into conv->packed;

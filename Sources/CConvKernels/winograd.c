@@ -125,11 +125,8 @@ int kp_winograd_prepare(kp_conv *conv, const float *weights) {
 // The transforms run along tiles (one lane per tile), over the whole block at once.
 
 typedef struct {
-    const kp_conv *conv;
-    const float *input;
-    const float *residual;
-    float *output;
-    int height, width, out_height, out_width, tiles_w, tiles_h;
+    kp_conv_call call;
+    int tiles_w, tiles_h;
     size_t tiles, block_tiles, blocks;
     size_t stride;                 // lanes per (position, channel) row of V and M: block_tiles, padded
     size_t positions;              // window * window
@@ -191,9 +188,9 @@ enum { KP_WINOGRAD_PREFETCH_CHANNELS = 2 };
 // Prefetches rows y0 ... y0 + window - 1, columns x0 ... x0 + span - 1 (clipped) of channel c.
 static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int y0, int x0, size_t span) {
     const int begin = x0 < 0 ? 0 : x0;
-    const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
-    for (int y = y0 < 0 ? 0 : y0; y < y0 + job->conv->window && y < job->height; y++) {
-        const float *row = job->input + (c * (size_t)job->height + (size_t)y) * (size_t)job->width;
+    const int end = x0 + (int)span < job->call.width ? x0 + (int)span : job->call.width;
+    for (int y = y0 < 0 ? 0 : y0; y < y0 + job->call.conv->window && y < job->call.height; y++) {
+        const float *row = job->call.input + (c * (size_t)job->call.height + (size_t)y) * (size_t)job->call.width;
         for (int x = begin; x < end; x += 16) __builtin_prefetch(row + x);
         __builtin_prefetch(row + end - 1);
     }
@@ -212,7 +209,7 @@ static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int 
 // vectors full on small images too.
 static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, size_t channels, size_t first,
                                        size_t count, float *v, float *scratch) {
-    const kp_conv *conv = job->conv;
+    const kp_conv *conv = job->call.conv;
     const int tile = conv->tile, n = conv->window;
     const int pad_h = conv->shape.pad_h, pad_w = conv->shape.pad_w;
     const size_t stride = job->stride, in_channels = (size_t)conv->shape.in_channels;
@@ -224,7 +221,7 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
     float *discard = scratch + 2 * job->positions * job->group * stride; // [2][tile in row]: unused phases
     float *padded = discard + 4 * row_lanes;                           // a row segment with its zero padding
     for (size_t g = 0; g < channels; g++) {
-        const float *plane = job->input + (c0 + g) * (size_t)job->height * (size_t)job->width;
+        const float *plane = job->call.input + (c0 + g) * (size_t)job->call.height * (size_t)job->call.width;
         const size_t ahead = c0 + g + KP_WINOGRAD_PREFETCH_CHANNELS;
         KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
             const int x0 = (int)tx0 * tile - pad_w;
@@ -233,15 +230,15 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
             for (int u = 0; u < n; u++) {
                 float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
                 const int y = (int)ty * tile + u - pad_h;
-                if (y < 0 || y >= job->height) {
+                if (y < 0 || y >= job->call.height) {
                     for (int vv = 0; vv < n; vv++) memset(rows + (size_t)vv * pitch, 0, run * sizeof(float));
                     continue;
                 }
-                const float *row = plane + (size_t)y * (size_t)job->width;
+                const float *row = plane + (size_t)y * (size_t)job->call.width;
                 const float *segment = row + x0;
-                if (x0 < 0 || x0 + (int)span > job->width) {
+                if (x0 < 0 || x0 + (int)span > job->call.width) {
                     const int begin = x0 < 0 ? 0 : x0;
-                    const int end = x0 + (int)span < job->width ? x0 + (int)span : job->width;
+                    const int end = x0 + (int)span < job->call.width ? x0 + (int)span : job->call.width;
                     memset(padded, 0, span * sizeof(float));
                     if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
                     segment = padded;
@@ -288,12 +285,12 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
 // then the output stage, act(y + bias + residual), written where the tile lies inside the image.
 static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, size_t channels, size_t first,
                                         size_t count, const float *m, float *scratch) {
-    const kp_conv *conv = job->conv;
+    const kp_conv *conv = job->call.conv;
     const int tile = conv->tile, n = conv->window;
     const size_t stride = job->stride, out_channels = (size_t)conv->shape.out_channels;
     const size_t pitch = channels * stride;
     const size_t lanes = (channels - 1) * stride + count;
-    const size_t plane = (size_t)job->out_height * (size_t)job->out_width;
+    const size_t plane = (size_t)job->call.out_height * (size_t)job->call.out_width;
     float *sums = scratch;                                  // [a * n + k][channel][lane]
     float *values = scratch + (size_t)(tile * n) * pitch;   // [a * tile + b][channel][lane]
     float *row_buffer = scratch + 2 * job->positions * job->group * stride + 4 * ((size_t)job->tiles_w + 2);
@@ -314,17 +311,17 @@ static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, s
     for (size_t g = 0; g < channels; g++) {
         const size_t o = o0 + g;
         const float bias = conv->bias[o];
-        float *output = job->output + o * plane;
-        const float *residual = job->residual ? job->residual + o * plane : NULL;
+        float *output = job->call.output + o * plane;
+        const float *residual = job->call.residual ? job->call.residual + o * plane : NULL;
         KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
             const size_t x0 = tx0 * (size_t)tile;
             const size_t full = (size_t)tile * run;
-            const size_t width = full <= (size_t)job->out_width - x0 ? full : (size_t)job->out_width - x0;
+            const size_t width = full <= (size_t)job->call.out_width - x0 ? full : (size_t)job->call.out_width - x0;
             for (int a = 0; a < tile; a++) {
                 const size_t y = ty * (size_t)tile + (size_t)a;
-                if (y >= (size_t)job->out_height) break;
+                if (y >= (size_t)job->call.out_height) break;
                 const float *tile_row = values + (size_t)(a * tile) * pitch + g * stride + lane0;
-                float *target = output + y * (size_t)job->out_width + x0;
+                float *target = output + y * (size_t)job->call.out_width + x0;
                 // F(4x4) interleaves straight into the image when the whole segment fits; F(6x6)'s
                 // scatter writes two spare values past the segment, so it always goes via a buffer.
                 float *interleaved = width == full && tile == 4 ? target : row_buffer;
@@ -339,7 +336,7 @@ static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, s
                 }
                 if (interleaved != target) memcpy(target, interleaved, width * sizeof(float));
                 kp_output_stage_row(target, width, bias,
-                                    residual ? residual + y * (size_t)job->out_width + x0 : NULL, conv->activation,
+                                    residual ? residual + y * (size_t)job->call.out_width + x0 : NULL, conv->activation,
                                     conv->slope);
             }
         }
@@ -360,7 +357,7 @@ static void kp_winograd_block_range(const kp_winograd_job *job, size_t block, si
 
 static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size_t count, const float *v, float *m,
                                       float *scratch) {
-    const kp_conv *conv = job->conv;
+    const kp_conv *conv = job->call.conv;
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
     const float **rows = kp_gemm_rows(scratch, conv->kernels, cin);
     for (size_t c = 0; c < cin; c++) rows[c] = v + (p * cin + c) * job->stride;
@@ -371,7 +368,7 @@ static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size
 // Block-parallel mode: one work item is one whole block, in the thread's own V and M.
 static void kp_winograd_block_item(void *context, size_t block, int thread) {
     const kp_winograd_job *job = context;
-    const kp_conv *conv = job->conv;
+    const kp_conv *conv = job->call.conv;
     float *own = job->workspace + (size_t)thread * job->thread_floats;
     float *scratch = own;
     float *v = own + kp_winograd_scratch_floats(conv, job->stride, job->group, job->tiles_w);
@@ -402,7 +399,7 @@ static void kp_winograd_input_item(void *context, size_t item, int thread) {
     size_t first, count;
     kp_winograd_block_range(job, job->block, &first, &count);
     const size_t group = count == job->stride ? job->group : 1, c = item * group;
-    kp_winograd_input_channels(job, c, kp_winograd_channels(job, count, c, (size_t)job->conv->shape.in_channels),
+    kp_winograd_input_channels(job, c, kp_winograd_channels(job, count, c, (size_t)job->call.conv->shape.in_channels),
                                first, count, job->shared, job->workspace + (size_t)thread * job->thread_floats);
 }
 
@@ -410,7 +407,7 @@ static void kp_winograd_gemm_item(void *context, size_t p, int thread) {
     const kp_winograd_job *job = context;
     size_t first, count;
     kp_winograd_block_range(job, job->block, &first, &count);
-    float *m = job->shared + job->positions * (size_t)job->conv->shape.in_channels * job->stride;
+    float *m = job->shared + job->positions * (size_t)job->call.conv->shape.in_channels * job->stride;
     kp_winograd_gemm_position(job, p, count, job->shared, m, job->workspace + (size_t)thread * job->thread_floats);
 }
 
@@ -419,8 +416,8 @@ static void kp_winograd_output_item(void *context, size_t item, int thread) {
     size_t first, count;
     kp_winograd_block_range(job, job->block, &first, &count);
     const size_t group = count == job->stride ? job->group : 1, o = item * group;
-    const float *m = job->shared + job->positions * (size_t)job->conv->shape.in_channels * job->stride;
-    kp_winograd_output_channels(job, o, kp_winograd_channels(job, count, o, (size_t)job->conv->shape.out_channels),
+    const float *m = job->shared + job->positions * (size_t)job->call.conv->shape.in_channels * job->stride;
+    kp_winograd_output_channels(job, o, kp_winograd_channels(job, count, o, (size_t)job->call.conv->shape.out_channels),
                                 first, count, m, job->workspace + (size_t)thread * job->thread_floats);
 }
 
@@ -437,9 +434,9 @@ static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
 }
 
 static void kp_winograd_plan(const kp_conv *conv, int height, int width, kp_winograd_job *job) {
-    kp_conv_output_size(&conv->shape, height, width, &job->out_height, &job->out_width);
-    job->tiles_w = (job->out_width + conv->tile - 1) / conv->tile;
-    job->tiles_h = (job->out_height + conv->tile - 1) / conv->tile;
+    kp_conv_output_size(&conv->shape, height, width, &job->call.out_height, &job->call.out_width);
+    job->tiles_w = (job->call.out_width + conv->tile - 1) / conv->tile;
+    job->tiles_h = (job->call.out_height + conv->tile - 1) / conv->tile;
     job->tiles = (size_t)job->tiles_w * (size_t)job->tiles_h;
     job->positions = (size_t)(conv->window * conv->window);
     job->block_tiles = kp_winograd_block_tiles(conv, job->tiles);
@@ -450,7 +447,7 @@ static void kp_winograd_plan(const kp_conv *conv, int height, int width, kp_wino
 }
 
 size_t kp_winograd_workspace_size(const kp_conv *conv, int height, int width, int threads) {
-    kp_winograd_job job = {.conv = conv};
+    kp_winograd_job job = {.call = {.conv = conv}};
     kp_winograd_plan(conv, height, width, &job);
     size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.group, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
     return ((size_t)threads * per_thread + kp_winograd_vm_floats(conv, job.stride)) * sizeof(float);
@@ -459,8 +456,8 @@ size_t kp_winograd_workspace_size(const kp_conv *conv, int height, int width, in
 void kp_winograd_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
                      float *output, void *workspace, kp_threadpool *pool) {
     const int threads = kp_threadpool_threads(pool);
-    kp_winograd_job job = {.conv = conv, .input = input, .residual = residual, .output = output,
-                           .height = height, .width = width};
+    kp_winograd_job job = {
+        .call = {.conv = conv, .input = input, .residual = residual, .output = output, .height = height, .width = width}};
     kp_winograd_plan(conv, height, width, &job);
     if (job.tiles == 0) return;
     size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.group, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
@@ -486,46 +483,34 @@ void kp_winograd_run(const kp_conv *conv, const float *input, int height, int wi
 // Single tiles through the same transform kernels, for the tests: columns first, then rows,
 // exactly as the convolution applies them (with one lane).
 
-void kp_winograd_input_tile(kp_isa isa, int tile, const float *d, float *v) {
-    kp_conv conv = {.kernels = kp_kernels_for(isa), .tile = tile, .window = tile + 2};
-    const int n = tile + 2;
-    float columns[64];
-    for (int x = 0; x < n; x++) {
+// `lines` transforms of one tile, one lane each: line l reads element u at
+// src[u * src_along + l * src_across] and writes element u at dst[u * dst_along + l * dst_across].
+static void kp_winograd_tile_lines(const kp_conv *conv, int output, int lines, const float *src, int src_along,
+                                   int src_across, float *dst, int dst_along, int dst_across) {
+    const int n = conv->window, written = output ? conv->tile : n;
+    for (int l = 0; l < lines; l++) {
         const float *in[8];
         float *out[8];
-        for (int u = 0; u < n; u++) {
-            in[u] = d + u * n + x;
-            out[u] = columns + u * n + x;
+        for (int u = 0; u < n; u++) in[u] = src + u * src_along + l * src_across;
+        for (int u = 0; u < written; u++) out[u] = dst + u * dst_along + l * dst_across;
+        if (output) {
+            kp_winograd_output_pass(conv, in, out, 1);
+        } else {
+            kp_winograd_input_pass(conv, in, out, 1);
         }
-        kp_winograd_input_pass(&conv, in, out, 1);
-    }
-    for (int i = 0; i < n; i++) {
-        const float *in[8];
-        float *out[8];
-        for (int x = 0; x < n; x++) {
-            in[x] = columns + i * n + x;
-            out[x] = v + i * n + x;
-        }
-        kp_winograd_input_pass(&conv, in, out, 1);
     }
 }
 
-void kp_winograd_output_tile(kp_isa isa, int tile, const float *m, float *y) {
+// One tile through both passes: columns (n lines of the window), then rows (as many as the result
+// has: n for the input transform, tile for the output transform).
+static void kp_winograd_tile(kp_isa isa, int tile, int output, const float *src, float *dst) {
     kp_conv conv = {.kernels = kp_kernels_for(isa), .tile = tile, .window = tile + 2};
-    const int n = tile + 2;
-    float sums[48];
-    for (int k = 0; k < n; k++) {
-        const float *in[8];
-        float *out[6];
-        for (int i = 0; i < n; i++) in[i] = m + i * n + k;
-        for (int a = 0; a < tile; a++) out[a] = sums + a * n + k;
-        kp_winograd_output_pass(&conv, in, out, 1);
-    }
-    for (int a = 0; a < tile; a++) {
-        const float *in[8];
-        float *out[6];
-        for (int k = 0; k < n; k++) in[k] = sums + a * n + k;
-        for (int b = 0; b < tile; b++) out[b] = y + a * tile + b;
-        kp_winograd_output_pass(&conv, in, out, 1);
-    }
+    const int n = tile + 2, side = output ? tile : n;
+    float middle[64];
+    kp_winograd_tile_lines(&conv, output, n, src, n, 1, middle, n, 1);
+    kp_winograd_tile_lines(&conv, output, side, middle, 1, n, dst, 1, side);
 }
+
+void kp_winograd_input_tile(kp_isa isa, int tile, const float *d, float *v) { kp_winograd_tile(isa, tile, 0, d, v); }
+
+void kp_winograd_output_tile(kp_isa isa, int tile, const float *m, float *y) { kp_winograd_tile(isa, tile, 1, m, y); }

@@ -6,6 +6,7 @@
 // hangs off a heap-allocated state so the error path can free it.
 
 #include "kp_codecs.h"
+#include "kp_shims_internal.h"
 
 #include <setjmp.h>
 #include <stdio.h> // before jpeglib.h, which uses FILE without including it
@@ -111,12 +112,10 @@ void kp_jpeg_decoder_close(kp_jpeg_decoder *decoder) {
 
 kp_jpeg_decoder *kp_jpeg_decoder_open(const uint8_t *data, size_t size, const kp_decode_options *options,
                                       kp_decoded *out, int *status) {
-    memset(out, 0, sizeof *out);
-    out->scale_denominator = 1;
+    kp_decoded_begin(out);
     kp_jpeg_decoder *decoder = calloc(1, sizeof *decoder);
     if (decoder == NULL) {
-        snprintf(out->message, KP_MESSAGE_CAPACITY, "out of memory");
-        *status = KP_ERROR_NO_MEMORY;
+        *status = kp_out_of_memory(out->message);
         return NULL;
     }
     struct jpeg_decompress_struct *info = &decoder->info;
@@ -168,8 +167,7 @@ kp_jpeg_decoder *kp_jpeg_decoder_open(const uint8_t *data, size_t size, const kp
     if (decoder->is_cmyk) {
         decoder->cmyk_row = malloc((size_t)info->output_width * 4);
         if (decoder->cmyk_row == NULL) {
-            snprintf(out->message, KP_MESSAGE_CAPACITY, "out of memory");
-            *status = KP_ERROR_NO_MEMORY;
+            *status = kp_out_of_memory(out->message);
             kp_jpeg_decoder_close(decoder);
             return NULL;
         }
@@ -238,8 +236,7 @@ int kp_jpeg_encode(const uint8_t *pixels, const kp_jpeg_layout *layout, kp_encod
     }
     jpeg_encoding *state = calloc(1, sizeof *state);
     if (state == NULL) {
-        snprintf(out->message, KP_MESSAGE_CAPACITY, "out of memory");
-        return KP_ERROR_NO_MEMORY;
+        return kp_out_of_memory(out->message);
     }
     struct jpeg_compress_struct *info = &state->info;
     info->err = jpeg_errors_install(&state->errors, out->message);

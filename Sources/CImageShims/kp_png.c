@@ -6,6 +6,7 @@
 // heap-allocated state whose pointer is not modified after setjmp, so the error path can free it.
 
 #include "kp_codecs.h"
+#include "kp_shims_internal.h"
 
 #include <png.h>
 #include <setjmp.h>
@@ -82,8 +83,7 @@ void kp_png_decoder_close(kp_png_decoder *decoder) {
 
 kp_png_decoder *kp_png_decoder_open(const uint8_t *data, size_t size, const kp_decode_options *options,
                                     kp_decoded *out, int *status) {
-    memset(out, 0, sizeof *out);
-    out->scale_denominator = 1;
+    kp_decoded_begin(out);
     kp_png_decoder *decoder = calloc(1, sizeof *decoder);
     if (decoder != NULL) {
         decoder->data = data;
@@ -96,8 +96,7 @@ kp_png_decoder *kp_png_decoder_open(const uint8_t *data, size_t size, const kp_d
     }
     if (decoder == NULL || decoder->info == NULL) {
         kp_png_decoder_close(decoder);
-        snprintf(out->message, KP_MESSAGE_CAPACITY, "out of memory");
-        *status = KP_ERROR_NO_MEMORY;
+        *status = kp_out_of_memory(out->message);
         return NULL;
     }
     // IHDR is always the first chunk; check its size now, so that a file declaring a huge image
@@ -280,8 +279,7 @@ int kp_png_encode(const uint8_t *rows, size_t row_bytes, const kp_png_layout *la
         png_destroy_write_struct(&png, NULL);
         free(row_pointers);
         free(state);
-        snprintf(out->message, KP_MESSAGE_CAPACITY, "out of memory");
-        return KP_ERROR_NO_MEMORY;
+        return kp_out_of_memory(out->message);
     }
 
     int status = KP_OK;

@@ -49,14 +49,10 @@ public final class BatchRunner: @unchecked Sendable {
             modelPath: String, output: String, format: Format, jobs: Int, resume: Bool,
             minimumScore: Float, drawFolder: String?, cocoImageIDs: [String: Int]?
         ) {
-            self.modelPath = modelPath
-            self.output = output
-            self.format = format
-            self.jobs = jobs
-            self.resume = resume
-            self.minimumScore = minimumScore
-            self.drawFolder = drawFolder
-            self.cocoImageIDs = cocoImageIDs
+            (
+                self.modelPath, self.output, self.format, self.jobs, self.resume, self.minimumScore, self.drawFolder,
+                self.cocoImageIDs
+            ) = (modelPath, output, format, jobs, resume, minimumScore, drawFolder, cocoImageIDs)
         }
     }
 
@@ -95,13 +91,9 @@ public final class BatchRunner: @unchecked Sendable {
 
         init(image: String, size: Int, modified: Double, width: Int, height: Int, keypoints: [Keypoint], error: String?)
         {
-            self.image = image
-            self.size = size
-            self.modified = modified
-            self.width = width
-            self.height = height
-            self.keypoints = keypoints
-            self.error = error
+            (self.image, self.size, self.modified, self.width, self.height, self.keypoints, self.error) = (
+                image, size, modified, width, height, keypoints, error
+            )
         }
 
         /// What the outputs write.
@@ -136,8 +128,7 @@ public final class BatchRunner: @unchecked Sendable {
     public let options: Options
 
     public init(model: Model, options: Options) {
-        self.model = model
-        self.options = options
+        (self.model, self.options) = (model, options)
     }
 
     /// The images named by `paths` (see the type's documentation), sorted, and how many files in
@@ -312,9 +303,7 @@ final class BatchState: @unchecked Sendable {
     private let lock = NSLock()
 
     init(results: [String: BatchRunner.Record], completed: Int, failed: Int) {
-        self.results = results
-        self.completed = completed
-        self.failed = failed
+        (self.results, self.completed, self.failed) = (results, completed, failed)
     }
 
     /// Journals one record (a whole line per write, flushed to the OS) and counts it.

@@ -7,9 +7,7 @@ public struct PredictedPoint: Equatable, Sendable {
     public var score: Double
 
     public init(x: Double, y: Double, score: Double) {
-        self.x = x
-        self.y = y
-        self.score = score
+        (self.x, self.y, self.score) = (x, y, score)
     }
 }
 

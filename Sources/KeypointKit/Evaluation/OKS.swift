@@ -33,12 +33,9 @@ public enum OKSEvaluation {
         }
 
         public init(id: Int, imageID: Int, keypoints: [Double], box: [Double], area: Double, isCrowd: Bool) {
-            self.id = id
-            self.imageID = imageID
-            self.keypoints = keypoints
-            self.box = box
-            self.area = area
-            self.isCrowd = isCrowd
+            (self.id, self.imageID, self.keypoints, self.box, self.area, self.isCrowd) = (
+                id, imageID, keypoints, box, area, isCrowd
+            )
         }
     }
 
@@ -49,9 +46,7 @@ public enum OKSEvaluation {
         public var score: Double
 
         public init(imageID: Int, keypoints: [Double], score: Double) {
-            self.imageID = imageID
-            self.keypoints = keypoints
-            self.score = score
+            (self.imageID, self.keypoints, self.score) = (imageID, keypoints, score)
         }
     }
 

@@ -8,8 +8,7 @@ public struct Point: Equatable, Sendable, Codable {
     public var y: Double
 
     public init(x: Double, y: Double) {
-        self.x = x
-        self.y = y
+        (self.x, self.y) = (x, y)
     }
 }
 
@@ -27,12 +26,7 @@ public struct AffineTransform: Equatable, Sendable, Codable {
     public var ty: Double
 
     public init(a: Double, b: Double, tx: Double, c: Double, d: Double, ty: Double) {
-        self.a = a
-        self.b = b
-        self.tx = tx
-        self.c = c
-        self.d = d
-        self.ty = ty
+        (self.a, self.b, self.tx, self.c, self.d, self.ty) = (a, b, tx, c, d, ty)
     }
 
     public static let identity = AffineTransform(a: 1, b: 0, tx: 0, c: 0, d: 1, ty: 0)

@@ -6,9 +6,7 @@ public struct Region: Equatable, Sendable {
     public var height: Double
 
     public init(center: Point, width: Double, height: Double) {
-        self.center = center
-        self.width = width
-        self.height = height
+        (self.center, self.width, self.height) = (center, width, height)
     }
 
     /// The region a model sees for a labeled instance: its box (x, y, width, height in original

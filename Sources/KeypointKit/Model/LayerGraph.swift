@@ -5,9 +5,7 @@ public struct MapShape: Equatable, Sendable, CustomStringConvertible {
     public var width: Int
 
     public init(channels: Int, height: Int, width: Int) {
-        self.channels = channels
-        self.height = height
-        self.width = width
+        (self.channels, self.height, self.width) = (channels, height, width)
     }
 
     public var count: Int { channels * height * width }

@@ -54,13 +54,7 @@ public struct Model: Sendable {
     /// Loads and validates a model file.
     /// - Throws: `ModelError` (or `ImageError` for unreadable paths) with the reason.
     public static func load(contentsOf path: String) throws -> Model {
-        let bytes: [UInt8]
-        do {
-            bytes = try readFile(path, limit: 1 << 31)
-        } catch let error as ImageError {
-            throw ModelError.invalidFile(path: path, reason: error.reason)
-        }
-        return try Model(safeTensors: SafeTensors(bytes: bytes, path: path), path: path)
+        try Model(safeTensors: SafeTensors(contentsOf: path), path: path)
     }
 
     public init(safeTensors file: SafeTensors, path: String) throws {

@@ -46,6 +46,18 @@ public struct SafeTensors: Equatable, Sendable {
     }
 
     /// Parses and validates a safetensors file. `path` names it in errors.
+    /// Reads and parses a safetensors file (a model or a checkpoint).
+    /// - Throws: `ModelError.invalidFile` naming the path and the reason.
+    public init(contentsOf path: String) throws {
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(path, limit: 1 << 31)
+        } catch let error as ImageError {
+            throw ModelError.invalidFile(path: path, reason: error.reason)
+        }
+        try self.init(bytes: bytes, path: path)
+    }
+
     public init(bytes: [UInt8], path: String) throws {
         func fail(_ reason: String) -> ModelError { .invalidFile(path: path, reason: reason) }
         guard bytes.count >= 8 else {

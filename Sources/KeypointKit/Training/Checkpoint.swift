@@ -73,13 +73,7 @@ public struct Checkpoint: Sendable {
     }
 
     public static func load(contentsOf path: String) throws -> Checkpoint {
-        let bytes: [UInt8]
-        do {
-            bytes = try readFile(path, limit: 1 << 31)
-        } catch let error as ImageError {
-            throw ModelError.invalidFile(path: path, reason: error.reason)
-        }
-        var file = try SafeTensors(bytes: bytes, path: path)
+        var file = try SafeTensors(contentsOf: path)
         func fail(_ reason: String) -> ModelError { .invalidFile(path: path, reason: reason) }
         guard let settingsText = file.metadata["checkpoint.settings"],
             let settings = try? JSONDecoder().decode(TrainingSettings.self, from: Data(settingsText.utf8)),

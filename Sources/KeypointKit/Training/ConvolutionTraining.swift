@@ -15,13 +15,7 @@ enum ConvolutionTraining {
         var columns = [Scalar](repeating: 0, count: k * ho * wo)
         for n in 0..<x.batch {
             for group in 0..<g.groups {
-                x.values.withUnsafeBufferPointer { input in
-                    columns.withUnsafeMutableBufferPointer { column in
-                        Scalar.im2col(
-                            input.baseAddress! + (n * x.channels + group * groupIn) * x.plane, channels: groupIn,
-                            height: x.height, width: x.width, g, into: column.baseAddress!, on: compute)
-                    }
-                }
+                unfold(x, image: n, group: group, g, into: &columns, on: compute)
                 weights.withUnsafeBufferPointer { w in
                     columns.withUnsafeBufferPointer { column in
                         y.values.withUnsafeMutableBufferPointer { output in
@@ -133,13 +127,7 @@ enum ConvolutionTraining {
         var dwTransposed = [Scalar](repeating: 0, count: g.outChannels * k)
         for n in 0..<x.batch {
             for group in 0..<g.groups {
-                x.values.withUnsafeBufferPointer { input in
-                    columns.withUnsafeMutableBufferPointer { column in
-                        Scalar.im2col(
-                            input.baseAddress! + (n * x.channels + group * groupIn) * x.plane, channels: groupIn,
-                            height: x.height, width: x.width, g, into: column.baseAddress!, on: compute)
-                    }
-                }
+                unfold(x, image: n, group: group, g, into: &columns, on: compute)
                 dy.values.withUnsafeBufferPointer { gradient in
                     columns.withUnsafeBufferPointer { column in
                         dwTransposed.withUnsafeMutableBufferPointer { weightGradient in
@@ -161,5 +149,20 @@ enum ConvolutionTraining {
             }
         }
         return dw
+    }
+
+    /// im2col of image `n`'s channels of `group` into `columns`.
+    private static func unfold<Scalar: TrainingScalar>(
+        _ x: Grid<Scalar>, image n: Int, group: Int, _ g: ConvolutionShape, into columns: inout [Scalar],
+        on compute: TrainingCompute
+    ) {
+        let groupIn = g.inChannels / g.groups
+        x.values.withUnsafeBufferPointer { input in
+            columns.withUnsafeMutableBufferPointer { column in
+                Scalar.im2col(
+                    input.baseAddress! + (n * x.channels + group * groupIn) * x.plane, channels: groupIn,
+                    height: x.height, width: x.width, g, into: column.baseAddress!, on: compute)
+            }
+        }
     }
 }

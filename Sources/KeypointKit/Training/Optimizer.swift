@@ -58,9 +58,7 @@ public struct LearningRateSchedule: Sendable {
     public var totalSteps: Int
 
     public init(base: Double, warmupSteps: Int, totalSteps: Int) {
-        self.base = base
-        self.warmupSteps = warmupSteps
-        self.totalSteps = totalSteps
+        (self.base, self.warmupSteps, self.totalSteps) = (base, warmupSteps, totalSteps)
     }
 
     public func rate(at step: Int) -> Double {

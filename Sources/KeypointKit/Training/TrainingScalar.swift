@@ -79,23 +79,8 @@ extension Double: TrainingScalar {
         _ x: UnsafePointer<Double>, channels: Int, height: Int, width: Int, _ g: ConvolutionShape,
         into columns: UnsafeMutablePointer<Double>, on compute: TrainingCompute
     ) {
-        let (ho, wo) = g.outputSize(height: height, width: width)
-        var row = 0
-        for c in 0..<channels {
-            for ky in 0..<g.kernelHeight {
-                for kx in 0..<g.kernelWidth {
-                    let target = columns + row * ho * wo
-                    for oy in 0..<ho {
-                        let y = oy * g.strideY - g.padY + ky
-                        for ox in 0..<wo {
-                            let xx = ox * g.strideX - g.padX + kx
-                            target[oy * wo + ox] =
-                                y >= 0 && y < height && xx >= 0 && xx < width ? x[(c * height + y) * width + xx] : 0
-                        }
-                    }
-                    row += 1
-                }
-            }
+        unfolding(channels: channels, height: height, width: width, g) { column, input in
+            columns[column] = input.map { x[$0] } ?? 0
         }
     }
 
@@ -103,21 +88,32 @@ extension Double: TrainingScalar {
         _ columns: UnsafePointer<Double>, channels: Int, height: Int, width: Int, _ g: ConvolutionShape,
         into x: UnsafeMutablePointer<Double>, on compute: TrainingCompute
     ) {
+        unfolding(channels: channels, height: height, width: width, g) { column, input in
+            if let input { x[input] += columns[column] }
+        }
+    }
+
+    /// Every entry of the unfolded matrix, in order, with the input index it copies (nil where
+    /// the window lies in the zero padding): row (c, ky, kx), column oy * wo + ox holds
+    /// x[c][oy * stride - padding + ky][ox * stride - padding + kx].
+    private static func unfolding(
+        channels: Int, height: Int, width: Int, _ g: ConvolutionShape, _ visit: (_ column: Int, _ input: Int?) -> Void
+    ) {
         let (ho, wo) = g.outputSize(height: height, width: width)
-        var row = 0
+        var column = 0
         for c in 0..<channels {
             for ky in 0..<g.kernelHeight {
                 for kx in 0..<g.kernelWidth {
-                    let source = columns + row * ho * wo
                     for oy in 0..<ho {
                         let y = oy * g.strideY - g.padY + ky
-                        guard y >= 0 && y < height else { continue }
                         for ox in 0..<wo {
                             let xx = ox * g.strideX - g.padX + kx
-                            if xx >= 0 && xx < width { x[(c * height + y) * width + xx] += source[oy * wo + ox] }
+                            visit(
+                                column,
+                                y >= 0 && y < height && xx >= 0 && xx < width ? (c * height + y) * width + xx : nil)
+                            column += 1
                         }
                     }
-                    row += 1
                 }
             }
         }
