@@ -4,6 +4,7 @@
 # decode cross-check in PillowCrossCheckTests), gcc-aarch64-linux-gnu and qemu-user (NEON kernels).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python3 Scripts/check_layers.py   # the library's parts use only what docs/ARCHITECTURE.md allows
 swift build
 swift test
 bash Scripts/check-decoder-memory.sh

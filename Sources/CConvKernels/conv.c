@@ -18,8 +18,7 @@ void kp_conv_output_size(const kp_conv_shape *shape, int height, int width, int 
 
 // Winograd F(4x4) for 3x3 stride-1 layers with channels to share the transforms across. F(6x6)
 // multiplies less per output (64 positions per 36 outputs against 36 per 16) but is not chosen
-// automatically: it still measures slower than F(4x4) on every peer shape (README, "Convolution
-// core").
+// automatically: it still measures slower than F(4x4) on every peer shape (docs/CONVOLUTION.md).
 kp_algorithm kp_conv_choose_algorithm(const kp_conv_shape *shape) {
     if (shape->groups == 1 && shape->kernel_h == 1 && shape->kernel_w == 1 && shape->stride_h == 1 &&
         shape->stride_w == 1 && shape->pad_h == 0 && shape->pad_w == 0) {

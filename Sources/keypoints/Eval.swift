@@ -91,7 +91,7 @@ struct Eval: ParsableCommand {
             } else {
                 predicted = try Predictions.read(predictions!, for: set, labelsPath: labels, imagesRoot: imagesRoot)
             }
-        } catch let error as EvaluationError {
+        } catch let error as InputError {
             throw ValidationError("\(error)")  // the labels and the predictions do not go together
         }
         let names = set.keypointNames

@@ -211,7 +211,7 @@ struct Train: ParsableCommand {
         var checkpoint = try Checkpoint.load(contentsOf: resume)
         do {
             for change in try scheduleChanges() { try checkpoint.apply(change) }
-        } catch let error as EvaluationError {
+        } catch let error as InputError {
             throw ValidationError("\(error)")
         }
         let set = try LabeledSet.forTraining(
@@ -226,7 +226,7 @@ struct Train: ParsableCommand {
         if resume == nil, settings.crop == nil, let frame = try TrainingPlan.oversizedFrame(trainer) {
             func up32(_ value: Int) -> Int { (value + 31) / 32 * 32 }
             printToStandardError(
-                "note: the images (\(frame[0])x\(frame[1])) are letterboxed into a \(architecture.inputWidth)x\(architecture.inputHeight) input; for a small animal in a large frame, --input \(up32(frame[0]))x\(up32(frame[1])) --crop 192x192 --foreground-weight 20 trains at full resolution on windows (README: training on your own DeepLabCut project)"
+                "note: the images (\(frame[0])x\(frame[1])) are letterboxed into a \(architecture.inputWidth)x\(architecture.inputHeight) input; for a small animal in a large frame, --input \(up32(frame[0]))x\(up32(frame[1])) --crop 192x192 --foreground-weight 20 trains at full resolution on windows (docs/TRAINING.md: training on your own DeepLabCut project)"
             )
         }
         var mirroring = TrainingPlan.mirroring(model, settings.augmentation)
@@ -315,21 +315,21 @@ struct Train: ParsableCommand {
         let names = set.keypointNames
         do {
             choices.flipPairs = try flipPairs.map { try FlipPairs.parse($0, names: names) }
-        } catch let error as EvaluationError {
+        } catch let error as InputError {
             throw ValidationError("--flip-pairs: \(error)")
         }
         do {
             choices.keypointWeights = try keypointWeights.map {
                 try TrainingSettings.keypointWeights(parsing: $0, names: names)
             }
-        } catch let error as EvaluationError {
+        } catch let error as InputError {
             throw ValidationError("--keypoint-weights: \(error)")
         }
         let frame = TrainingPlan.frameSize(of: set, labels: labels, imagesRoot: imagesRoot)
         let plan: TrainingPlan
         do {
             plan = try TrainingPlan(keypoints: names, frame: frame, choices: choices)
-        } catch let error as EvaluationError {
+        } catch let error as InputError {
             throw ValidationError("--crop must be WIDTHxHEIGHT, multiples of 32 no larger than --input: \(error)")
         }
         if let frame = plan.largeFrames {

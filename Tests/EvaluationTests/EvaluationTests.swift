@@ -42,7 +42,7 @@ struct EvaluationTests {
         #expect(
             try PCKNormalizer.parse("torso:r_shoulder,l_hip", names: names) == .torso(0, 1, names: "r_shoulder,l_hip"))
         #expect(try PCKNormalizer.parse("bbox", names: names) == .bbox)
-        #expect(throws: EvaluationError.self) { try PCKNormalizer.parse("torso:r_shoulder,elbow", names: names) }
+        #expect(throws: InputError.self) { try PCKNormalizer.parse("torso:r_shoulder,elbow", names: names) }
         let sample = LabeledSample(
             image: "x", points: [.init(x: 0, y: 0, visible: true), .init(x: 30, y: 40, visible: true), nil],
             isCrowd: false)

@@ -208,15 +208,14 @@ struct FlipPairTests {
         let names = ["snout", "ear1", "ear2", "paw_a", "paw_b"]
         #expect(try FlipPairs.parse("ear1/ear2, paw_b/paw_a", names: names) == [[1, 2], [4, 3]])
         #expect(
-            throws: EvaluationError.invalid("'ear3' is not a keypoint; the keypoints are snout,ear1,ear2,paw_a,paw_b")
+            throws: InputError.invalid("'ear3' is not a keypoint; the keypoints are snout,ear1,ear2,paw_a,paw_b")
         ) {
             try FlipPairs.parse("ear1/ear3", names: names)
         }
-        #expect(throws: EvaluationError.invalid("'ear1' is in two left/right pairs")) {
+        #expect(throws: InputError.invalid("'ear1' is in two left/right pairs")) {
             try FlipPairs.parse("ear1/ear2,paw_a/ear1", names: names)
         }
-        #expect(throws: EvaluationError.invalid("expected left/right name pairs such as leftear/rightear, got 'ear1'"))
-        {
+        #expect(throws: InputError.invalid("expected left/right name pairs such as leftear/rightear, got 'ear1'")) {
             try FlipPairs.parse("ear1", names: names)
         }
     }

@@ -386,7 +386,7 @@ struct TrainingRunTests {
         )
         #expect(checkpoint.settings.augmentation.minZoom == 0.6 && checkpoint.settings.epochs == 6)
         #expect(checkpoint.bestError == nil && checkpoint.settings.bestBy == .pck)
-        #expect(throws: EvaluationError.invalid("2 epochs: the checkpoint has already reached epoch 3")) {
+        #expect(throws: InputError.invalid("2 epochs: the checkpoint has already reached epoch 3")) {
             try checkpoint.apply(.epochs(2))
         }
     }

@@ -49,11 +49,11 @@ public enum PCKNormalizer: Equatable, Sendable, CustomStringConvertible {
         if text == "pixels" { return .pixels }
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, ["torso", "head"].contains(parts[0]) else {
-            throw EvaluationError.invalid("a PCK normaliser is torso:A,B, bbox, head:A,B or pixels, not '\(text)'")
+            throw InputError.invalid("a PCK normaliser is torso:A,B, bbox, head:A,B or pixels, not '\(text)'")
         }
         let pair = parts[1].split(separator: ",").map(String.init)
         guard pair.count == 2, let a = names.firstIndex(of: pair[0]), let b = names.firstIndex(of: pair[1]) else {
-            throw EvaluationError.invalid(
+            throw InputError.invalid(
                 "PCK normaliser \(text): both keypoints must be among \(names.joined(separator: ", "))")
         }
         return parts[0] == "torso" ? .torso(a, b, names: parts[1]) : .head(a, b, names: parts[1])
@@ -74,15 +74,6 @@ public enum PCKNormalizer: Equatable, Sendable, CustomStringConvertible {
             let width = points.map(\.x).max()! - points.map(\.x).min()!
             let height = points.map(\.y).max()! - points.map(\.y).min()!
             return max(width, height) > 0 ? max(width, height) : nil
-        }
-    }
-}
-
-public enum EvaluationError: Error, Equatable, Sendable, CustomStringConvertible {
-    case invalid(String)
-    public var description: String {
-        switch self {
-        case .invalid(let message): return message
         }
     }
 }

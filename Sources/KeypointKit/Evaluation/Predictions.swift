@@ -6,7 +6,7 @@ import Foundation
 public enum Predictions {
     /// Runs `model` on every labeled sample: COCO instances cropped around their box (enlarged
     /// 1.25x), other images letterboxed whole, each as the model asks (second pass, flip test).
-    /// - Throws: `EvaluationError` when the model lacks a labeled keypoint, `ImageError` for an
+    /// - Throws: `InputError` when the model lacks a labeled keypoint, `ImageError` for an
     ///   image that cannot be read.
     public static func predict(
         _ set: LabeledSet, with model: Model, labelsPath: String, imagesRoot: String?, threads: Int
@@ -29,7 +29,7 @@ public enum Predictions {
     /// CSV (as `batch --format csv` or DeepLabCut's video analysis write it), matched to the
     /// samples by image path, then by file name; or COCO results JSON, each labeled instance
     /// paired with the closest detection on its image.
-    /// - Throws: `EvaluationError` naming the file and what is wrong with it, or the keypoints
+    /// - Throws: `InputError` naming the file and what is wrong with it, or the keypoints
     ///   it lacks.
     public static func read(_ path: String, for set: LabeledSet, labelsPath: String, imagesRoot: String?) throws
         -> [[PredictedPoint?]]
@@ -38,7 +38,7 @@ public enum Predictions {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw EvaluationError.invalid("\(path): the predictions file cannot be read")
+            throw InputError.invalid("\(path): the predictions file cannot be read")
         }
         let trimmed = text.drop { $0.isWhitespace }
         if trimmed.hasPrefix("[") { return try cocoResults(text, path: path, for: set) }
@@ -57,11 +57,11 @@ public enum Predictions {
     }
 
     /// Where each of `labels` stands among `names`.
-    /// - Throws: `EvaluationError` listing both sets of names and those missing.
+    /// - Throws: `InputError` listing both sets of names and those missing.
     public static func keypointIndices(of labels: [String], in names: [String], source: String) throws -> [Int] {
         let missing = labels.filter { !names.contains($0) }
         guard missing.isEmpty else {
-            throw EvaluationError.invalid(
+            throw InputError.invalid(
                 "the labels' keypoints do not match the \(source)'s: labels [\(labels.joined(separator: ", "))], \(source) [\(names.joined(separator: ", "))]; missing: \(missing.joined(separator: ", "))"
             )
         }
@@ -94,7 +94,7 @@ public enum Predictions {
         where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             guard let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let image = record["image"] as? String
-            else { throw EvaluationError.invalid("\(path), line \(number + 1): not a JSON object with an \"image\"") }
+            else { throw InputError.invalid("\(path), line \(number + 1): not a JSON object with an \"image\"") }
             var points: [String: PredictedPoint] = [:]
             for keypoint in (record["keypoints"] as? [[String: Any]]) ?? [] {
                 guard let name = keypoint["name"] as? String, let x = keypoint["x"] as? Double,
@@ -111,7 +111,7 @@ public enum Predictions {
     /// distance over its labeled points).
     private static func cocoResults(_ text: String, path: String, for set: LabeledSet) throws -> [[PredictedPoint?]] {
         guard let detections = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
-            throw EvaluationError.invalid("\(path): a COCO results file must be a JSON array of detections")
+            throw InputError.invalid("\(path): a COCO results file must be a JSON array of detections")
         }
         let byImage = Dictionary(grouping: detections) { ($0["image_id"] as? Int) ?? -1 }
         let count = set.keypointNames.count

@@ -6,7 +6,7 @@ import CConvKernels
 public enum CoordConv {
     /// The two channels for an h x w map: x then y, each in [-1, 1].
     ///
-    /// When the map is a window of a larger one (training on crops, `Trainer` with a crop size),
+    /// When the map is a window of a larger one (training on crops),
     /// `window` places it: column j of the window is column `originX + j` of a
     /// `canvasWidth`-wide map, so the channels hold the values the whole map would have there.
     public static func channels(height: Int, width: Int, window: CoordinateWindow? = nil) -> [Float] {

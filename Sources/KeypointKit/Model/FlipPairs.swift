@@ -25,17 +25,17 @@ public enum FlipPairs {
         for item in text.split(separator: ",") {
             let parts = item.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, parts[0] != parts[1] else {
-                throw EvaluationError.invalid("expected left/right name pairs such as leftear/rightear, got '\(item)'")
+                throw InputError.invalid("expected left/right name pairs such as leftear/rightear, got '\(item)'")
             }
             let indices = try parts.map { part in
                 guard let index = names.firstIndex(of: part) else {
-                    throw EvaluationError.invalid(
+                    throw InputError.invalid(
                         "'\(part)' is not a keypoint; the keypoints are \(names.joined(separator: ","))")
                 }
                 return index
             }
             if let used = indices.first(where: { index in pairs.contains { $0.contains(index) } }) {
-                throw EvaluationError.invalid("'\(names[used])' is in two left/right pairs")
+                throw InputError.invalid("'\(names[used])' is in two left/right pairs")
             }
             pairs.append(indices)
         }

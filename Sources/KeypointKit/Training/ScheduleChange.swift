@@ -25,7 +25,7 @@ extension Checkpoint {
             guard epochs != settings.epochs else { return }
             let reached = epoch + (stepInEpoch > 0 ? 1 : 0)
             guard epochs >= max(reached, 1) else {
-                throw EvaluationError.invalid("\(epochs) epochs: the checkpoint has already reached epoch \(reached)")
+                throw InputError.invalid("\(epochs) epochs: the checkpoint has already reached epoch \(reached)")
             }
             record("\(settings.epochs) -> \(epochs) epochs at \(here)")
             settings.epochs = epochs
@@ -33,7 +33,7 @@ extension Checkpoint {
             let architecture = model.architecture
             guard [width, height] != [architecture.inputWidth, architecture.inputHeight] else { return }
             if let crop = settings.crop, crop[0] > width || crop[1] > height {
-                throw EvaluationError.invalid(
+                throw InputError.invalid(
                     "an input of \(width)x\(height) is smaller than the run's crop (\(crop[0])x\(crop[1]))")
             }
             record("input \(architecture.inputWidth)x\(architecture.inputHeight) -> \(width)x\(height) at \(here)")

@@ -108,16 +108,16 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
 extension TrainingSettings {
     /// "name=weight,..." (e.g. "snout=2,tailbase=0.5") as one weight per keypoint of `names`,
     /// 1 for those not named.
-    /// - Throws: `EvaluationError.invalid` for a malformed pair or a name not among `names`.
+    /// - Throws: `InputError.invalid` for a malformed pair or a name not among `names`.
     public static func keypointWeights(parsing text: String, names: [String]) throws -> [Double] {
         var weights = [Double](repeating: 1, count: names.count)
         for item in text.split(separator: ",") {
             let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, let weight = Double(parts[1]), weight >= 0, weight.isFinite else {
-                throw EvaluationError.invalid("expected name=weight pairs such as snout=2, got '\(item)'")
+                throw InputError.invalid("expected name=weight pairs such as snout=2, got '\(item)'")
             }
             guard let index = names.firstIndex(of: parts[0]) else {
-                throw EvaluationError.invalid(
+                throw InputError.invalid(
                     "'\(parts[0])' is not a keypoint; the keypoints are \(names.joined(separator: ","))")
             }
             weights[index] = weight
@@ -151,14 +151,14 @@ public final class Trainer: @unchecked Sendable {
 
     public init(model: Model, data: TrainingData, settings: TrainingSettings) throws {
         guard settings.batch >= 2 else {
-            throw EvaluationError.invalid(
+            throw InputError.invalid(
                 "a batch needs at least 2 images (batch normalisation needs batch statistics), got \(settings.batch)")
         }
         if let crop = settings.crop {
             guard crop.count == 2, crop.allSatisfy({ $0 > 0 && $0 % 32 == 0 }),
                 crop[0] <= model.architecture.inputWidth, crop[1] <= model.architecture.inputHeight
             else {
-                throw EvaluationError.invalid(
+                throw InputError.invalid(
                     "the crop size must be two multiples of 32 no larger than the network input, got \(crop)")
             }
         }
@@ -169,7 +169,7 @@ public final class Trainer: @unchecked Sendable {
         optimizer = AdamW<Float>(weightDecay: Float(settings.weightDecay))
         (train, validation) = data.split(validationFraction: settings.validationFraction, seed: settings.seed)
         guard !train.isEmpty else {
-            throw EvaluationError.invalid("no training samples left after the validation split")
+            throw InputError.invalid("no training samples left after the validation split")
         }
     }
 

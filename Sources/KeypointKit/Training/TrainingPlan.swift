@@ -48,7 +48,7 @@ public struct TrainingPlan: Sendable {
 
     /// - Parameter frame: the labeled frames' size [width, height] when they are whole frames (not
     ///   boxes) and known (`frameSize`); nil leaves the large-frame recipe out.
-    /// - Throws: `EvaluationError` for a crop that does not fit the input.
+    /// - Throws: `InputError` for a crop that does not fit the input.
     public init(keypoints names: [String], frame: [Int]?, choices: Choices) throws {
         var choices = choices
         var (batch, learningRate, foregroundWeight, epochs) = (16, 2e-3, 0.0, 50)
@@ -67,7 +67,7 @@ public struct TrainingPlan: Sendable {
             inputWidth: input[0], inputHeight: input[1], heatmapStride: choices.heatmapStride,
             coordinates: choices.coordinates)
         if let crop = choices.crop, !(crop.count == 2 && crop[0] <= input[0] && crop[1] <= input[1]) {
-            throw EvaluationError.invalid(
+            throw InputError.invalid(
                 "the training windows \(crop.map(String.init).joined(separator: "x")) are larger than the network input \(input[0])x\(input[1])"
             )
         }

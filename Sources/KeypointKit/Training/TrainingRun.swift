@@ -49,7 +49,7 @@ public final class TrainingRun {
     /// Threads for validation (a training step uses all cores).
     public var validationThreads = ProcessInfo.processInfo.activeProcessorCount
 
-    /// - Throws: `EvaluationError` when the settings cannot train on `data` (see `Trainer`).
+    /// - Throws: `InputError` when the settings cannot train on `data` (see `Trainer`).
     public init(checkpoint: Checkpoint, data: TrainingData, modelPath: String) throws {
         var checkpoint = checkpoint
         if checkpoint.model.skeleton.isEmpty {  // runs started before the standard skeletons existed
