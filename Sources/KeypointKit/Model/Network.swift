@@ -10,17 +10,28 @@ import Foundation
 public final class Network: @unchecked Sendable {
     public let graph: LayerGraph
     private let buffers: [String: UnsafeMutablePointer<Float>]
-    private let allocations: [UnsafeMutablePointer<Float>]
+    private var allocations: [UnsafeMutablePointer<Float>]
     private var steps: [Step] = []
     private let workspace: UnsafeMutableRawPointer
     private let pool: ThreadPool
 
-    private enum Step {
-        /// `spatialBias`: a CoordConv layer's coordinate term, added as its residual.
-        case convolution(Convolution, spatialBias: [Float]?)
-        case upsample(Upsampling)
-        case concat
-        case pool(Pooling)
+    /// A layer with its buffers found: `run(step:)` looks nothing up.
+    private struct Step {
+        enum Work {
+            case convolution(Convolution)
+            case upsample(Upsampling)
+            /// Each part's buffer and float count, in order.
+            case concat(parts: [(UnsafeMutablePointer<Float>, Int)])
+            case pool(Pooling)
+        }
+
+        var work: Work
+        var input: UnsafeMutablePointer<Float>
+        var inputShape: MapShape
+        /// Added before the activation: the residual layer's output, or a CoordConv layer's
+        /// coordinate term.
+        var residual: UnsafePointer<Float>?
+        var output: UnsafeMutablePointer<Float>
     }
 
     /// - Throws: `ModelError` when the architecture does not fit together or weights are missing
@@ -33,15 +44,25 @@ public final class Network: @unchecked Sendable {
         graph = try LayerGraph(architecture)
         pool = ThreadPool(threads: max(threads, 1))
         let isa = try instructionSet ?? InstructionSet.preferred()
-        (buffers, allocations) = Self.allocateBuffers(graph)
+        let (buffers, outputs) = Self.allocateBuffers(graph)
+        (self.buffers, allocations) = (buffers, outputs)
         var workspaceBytes = 64
         for layer in graph.layers {
+            var step = Step(
+                work: .concat(parts: []), input: buffers[layer.input]!, inputShape: layer.inputShape, residual: nil,
+                output: buffers[layer.name]!)
             switch layer.operation {
             case .convolution(let conv):
                 var (folded, bias, _) = try layer.foldedWeights(weights)
-                var spatialBias: [Float]?
+                step.residual = conv.residual.map { UnsafePointer(buffers[$0]!) }
                 if conv.coordinates {
-                    (folded, spatialBias) = CoordConv.split(folded, conv, input: layer.inputShape, output: layer.output)
+                    let (imageWeights, spatialBias) = CoordConv.split(
+                        folded, conv, input: layer.inputShape, output: layer.output)
+                    folded = imageWeights
+                    let stored = UnsafeMutablePointer<Float>.allocate(capacity: spatialBias.count)
+                    stored.initialize(from: spatialBias, count: spatialBias.count)
+                    allocations.append(stored)
+                    step.residual = UnsafePointer(stored)
                 }
                 let convolution = try Convolution(
                     shape: conv.shape, weights: folded, bias: bias, activation: conv.activation, instructionSet: isa)
@@ -49,14 +70,16 @@ public final class Network: @unchecked Sendable {
                     workspaceBytes,
                     convolution.workspaceBytes(
                         height: layer.inputShape.height, width: layer.inputShape.width, threads: pool.threads))
-                steps.append(.convolution(convolution, spatialBias: spatialBias))
+                step.work = .convolution(convolution)
             case .upsample(let factor):
                 let upsampling = Upsampling(layer.inputShape, factor: factor)
                 workspaceBytes = max(workspaceBytes, upsampling.scratchFloats(threads: pool.threads) * 4)
-                steps.append(.upsample(upsampling))
-            case .concat: steps.append(.concat)
-            case .pool(let pooling): steps.append(.pool(pooling))
+                step.work = .upsample(upsampling)
+            case .concat:
+                step.work = .concat(parts: zip(layer.inputs, layer.inputShapes).map { (buffers[$0]!, $1.count) })
+            case .pool(let pooling): step.work = .pool(pooling)
             }
+            steps.append(step)
         }
         workspace = UnsafeMutableRawPointer.allocate(byteCount: workspaceBytes, alignment: 64)
     }
@@ -118,39 +141,29 @@ public final class Network: @unchecked Sendable {
     /// Runs step `index` alone (the layer `graph.layers[index]`) on the outputs the steps before it
     /// left, for timing layer by layer: `run()` is every step in order.
     public func run(step index: Int) {
-        let layer = graph.layers[index]
-        let (input, output) = (buffers[layer.input]!, buffers[layer.name]!)
-        switch steps[index] {
-        case .convolution(let convolution, let spatialBias):
-            guard case .convolution(let conv) = layer.operation else { return }
-            func run(residual: UnsafePointer<Float>?) {
-                convolution.run(
-                    input: input, height: layer.inputShape.height, width: layer.inputShape.width, residual: residual,
-                    output: output, workspace: workspace, pool: pool)
-            }
-            if let spatialBias {
-                spatialBias.withUnsafeBufferPointer { run(residual: $0.baseAddress) }
-            } else {
-                run(residual: conv.residual.map { UnsafePointer(buffers[$0]!) })
-            }
+        let step = steps[index]
+        let (input, shape, output) = (step.input, step.inputShape, step.output)
+        switch step.work {
+        case .convolution(let convolution):
+            convolution.run(
+                input: input, height: shape.height, width: shape.width, residual: step.residual, output: output,
+                workspace: workspace, pool: pool)
         case .upsample(let upsampling):
             upsampling.run(input, into: output, scratch: workspace.assumingMemoryBound(to: Float.self), pool: pool)
-        case .concat:
+        case .concat(let parts):
             var target = output
-            for (part, shape) in zip(layer.inputs, layer.inputShapes) {
-                if buffers[part]! != target { target.update(from: buffers[part]!, count: shape.count) }
-                target += shape.count
+            for (part, count) in parts {
+                if part != target { target.update(from: part, count: count) }
+                target += count
             }
         case .pool(let pooling):
-            pooling.forward(
-                input, maps: layer.inputShape.channels, height: layer.inputShape.height,
-                width: layer.inputShape.width, into: output)
+            pooling.forward(input, maps: shape.channels, height: shape.height, width: shape.width, into: output)
         }
     }
 
     /// The algorithm the convolution core chose for step `index`; nil when it is not a convolution.
     public func algorithm(step index: Int) -> ConvolutionAlgorithm? {
-        guard case .convolution(let convolution, _) = steps[index] else { return nil }
+        guard case .convolution(let convolution) = steps[index].work else { return nil }
         return convolution.algorithm
     }
 
