@@ -4,6 +4,7 @@ import Foundation
 public struct PredictedPoint: Equatable, Sendable {
     public var x: Double
     public var y: Double
+    /// Compared with `pcutoff`; 1 where a predictions file gives none.
     public var score: Double
 
     public init(x: Double, y: Double, score: Double) {

@@ -2,6 +2,7 @@
 /// model is run on when it does not see the whole image.
 public struct Region: Equatable, Sendable {
     public var center: Point
+    /// Side lengths, in the same pixels as `center`.
     public var width: Double
     public var height: Double
 

@@ -24,16 +24,27 @@ public struct Architecture: Codable, Equatable, Sendable {
     public struct Layer: Codable, Equatable, Sendable {
         public var name: String
         public var op: Operation
+        /// Layer names ("input" for the network's input); one, except for concat.
         public var inputs: [String]
+        /// Convolution: output channels (required).
         public var outChannels: Int?
+        /// Convolution and pooling: the square window's side (required).
         public var kernel: Int?
+        /// Default 1 for a convolution, the kernel for pooling.
         public var stride: Int?
+        /// Zeros on each side; default 0.
         public var padding: Int?
+        /// Convolution: default 1.
         public var groups: Int?
+        /// Convolution: CoordConv's x, y channels appended to the input; default false.
         public var coordinates: Bool?
+        /// Convolution: batch norm (the `bn.*` tensors) instead of a bias; default false.
         public var batchNorm: Bool?
+        /// Convolution: "none" (default), "relu", "relu6" or "leaky_relu" (slope 0.1).
         public var activation: String?
+        /// Convolution: a layer whose output (of the same shape) is added before the activation.
         public var residual: String?
+        /// Upsample: the integer factor (required).
         public var factor: Int?
 
         public init(
@@ -88,13 +99,9 @@ public struct Architecture: Codable, Equatable, Sendable {
         inputChannels: Int = 3, inputHeight: Int, inputWidth: Int, heatmapStride: Int, layers: [Layer], output: String,
         family: Family? = nil
     ) {
-        self.inputChannels = inputChannels
-        self.inputHeight = inputHeight
-        self.inputWidth = inputWidth
-        self.heatmapStride = heatmapStride
-        self.layers = layers
-        self.output = output
-        self.family = family
+        (self.inputChannels, self.inputHeight, self.inputWidth, self.heatmapStride) =
+            (inputChannels, inputHeight, inputWidth, heatmapStride)
+        (self.layers, self.output, self.family) = (layers, output, family)
     }
 
     /// The default family: a CoordConv stem (image + x, y channels, stride 2), residual stages at
