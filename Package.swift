@@ -22,11 +22,17 @@ let package = Package(
             pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg-dev"]), .brew(["jpeg-turbo"])]
         ),
+        // FFmpeg's libraries, for the video shim.
+        .systemLibrary(name: "CLibAVFormat", pkgConfig: "libavformat", providers: [.apt(["libavformat-dev"]), .brew(["ffmpeg"])]),
+        .systemLibrary(name: "CLibAVCodec", pkgConfig: "libavcodec", providers: [.apt(["libavcodec-dev"]), .brew(["ffmpeg"])]),
+        .systemLibrary(name: "CLibAVUtil", pkgConfig: "libavutil", providers: [.apt(["libavutil-dev"]), .brew(["ffmpeg"])]),
+        .systemLibrary(name: "CLibSwScale", pkgConfig: "libswscale", providers: [.apt(["libswscale-dev"]), .brew(["ffmpeg"])]),
         .target(name: "CImageShims", dependencies: ["CLibPNG", "CLibJPEG"]),
+        .target(name: "CVideoShims", dependencies: ["CLibAVFormat", "CLibAVCodec", "CLibAVUtil", "CLibSwScale"]),
         .target(name: "CConvKernels"),
         // The shipped models, Models/*.safetensors, embedded in the binary.
         .target(name: "CBundledModels"),
-        .target(name: "KeypointKit", dependencies: ["CImageShims", "CConvKernels", "CBundledModels"]),
+        .target(name: "KeypointKit", dependencies: ["CImageShims", "CVideoShims", "CConvKernels", "CBundledModels"]),
         .executableTarget(
             name: "keypoints",
             dependencies: [
@@ -40,6 +46,7 @@ let package = Package(
         .testTarget(name: "ImageTests", dependencies: ["KeypointKit", "CImageShims", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["KeypointKit", "CConvKernels", "CBundledModels", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["KeypointKit", "TestSupport"]),
+        .testTarget(name: "VideoTests", dependencies: ["KeypointKit", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["KeypointKit", "CConvKernels", "TestSupport"]),
         .testTarget(
             name: "CommandLineTests", dependencies: ["KeypointKit", "TestSupport", .target(name: "keypoints")]),

@@ -13,7 +13,7 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 LIBRARY = os.path.join(ROOT, "Sources", "KeypointKit")
-C_MODULES = {"CImageShims", "CConvKernels", "CBundledModels"}
+C_MODULES = {"CImageShims", "CVideoShims", "CConvKernels", "CBundledModels"}
 
 
 def allowed_uses():

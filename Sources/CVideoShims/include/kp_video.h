@@ -1,0 +1,54 @@
+// Video decoding on FFmpeg's libraries (libavformat, libavcodec, libavutil, libswscale).
+//
+// The only place in the project that calls FFmpeg. Frames come out as the ffmpeg command line
+// gives them with `ffmpeg -i VIDEO -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -`: every
+// decoded frame once, in presentation order, rotated upright by the container's display matrix,
+// converted to 8-bit RGB by libswscale with the command line's settings (bicubic, the frame's
+// colour matrix and range). Errors come back as a status and a message, never a crash.
+
+#ifndef KP_VIDEO_H
+#define KP_VIDEO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum kp_video_status {
+    KP_VIDEO_FRAME = 1,          // a frame was decoded
+    KP_VIDEO_END = 0,            // no more frames
+    KP_VIDEO_ERROR_OPEN = -1,    // not a file FFmpeg can read as media (message says why)
+    KP_VIDEO_ERROR_NO_VIDEO = -2,// no video stream (audio only, or an empty container)
+    KP_VIDEO_ERROR_CODEC = -3,   // no decoder for the video's codec in this FFmpeg build
+    KP_VIDEO_ERROR_DECODE = -4,  // the data stopped decoding (truncated or damaged)
+    KP_VIDEO_ERROR_MEMORY = -5,
+};
+
+#define KP_VIDEO_MESSAGE_CAPACITY 256
+
+typedef struct {
+    int width, height;               // of the frames returned (upright)
+    int stored_width, stored_height; // as coded, before rotation
+    int rotation;                    // degrees clockwise applied to make the frames upright: 0, 90, 180, 270
+    int64_t frame_count_hint;        // the container's declared frame count, or -1 (not trusted)
+    double frame_rate_hint;          // the stream's average frame rate, or 0
+    double duration_hint;            // seconds, or -1
+    char codec[32];                  // e.g. "h264", "mjpeg"
+    char container[64];              // e.g. "mov,mp4,m4a,3gp,3g2,mj2", "avi"
+} kp_video_info;
+
+typedef struct kp_video kp_video;
+
+// Opens `path` and its best video stream. Returns 0 with `*video` set, or a negative status with
+// a message; `*video` is then NULL.
+int kp_video_open(const char *path, int threads, kp_video **video, kp_video_info *info,
+                  char message[KP_VIDEO_MESSAGE_CAPACITY]);
+
+// Decodes the next frame into `rgb` (info.width * info.height * 3 bytes, rows top to bottom),
+// with its index (0, 1, ... in presentation order) and presentation time in seconds from the
+// stream's start. Returns KP_VIDEO_FRAME, KP_VIDEO_END, or a negative status with a message
+// naming the frame where decoding stopped.
+int kp_video_next(kp_video *video, uint8_t *rgb, int64_t *index, double *time,
+                  char message[KP_VIDEO_MESSAGE_CAPACITY]);
+
+void kp_video_close(kp_video *video);
+
+#endif
