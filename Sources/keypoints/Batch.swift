@@ -10,20 +10,26 @@ import KeypointKit
 
 struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Find keypoints in many images: folders, files or @lists, durably and in parallel.",
+        abstract: "Find keypoints in many images and videos: folders, files or @lists, durably and in parallel.",
         discussion: """
-            Folders contribute every PNG and JPEG file they hold (by content; other files are skipped \
-            and counted), @list.txt files one path per line; everything is processed in sorted path \
-            order. Each result is journaled (OUT.journal) and flushed as it completes; the output is \
-            written from the journal in that order and replaced atomically, so it is identical for any \
+            Folders contribute every PNG and JPEG file they hold (by content) and every video by \
+            name (.mp4 .m4v .mov .avi .mkv .webm .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv); \
+            other files are skipped and counted. @list.txt files name one path per line; a named file \
+            that is not an image is read as a video (any container FFmpeg reads). Images go, in sorted \
+            path order, to one output (--out); each video to its own, DIR/<video name>.<format> in \
+            --out-dir (default: the current folder), or --out for a single video alone: one record \
+            per frame with its index and time (--frames START:END and --every K pick frames by index). \
+            Each result is journaled (OUTPUT.journal) and flushed as it completes; each output is \
+            written from its journal in order and replaced atomically, so it is identical for any \
             --jobs, and a run killed at any moment continues with --resume (images whose path, size \
-            and modification time are journaled are skipped). A file that cannot be read is reported \
-            on stderr and in its record, and the run goes on. Exit status: 0 when every image \
-            succeeded, 1 when any failed, 2 for usage errors.
+            and modification time are journaled, and frames journaled for the same video, model and \
+            selection, are skipped). A file that cannot be read is reported on stderr and in the \
+            output, and the run goes on. Exit status: 0 when everything succeeded, 1 when any image \
+            or video failed, 2 for usage errors.
             """
     )
 
-    @Argument(help: "Folders, image files, or @list.txt files.")
+    @Argument(help: "Folders, image or video files, or @list.txt files.")
     var paths: [String]
 
     @Flag(help: "Descend into subfolders.")
@@ -32,10 +38,19 @@ struct Batch: ParsableCommand {
     @Option(help: ModelChoice.help)
     var model: String?
 
-    @Option(help: "The output file (default: batch.<format> in the current folder).")
+    @Option(help: "The output file of the images (default: batch.<format>), or of a single video alone.")
     var out: String?
 
-    @Option(help: "jsonl, csv (DeepLabCut layout) or coco (results JSON).")
+    @Option(help: "Where each video's output goes, named after the video (default: the current folder).")
+    var outDir: String?
+
+    @Option(help: "Videos: the frames START:END to analyse, by index (END excluded; either may be left out).")
+    var frames: String?
+
+    @Option(help: "Videos: analyse every K-th frame of the range.")
+    var every = 1
+
+    @Option(help: "jsonl, csv (DeepLabCut layout) or coco (results JSON; images only).")
     var format = "jsonl"
 
     @Option(help: "COCO format: take image ids from this COCO file's images (matched by file name).")
@@ -47,7 +62,7 @@ struct Batch: ParsableCommand {
     @Option(help: "Parallel workers, one thread each (default: all cores).")
     var jobs = ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(help: "Continue an interrupted run: skip images already in OUT.journal.")
+    @Flag(help: "Continue an interrupted run: skip the images and frames already journaled.")
     var resume = false
 
     @Option(help: "Hide keypoints scoring below this in overlays.")
@@ -63,57 +78,154 @@ struct Batch: ParsableCommand {
             throw ValidationError("--format must be jsonl, csv or coco")
         }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard every >= 1 else { throw ValidationError("--every must be at least 1") }
         if cocoImages != nil && format != "coco" { throw ValidationError("--coco-images goes with --format coco") }
+        _ = try frameRange()
+    }
+
+    /// --frames START:END as a range of frame indices; nil when not given.
+    func frameRange() throws -> Range<Int>? {
+        guard let frames else { return nil }
+        let parts = frames.split(separator: ":", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        let start = parts.count == 2 ? (parts[0].isEmpty ? 0 : Int(parts[0])) : nil
+        let end = parts.count == 2 ? (parts[1].isEmpty ? Int.max : Int(parts[1])) : nil
+        guard let start, let end, start >= 0, end > start else {
+            throw ValidationError(
+                "--frames must be START:END with 0 <= START < END, e.g. 100:200 or 500: (got '\(frames)')")
+        }
+        return start..<end
     }
 
     func run() throws {
-        let chosenFormat = BatchRunner.Format(rawValue: format)!
-        let output = out ?? "batch.\(chosenFormat == .coco ? "json" : format)"
-        let (images, skipped) = try BatchRunner.collectInputs(paths, recursive: recursive)
-        if images.isEmpty {
-            printToStandardError("keypoints batch: no images in \(paths.joined(separator: " "))")
+        let inputs = try BatchInputs(paths, recursive: recursive)
+        if inputs.images.isEmpty && inputs.videos.isEmpty {
+            printToStandardError("keypoints batch: no images or videos in \(paths.joined(separator: " "))")
             throw ExitCode(2)
         }
+        let chosenFormat = BatchRunner.Format(rawValue: format)!
+        if chosenFormat == .coco && !inputs.videos.isEmpty {
+            throw ValidationError("--format coco holds images; for videos use jsonl or csv (\(inputs.videos[0]))")
+        }
+        let outputs = try videoOutputs(inputs)
+        let (chosen, modelName) = try ModelChoice.load(model)
+        let loaded = testTime.applied(to: chosen)
+        var failed = false
+        if !inputs.images.isEmpty {
+            failed = try runImages(inputs, model: loaded, modelName: modelName, format: chosenFormat) || failed
+        }
+        for (number, video) in inputs.videos.enumerated() {
+            let label = inputs.videos.count > 1 ? "[\(number + 1)/\(inputs.videos.count)] " : ""
+            failed =
+                try runVideo(video, to: outputs[number], label: label, model: loaded, modelName: modelName)
+                || failed
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Each video's output file: --out for a single video alone, else DIR/<name>.<format>.
+    private func videoOutputs(_ inputs: BatchInputs) throws -> [String] {
+        if inputs.videos.count == 1 && inputs.images.isEmpty, let out { return [out] }
+        let folder = outDir ?? "."
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let outputs = inputs.videos.map {
+            "\(folder)/\(URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent).\(format)"
+        }
+        if let clash = Dictionary(grouping: outputs.indices, by: { outputs[$0] }).first(where: { $0.value.count > 1 }) {
+            throw ValidationError(
+                "videos \(clash.value.map { inputs.videos[$0] }.joined(separator: " and ")) would both write \(clash.key); give them different names or run them apart"
+            )
+        }
+        return outputs
+    }
+
+    /// The images, as before videos came: one journaled output. Returns whether any failed.
+    private func runImages(_ inputs: BatchInputs, model: Model, modelName: String, format: BatchRunner.Format) throws
+        -> Bool
+    {
+        let output = out ?? "batch.\(format == .coco ? "json" : format.rawValue)"
         var cocoIDs: [String: Int]?
         if let cocoImages {
             let set = try LabeledSet.load(contentsOf: cocoImages)
             cocoIDs = Dictionary(set.images.map { ($0.value, $0.key) }) { first, _ in first }
         }
         if let draw { try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true) }
-        let (chosen, modelName) = try ModelChoice.load(model)
-        let loaded = testTime.applied(to: chosen)
         let runner = BatchRunner(
-            model: loaded,
+            model: model,
             options: BatchRunner.Options(
-                modelPath: modelName, output: output, format: chosenFormat, jobs: jobs, resume: resume,
+                modelPath: modelName, output: output, format: format, jobs: jobs, resume: resume,
                 minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs))
-        let showBar = !quiet && isatty(STDERR_FILENO) == 1
-        let start = Date()
-        let summary = try runner.run(images: images, skippedFiles: skipped) { done, total, failed in
-            guard showBar else { return }
-            let elapsed = Date().timeIntervalSince(start)
-            let rate = elapsed > 0 ? Double(done) / elapsed : 0
-            let remaining = rate > 0 ? Int(Double(total - done) / rate) : 0
-            let filled = total > 0 ? done * 30 / total : 30
-            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: 30 - filled)
-            let line = String(
-                format: "\r[%@] %d/%d  %.1f img/s  ETA %d:%02d  failed %d ", bar, done, total, rate,
-                remaining / 60, remaining % 60, failed)
-            FileHandle.standardError.write(Data(line.utf8))
+        let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) == 1, unit: "img")
+        let summary = try runner.run(images: inputs.images, skippedFiles: inputs.skipped) { done, total, failed in
+            bar.show(done: done, total: total, extra: "failed \(failed)")
         }
-        if showBar { printToStandardError("") }
+        bar.end()
         if !quiet {
             let rate =
                 summary.seconds > 0 ? Double(summary.processed + summary.failed - summary.resumed) / summary.seconds : 0
-            FileHandle.standardError.write(
-                Data(
-                    String(
-                        format:
-                            "processed %d, failed %d, skipped %d non-image files, %d already done, %.1f s, %.1f images/s -> %@\n",
-                        summary.processed, summary.failed, summary.skippedFiles, summary.resumed, summary.seconds, rate,
-                        output
-                    ).utf8))
+            printToStandardError(
+                String(
+                    format:
+                        "processed %d, failed %d, skipped %d non-image files, %d already done, %.1f s, %.1f images/s -> %@",
+                    summary.processed, summary.failed, summary.skippedFiles, summary.resumed, summary.seconds, rate,
+                    output))
         }
-        if summary.failed > 0 { throw ExitCode(1) }
+        return summary.failed > 0
     }
+
+    /// One video into `output`. Returns whether it failed (could not be read, or only in part).
+    private func runVideo(_ video: String, to output: String, label: String, model: Model, modelName: String) throws
+        -> Bool
+    {
+        let analysis = VideoAnalysis(
+            model: model,
+            options: VideoAnalysis.Options(
+                modelName: modelName, format: BatchRunner.Format(rawValue: format)!, jobs: jobs, resume: resume,
+                frames: try frameRange(), every: every))
+        let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) == 1, unit: "frames", label: label + video)
+        let summary = try analysis.run(video: video, output: output) { bar.show(done: $0.done, total: $0.total) }
+        bar.end()
+        if let error = summary.error { printToStandardError("\(error)") }
+        if !quiet {
+            let rate = summary.seconds > 0 ? Double(summary.frames - summary.resumed) / summary.seconds : 0
+            printToStandardError(
+                String(
+                    format: "%@%@: %d frames, %d already done, %.1f s, %.1f frames/s -> %@", label, video,
+                    summary.frames, summary.resumed, summary.seconds, rate, output))
+        }
+        return summary.error != nil
+    }
+}
+
+/// A progress line on stderr, rewritten in place: done of total, rate and time left.
+final class ProgressBar: @unchecked Sendable {
+    private let enabled: Bool
+    private let unit: String
+    private let label: String
+    private let start = Date()
+    private var shown = false
+
+    init(enabled: Bool, unit: String, label: String = "") {
+        (self.enabled, self.unit, self.label) = (enabled, unit, label)
+    }
+
+    func show(done: Int, total: Int?, extra: String = "") {
+        guard enabled else { return }
+        shown = true
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        var line = "\r" + (label.isEmpty ? "" : label + "  ")
+        if let total, total > 0 {
+            let filled = min(done * 30 / total, 30)
+            let left = rate > 0 ? Int(Double(max(total - done, 0)) / rate) : 0
+            line += "[" + String(repeating: "=", count: filled) + String(repeating: " ", count: 30 - filled) + "] "
+            line += String(format: "%d/%d  %.1f %@/s  ETA %d:%02d", done, total, rate, unit, left / 60, left % 60)
+        } else {
+            line += String(format: "%d  %.1f %@/s", done, rate, unit)
+        }
+        FileHandle.standardError.write(Data((line + (extra.isEmpty ? "" : "  " + extra) + " ").utf8))
+    }
+
+    func end() { if shown { printToStandardError("") } }
 }

@@ -113,13 +113,7 @@ public final class BatchRunner: @unchecked Sendable {
             error = object["error"] as? String
             width = object["width"] as? Int ?? 0
             height = object["height"] as? Int ?? 0
-            keypoints = ((object["keypoints"] as? [[String: Any]]) ?? []).compactMap { point in
-                guard let name = point["name"] as? String, let x = (point["x"] as? NSNumber)?.doubleValue,
-                    let y = (point["y"] as? NSNumber)?.doubleValue,
-                    let score = (point["score"] as? NSNumber)?.floatValue
-                else { return nil }
-                return Keypoint(name: name, x: x, y: y, score: score)
-            }
+            keypoints = KeypointRecord.keypoints(from: object["keypoints"])
             if error == nil && keypoints.isEmpty { return nil }
         }
     }
@@ -129,34 +123,6 @@ public final class BatchRunner: @unchecked Sendable {
 
     public init(model: Model, options: Options) {
         (self.model, self.options) = (model, options)
-    }
-
-    /// The images named by `paths` (see the type's documentation), sorted, and how many files in
-    /// the folders were not images.
-    public static func collectInputs(_ paths: [String], recursive: Bool) throws -> (images: [String], skipped: Int) {
-        var images: [String] = []
-        var skipped = 0
-        for path in paths {
-            if path.hasPrefix("@") {
-                let list = String(path.dropFirst())
-                guard let text = try? String(contentsOfFile: list, encoding: .utf8) else {
-                    throw ImageError.unreadable(path: list, reason: "the list file cannot be read")
-                }
-                images += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-                    .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-                continue
-            }
-            var status = stat()
-            if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
-                for file in try ImageFiles.listFiles(in: path, recursive: recursive) {
-                    if ImageFiles.isCandidate(path: file) { images.append(file) } else { skipped += 1 }
-                }
-            } else {
-                images.append(path)  // a named file is processed, and reported if it is not an image
-            }
-        }
-        var seen = Set<String>()
-        return (images.sorted().filter { seen.insert($0).inserted }, skipped)
     }
 
     var journalPath: String { options.output + ".journal" }

@@ -1,26 +1,41 @@
 import Foundation
 
-/// One image's keypoints as every output writes them: the JSON Lines record of `detect --json` and
-/// `batch --format jsonl`, a row of DeepLabCut's CSV, a COCO result.
+/// One image's (or video frame's) keypoints as every output writes them: the JSON Lines record of
+/// `detect --json` and `batch --format jsonl`, a row of DeepLabCut's CSV, a COCO result.
 public struct KeypointRecord: Sendable {
+    /// Where a video frame stands in its video.
+    public struct Frame: Equatable, Sendable {
+        public var index: Int
+        /// Presentation time in seconds from the video's start, when the frame has one.
+        public var time: Double?
+
+        public init(index: Int, time: Double?) { (self.index, self.time) = (index, time) }
+    }
+
+    /// The image's path, or the video's.
     public var image: String
+    /// For a video frame, which; nil for an image.
+    public var frame: Frame?
     public var width: Int
     public var height: Int
     public var keypoints: [Keypoint]
     /// Why the image failed; the record then carries no keypoints.
     public var error: String?
 
-    public init(image: String, width: Int, height: Int, keypoints: [Keypoint], error: String? = nil) {
+    public init(
+        image: String, frame: Frame? = nil, width: Int, height: Int, keypoints: [Keypoint], error: String? = nil
+    ) {
         self.image = image
+        self.frame = frame
         self.width = width
         self.height = height
         self.keypoints = keypoints
         self.error = error
     }
 
-    /// A failed image.
-    public init(image: String, error: String) {
-        self.init(image: image, width: 0, height: 0, keypoints: [], error: error)
+    /// A failed image or frame.
+    public init(image: String, frame: Frame? = nil, error: String) {
+        self.init(image: image, frame: frame, width: 0, height: 0, keypoints: [], error: error)
     }
 
     /// A keypoint as written: coordinates to 1/1000 px, score to 1/10000, so a record read back
@@ -40,13 +55,22 @@ public struct KeypointRecord: Sendable {
     }
 
     /// The JSON Lines record: {"image","width","height","keypoints":[{"name","x","y","score"}],"model"},
-    /// or {"image","error"} for a failed image.
+    /// or {"image","error"} for a failed image; for a video frame "video", "frame" and "time"
+    /// (seconds, to the microsecond; null when the frame has no timestamp) in place of "image".
     public func json(model: String) -> JSONValue {
-        if let error { return .object([("image", .string(image)), ("error", .string(error))]) }
-        return .object([
-            ("image", .string(image)), ("width", .number(Double(width))), ("height", .number(Double(height))),
-            ("keypoints", .array(keypoints.map(Self.json))), ("model", .string(model)),
-        ])
+        var members: [(String, JSONValue)] = [("image", .string(image))]
+        if let frame {
+            members = [
+                ("video", .string(image)), ("frame", .number(Double(frame.index))),
+                ("time", frame.time.map { .number(($0 * 1e6).rounded() / 1e6) } ?? .null),
+            ]
+        }
+        if let error { return .object(members + [("error", .string(error))]) }
+        return .object(
+            members + [
+                ("width", .number(Double(width))), ("height", .number(Double(height))),
+                ("keypoints", .array(keypoints.map(Self.json))), ("model", .string(model)),
+            ])
     }
 }
 
@@ -61,9 +85,10 @@ public enum DeepLabCutCSV {
         return "scorer\(scorers)\nbodyparts\(parts)\ncoords\(coordinates)\n"
     }
 
-    /// One record's row, ended by a newline; `keypoints` is the model's keypoint count.
+    /// One record's row, ended by a newline; `keypoints` is the model's keypoint count. The first
+    /// column is the image's path, or a video frame's index (as DeepLabCut's video analysis writes).
     public static func row(_ record: KeypointRecord, keypoints count: Int) -> String {
-        var text = CSV.quote(record.image)
+        var text = record.frame.map { String($0.index) } ?? CSV.quote(record.image)
         if record.error != nil {
             text += String(repeating: ",", count: 3 * count)
         } else {
@@ -102,5 +127,50 @@ public enum COCOResults {
             ])
         }
         return (JSONValue.array(results).serialized, JSONValue.array(images).serialized)
+    }
+}
+
+extension KeypointRecord {
+    /// A record read back from the JSON Lines form `json(model:)` writes (an image's or a video
+    /// frame's); nil for a damaged line.
+    init?(jsonLine line: Substring) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            return nil
+        }
+        if let video = object["video"] as? String, let index = object["frame"] as? Int {
+            image = video
+            frame = Frame(index: index, time: (object["time"] as? NSNumber)?.doubleValue)
+        } else if let path = object["image"] as? String {
+            image = path
+            frame = nil
+        } else {
+            return nil
+        }
+        error = object["error"] as? String
+        width = object["width"] as? Int ?? 0
+        height = object["height"] as? Int ?? 0
+        keypoints = Self.keypoints(from: object["keypoints"])
+        if error == nil && keypoints.isEmpty { return nil }
+    }
+
+    /// Keypoints from a JSON array of {"name","x","y","score"}; entries that are not are left out.
+    static func keypoints(from array: Any?) -> [Keypoint] {
+        ((array as? [[String: Any]]) ?? []).compactMap { point in
+            guard let name = point["name"] as? String, let x = (point["x"] as? NSNumber)?.doubleValue,
+                let y = (point["y"] as? NSNumber)?.doubleValue, let score = (point["score"] as? NSNumber)?.floatValue
+            else { return nil }
+            return Keypoint(name: name, x: x, y: y, score: score)
+        }
+    }
+
+    /// `record` as its JSON Lines form holds it (coordinates, scores and time rounded as written),
+    /// so a record made now and one read back from a journal write the same output.
+    init(rounding record: KeypointRecord) {
+        self = record
+        keypoints = record.keypoints.map {
+            let (x, y, score) = Self.rounded($0)
+            return Keypoint(name: $0.name, x: x, y: y, score: Float(score))
+        }
+        frame = record.frame.map { Frame(index: $0.index, time: $0.time.map { ($0 * 1e6).rounded() / 1e6 }) }
     }
 }
