@@ -1,4 +1,4 @@
-// Video decoding on FFmpeg's libraries (libavformat, libavcodec, libavutil, libswscale).
+// Video decoding and encoding on FFmpeg's libraries (libavformat, libavcodec, libavutil, libswscale).
 //
 // The only place in the project that calls FFmpeg. Frames come out as the ffmpeg command line
 // gives them with `ffmpeg -i VIDEO -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -`: every
@@ -50,5 +50,22 @@ int kp_video_next(kp_video *video, uint8_t *rgb, int64_t *index, double *time,
                   char message[KP_VIDEO_MESSAGE_CAPACITY]);
 
 void kp_video_close(kp_video *video);
+
+// Writing a video (labeled videos), the container from the file name (.mp4, .mkv, .avi, ...),
+// H.264 when this FFmpeg build has an encoder for it and the container takes it, else the
+// container's default video codec; 4:2:0, an odd last column or row repeated.
+typedef struct kp_video_writer kp_video_writer;
+
+// `codec` receives the encoder's name. Returns 0, or a negative status with a message.
+int kp_video_writer_open(const char *path, int width, int height, double frame_rate, kp_video_writer **writer,
+                         char codec[32], char message[KP_VIDEO_MESSAGE_CAPACITY]);
+
+// Encodes one RGB frame (width * height * 3 bytes) shown at `time` seconds (NAN: after the last).
+int kp_video_writer_write(kp_video_writer *writer, const uint8_t *rgb, double time,
+                          char message[KP_VIDEO_MESSAGE_CAPACITY]);
+
+// Flushes the encoder, finishes the file and frees the writer; `message` (may be NULL) says why
+// when it returns a negative status.
+int kp_video_writer_close(kp_video_writer *writer, char message[KP_VIDEO_MESSAGE_CAPACITY]);
 
 #endif
