@@ -52,4 +52,22 @@ struct VideoBadInputTests {
         let text = try folder.write(Array("not a video at all\n".utf8), to: "notes.mp4")
         #expect(throws: VideoError.self) { try VideoReader(contentsOf: text) }
     }
+
+    /// An AVI whose headers say 3 frames where it holds 12: all 12 are read, the count is what
+    /// was decoded, and the header's figure is only a hint.
+    @Test func aWrongHeaderFrameCountIsNotTrusted() throws {
+        let folder = try TemporaryFolder()
+        let made = try VideoFixtures.make(folder.file("made.avi"), frames: 12, options: ["-c:v", "mjpeg"])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: made)))
+        for (chunk, offset) in [("avih", 8 + 16), ("strh", 8 + 32)] {  // dwTotalFrames, dwLength
+            let at = try #require(bytes.indices.first { bytes[$0...].starts(with: Array(chunk.utf8)) }) + offset
+            bytes.replaceSubrange(at..<(at + 4), with: [3, 0, 0, 0])
+        }
+        let wrong = try folder.write(bytes, to: "wrong.avi")
+        let reader = try VideoReader(contentsOf: wrong)
+        #expect(reader.info.frameCountHint == 3)
+        var frames = 0
+        while try reader.next() != nil { frames += 1 }
+        #expect(frames == 12)
+    }
 }
