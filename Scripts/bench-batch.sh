@@ -14,14 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count="${1:-1000}"
-shared="${KEYPOINTS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
-video="$shared/dlc-openfield/examples/openfield-Pranav-2018-10-30/videos/m3v1mp4.mp4"
-[ -f "$video" ] || { echo "video not found at $video (set KEYPOINTS_SHARED_DATA)" >&2; exit 2; }
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-swift build -c release --product keypoints >/dev/null
-keypoints="$(swift build -c release --show-bin-path)/keypoints"
+source Scripts/bench-common.sh
 shift $(( $# > 0 ? 1 : 0 ))
 models=("$@")
 if [ ${#models[@]} -eq 0 ]; then
@@ -32,8 +25,6 @@ mkdir -p "$work/frames" "$work/first100"
 ffmpeg -loglevel error -i "$video" -frames:v "$count" "$work/frames/%05d.png"
 for frame in $(ls "$work/frames" | head -100); do ln -s "$work/frames/$frame" "$work/first100/$frame"; done
 
-rss() { grep "Maximum resident" "$1" | awk '{print $NF}'; }
-wall() { grep "Elapsed (wall" "$1" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
 for model in "${models[@]}"; do
     "$keypoints" export "$model" --onnx "$work/model.onnx"
     echo "frames: $(ls "$work/frames" | wc -l) PNG, 640x480; model: $model"

@@ -11,18 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:-mouse}"
-shared="${KEYPOINTS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
-video="$shared/dlc-openfield/examples/openfield-Pranav-2018-10-30/videos/m3v1mp4.mp4"
-[ -f "$video" ] || { echo "video not found at $video (set KEYPOINTS_SHARED_DATA)" >&2; exit 2; }
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-swift build -c release --product keypoints >/dev/null
-keypoints="$(swift build -c release --show-bin-path)/keypoints"
+source Scripts/bench-common.sh
 "$keypoints" export "$model" --onnx "$work/model.onnx"
 
-rss() { grep "Maximum resident" "$1" | awk '{print $NF}'; }
-wall() { grep "Elapsed (wall" "$1" | awk '{print $NF}' | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
 frames() { grep -c '"frame"' "$1"; }
 echo "video: $(basename "$video"), model: $model"
 printf '%-8s %-26s %10s %14s\n' threads pipeline frames/s "peak RSS MiB"

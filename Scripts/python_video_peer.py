@@ -13,20 +13,15 @@ import time
 
 import cv2
 import numpy as np
-import onnxruntime as ort
+
+from peer_common import keypoints, letterbox, session
 
 
 def main():
     model, threads, video = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     limit = int(sys.argv[4]) if len(sys.argv) > 4 else None
     cv2.setNumThreads(threads)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    _, _, height, width = session.get_inputs()[0].shape
-    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]
-    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
+    run, height, width = session(model, threads)
     capture = cv2.VideoCapture(video)
     start = time.perf_counter()
     frames = 0
@@ -36,20 +31,11 @@ def main():
             if not ok:
                 break
             frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            scale = min(width / frame.shape[1], height / frame.shape[0])
-            size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
-            resized = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+            scale, size, offset_x, offset_y = letterbox((frame.shape[1], frame.shape[0]), height, width)
             canvas = np.zeros((height, width, 3), dtype=np.uint8)
-            offset_x, offset_y = (width - size[0]) // 2, (height - size[1]) // 2
-            canvas[offset_y:offset_y + size[1], offset_x:offset_x + size[0]] = resized
-            tensor = (canvas.astype(np.float32).transpose(2, 0, 1) / 255 - mean) / std
-            heatmaps = session.run(None, {"input": tensor[None]})[0][0]
-            stride = height / heatmaps.shape[1]
-            points = []
-            for channel in heatmaps:
-                y, x = np.unravel_index(int(np.argmax(channel)), channel.shape)
-                points.append({"x": float((x * stride - offset_x) / scale), "y": float((y * stride - offset_y) / scale),
-                               "score": float(channel[y, x])})
+            canvas[offset_y:offset_y + size[1], offset_x:offset_x + size[0]] = cv2.resize(
+                frame, size, interpolation=cv2.INTER_LINEAR)
+            points = keypoints(run, canvas, scale, offset_x, offset_y)
             sink.write(json.dumps({"video": video, "frame": frames, "keypoints": points}) + "\n")
             frames += 1
     seconds = time.perf_counter() - start

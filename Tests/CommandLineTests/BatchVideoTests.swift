@@ -83,25 +83,11 @@ struct BatchVideoTests {
         let reference = folder.file("reference.jsonl")
         _ = try CommandLineTool.run(["batch", video, "--model", model, "--out", reference, "--quiet", "--jobs", "2"])
         let out = folder.file("interrupted.jsonl")
-        var random = SplitMix64(seed: 7)
-        var arguments = ["batch", video, "--model", model, "--out", out, "--quiet", "--jobs", "2"]
-        var kills = 0
-        for _ in 0..<6 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CommandLineTool.path)
-            process.arguments = arguments
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            usleep(UInt32.random(in: 50_000...400_000, using: &random))
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                kills += 1
-            }
-            process.waitUntilExit()
-            arguments = ["batch", video, "--model", model, "--out", out, "--quiet", "--jobs", "2", "--resume"]
-        }
-        #expect(kills >= 3, "the runs must be cut short for this to test anything")
-        let final = try CommandLineTool.run(arguments)
+        let arguments = ["batch", video, "--model", model, "--out", out, "--quiet", "--jobs", "2"]
+        let kills = try CommandLineTool.killRepeatedly(
+            arguments, resume: ["--resume"], kills: 4, delay: 50_000...400_000, seed: 7)
+        #expect(kills == 4, "the runs must be cut short for this to test anything")
+        let final = try CommandLineTool.run(arguments + ["--resume"])
         #expect(final.status == 0, "\(final.errors)")
         #expect(try String(contentsOfFile: out, encoding: .utf8) == String(contentsOfFile: reference, encoding: .utf8))
         #expect(try Self.records(out).count == 300)

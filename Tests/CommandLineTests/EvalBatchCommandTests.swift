@@ -223,24 +223,11 @@ struct BatchCommandTests {
         let reference = folder.file("reference.jsonl")
         _ = try CommandLineTool.run(["batch", images, "--model", model, "--out", reference, "--quiet", "--jobs", "2"])
         let out = folder.file("interrupted.jsonl")
-        var random = SplitMix64(seed: 99)
-        var kills = 0
-        var arguments = ["batch", images, "--model", model, "--out", out, "--quiet", "--jobs", "2"]
-        while kills < 10 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CommandLineTool.path)
-            process.arguments = arguments
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            usleep(UInt32.random(in: 20_000...250_000, using: &random))
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                kills += 1
-            }
-            process.waitUntilExit()
-            arguments = ["batch", images, "--model", model, "--out", out, "--quiet", "--jobs", "2", "--resume"]
-        }
-        let final = try CommandLineTool.run(arguments)
+        let arguments = ["batch", images, "--model", model, "--out", out, "--quiet", "--jobs", "2"]
+        let kills = try CommandLineTool.killRepeatedly(
+            arguments, resume: ["--resume"], kills: 10, delay: 20_000...250_000, seed: 99)
+        #expect(kills == 10, "the runs must be cut short for this to test anything")
+        let final = try CommandLineTool.run(arguments + ["--resume"])
         #expect(final.status == 1)  // the two damaged files
         let expected = try String(contentsOfFile: reference, encoding: .utf8)
         let resumed = try String(contentsOfFile: out, encoding: .utf8)

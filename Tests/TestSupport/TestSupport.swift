@@ -1,6 +1,12 @@
 import CImageShims
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 import KeypointKit
 
 /// A fresh temporary folder, removed when the value is released.
@@ -25,17 +31,8 @@ public final class TemporaryFolder {
 
 /// PNG test files in any layout, written by libpng from explicit samples.
 public func runPythonScript(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let script = repository.appendingPathComponent("Scripts/\(name)").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let result = try runProcess("python3", [repository.appendingPathComponent("Scripts/\(name)").path] + arguments)
+    return (result.status, result.output + result.errors)
 }
 
 /// The repository's root folder (this file is Tests/TestSupport/TestSupport.swift).
@@ -83,24 +80,57 @@ public enum CommandLineTool {
         throws
         -> (status: Int32, output: String, errors: String)
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: outputData, as: UTF8.self),
-            String(decoding: errorData, as: UTF8.self)
-        )
+        try runProcess(path, arguments, environment: environment, in: directory)
     }
+
+    /// Runs the tool with `arguments` until `kills` runs were killed with SIGKILL a random time
+    /// within `delay` microseconds (seeded) after they started, every run after the first with
+    /// `arguments + resume` (the same run resumed); at most four times `kills` runs. Returns how
+    /// many were killed.
+    public static func killRepeatedly(
+        _ arguments: [String], resume: [String], kills wanted: Int, delay: ClosedRange<UInt32>, seed: UInt64
+    ) throws -> Int {
+        var random = SplitMix64(seed: seed)
+        var kills = 0
+        for attempt in 0..<(4 * wanted) where kills < wanted {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = attempt == 0 ? arguments : arguments + resume
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: delay, using: &random))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            process.waitUntilExit()
+        }
+        return kills
+    }
+}
+
+/// Runs `executable` (a path, or a command found on PATH) with `arguments`; its exit status,
+/// standard output and standard error.
+public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: String? = nil
+) throws -> (status: Int32, output: String, errors: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable.contains("/") ? executable : "/usr/bin/env")
+    process.arguments = executable.contains("/") ? arguments : [executable] + arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (
+        process.terminationStatus, String(decoding: outputData, as: UTF8.self),
+        String(decoding: errorData, as: UTF8.self)
+    )
 }
 
 /// Small models for tests.

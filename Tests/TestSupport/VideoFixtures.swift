@@ -10,17 +10,15 @@ public enum VideoFixtures {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [tool] + arguments
         let output = Pipe()
-        let errors = Pipe()
         process.standardOutput = output
-        process.standardError = errors
+        process.standardError = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        let data = output.fileHandleForReading.readDataToEndOfFile()  // binary: raw frames
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
+            let message = try runProcess(tool, arguments).errors  // again, for its message
             throw NSError(
-                domain: tool, code: Int(process.terminationStatus),
-                userInfo: [NSLocalizedDescriptionKey: String(decoding: message, as: UTF8.self)])
+                domain: tool, code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: message])
         }
         return data
     }
