@@ -50,6 +50,19 @@ struct Batch: ParsableCommand {
     @Option(help: "Videos: analyse every K-th frame of the range.")
     var every = 1
 
+    @Option(
+        help: ArgumentHelp(
+            "Do only shard INDEX of COUNT of the images, e.g. 3/8; either may be auto (Slurm, Kubernetes).",
+            discussion: """
+                The images, in sorted order, are split into COUNT contiguous parts of about equal \
+                bytes. --out is this shard's own output, beside it OUT.shard.json saying which shard \
+                of which run it is; keypoints merge joins the shards' outputs into the output of the \
+                run without --shard, byte for byte. auto reads SLURM_ARRAY_TASK_ID and \
+                SLURM_ARRAY_TASK_COUNT (or _MIN/_MAX) in a Slurm array task, JOB_COMPLETION_INDEX in a \
+                Kubernetes Indexed Job (give the count there).
+                """))
+    var shard: String?
+
     @Option(help: "jsonl, csv (DeepLabCut layout) or coco (results JSON; images only).")
     var format = "jsonl"
 
@@ -112,7 +125,18 @@ struct Batch: ParsableCommand {
         let (chosen, modelName) = try ModelChoice.load(model)
         let loaded = testTime.applied(to: chosen)
         var failed = false
-        if !inputs.images.isEmpty {
+        if let shard {
+            guard inputs.videos.isEmpty else {
+                throw ValidationError("--shard splits images; videos cannot be sharded yet (\(inputs.videos[0]))")
+            }
+            let part: Shard
+            do {
+                part = try Shard(parsing: shard)
+            } catch let error as InputError {
+                throw ValidationError("--shard: \(error)")
+            }
+            failed = try runShard(part, of: inputs, model: loaded, modelName: modelName, format: chosenFormat)
+        } else if !inputs.images.isEmpty {
             failed = try runImages(inputs, model: loaded, modelName: modelName, format: chosenFormat) || failed
         }
         for (number, video) in inputs.videos.enumerated() {
@@ -140,10 +164,38 @@ struct Batch: ParsableCommand {
         return outputs
     }
 
+    /// Shard `part` of the images: its contiguous range, its output with a record of what it is.
+    private func runShard(
+        _ part: Shard, of inputs: BatchInputs, model: Model, modelName: String, format: BatchRunner.Format
+    ) throws -> Bool {
+        let weights = inputs.images.map { path in
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        }
+        let range = part.range(weights: weights)
+        let output = out ?? "batch.\(format == .coco ? "json" : format.rawValue)"
+        let options = [
+            "format=\(format.rawValue)", "flip_test=\(model.flipTest)",
+            "second_pass=\(model.secondPassScale.map { "\($0)" } ?? "none")", "model=\(modelName)",
+            "coco_images=\(cocoImages.map { ShardRecord.digest(Array((try? Data(contentsOf: URL(fileURLWithPath: $0))) ?? Data())) } ?? "none")",
+        ].joined(separator: " ")
+        var record = ShardRecord(
+            shard: part, inputs: ShardRecord.digest(inputs.images.joined(separator: "\n").utf8),
+            model: ShardRecord.digest(model.serialized()), format: format.rawValue, options: options,
+            first: range.lowerBound, items: range.count, complete: false)
+        try record.write(for: output)
+        var shardInputs = inputs
+        shardInputs.images = Array(inputs.images[range])
+        let failed = try runImages(
+            shardInputs, model: model, modelName: modelName, format: format, firstItem: range.lowerBound)
+        record.complete = true
+        try record.write(for: output)
+        return failed
+    }
+
     /// The images, as before videos came: one journaled output. Returns whether any failed.
-    private func runImages(_ inputs: BatchInputs, model: Model, modelName: String, format: BatchRunner.Format) throws
-        -> Bool
-    {
+    private func runImages(
+        _ inputs: BatchInputs, model: Model, modelName: String, format: BatchRunner.Format, firstItem: Int = 0
+    ) throws -> Bool {
         let output = out ?? "batch.\(format == .coco ? "json" : format.rawValue)"
         var cocoIDs: [String: Int]?
         if let cocoImages {
@@ -151,11 +203,11 @@ struct Batch: ParsableCommand {
             cocoIDs = Dictionary(set.images.map { ($0.value, $0.key) }) { first, _ in first }
         }
         if let draw { try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true) }
-        let runner = BatchRunner(
-            model: model,
-            options: BatchRunner.Options(
-                modelPath: modelName, output: output, format: format, jobs: jobs, resume: resume,
-                minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs))
+        var options = BatchRunner.Options(
+            modelPath: modelName, output: output, format: format, jobs: jobs, resume: resume,
+            minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs)
+        options.firstItem = firstItem
+        let runner = BatchRunner(model: model, options: options)
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) == 1, unit: "img")
         let summary = try runner.run(images: inputs.images, skippedFiles: inputs.skipped) { done, total, failed in
             bar.show(done: done, total: total, extra: "failed \(failed)")

@@ -8,7 +8,8 @@ struct Keypoints: ParsableCommand {
         abstract:
             "Keypoint detection on the CPU: detect, batch, evaluate, summarise and export models, inspect images, benchmark.",
         subcommands: [
-            Detect.self, Batch.self, Frames.self, Draw.self, Eval.self, Train.self, Info.self, Export.self, Init.self,
+            Detect.self, Batch.self, Merge.self, Frames.self, Draw.self, Eval.self, Train.self, Info.self, Export.self,
+            Init.self,
             Inspect.self,
             Bench.self,
         ]

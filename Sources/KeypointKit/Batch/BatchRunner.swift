@@ -44,6 +44,8 @@ public final class BatchRunner: @unchecked Sendable {
         public var drawFolder: String?
         /// COCO format: file name -> image id, from a COCO images file.
         public var cocoImageIDs: [String: Int]?
+        /// The position of the first image in the whole run (a shard's), for COCO image ids.
+        public var firstItem = 0
 
         public init(
             modelPath: String, output: String, format: Format, jobs: Int, resume: Bool,
@@ -252,7 +254,7 @@ public final class BatchRunner: @unchecked Sendable {
                 DeepLabCutCSV.header(scorer: scorer, keypoints: model.keypointNames)
                 + outputs.map { DeepLabCutCSV.row($0, keypoints: model.keypointNames.count) }.joined()
         case .coco:
-            let (results, images) = COCOResults.serialize(outputs, ids: options.cocoImageIDs)
+            let (results, images) = COCOResults.serialize(outputs, ids: options.cocoImageIDs, first: options.firstItem)
             try writeFileAtomically(Array(images.utf8), to: options.output + ".images.json")
             text = results
         }

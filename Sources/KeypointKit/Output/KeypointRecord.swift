@@ -105,15 +105,16 @@ public enum DeepLabCutCSV {
 /// image ids in a second file ([{"id","file_name"}]).
 public enum COCOResults {
     /// The results and the images file for `records`; an image's id comes from `ids` (by file
-    /// name, then by path), else its 1-based position.
-    public static func serialize(_ records: [KeypointRecord], ids known: [String: Int]?) -> (
+    /// name, then by path), else its 1-based position in the run (`first`: the position of the
+    /// first record, for a shard of a run).
+    public static func serialize(_ records: [KeypointRecord], ids known: [String: Int]?, first: Int = 0) -> (
         results: String, images: String
     ) {
         var ids: [String: Int] = [:]
         var images: [JSONValue] = []
         for (index, record) in records.enumerated() {
             let name = (record.image as NSString).lastPathComponent
-            let id = known?[name] ?? known?[record.image] ?? index + 1
+            let id = known?[name] ?? known?[record.image] ?? first + index + 1
             ids[record.image] = id
             images.append(.object([("id", .number(Double(id))), ("file_name", .string(record.image))]))
         }

@@ -1,0 +1,132 @@
+import Foundation
+
+/// One task's share of a batch run split over a scheduler's array tasks (Slurm job arrays,
+/// Kubernetes Indexed Jobs): shard `index` of `count`.
+///
+/// Images are taken in the run's sorted order and split into `count` contiguous ranges of about
+/// equal work (file bytes, a proxy for decoding and resizing), so that the shards' outputs,
+/// concatenated in shard order, are the unsharded run's output (`ShardMerge`).
+public struct Shard: Codable, Equatable, Sendable {
+    public var index: Int
+    public var count: Int
+
+    public init(index: Int, count: Int) { (self.index, self.count) = (index, count) }
+
+    /// "INDEX/COUNT", either part "auto": the index from `SLURM_ARRAY_TASK_ID` (less
+    /// `SLURM_ARRAY_TASK_MIN`) or `JOB_COMPLETION_INDEX` (Kubernetes), the count from
+    /// `SLURM_ARRAY_TASK_COUNT` (or `SLURM_ARRAY_TASK_MAX - SLURM_ARRAY_TASK_MIN + 1`).
+    /// - Throws: `InputError` for a malformed text, or an "auto" whose variables are not set.
+    public init(parsing text: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 else {
+            throw InputError.invalid("a shard is INDEX/COUNT, e.g. 0/4 or auto/auto, not '\(text)'")
+        }
+        func number(_ name: String) -> Int? { environment[name].flatMap { Int($0) } }
+        let low = number("SLURM_ARRAY_TASK_MIN") ?? 0
+        var index = Int(parts[0])
+        if parts[0] == "auto" {
+            index = number("SLURM_ARRAY_TASK_ID").map { $0 - low } ?? number("JOB_COMPLETION_INDEX")
+            guard index != nil else {
+                throw InputError.invalid(
+                    "shard index 'auto' needs SLURM_ARRAY_TASK_ID (a Slurm array task) or JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); neither is set"
+                )
+            }
+        }
+        var count = Int(parts[1])
+        if parts[1] == "auto" {
+            count =
+                number("SLURM_ARRAY_TASK_COUNT")
+                ?? number("SLURM_ARRAY_TASK_MAX").map { $0 - low + 1 }
+            guard count != nil else {
+                throw InputError.invalid(
+                    "shard count 'auto' needs SLURM_ARRAY_TASK_COUNT or SLURM_ARRAY_TASK_MAX (a Slurm array task); on Kubernetes give the count, e.g. auto/8"
+                )
+            }
+        }
+        guard let index, let count, count >= 1, index >= 0, index < count else {
+            throw InputError.invalid("a shard is INDEX/COUNT with 0 <= INDEX < COUNT, not '\(text)'")
+        }
+        self.init(index: index, count: count)
+    }
+
+    /// This shard's contiguous range of `weights.count` items: the items whose work midpoint (in
+    /// the running total of `weights`) falls in this shard's equal part of the total.
+    public func range(weights: [Int]) -> Range<Int> {
+        let total = weights.reduce(0) { $0 + max($1, 1) }
+        var start = weights.count
+        var end = weights.count
+        var before = 0
+        for (item, weight) in weights.enumerated() {
+            let middle = 2 * before + max(weight, 1)  // twice the midpoint, to stay in integers
+            let owner = min(middle * count / (2 * max(total, 1)), count - 1)
+            if owner >= index && start == weights.count { start = item }
+            if owner > index {
+                end = item
+                break
+            }
+            before += max(weight, 1)
+        }
+        return start..<max(start, end)
+    }
+}
+
+/// What a shard's output is, written beside it (`<output>.shard.json`): which shard of how many,
+/// of which run (a digest of the inputs in order, of the model, and the options that change
+/// results), where its items start in the whole run, and whether it finished.
+public struct ShardRecord: Codable, Equatable, Sendable {
+    public var shard: Shard
+    /// FNV-1a 64 of the run's inputs, one path per line, in the run's order.
+    public var inputs: String
+    /// FNV-1a 64 of the model file's bytes.
+    public var model: String
+    /// The output's format ("jsonl", "csv", "coco").
+    public var format: String
+    /// The options that change the output, as text.
+    public var options: String
+    /// This shard's items: `first..<(first + items)` of the run's.
+    public var first: Int
+    public var items: Int
+    /// Set once the shard's output is complete.
+    public var complete: Bool
+
+    public init(
+        shard: Shard, inputs: String, model: String, format: String, options: String, first: Int, items: Int,
+        complete: Bool
+    ) {
+        (self.shard, self.inputs, self.model, self.format, self.options) = (shard, inputs, model, format, options)
+        (self.first, self.items, self.complete) = (first, items, complete)
+    }
+
+    public static func path(for output: String) -> String { output + ".shard.json" }
+
+    public func write(for output: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try writeFileAtomically(Array(try encoder.encode(self)), to: Self.path(for: output))
+    }
+
+    /// - Throws: `InputError` naming the file when it is missing or not a shard record.
+    public static func read(for output: String) throws -> ShardRecord {
+        let path = path(for: output)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError.invalid("\(output): no \(path) beside it: not the output of a batch run with --shard")
+        }
+        guard let record = try? JSONDecoder().decode(ShardRecord.self, from: data) else {
+            throw InputError.invalid("\(path): not a shard record")
+        }
+        return record
+    }
+
+    /// FNV-1a, 64 bits, as 16 hexadecimal digits: a digest to tell runs apart, not a secure hash.
+    public static func digest<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16).leftPadded(16, with: "0")
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int, with pad: Character) -> String {
+        String(repeating: pad, count: max(width - count, 0)) + self
+    }
+}
