@@ -168,9 +168,7 @@ struct Batch: ParsableCommand {
     private func runShard(
         _ part: Shard, of inputs: BatchInputs, model: Model, modelName: String, format: BatchRunner.Format
     ) throws -> Bool {
-        let weights = inputs.images.map { path in
-            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
-        }
+        let weights = inputs.images.map { BatchRunner.fileStamp($0).size }
         let range = part.range(weights: weights)
         let output = out ?? "batch.\(format == .coco ? "json" : format.rawValue)"
         let options = [
@@ -180,7 +178,7 @@ struct Batch: ParsableCommand {
         ].joined(separator: " ")
         var record = ShardRecord(
             shard: part, inputs: ShardRecord.digest(inputs.images.joined(separator: "\n").utf8),
-            model: ShardRecord.digest(model.serialized()), format: format.rawValue, options: options,
+            model: ShardRecord.digest(model), format: format.rawValue, options: options,
             first: range.lowerBound, items: range.count, complete: false)
         try record.write(for: output)
         var shardInputs = inputs

@@ -73,6 +73,8 @@ struct ShardCommandTests {
         let counted = ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"]
         #expect(try Shard(parsing: "auto/auto", environment: counted) == Shard(index: 3, count: 4))
         #expect(try Shard(parsing: "auto/5", environment: ["JOB_COMPLETION_INDEX": "4"]) == Shard(index: 4, count: 5))
+        let resubmitted = ["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "1"]
+        #expect(try Shard(parsing: "auto/8", environment: resubmitted) == Shard(index: 5, count: 8))
         #expect(throws: InputError.self) { try Shard(parsing: "auto/4", environment: [:]) }
         #expect(throws: InputError.self) { try Shard(parsing: "4/4", environment: [:]) }
         #expect(throws: InputError.self) { try Shard(parsing: "1-4", environment: [:]) }

@@ -196,7 +196,8 @@ public final class BatchRunner: @unchecked Sendable {
             seconds: Date().timeIntervalSince(start))
     }
 
-    static func fileStamp(_ path: String) -> (size: Int, modified: Double) {
+    /// A file's size and modification time (seconds), or (-1, 0) when it cannot be read.
+    public static func fileStamp(_ path: String) -> (size: Int, modified: Double) {
         var status = stat()
         guard stat(path, &status) == 0 else { return (-1, 0) }
         #if canImport(Darwin)

@@ -12,9 +12,12 @@ public struct Shard: Codable, Equatable, Sendable {
 
     public init(index: Int, count: Int) { (self.index, self.count) = (index, count) }
 
-    /// "INDEX/COUNT", either part "auto": the index from `SLURM_ARRAY_TASK_ID` (less
-    /// `SLURM_ARRAY_TASK_MIN`) or `JOB_COMPLETION_INDEX` (Kubernetes), the count from
-    /// `SLURM_ARRAY_TASK_COUNT` (or `SLURM_ARRAY_TASK_MAX - SLURM_ARRAY_TASK_MIN + 1`).
+    /// "INDEX/COUNT", either part "auto": the index from `SLURM_ARRAY_TASK_ID` or
+    /// `JOB_COMPLETION_INDEX` (Kubernetes), the count from `SLURM_ARRAY_TASK_COUNT` (or
+    /// `SLURM_ARRAY_TASK_MAX - SLURM_ARRAY_TASK_MIN + 1`). With "auto/auto" the array is the
+    /// whole run, so an array that starts above 0 counts from its `SLURM_ARRAY_TASK_MIN`; with a
+    /// count given ("auto/8") the task id is the index itself, so one task resubmitted alone
+    /// (`sbatch --array=5`) is shard 5 of 8.
     /// - Throws: `InputError` for a malformed text, or an "auto" whose variables are not set.
     public init(parsing text: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -23,9 +26,10 @@ public struct Shard: Codable, Equatable, Sendable {
         }
         func number(_ name: String) -> Int? { environment[name].flatMap { Int($0) } }
         let low = number("SLURM_ARRAY_TASK_MIN") ?? 0
+        let origin = parts[1] == "auto" ? low : 0
         var index = Int(parts[0])
         if parts[0] == "auto" {
-            index = number("SLURM_ARRAY_TASK_ID").map { $0 - low } ?? number("JOB_COMPLETION_INDEX")
+            index = number("SLURM_ARRAY_TASK_ID").map { $0 - origin } ?? number("JOB_COMPLETION_INDEX")
             guard index != nil else {
                 throw InputError.invalid(
                     "shard index 'auto' needs SLURM_ARRAY_TASK_ID (a Slurm array task) or JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); neither is set"
@@ -119,10 +123,35 @@ public struct ShardRecord: Codable, Equatable, Sendable {
 
     /// FNV-1a, 64 bits, as 16 hexadecimal digits: a digest to tell runs apart, not a secure hash.
     public static func digest<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 16).leftPadded(16, with: "0")
+        var hash = FNV1a()
+        hash.add(bytes)
+        return hash.hex
     }
+
+    /// The digest of a model: its metadata (sorted by key) and every tensor's name, shape and
+    /// float bits, without building its file.
+    public static func digest(_ model: Model) -> String {
+        var hash = FNV1a()
+        let file = model.safeTensors()
+        for (key, value) in file.metadata.sorted(by: { $0.key < $1.key }) { hash.add((key + "=" + value + "\n").utf8) }
+        for name in file.tensors.keys.sorted() {
+            let tensor = file.tensors[name]!
+            hash.add((name + "\(tensor.shape)").utf8)
+            tensor.data.withUnsafeBytes { hash.add($0) }
+        }
+        return hash.hex
+    }
+}
+
+/// FNV-1a, 64 bits.
+struct FNV1a {
+    private var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
+        for byte in bytes { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    }
+
+    var hex: String { String(value, radix: 16).leftPadded(16, with: "0") }
 }
 
 extension String {
