@@ -81,11 +81,12 @@ struct Eval: ParsableCommand {
     func run() throws {
         let set = try LabeledSet.load(contentsOf: labels)
         var modelSigmas: [Double]?
+        var loadedModel: Model?
         let predicted: [[PredictedPoint?]]
         do {
             if let model {
                 let loaded = testTime.applied(to: try ModelChoice.load(model).model)
-                modelSigmas = loaded.oksSigmas
+                (modelSigmas, loadedModel) = (loaded.oksSigmas, loaded)
                 predicted = try Predictions.predict(
                     set, with: loaded, labelsPath: labels, imagesRoot: imagesRoot, threads: threads)
             } else {
@@ -115,7 +116,11 @@ struct Eval: ParsableCommand {
             labels: set, predictions: predicted, thresholds: thresholds!, normalizer: normalizer, pcutoff: pcutoff,
             sigmas: sigmaList)
         if json { print(result.json.serialized) } else { print(table(result)) }
-        if let report { try writeReport(result, set: set, predictions: predicted, to: report) }
+        if let report {
+            try writeReport(
+                result, set: set, predictions: predicted, model: loadedModel, sigmas: sigmaList, normalizer: normalizer,
+                to: report)
+        }
     }
 
     private func format(_ value: Double?, _ digits: Int = 2) -> String {
@@ -157,34 +162,27 @@ struct Eval: ParsableCommand {
     }
 
     private func writeReport(
-        _ report: EvaluationReport, set: LabeledSet, predictions: [[PredictedPoint?]], to folder: String
+        _ report: EvaluationReport, set: LabeledSet, predictions: [[PredictedPoint?]], model: Model?,
+        sigmas: (values: [Double], source: String)?, normalizer: PCKNormalizer, to folder: String
     ) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try writeFileAtomically(Array((report.json.serialized + "\n").utf8), to: "\(folder)/report.json")
-        var csv = "image,mean_error_px,keypoints\n"
-        for row in report.perImage {
-            csv += "\(CSV.quote(row.image)),\(row.meanError.map { String(format: "%.4f", $0) } ?? ""),\(row.count)\n"
+        let contents = ReportFolder(
+            report: report, labels: set, predictions: predictions, labelsPath: labels, imagesRoot: imagesRoot)
+        let counts = contents.counts
+        var options: [(name: String, value: String)] = [
+            ("PCK thresholds", pck), ("PCK normaliser", normalizer.description),
+            ("pcutoff", pcutoff.map { "\($0)" } ?? "none"), ("OKS sigmas", sigmas?.source ?? "none"),
+        ]
+        if let model {
+            options.append(("Flip test", model.flipTest ? "on" : "off"))
+            options.append(("Second pass", model.secondPassScale.map { "\($0)x" } ?? "off"))
         }
-        try writeFileAtomically(Array(csv.utf8), to: "\(folder)/per_image.csv")
-        if let plot = ReportImages.pckPlot(report) {
-            try plot.writePNG(to: "\(folder)/pck.png")
-        }
-        // The worst images by mean error, ground truth beside prediction.
-        let worst = report.perImage.indices.filter { report.perImage[$0].meanError != nil }
-            .sorted { report.perImage[$0].meanError! > report.perImage[$1].meanError! }.prefix(worstImages)
-        for (rank, index) in worst.enumerated() {
-            let sample = set.samples[index]
-            let path = LabeledSet.imagePath(sample.image, labelsPath: labels, imagesRoot: imagesRoot)
-            do {
-                let picture = try ImageDecoder.decode(contentsOf: path).image
-                let caption = String(format: "mean error %.1f px", report.perImage[index].meanError!)
-                let overlay = ReportImages.sideBySide(
-                    picture, truth: sample.points, prediction: predictions[index], names: set.keypointNames,
-                    skeleton: set.skeleton, caption: caption)
-                try overlay.writePNG(to: String(format: "%@/worst_%02d.png", folder, rank + 1))
-            } catch let error as ImageError {
-                printToStandardError("no overlay for \(sample.image): \(error)")
-            }
+        let context = ReportPage.Context(
+            labels: labels, source: self.model ?? self.predictions ?? "", provenance: model?.provenance ?? [:],
+            options: options, date: ISO8601DateFormatter().string(from: Date()), images: set.samples.count,
+            labeledPoints: counts.labeled, missingLabels: counts.missing, imagesWithoutPrediction: counts.unpredicted)
+        let splits = contents.splits(thresholds: thresholds!, normalizer: normalizer, sigmas: sigmas)
+        for (image, reason) in try contents.write(to: folder, worst: worstImages, splits: splits, context: context) {
+            printToStandardError("no overlay for \(image): \(reason)")
         }
     }
 }

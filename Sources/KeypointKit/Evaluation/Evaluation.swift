@@ -113,6 +113,15 @@ public struct EvaluationReport: Sendable {
     public var oksSigmasSource: String?
     /// Per sample: image and mean error over its labeled, predicted keypoints.
     public var perImage: [(image: String, meanError: Double?, count: Int)]
+    /// Every labeled and predicted point's error in pixels, in sample then keypoint order.
+    public var errors: [Double]
+    /// Error percentiles (nearest rank) in pixels: all points, and those scoring at least `pcutoff`.
+    public var percentiles: [(percent: Int, all: Double?, cutoff: Double?)]
+    /// The fraction of labeled points predicted within each of `pixelThresholds` pixels (SLEAP's
+    /// view; a labeled point without a prediction is a miss).
+    public var pixelPCK: [Double?]
+    public static let percentileLevels = [50, 75, 90, 95, 99]
+    public static let pixelThresholds: [Double] = [1, 2, 5, 10, 20, 50]
 
     /// `predictions[i]` belongs to `labels.samples[i]`, one optional point per label keypoint.
     public init(
@@ -125,6 +134,7 @@ public struct EvaluationReport: Sendable {
         var cutoffErrors: [Double] = []
         var normalized: [[Double]] = Array(repeating: [], count: count)  // distance / scale, labeled points
         var perImage: [(String, Double?, Int)] = []
+        var pixelDistances: [Double] = []  // every labeled point's error, infinity when not predicted
         for (sample, predicted) in zip(labels.samples, predictions) {
             let scale = normalizer.scale(sample)
             var sampleErrors: [Double] = []
@@ -132,12 +142,14 @@ public struct EvaluationReport: Sendable {
                 guard let truth = sample.points[k] else { continue }
                 guard let point = predicted[k] else {
                     if scale != nil { normalized[k].append(.infinity) }  // labeled but not predicted: a miss
+                    pixelDistances.append(.infinity)
                     continue
                 }
                 let distance = ((point.x - truth.x) * (point.x - truth.x) + (point.y - truth.y) * (point.y - truth.y))
                     .squareRoot()
                 errors[k].append(distance)
                 sampleErrors.append(distance)
+                pixelDistances.append(distance)
                 if let pcutoff, point.score >= pcutoff { cutoffErrors.append(distance) }
                 if let scale { normalized[k].append(distance / scale) }
             }
@@ -157,8 +169,16 @@ public struct EvaluationReport: Sendable {
         func fraction(_ values: [Double], within threshold: Double) -> Double? {
             values.isEmpty ? nil : Double(values.filter { $0 <= threshold }.count) / Double(values.count)
         }
+        func percentile(_ values: [Double], _ percent: Int) -> Double? {
+            guard !values.isEmpty else { return nil }
+            let sorted = values.sorted()
+            return sorted[max(Int((Double(percent) / 100 * Double(sorted.count)).rounded(.up)) - 1, 0)]
+        }
         let all = errors.flatMap { $0 }
         let allNormalized = normalized.flatMap { $0 }
+        self.errors = all
+        percentiles = Self.percentileLevels.map { ($0, percentile(all, $0), percentile(cutoffErrors, $0)) }
+        pixelPCK = Self.pixelThresholds.map { fraction(pixelDistances, within: $0) }
         samples = labels.samples.count
         keypointCount = all.count
         meanError = mean(all)
@@ -250,6 +270,12 @@ public struct EvaluationReport: Sendable {
                 ("pcutoff_median_error_px", number(cutoffMedianError)), ("pcutoff_count", .number(Double(cutoffCount))),
             ]
         }
+        members.append(("error_percentiles_px", .object(percentiles.map { ("\($0.percent)", number($0.all)) })))
+        if pcutoff != nil {
+            members.append(
+                ("pcutoff_error_percentiles_px", .object(percentiles.map { ("\($0.percent)", number($0.cutoff)) })))
+        }
+        members.append(("pck_pixels", .object(zip(Self.pixelThresholds, pixelPCK).map { ("\($0.0)", number($0.1)) })))
         members += [
             ("pck_normalizer", .string(normalizer.description)),
             ("pck", .object(zip(thresholds, pck).map { ("\($0.0)", number($0.1)) })), ("pck_auc", number(auc)),

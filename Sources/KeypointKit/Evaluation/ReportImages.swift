@@ -115,3 +115,56 @@ extension Image {
         }
     }
 }
+
+extension ReportImages {
+    /// An image of the gallery in DeepLabCut's convention: "+" at each label, a dot at each
+    /// prediction scoring at least `cutoff`, "x" at one below it, in the keypoint's colour. Returns
+    /// the crop around the labeled subject (half as large again as the labels' extent, at least
+    /// 48 pixels, 300 pixels wide so a few pixels of error show) and the whole frame, both marked.
+    public static func labeledShot(
+        _ picture: Image, truth: [LabeledPoint?], prediction: [PredictedPoint?], cutoff: Double
+    ) -> (crop: Image, frame: Image) {
+        let count = truth.count
+        func mark(_ image: inout Image, _ transform: AffineTransform, size: Double) {
+            for k in 0..<count {
+                let colour = KeypointPalette.color(k, of: count)
+                if let label = truth[k] {
+                    let c = transform.apply(Point(x: label.x, y: label.y))
+                    for (dx, dy) in [(size, 0.0), (0.0, size)] {
+                        image.drawLine(
+                            from: Point(x: c.x - dx, y: c.y - dy), to: Point(x: c.x + dx, y: c.y + dy),
+                            width: max(size / 3, 1.5), color: colour)
+                    }
+                }
+                if let point = prediction[k], point.x.isFinite, point.y.isFinite {
+                    let c = transform.apply(Point(x: point.x, y: point.y))
+                    if point.score >= cutoff {
+                        image.fillCircle(center: c, radius: size * 0.55, color: .white)
+                        image.fillCircle(center: c, radius: size * 0.4, color: colour)
+                    } else {
+                        for (dx, dy) in [(size * 0.7, size * 0.7), (size * 0.7, -size * 0.7)] {
+                            image.drawLine(
+                                from: Point(x: c.x - dx, y: c.y - dy), to: Point(x: c.x + dx, y: c.y + dy),
+                                width: max(size / 3, 1.5), color: colour)
+                        }
+                    }
+                }
+            }
+        }
+        var frame = picture
+        mark(&frame, .identity, size: max(Double(max(picture.width, picture.height)) / 120, 3))
+        let labeled = truth.compactMap { $0 }
+        let xs = labeled.map(\.x), ys = labeled.map(\.y)
+        let extent = max((xs.max() ?? 0) - (xs.min() ?? 0), (ys.max() ?? 0) - (ys.min() ?? 0))
+        let side = max(extent * 1.5, 48)
+        let center =
+            labeled.isEmpty
+            ? Point(x: Double(picture.width - 1) / 2, y: Double(picture.height - 1) / 2)
+            : Point(x: ((xs.min() ?? 0) + (xs.max() ?? 0)) / 2, y: ((ys.min() ?? 0) + (ys.max() ?? 0)) / 2)
+        let transform = AffineTransform.crop(
+            center: center, width: side, height: side, targetWidth: 300, targetHeight: 300)
+        var crop = picture.warped(by: transform, width: 300, height: 300, fill: RGB(128, 128, 128))
+        mark(&crop, transform, size: 7)
+        return (crop, frame)
+    }
+}
