@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct kp_video {
@@ -28,6 +29,7 @@ struct kp_video {
     int64_t next_index;
     int draining;              // the demuxer is done; the decoder is being flushed
     int finished;
+    int64_t seek_target;       // after a seek: frames before this timestamp are dropped; else INT64_MIN
     int64_t damage_frame;      // the frame being read when FFmpeg first reported an error, or -1
     char damage[KP_VIDEO_MESSAGE_CAPACITY];
 };
@@ -97,6 +99,7 @@ int kp_video_open(const char *path, int threads, kp_video **video, kp_video_info
         return KP_VIDEO_ERROR_MEMORY;
     }
     v->damage_frame = -1;
+    v->seek_target = INT64_MIN;
     kp_video_current = v;
     int status = kp_video_open_streams(v, path, threads, info, message);
     kp_video_current = NULL;
@@ -310,6 +313,20 @@ int kp_video_next(kp_video *v, uint8_t *rgb, int64_t *index, double *time,
     }
     AVStream *stream = v->format->streams[v->stream];
     int64_t pts = v->frame->best_effort_timestamp;
+    if (v->seek_target != INT64_MIN) {  // the frames a seek landed before its keyframe: not ours
+        if (pts != AV_NOPTS_VALUE && pts < v->seek_target) {
+            av_frame_unref(v->frame);
+            return kp_video_next(v, rgb, index, time, message);
+        }
+        if (pts != v->seek_target) {
+            snprintf(message, KP_VIDEO_MESSAGE_CAPACITY, "the seek to frame %lld landed on another frame",
+                     (long long)v->next_index);
+            av_frame_unref(v->frame);
+            v->finished = 1;
+            return KP_VIDEO_ERROR_DECODE;
+        }
+        v->seek_target = INT64_MIN;
+    }
     int64_t start = stream->start_time != AV_NOPTS_VALUE ? stream->start_time : 0;
     *time = pts != AV_NOPTS_VALUE ? (pts - start) * av_q2d(stream->time_base) : NAN;
     *index = v->next_index++;
@@ -357,3 +374,96 @@ void kp_video_close(kp_video *v) {
     avformat_close_input(&v->format);
     av_free(v);
 }
+
+static int kp_video_compare(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int kp_video_keyframes(const char *path, int64_t **indices, int64_t **timestamps, size_t *count, int64_t *frames,
+                       char message[KP_VIDEO_MESSAGE_CAPACITY]) {
+    *indices = NULL;
+    *timestamps = NULL;
+    *count = 0;
+    *frames = 0;
+    AVFormatContext *format = NULL;
+    int error = avformat_open_input(&format, path, NULL, NULL);
+    if (error >= 0) error = avformat_find_stream_info(format, NULL);
+    int stream = error >= 0 ? av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0) : error;
+    if (stream < 0) {
+        kp_video_say(message, "not a video FFmpeg can read", stream);
+        avformat_close_input(&format);
+        return KP_VIDEO_ERROR_OPEN;
+    }
+    size_t capacity = 1024, total = 0, keys = 0;
+    int64_t *all = malloc(capacity * sizeof *all), *key = malloc(capacity * sizeof *key);
+    AVPacket *packet = av_packet_alloc();
+    int status = all && key && packet ? 0 : KP_VIDEO_ERROR_MEMORY;
+    while (status == 0 && av_read_frame(format, packet) >= 0) {
+        if (packet->stream_index == stream && !(packet->flags & AV_PKT_FLAG_DISCARD)) {
+            if (packet->pts == AV_NOPTS_VALUE) {
+                snprintf(message, KP_VIDEO_MESSAGE_CAPACITY, "packet %zu has no timestamp: frames cannot be found by seeking",
+                         total);
+                status = KP_VIDEO_ERROR_DECODE;
+            } else {
+                if (total == capacity) {
+                    capacity *= 2;
+                    int64_t *grown = realloc(all, capacity * sizeof *all), *grown_keys = realloc(key, capacity * sizeof *key);
+                    if (grown) all = grown;
+                    if (grown_keys) key = grown_keys;
+                    if (!grown || !grown_keys) status = KP_VIDEO_ERROR_MEMORY;
+                }
+                if (status == 0) {
+                    all[total++] = packet->pts;
+                    if (packet->flags & AV_PKT_FLAG_KEY) key[keys++] = packet->pts;
+                }
+            }
+        }
+        av_packet_unref(packet);
+    }
+    av_packet_free(&packet);
+    avformat_close_input(&format);
+    if (status != 0) {
+        if (status == KP_VIDEO_ERROR_MEMORY) snprintf(message, KP_VIDEO_MESSAGE_CAPACITY, "out of memory");
+        free(all);
+        free(key);
+        return status;
+    }
+    qsort(all, total, sizeof *all, kp_video_compare);
+    qsort(key, keys, sizeof *key, kp_video_compare);
+    int64_t *ranks = malloc((keys ? keys : 1) * sizeof *ranks);
+    if (ranks == NULL) {
+        free(all);
+        free(key);
+        snprintf(message, KP_VIDEO_MESSAGE_CAPACITY, "out of memory");
+        return KP_VIDEO_ERROR_MEMORY;
+    }
+    size_t position = 0;
+    for (size_t k = 0; k < keys; k++) {  // a keyframe's index: how many frames show before it
+        while (position < total && all[position] < key[k]) position++;
+        ranks[k] = (int64_t)position;
+    }
+    free(all);
+    *indices = ranks;
+    *timestamps = key;
+    *count = keys;
+    *frames = (int64_t)total;
+    return 0;
+}
+
+int kp_video_seek(kp_video *v, int64_t timestamp, int64_t index, char message[KP_VIDEO_MESSAGE_CAPACITY]) {
+    int error = av_seek_frame(v->format, v->stream, timestamp, AVSEEK_FLAG_BACKWARD);
+    if (error < 0) {
+        kp_video_say(message, "the video cannot seek", error);
+        return KP_VIDEO_ERROR_DECODE;
+    }
+    avcodec_flush_buffers(v->codec);
+    v->damage_frame = -1;
+    v->next_index = index;
+    v->seek_target = timestamp;
+    v->draining = 0;
+    v->finished = 0;
+    return 0;
+}
+
+int kp_video_damaged(const kp_video *v) { return v->damage_frame >= 0; }

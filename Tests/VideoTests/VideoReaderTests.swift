@@ -59,3 +59,36 @@ struct VideoReaderTests {
             "\(name): \(frames.map(\.time)) vs \(times)")
     }
 }
+
+/// Starting part way: from a keyframe when that gives the frames reading from the start gives.
+struct VideoSeekTests {
+    /// A clean H.264 video (an IDR frame every 12): frames 40-49 read after a seek to the keyframe
+    /// at 36 equal those read from the start, byte for byte, with the same indices and times.
+    @Test func seekingToAKeyframeReadsTheSameFrames() throws {
+        let folder = try TemporaryFolder()
+        let video = try VideoFixtures.make(
+            folder.file("gop.mp4"), frames: 60,
+            options: ["-c:v", "libx264", "-g", "12", "-bf", "2", "-pix_fmt", "yuv420p"])
+        let (frames, keyframes) = try VideoReader.keyframes(of: video)
+        #expect(frames == 60 && keyframes.map(\.index) == [0, 12, 24, 36, 48])
+        let keyframe = try #require(VideoAnalysis.seekable(video, before: 40))
+        #expect(keyframe.index == 36)
+        let whole = try VideoReader(contentsOf: video)
+        var expected: [VideoFrame] = []
+        while let frame = try whole.next() { expected.append(frame) }
+        let seeking = try VideoReader(contentsOf: video)
+        try seeking.seek(to: keyframe)
+        for index in 36..<50 {
+            let frame = try #require(try seeking.next())
+            #expect(frame.index == index && frame.time == expected[index].time)
+            #expect(frame.image.pixels == expected[index].image.pixels, "frame \(index)")
+        }
+    }
+
+    /// The openfield project's video marks I-frames that are not clean access points as keyframes:
+    /// decoding after a seek reports missing references, so it is read from the start instead.
+    @Test func keyframesThatAreNotCleanAccessPointsAreNotUsed() throws {
+        let video = SharedData.path("dlc-openfield/examples/openfield-Pranav-2018-10-30/videos/m3v1mp4.mp4")
+        #expect(VideoAnalysis.seekable(video, before: 2000) == nil)
+    }
+}

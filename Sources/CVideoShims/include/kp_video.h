@@ -51,6 +51,24 @@ int kp_video_next(kp_video *video, uint8_t *rgb, int64_t *index, double *time,
 
 void kp_video_close(kp_video *video);
 
+// The video's keyframes, for starting part way without decoding what comes before: demuxes every
+// packet of the video stream (decoding none) and returns, in frame order, each keyframe's frame
+// index (its presentation timestamp's rank among all the stream's packets) and timestamp, and
+// the frame count the packets imply. `*indices` and `*timestamps` are malloc'd (free them).
+// Returns 0, or a negative status with a message (a packet without a timestamp: no exact index).
+int kp_video_keyframes(const char *path, int64_t **indices, int64_t **timestamps, size_t *count, int64_t *frames,
+                       char message[KP_VIDEO_MESSAGE_CAPACITY]);
+
+// Whether FFmpeg has reported an error while this video was read (since it was opened or last
+// moved to a keyframe): a frame after a seek may then be wrong (a keyframe that is not a clean
+// access point, whose followers refer to frames before it).
+int kp_video_damaged(const kp_video *video);
+
+// Moves to the keyframe with timestamp `timestamp` (from kp_video_keyframes), whose frame index
+// is `index`: the next frame kp_video_next returns is that keyframe, numbered `index`. Returns 0,
+// or a negative status with a message (then read from the start instead).
+int kp_video_seek(kp_video *video, int64_t timestamp, int64_t index, char message[KP_VIDEO_MESSAGE_CAPACITY]);
+
 // Writing a video (labeled videos), the container from the file name (.mp4, .mkv, .avi, ...),
 // H.264 when this FFmpeg build has an encoder for it and the container takes it, else the
 // container's default video codec; 4:2:0, an odd last column or row repeated.

@@ -120,9 +120,16 @@ public final class VideoAnalysis: @unchecked Sendable {
             frames: journal.records.count, resumed: resumed, seconds: Date().timeIntervalSince(start), error: failure)
     }
 
-    /// Reads the video, queueing each selected frame not already journaled.
+    /// Reads the video, queueing each selected frame not already journaled. A selection that
+    /// starts part way begins at the last keyframe before it, so the frames before are not decoded
+    /// (`seekable`); otherwise the video is read from its start.
     private func feed(_ reader: VideoReader, skipping done: Set<Int>, into queue: FrameQueue) throws {
         var index = 0
+        let start = options.frames?.lowerBound ?? 0
+        if start > 0, let keyframe = Self.seekable(reader.path, before: start) {
+            try reader.seek(to: keyframe)
+            index = keyframe.index
+        }
         let end = options.frames?.upperBound ?? .max
         while index < end {
             if selects(index) && !done.contains(index) {
@@ -133,6 +140,23 @@ public final class VideoAnalysis: @unchecked Sendable {
             }
             index += 1
         }
+    }
+
+    /// The last keyframe at or before frame `start` that reading can begin at and get the frames
+    /// reading from the start gets: one whose group of frames, up to the next keyframe, decodes
+    /// after a seek without FFmpeg reporting an error (a keyframe that is not a clean access
+    /// point, such as an H.264 I-frame that is not IDR, leaves its followers referring to frames
+    /// before it: the decoder then reports missing references). Nil when there is none.
+    static func seekable(_ video: String, before start: Int) -> VideoReader.Keyframe? {
+        guard let keyframes = try? VideoReader.keyframes(of: video).keyframes,
+            let at = keyframes.lastIndex(where: { $0.index <= start }), keyframes[at].index > 0,
+            let probe = try? VideoReader(contentsOf: video), (try? probe.seek(to: keyframes[at])) != nil
+        else { return nil }
+        let next = at + 1 < keyframes.count ? keyframes[at + 1].index : start + 1
+        for _ in keyframes[at].index..<max(next, start + 1) {
+            guard (try? probe.skip()) != nil, !probe.hasReportedErrors else { return nil }
+        }
+        return probe.hasReportedErrors ? nil : keyframes[at]
     }
 
     /// The journal's header: what the records depend on.

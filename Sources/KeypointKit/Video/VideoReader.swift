@@ -142,4 +142,45 @@ public final class VideoReader {
     private static func string<T>(_ tuple: T) -> String {
         withUnsafeBytes(of: tuple) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
+
+    /// A keyframe: where reading can start without decoding what comes before.
+    public struct Keyframe: Equatable, Sendable {
+        /// Its frame index.
+        public var index: Int
+        /// Its presentation timestamp, in the stream's time base.
+        public var timestamp: Int64
+    }
+
+    /// The keyframes of the video at `path`, in frame order, and the frame count its packets imply
+    /// (found by demuxing every packet, decoding none).
+    /// - Throws: `VideoError` when the file cannot be read, or a packet has no timestamp (its
+    ///   frames cannot then be found by seeking).
+    public static func keyframes(of path: String) throws -> (frames: Int, keyframes: [Keyframe]) {
+        var indices: UnsafeMutablePointer<Int64>?
+        var timestamps: UnsafeMutablePointer<Int64>?
+        var count = 0
+        var frames: Int64 = 0
+        var message = [CChar](repeating: 0, count: Int(KP_VIDEO_MESSAGE_CAPACITY))
+        let status = kp_video_keyframes(path, &indices, &timestamps, &count, &frames, &message)
+        defer {
+            free(indices)
+            free(timestamps)
+        }
+        guard status == 0 else { throw error(status, path: path, message: message) }
+        return (Int(frames), (0..<count).map { Keyframe(index: Int(indices![$0]), timestamp: timestamps![$0]) })
+    }
+
+    /// Whether FFmpeg reported an error while reading since the video was opened or last moved to
+    /// a keyframe (frames read after a seek may then be wrong).
+    public var hasReportedErrors: Bool { kp_video_damaged(video) != 0 }
+
+    /// Moves to `keyframe` (from `keyframes(of:)`): the next frame read is that keyframe, with its
+    /// index. Should the seek land elsewhere, the reading after it throws `VideoError.damaged`
+    /// ("the seek ... landed on another frame") rather than number frames wrongly.
+    public func seek(to keyframe: Keyframe) throws {
+        var message = [CChar](repeating: 0, count: Int(KP_VIDEO_MESSAGE_CAPACITY))
+        let status = kp_video_seek(video, keyframe.timestamp, Int64(keyframe.index), &message)
+        guard status == 0 else { throw Self.error(status, path: path, message: message) }
+        done = false
+    }
 }
