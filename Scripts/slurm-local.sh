@@ -3,7 +3,8 @@
 # munge; state, spool, sockets and logs in a temporary folder), submits `sbatch --array=0-3` of
 # `keypoints batch --shard auto/auto` over the openfield project's 100 labeled frames with the
 # built-in mouse model, merges the four outputs and compares them byte for byte with an unsharded
-# run; then again with task 2 cancelled part way (`scancel`) and resubmitted alone with --resume.
+# run; then again with task 2 cancelled part way (`scancel`) and resubmitted alone with --resume;
+# then a 4-task array over a video (its frames split at keyframes), merged and compared likewise.
 # Stops the daemons it started. Runs as root (the daemons run as root here, as in CI's container).
 #
 # Usage: bash Scripts/slurm-local.sh [KEYPOINTS_BINARY]   (default: a release build)
@@ -123,3 +124,26 @@ job=$(OUT_DIR="$work/run2" SHARD_COUNT=4 RESUME=--resume sbatch --parsable --arr
 wait_for "$job"
 "$keypoints" merge "$work"/run2/shard-{0,1,2,3}.csv --out "$work/run2.csv"
 compare "$work/run2.csv" "array with task 2 cancelled and resubmitted"
+
+# 3. A video: the frames split into four parts starting at keyframes, merged.
+ffmpeg -v error -f lavfi -i testsrc2=size=320x240:rate=25 -frames:v 300 -c:v libx264 -g 25 -pix_fmt yuv420p \
+    "$work/clip.mp4"
+cat >"$work/video.sh" <<JOB
+#!/bin/bash
+#SBATCH --cpus-per-task=1
+#SBATCH --output=$work/out/video-%a.log
+exec "$keypoints" batch "$work/clip.mp4" --model mouse --format jsonl --jobs 1 --quiet --single-pass \
+    --out "$work/video/part-\${SLURM_ARRAY_TASK_ID}.jsonl" --shard auto/auto
+JOB
+mkdir -p "$work/video"
+"$keypoints" batch "$work/clip.mp4" --model mouse --format jsonl --jobs 2 --quiet --single-pass \
+    --out "$work/video-unsharded.jsonl"
+job=$(sbatch --parsable --array=0-3 --export=ALL "$work/video.sh")
+wait_for "$job"
+"$keypoints" merge "$work"/video/part-{0,1,2,3}.jsonl --out "$work/video-merged.jsonl"
+if cmp -s "$work/video-unsharded.jsonl" "$work/video-merged.jsonl"; then
+    echo "slurm-local: 4-task array over a video: identical to the unsharded run"
+else
+    echo "slurm-local: 4-task array over a video: DIFFERS from the unsharded run" >&2
+    exit 1
+fi

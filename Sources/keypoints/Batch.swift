@@ -126,8 +126,8 @@ struct Batch: ParsableCommand {
         let loaded = testTime.applied(to: chosen)
         var failed = false
         if let shard {
-            guard inputs.videos.isEmpty else {
-                throw ValidationError("--shard splits images; videos cannot be sharded yet (\(inputs.videos[0]))")
+            guard inputs.videos.isEmpty || inputs.images.isEmpty else {
+                throw ValidationError("--shard a run of images or a run of videos, not both at once")
             }
             let part: Shard
             do {
@@ -135,7 +135,14 @@ struct Batch: ParsableCommand {
             } catch let error as InputError {
                 throw ValidationError("--shard: \(error)")
             }
-            failed = try runShard(part, of: inputs, model: loaded, modelName: modelName, format: chosenFormat)
+            if inputs.videos.isEmpty {
+                failed = try runShard(part, of: inputs, model: loaded, modelName: modelName, format: chosenFormat)
+            } else {
+                failed = try runVideoShard(
+                    part, of: inputs.videos, outputs: outputs, model: loaded, modelName: modelName)
+            }
+            if failed { throw ExitCode(1) }
+            return
         } else if !inputs.images.isEmpty {
             failed = try runImages(inputs, model: loaded, modelName: modelName, format: chosenFormat) || failed
         }
@@ -179,7 +186,7 @@ struct Batch: ParsableCommand {
         var record = ShardRecord(
             shard: part, inputs: ShardRecord.digest(inputs.images.joined(separator: "\n").utf8),
             model: ShardRecord.digest(model), format: format.rawValue, options: options,
-            first: range.lowerBound, items: range.count, complete: false)
+            first: range.lowerBound, items: range.count, span: 0..<inputs.images.count, complete: false)
         try record.write(for: output)
         var shardInputs = inputs
         shardInputs.images = Array(inputs.images[range])
@@ -187,6 +194,50 @@ struct Batch: ParsableCommand {
             shardInputs, model: model, modelName: modelName, format: format, firstItem: range.lowerBound)
         record.complete = true
         try record.write(for: output)
+        return failed
+    }
+
+    /// Shard `part` of the videos' frames: each video it reaches, its part of the frames, into
+    /// that video's output with a shard record (the span: the video's frames to analyse).
+    private func runVideoShard(
+        _ part: Shard, of videos: [String], outputs: [String], model: Model, modelName: String
+    ) throws -> Bool {
+        var windows: [Range<Int>] = []
+        var keyframes: [[Int]] = []
+        var counts: [String] = []
+        for video in videos {
+            let scan = try? VideoReader.keyframes(of: video)  // an unreadable video: no frames, reported by its shard 0
+            let frames = scan?.frames ?? 0
+            let selection = try frameRange() ?? 0..<Int.max
+            windows.append(min(selection.lowerBound, frames)..<min(selection.upperBound, frames))
+            keyframes.append(scan?.keyframes.map(\.index) ?? [])
+            counts.append("\(video) \(frames)")
+        }
+        let parts = part.parts(windows: windows, keyframes: keyframes)
+        let options =
+            "format=\(format) every=\(every) frames=\(frames ?? ":") flip_test=\(model.flipTest) second_pass=\(model.secondPassScale.map { "\($0)" } ?? "none") model=\(modelName)"
+        var failed = false
+        for (number, video) in videos.enumerated() {
+            guard let range = parts[number] ?? (windows[number].isEmpty && part.index == 0 ? windows[number] : nil)
+            else {
+                continue
+            }
+            var record = ShardRecord(
+                shard: part, inputs: ShardRecord.digest(counts.joined(separator: "\n").utf8),
+                model: ShardRecord.digest(model), format: format, options: options, first: range.lowerBound,
+                items: range.count, span: windows[number], complete: false)
+            try record.write(for: outputs[number])
+            var settings = VideoAnalysis.Options(
+                modelName: modelName, format: BatchRunner.Format(rawValue: format)!, jobs: jobs, resume: resume,
+                frames: try frameRange(), every: every)
+            settings.part = range
+            let analysis = VideoAnalysis(model: model, options: settings)
+            let summary = try analysis.run(video: video, output: outputs[number]) { _ in }
+            if let error = summary.error { printToStandardError("\(error)") }
+            failed = failed || summary.error != nil
+            record.complete = true
+            try record.write(for: outputs[number])
+        }
         return failed
     }
 

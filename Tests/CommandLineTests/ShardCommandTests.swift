@@ -38,6 +38,46 @@ struct ShardCommandTests {
         }
     }
 
+    /// A video's frames split into contiguous parts that start at keyframes (an IDR frame every
+    /// 12): merged JSON Lines and CSV equal the unsharded output for 1, 2, 4 and 7 shards.
+    @Test(arguments: ["jsonl", "csv"])
+    func videoShardsMergeIntoTheUnshardedOutput(format: String) throws {
+        let folder = try TemporaryFolder()
+        let model = folder.file("model.safetensors")
+        try TestModels.small().write(to: model)
+        let video = try VideoFixtures.make(
+            folder.file("clip.mp4"), frames: 100, size: "128x96",
+            options: ["-c:v", "libx264", "-g", "12", "-bf", "2", "-pix_fmt", "yuv420p"])
+        let whole = folder.file("whole.\(format)")
+        _ = try CommandLineTool.run(["batch", video, "--model", model, "--format", format, "--out", whole, "--quiet"])
+        for count in [1, 2, 4, 7] {
+            let shards = (0..<count).map { folder.file("s\($0)of\(count).\(format)") }
+            for (index, out) in shards.enumerated() {
+                let run = try CommandLineTool.run(
+                    [
+                        "batch", video, "--model", model, "--format", format, "--out", out, "--shard",
+                        "\(index)/\(count)",
+                        "--quiet",
+                    ])
+                #expect(run.status == 0, "\(run.errors)")
+                let record = try ShardRecord.read(for: out)
+                #expect(
+                    record.first % 12 == 0 && record.span == [0, 100], "shard \(index) of \(count) starts at a keyframe"
+                )
+            }
+            let merged = folder.file("merged\(count).\(format)")
+            let merge = try CommandLineTool.run(["merge"] + shards.reversed() + ["--out", merged])
+            #expect(merge.status == 0, "\(merge.errors)")
+            #expect(FileManager.default.contentsEqual(atPath: merged, andPath: whole), "\(format), \(count) shards")
+        }
+        let partial = try CommandLineTool.run(
+            [
+                "merge", folder.file("s0of4.\(format)"), folder.file("s2of4.\(format)"), folder.file("s3of4.\(format)"),
+                "--out", folder.file("x"),
+            ])
+        #expect(partial.status == 1 && partial.errors.contains("shard(s) 1 of 4 missing"), "\(partial.errors)")
+    }
+
     @Test func mergeRefusesShardsThatAreNotOneRun() throws {
         let folder = try TemporaryFolder()
         let (images, model) = try BatchCommandTests.fixture(folder)
@@ -90,5 +130,17 @@ struct ShardCommandTests {
             #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
         }
         #expect(Shard(index: 0, count: 2).range(weights: weights) == 0..<10)
+    }
+
+    /// Two videos' frames, one after the other, in four parts whose inner ends move to keyframes:
+    /// every frame in exactly one part.
+    @Test func videoPartsTileTheFramesAtKeyframes() {
+        let windows = [0..<30, 0..<50]
+        let keyframes = [[0, 10, 20], [0, 25]]
+        let parts = (0..<4).map { Shard(index: $0, count: 4).parts(windows: windows, keyframes: keyframes) }
+        #expect(parts[0] == [0: 0..<20])
+        #expect(parts[1] == [0: 20..<30])
+        #expect(parts[2] == [1: 0..<25])
+        #expect(parts[3] == [1: 25..<50])
     }
 }

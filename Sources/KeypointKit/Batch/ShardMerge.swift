@@ -67,12 +67,25 @@ public enum ShardMerge {
             }
             byIndex[record.shard.index] = output
         }
-        let missing = (0..<first.shard.count).filter { byIndex[$0] == nil }
-        guard missing.isEmpty else {
-            throw InputError.invalid(
-                "shard(s) \(missing.map(String.init).joined(separator: ", ")) of \(first.shard.count) missing")
+        // The shards' items must tile the run's (or the video's) span, in order, without a gap.
+        let order = records.indices.sorted {
+            (records[$0].first, records[$0].shard.index) < (records[$1].first, records[$1].shard.index)
         }
-        return (0..<first.shard.count).map { byIndex[$0]! }
+        var reached = first.span[0]
+        for index in order where records[index].items > 0 {
+            guard records[index].first == reached else { break }
+            reached += records[index].items
+        }
+        guard reached == first.span[1] && records.allSatisfy({ $0.span == first.span }) else {
+            let missing = (0..<first.shard.count).filter { byIndex[$0] == nil }
+            let gap = "items \(reached)..<\(first.span[1]) are in none of the shards given"
+            throw InputError.invalid(
+                missing.isEmpty
+                    ? gap
+                    : "shard(s) \(missing.map(String.init).joined(separator: ", ")) of \(first.shard.count) missing (\(gap))"
+            )
+        }
+        return order.map { outputs[$0] }
     }
 
     /// Copies the bytes of `path` from `start` to its end less `trimming`, in 1 MiB pieces, each

@@ -53,6 +53,38 @@ public struct Shard: Codable, Equatable, Sendable {
         self.init(index: index, count: count)
     }
 
+    /// This shard's part of each video: the videos' frames in `windows` (each video's frames to
+    /// analyse), one after another, split into `count` runs of equal length, each boundary moved
+    /// to the nearest of its video's keyframes (`keyframes`, frame indices), so that shards start
+    /// where reading can start and no two decode the same stretch. Videos the shard does not
+    /// reach are left out.
+    public func parts(windows: [Range<Int>], keyframes: [[Int]]) -> [Int: Range<Int>] {
+        let total = windows.reduce(0) { $0 + $1.count }
+        // Global position -> (video, frame index), the frame index snapped to a keyframe.
+        func boundary(_ k: Int) -> (video: Int, frame: Int) {
+            var position = total * k / count
+            for (video, window) in windows.enumerated() {
+                if position < window.count || video == windows.count - 1 {
+                    let frame = window.lowerBound + min(position, window.count)
+                    let snapped = keyframes[video].filter { window.contains($0) || $0 == window.upperBound }
+                        .min { abs($0 - frame) < abs($1 - frame) }
+                    return (video, k == 0 || k == count ? frame : snapped ?? frame)
+                }
+                position -= window.count
+            }
+            return (0, 0)
+        }
+        let (startVideo, startFrame) = boundary(index)
+        let (endVideo, endFrame) = boundary(index + 1)
+        var parts: [Int: Range<Int>] = [:]
+        for video in windows.indices where video >= startVideo && video <= endVideo {
+            let lower = video == startVideo ? startFrame : windows[video].lowerBound
+            let upper = video == endVideo ? endFrame : windows[video].upperBound
+            if lower < upper { parts[video] = lower..<upper }
+        }
+        return parts
+    }
+
     /// This shard's contiguous range of `weights.count` items: the items whose work midpoint (in
     /// the running total of `weights`) falls in this shard's equal part of the total.
     public func range(weights: [Int]) -> Range<Int> {
@@ -87,18 +119,22 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     public var format: String
     /// The options that change the output, as text.
     public var options: String
-    /// This shard's items: `first..<(first + items)` of the run's.
+    /// This shard's items: `first..<(first + items)` of the run's (a video's frames, for a video).
     public var first: Int
     public var items: Int
+    /// The items of the whole run (or of the video): `span[0]..<span[1]`; the shards' items tile it.
+    public var span: [Int]
     /// Set once the shard's output is complete.
     public var complete: Bool
 
     public init(
         shard: Shard, inputs: String, model: String, format: String, options: String, first: Int, items: Int,
-        complete: Bool
+        span: Range<Int>, complete: Bool
     ) {
         (self.shard, self.inputs, self.model, self.format, self.options) = (shard, inputs, model, format, options)
-        (self.first, self.items, self.complete) = (first, items, complete)
+        (self.first, self.items, self.span, self.complete) = (
+            first, items, [span.lowerBound, span.upperBound], complete
+        )
     }
 
     public static func path(for output: String) -> String { output + ".shard.json" }

@@ -31,6 +31,8 @@ public final class VideoAnalysis: @unchecked Sendable {
         public var frames: Range<Int>?
         /// Analyse every `every`-th frame of the range (its first, then every `every` after).
         public var every: Int
+        /// A shard's part of the video (`BatchRunner` shards): only these frames of the selection.
+        public var part: Range<Int>?
 
         public init(
             modelName: String, format: BatchRunner.Format, jobs: Int, resume: Bool, frames: Range<Int>? = nil,
@@ -70,6 +72,16 @@ public final class VideoAnalysis: @unchecked Sendable {
     func selects(_ index: Int) -> Bool {
         let start = options.frames?.lowerBound ?? 0
         return index >= start && index < (options.frames?.upperBound ?? .max) && (index - start) % options.every == 0
+            && options.part.map { $0.contains(index) } ?? true
+    }
+
+    /// The frames this run reads: the selection, within the shard's part.
+    var window: Range<Int> {
+        let selection = options.frames ?? 0..<Int.max
+        guard let part = options.part else { return selection }
+        return max(
+            selection.lowerBound, part.lowerBound)..<max(
+                min(selection.upperBound, part.upperBound), max(selection.lowerBound, part.lowerBound))
     }
 
     /// Analyses `video` into `output`; `progress` is called after each frame (from a worker).
@@ -125,12 +137,12 @@ public final class VideoAnalysis: @unchecked Sendable {
     /// (`seekable`); otherwise the video is read from its start.
     private func feed(_ reader: VideoReader, skipping done: Set<Int>, into queue: FrameQueue) throws {
         var index = 0
-        let start = options.frames?.lowerBound ?? 0
+        let start = window.lowerBound
         if start > 0, let keyframe = Self.seekable(reader.path, before: start) {
             try reader.seek(to: keyframe)
             index = keyframe.index
         }
-        let end = options.frames?.upperBound ?? .max
+        let end = window.upperBound
         while index < end {
             if selects(index) && !done.contains(index) {
                 guard let frame = try reader.next() else { return }
@@ -163,10 +175,11 @@ public final class VideoAnalysis: @unchecked Sendable {
     private func header(_ video: String) -> JSONValue {
         let (size, modified) = BatchRunner.fileStamp(video)
         let range = options.frames.map { "\($0.lowerBound):\($0.upperBound)" } ?? ":"
+        let part = options.part.map { "\($0.lowerBound):\($0.upperBound)" } ?? ":"
         return .object([
             ("video", .string(video)), ("size", .number(Double(size))), ("modified", .number(modified)),
             ("model", .string(options.modelName)), ("frames", .string(range)),
-            ("every", .number(Double(options.every))),
+            ("every", .number(Double(options.every))), ("part", .string(part)),
         ])
     }
 
