@@ -194,6 +194,13 @@ struct FlipPairTests {
         #expect(FlipPairs.infer(["snout", "leftear", "rightear", "tailbase"]) == [[1, 2]])
         #expect(FlipPairs.infer(["r_ankle", "l_ankle", "neck"]) == [[1, 0]])
         #expect(FlipPairs.infer(["Left_Eye", "Right_Eye", "wing_l", "wing_r"]) == [[0, 1], [2, 3]])
+        // Lightning Pose's mirror mouse (paws numbered around the body) and the bees' legs.
+        let mirror = ["paw1LH_top", "paw2LF_top", "paw3RF_top", "paw4RH_top", "paw1LH_bot", "paw4RH_bot", "nose_top"]
+        #expect(FlipPairs.infer(mirror) == [[0, 3], [1, 2], [4, 5]])
+        #expect(FlipPairs.infer(["forelegL1", "forelegR1", "forelegL2", "forelegR2", "thorax"]) == [[0, 1], [2, 3]])
+        #expect(FlipPairs.infer(["obsLow_bot", "obsRound_bot"]) == [], "a capital starting a word is not a side")
+        #expect(
+            FlipPairs.infer(["finger1L", "finger2R", "finger3R"]) == [], "an ambiguous digit-free match pairs nothing")
         #expect(FlipPairs.infer(["left_only", "nose"]).isEmpty)
         #expect(
             FlipPairs.infer(["REar", "LEar", "earL", "earR", "l-paw", "r-paw", "hip.r", "hip.l"]) == [

@@ -5,14 +5,23 @@ public enum FlipPairs {
     /// - "left"/"right" anywhere, case ignored: left_wrist, LeftEar, ear_left;
     /// - "l"/"r" set off by "_", "-", "." or a space at either end: l_ankle, R-knee, ear.l;
     /// - a capital L/R before another capital (LEar, RForepaw) or after a small letter or digit
-    ///   (earL, paw2R).
-    /// A bare l/r glued to a small letter (lear, rear) is ambiguous and not paired.
+    ///   (earL, paw2R), also inside a name when a capital, digit or separator follows it
+    ///   (forelegL1 / forelegR1, paw1LH_top / paw4RH_top).
+    /// A bare l/r glued to a small letter (lear, rear) is ambiguous and not paired. Names that
+    /// match only once their digits are set aside pair too when that match is unique: the mirror
+    /// mouse's paws are numbered around the body (paw1LH with paw4RH, paw2LF with paw3RF).
     public static func infer(_ names: [String]) -> [[Int]] {
         let sides = names.map(side)
+        func withoutDigits(_ text: String) -> String { String(text.filter { !$0.isNumber }) }
         var pairs: [[Int]] = []
         for (left, sided) in sides.enumerated() {
             guard let sided, sided.isLeft else { continue }
-            if let right = sides.firstIndex(where: { $0 != nil && !$0!.isLeft && $0!.rest == sided.rest }) {
+            let rights = sides.indices.filter { sides[$0] != nil && !sides[$0]!.isLeft }
+            let exact = rights.filter { sides[$0]!.rest == sided.rest }
+            let loose = rights.filter { withoutDigits(sides[$0]!.rest) == withoutDigits(sided.rest) }
+            if let right = exact.first ?? (loose.count == 1 ? loose.first : nil),
+                !pairs.contains(where: { $0[1] == right })
+            {
                 pairs.append([left, right])
             }
         }
@@ -61,6 +70,19 @@ public enum FlipPairs {
             separators.contains(beforeLast) || (last.isUppercase && (beforeLast.isLowercase || beforeLast.isNumber))
         {
             return (isLeft, String(lower.dropLast(separators.contains(beforeLast) ? 2 : 1)) + "*")
+        }
+        // A capital L/R inside: after a small letter or digit, before a capital, digit or separator.
+        for position in 1..<(characters.count - 1) {
+            let letter = characters[position]
+            guard letter == "L" || letter == "R" else { continue }
+            let (before, after) = (characters[position - 1], characters[position + 1])
+            if (before.isLowercase || before.isNumber)
+                && (after.isUppercase || after.isNumber || separators.contains(after))
+            {
+                var rest = Array(lower)
+                rest[position] = "*"
+                return (letter == "L", String(rest))
+            }
         }
         return nil
     }
