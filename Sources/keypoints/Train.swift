@@ -189,12 +189,24 @@ struct Train: ParsableCommand {
         run.validationThreads = threads
         try printPlan(run)
         Self.letInterruptsStopTheRun()
-        let outcome = try run.run(shouldStop: { interruptRequested != 0 }) { Self.report($0, run) }
+        var last: TrainingRun.EpochReport?
+        let outcome = try run.run(shouldStop: { interruptRequested != 0 }) { progress in
+            if case .epoch(let report) = progress { last = report }
+            Self.report(progress, run)
+        }
         if outcome == .stopped {
             printToStandardError("\ninterrupted: checkpoint written; continue with --resume \(run.checkpointPath)")
             throw ExitCode(128 + interruptRequested)
         }
         let best = run.checkpoint
+        if let last {
+            for warning in TrainingAdvice.warnings(
+                validation: last.validation, training: last.training, trainingFrames: run.trainer.train.count,
+                names: run.checkpoint.model.keypointNames)
+            {
+                printToStandardError("warning: " + warning)
+            }
+        }
         printToStandardError(
             "done: best epoch \(best.bestEpoch ?? 0), validation mean error \(best.bestError.map { String(format: "%.2f px", $0) } ?? "-"), PCK@0.2 \(best.bestPCK.map { String(format: "%.3f", $0) } ?? "-"), model at \(out)"
         )
@@ -234,6 +246,12 @@ struct Train: ParsableCommand {
             mirroring += " (if some are, name them with --flip-pairs; or --no-mirror)"
         }
         printToStandardError(mirroring)
+        let partial = TrainingAdvice.partialLabels(
+            trainer.train.map { trainer.data.samples[$0] }, names: model.keypointNames)
+        if !partial.isEmpty {
+            printToStandardError(
+                "parts labeled in only some frames (masked where missing): " + partial.joined(separator: "; "))
+        }
         printToStandardError(
             "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps"
         )
@@ -265,6 +283,9 @@ struct Train: ParsableCommand {
                     ).utf8))
         case .epoch(let report):
             var line = String(format: "\nepoch %d: loss %.5f", report.epoch, report.meanLoss ?? 0)
+            if let error = report.training.meanError {
+                line += String(format: ", training error %.2f px (%d frames)", error, report.training.images)
+            }
             if let error = report.validation.meanError {
                 line += String(
                     format: ", validation mean error %.2f px, PCK@0.2 %.3f (%@)", error,

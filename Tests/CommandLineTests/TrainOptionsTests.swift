@@ -291,4 +291,18 @@ extension TrainCommandTests {
         let nothing = try CommandLineTool.run(["train", "--labels", empty, "--out", folder.file("m.safetensors")])
         #expect(nothing.status != 0 && nothing.errors.contains("no sample has a labeled keypoint: nothing to train on"))
     }
+
+    /// Each epoch shows the training error beside validation's; parts labeled in only some frames
+    /// are listed at the start; a run with too few frames for its parts ends with a warning.
+    @Test func reportsTrainingErrorPartialLabelsAndWarnings() throws {
+        let folder = try TemporaryFolder()
+        let labels = try TrainingFixtures.dataset(folder, count: 5)
+        let run = try CommandLineTool.run(
+            ["train", "--labels", labels, "--out", folder.file("m.safetensors")] + Self.arguments(epochs: 2))
+        #expect(run.status == 0, "\(run.errors)")
+        let epochs = run.errors.split(separator: "\n").filter { $0.hasPrefix("epoch ") && $0.contains(": loss") }
+        #expect(epochs.count == 2 && epochs.allSatisfy { $0.contains("training error") && $0.contains("(4 frames)") })
+        #expect(run.errors.contains("right_mark: labeled in 0 of 4 frames"), "\(run.errors)")
+        #expect(run.errors.contains("warning: only 4 training frames for 3 parts"), "\(run.errors)")
+    }
 }

@@ -126,13 +126,6 @@ extension TrainingSettings {
     }
 }
 
-/// Validation figures: mean pixel error at the images' original resolution, and PCK@0.2.
-public struct ValidationResult: Sendable {
-    public var meanError: Double?
-    public var pck: Double?
-    public var normalizer: String
-}
-
 /// Fits a model to a labeled set: seeded shuffles and augmentation, AdamW with warm-up and cosine
 /// decay, validation each epoch. The same seed gives the same model (the GEMMs are bit-identical
 /// for any thread count, and each sample's augmentation is drawn from (seed, epoch, sample)).
@@ -371,48 +364,6 @@ public final class Trainer: @unchecked Sendable {
         current.heatmapSigma = settings.heatmapSigma
         current.provenance = provenance
         return current
-    }
-
-    /// Mean error in original image pixels and PCK@0.2 on the validation samples (whole image or
-    /// box, no augmentation, as `eval` runs it), of the averaged weights when the run keeps them.
-    public func validate(threads: Int) throws -> ValidationResult {
-        let names = model.keypointNames
-        let normalizer = PCKNormalizer.standard(for: names)
-        guard !validation.isEmpty else {
-            return ValidationResult(meanError: nil, pck: nil, normalizer: normalizer.description)
-        }
-        // Images in parallel, a one-thread predictor each: a small network on one image scales
-        // poorly over threads, and a prediction does not depend on them.
-        let validated = currentModel(averaged: true)
-        let workers = max(1, min(threads, validation.count))
-        let predictors = try (0..<workers).map { _ in try Predictor(model: validated, threads: 1) }
-        let predicted = ResultSlots<[PredictedPoint?]>(count: validation.count)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for slot in stride(from: worker, to: validation.count, by: workers) {
-                predicted.set(
-                    slot,
-                    Result {
-                        let index = validation[slot]
-                        let (image, scale) = try data.image(index)
-                        let region = data.samples[index].box.map { Region(instanceBox: $0, scale: scale) }
-                        return predictors[worker].predict(image, box: region).map {
-                            PredictedPoint(
-                                x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
-                        }
-                    })
-            }
-        }
-        let predictions = try predicted.results()
-        let samples = validation.map { index in
-            let sample = data.samples[index]
-            return LabeledSample(image: sample.path, points: sample.points, box: sample.box, isCrowd: false)
-        }
-        let set = LabeledSet(
-            format: data.labels.format, keypointNames: names, samples: samples, skeleton: [], images: [:])
-        let report = EvaluationReport(
-            labels: set, predictions: predictions, thresholds: [0.2], normalizer: normalizer,
-            pcutoff: nil, sigmas: nil)
-        return ValidationResult(meanError: report.meanError, pck: report.pck[0], normalizer: normalizer.description)
     }
 }
 

@@ -25,6 +25,8 @@ public final class TrainingRun {
         /// The mean training loss of the epoch's steps run in this session (nil if none).
         public var meanLoss: Float?
         public var validation: ValidationResult
+        /// The same figures on up to 50 training samples (the same every epoch).
+        public var training: ValidationResult
         /// Whether this epoch's model was written as the best so far.
         public var isBest: Bool
     }
@@ -114,6 +116,7 @@ public final class TrainingRun {
             }
             checkpoint.stepInEpoch = 0
             let result = try trainer.validate(threads: validationThreads)
+            let training = try trainer.trainingError(threads: validationThreads)
             let improved: Bool
             switch settings.bestBy ?? .error {
             case .error:
@@ -129,7 +132,7 @@ public final class TrainingRun {
                 .epoch(
                     EpochReport(
                         epoch: epoch + 1, meanLoss: steps == 0 ? nil : lossSum / Float(steps),
-                        validation: result, isBest: isBest)))
+                        validation: result, training: training, isBest: isBest)))
             try writeCheckpoint(epoch: epoch + 1, step: 0)
         }
         return .finished

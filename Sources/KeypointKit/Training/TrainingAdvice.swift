@@ -1,0 +1,37 @@
+/// What a user should know about a run's labels and result: parts labeled in only some frames,
+/// and, at the end, signs that the model is not to be trusted yet, each with what to do.
+public enum TrainingAdvice {
+    /// "tongue: labeled in 12 of 44 frames" for each part labeled in fewer than all of `samples`
+    /// (the unlabeled ones are masked out of the loss, so they cost the other parts nothing).
+    public static func partialLabels(_ samples: [TrainingData.Sample], names: [String]) -> [String] {
+        names.indices.compactMap { k in
+            let labeled = samples.filter { $0.points.indices.contains(k) && $0.points[k] != nil }.count
+            return labeled < samples.count ? "\(names[k]): labeled in \(labeled) of \(samples.count) frames" : nil
+        }
+    }
+
+    /// Warnings about the finished run, from its last epoch's figures and its size.
+    public static func warnings(
+        validation: ValidationResult, training: ValidationResult, trainingFrames: Int, names: [String]
+    ) -> [String] {
+        var warnings: [String] = []
+        if trainingFrames < 2 * names.count {
+            warnings.append(
+                "only \(trainingFrames) training frames for \(names.count) parts: label more frames (two per part at the very least; a hundred or more covering the postures and places the videos show)"
+            )
+        }
+        if let held = validation.meanError, let fitted = training.meanError, held > 3 * fitted, held > 2 {
+            warnings.append(
+                String(
+                    format:
+                        "the validation error (%.1f px) is over three times the training error (%.1f px): the model fits its training frames but not new ones; label more frames like the ones it misses (an evaluation report shows them)",
+                    held, fitted))
+        }
+        for (k, pck) in validation.keypointPCK.enumerated() where pck == 0 && k < names.count {
+            warnings.append(
+                "\(names[k]) is never found in the validation frames (none within PCK@0.2): label it in more frames, or check that its labels mean the same point throughout"
+            )
+        }
+        return warnings
+    }
+}
