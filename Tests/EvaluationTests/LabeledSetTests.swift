@@ -168,4 +168,12 @@ struct LabeledSetTests {
         #expect(try LabeledSet.load(contentsOf: quoted).samples[0].image == "my, file.png")
         #expect(throws: LabelError.self) { try LabeledSet.load(contentsOf: folder.file("missing.csv")) }
     }
+
+    /// A "split" field on COCO images (the bee set has one) is each annotation's split, as the
+    /// simple CSV's column is; training and the report use it.
+    @Test func cocoImagesCarryTheirSplit() throws {
+        let set = try LabeledSet.load(contentsOf: SharedData.path("apic-bee/derived/bee_coco.json"))
+        let splits = Dictionary(grouping: set.samples, by: { $0.split ?? "none" }).mapValues(\.count)
+        #expect(splits["none"] == nil && splits.keys.contains("train") && splits.count >= 2, "\(splits)")
+    }
 }

@@ -20,7 +20,8 @@ public struct LabeledSample: Equatable, Sendable {
     public var annotationID: Int?
     public var area: Double?
     public var isCrowd: Bool
-    /// A "split" column of a simple CSV ("train", "val", ...), if present.
+    /// A "split" column of a simple CSV, or a "split" field of a COCO image ("train", "val", ...),
+    /// if present.
     public var split: String?
     /// Image size when the labels state it.
     public var width: Int?
@@ -291,12 +292,14 @@ public struct LabeledSet: Equatable, Sendable {
         let skeleton = ((category["skeleton"] as? [[Int]]) ?? []).map { $0.map { $0 - 1 } }
         var images: [Int: String] = [:]
         var sizes: [Int: (Int, Int)] = [:]
+        var splits: [Int: String] = [:]
         for image in (root["images"] as? [[String: Any]]) ?? [] {
             guard let id = image["id"] as? Int, let name = image["file_name"] as? String else {
                 throw fail("an image entry lacks id or file_name")
             }
             images[id] = name
             if let width = image["width"] as? Int, let height = image["height"] as? Int { sizes[id] = (width, height) }
+            splits[id] = image["split"] as? String
         }
         guard let annotations = root["annotations"] as? [[String: Any]] else { throw fail("no annotations array") }
         var samples: [LabeledSample] = []
@@ -329,6 +332,7 @@ public struct LabeledSet: Equatable, Sendable {
                 isCrowd: (annotation["iscrowd"] as? Int ?? 0) != 0)
             sample.width = sizes[imageID]?.0
             sample.height = sizes[imageID]?.1
+            sample.split = splits[imageID]
             samples.append(sample)
         }
         return LabeledSet(format: .coco, keypointNames: names, samples: samples, skeleton: skeleton, images: images)
