@@ -51,8 +51,11 @@ struct Train: ParsableCommand {
     @Option(help: "A separate labeled set to validate on (same keypoints), instead of a split.")
     var validation: String?
 
-    @Option(help: "Validation fraction, when the labels have no split column and no --validation.")
-    var valFraction = 0.05
+    @Option(
+        help:
+            "Validation fraction, when the labels have no split and no --validation (default: 5%, at least 10 frames but at most a fifth; a fraction given is taken as it is)."
+    )
+    var valFraction: Double?
 
     @Option(help: "Seed for initial weights, split, order and augmentation.")
     var seed: UInt64 = 1

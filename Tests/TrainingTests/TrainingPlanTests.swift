@@ -71,10 +71,28 @@ struct TrainingPlanTests {
         let model = checkpoint.model
         #expect(model.weights == (try plan.architecture.initialWeights(seed: 9)))
         #expect(model.flipTest && model.flipPairs == [[1, 2]])
-        #expect(model.provenance["split"] == "fraction 0.05, seed 9" && model.provenance["data"] == labels)
+        #expect(
+            model.provenance["split"] == "fraction 0.05, at least 10 frames (at most a fifth), seed 9"
+                && model.provenance["data"] == labels)
         #expect(model.provenance["command"] == "keypoints train ...")
         let separate = try plan.checkpoint(
             set: set, labels: labels, validation: "val.csv", imagesRoot: nil, command: "")
         #expect(separate.model.provenance["split"] == "validation file val.csv")
+    }
+
+    /// Without a split: 5%, at least 10 frames but at most a fifth; a fraction given as it is.
+    @Test func smallProjectsValidateOnEnoughFrames() throws {
+        let folder = try TemporaryFolder()
+        let labels = try TrainingFixtures.dataset(folder, count: 55)
+        let data = try TrainingData(
+            labels: try LabeledSet.load(contentsOf: labels), labelsPath: labels, imagesRoot: nil, inputSize: 64)
+        #expect(data.split(validationFraction: 0.05, minimum: 10, seed: 1).validation.count == 10)
+        #expect(data.split(validationFraction: 0.05, seed: 1).validation.count == 3)
+        #expect(data.split(validationFraction: 0.5, minimum: 10, seed: 1).validation.count == 28)
+        let other = try TemporaryFolder()
+        let small = try TrainingFixtures.dataset(other, count: 20)
+        let few = try TrainingData(
+            labels: try LabeledSet.load(contentsOf: small), labelsPath: small, imagesRoot: nil, inputSize: 64)
+        #expect(few.split(validationFraction: 0.05, minimum: 10, seed: 1).validation.count == 4, "a fifth of 20")
     }
 }

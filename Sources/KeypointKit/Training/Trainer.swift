@@ -64,6 +64,10 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var weightDecay: Double
     public var warmupEpochs: Double
     public var validationFraction: Double
+    /// Without a split in the labels: at least this many validation frames (at most a fifth of
+    /// the set), so a small project validates on enough frames to choose its best epoch; nil:
+    /// the fraction alone (at least one frame).
+    public var validationMinimum: Int?
     public var seed: UInt64
     public var heatmapSigma: Double
     public var augmentation: Augmentation
@@ -160,7 +164,8 @@ public final class Trainer: @unchecked Sendable {
         self.settings = settings
         graph = try TrainingGraph<Float>(architecture: model.architecture, weights: model.weights)
         optimizer = AdamW<Float>(weightDecay: Float(settings.weightDecay))
-        (train, validation) = data.split(validationFraction: settings.validationFraction, seed: settings.seed)
+        (train, validation) = data.split(
+            validationFraction: settings.validationFraction, minimum: settings.validationMinimum, seed: settings.seed)
         guard !train.isEmpty else {
             throw InputError.invalid("no training samples left after the validation split")
         }

@@ -119,8 +119,11 @@ public final class TrainingData: @unchecked Sendable {
     }
 
     /// Training and validation indices: the labels' split column ("val"/"validation"/"test" for
-    /// validation) when it has one, else a seeded random `validationFraction`.
-    public func split(validationFraction: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
+    /// validation) when it has one, else a seeded random `validationFraction` of the samples, at
+    /// least one and, with `minimum`, at least that many but at most a fifth of them.
+    public func split(validationFraction: Double, minimum: Int? = nil, seed: UInt64) -> (
+        train: [Int], validation: [Int]
+    ) {
         if samples.contains(where: { $0.split != nil }) {
             let isValidation = { (sample: Sample) in
                 ["val", "validation", "test"].contains(sample.split?.lowercased() ?? "")
@@ -133,8 +136,9 @@ public final class TrainingData: @unchecked Sendable {
         var random = SplitMix64(seed: seed)
         var order = Array(samples.indices)
         order.shuffle(using: &random)
+        let floor = minimum.map { min($0, samples.count / 5) } ?? 0
         let count = min(
-            max(Int((Double(samples.count) * validationFraction).rounded()), validationFraction > 0 ? 1 : 0),
+            max(Int((Double(samples.count) * validationFraction).rounded()), validationFraction > 0 ? 1 : 0, floor),
             samples.count - 1)
         return (Array(order[count...]).sorted(), Array(order[..<count]).sorted())
     }

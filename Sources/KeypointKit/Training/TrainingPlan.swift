@@ -22,7 +22,9 @@ public struct TrainingPlan: Sendable {
         public var batch: Int?
         public var learningRate: Double?
         public var foregroundWeight: Double?
-        public var validationFraction = 0.05
+        /// The validation fraction without a split in the labels; nil: 5%, at least 10 frames (at
+        /// most a fifth of the set).
+        public var validationFraction: Double?
         public var seed: UInt64 = 1
         public var sigma = 2.0
         public var occlusion = 0.0
@@ -73,8 +75,9 @@ public struct TrainingPlan: Sendable {
         }
         settings = TrainingSettings(
             epochs: choices.epochs ?? epochs, batch: choices.batch ?? batch,
-            learningRate: choices.learningRate ?? learningRate, validationFraction: choices.validationFraction,
+            learningRate: choices.learningRate ?? learningRate, validationFraction: choices.validationFraction ?? 0.05,
             seed: choices.seed, heatmapSigma: choices.sigma)
+        settings.validationMinimum = choices.validationFraction == nil ? 10 : nil
         settings.augmentation.occlusion = choices.occlusion
         settings.augmentation.flip = choices.mirror
         if let zoom = choices.zoom {
@@ -102,7 +105,8 @@ public struct TrainingPlan: Sendable {
         let split =
             validation.map { "validation file \($0)" }
             ?? (set.samples.contains { $0.split != nil }
-                ? "split column" : "fraction \(settings.validationFraction), seed \(settings.seed)")
+                ? "split column"
+                : "fraction \(settings.validationFraction)\(settings.validationMinimum.map { ", at least \($0) frames (at most a fifth)" } ?? ""), seed \(settings.seed)")
         let model = Model(
             architecture: architecture, keypointNames: names,
             skeleton: set.skeleton.isEmpty ? Skeletons.standard(for: names) : set.skeleton, flipPairs: flipPairs,
