@@ -22,7 +22,7 @@ extension Trainer {
 
     /// The same figures on up to `limit` training samples, evenly spaced over the training set
     /// (the same ones every epoch): the training error DeepLabCut users read beside validation's.
-    public func trainingError(threads: Int, limit: Int = 50) throws -> ValidationResult {
+    public func trainingError(threads: Int, limit: Int = 20) throws -> ValidationResult {
         let step = max(1, (train.count + limit - 1) / limit)
         return try evaluate(
             Array(train.sorted().enumerated().filter { $0.offset % step == 0 }.map(\.element)), threads: threads)

@@ -25,7 +25,7 @@ public final class TrainingRun {
         /// The mean training loss of the epoch's steps run in this session (nil if none).
         public var meanLoss: Float?
         public var validation: ValidationResult
-        /// The same figures on up to 50 training samples (the same every epoch).
+        /// The same figures on up to 20 training samples (the same every epoch).
         public var training: ValidationResult
         /// Whether this epoch's model was written as the best so far.
         public var isBest: Bool
