@@ -41,10 +41,10 @@ chmod 400 "$work/munge/munge.key"
 munged --force --key-file="$work/munge/munge.key" --socket="$work/munge/munge.socket" \
     --pid-file="$work/munged.pid" --log-file="$work/munge/munged.log" --seed-file="$work/munge/munged.seed"
 
-node="$(hostname -s)"
+node="$(hostname -s)"  # addresses below are 127.0.0.1: no name lookup needed on a fresh machine
 cat >"$work/slurm.conf" <<CONF
 ClusterName=keypoints-test
-SlurmctldHost=$node
+SlurmctldHost=$node(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=16817
@@ -68,7 +68,7 @@ SlurmctldPidFile=$work/slurmctld.pid
 SlurmdPidFile=$work/slurmd.pid
 SlurmctldLogFile=$work/slurmctld.log
 SlurmdLogFile=$work/slurmd.log
-NodeName=$node CPUs=$(nproc) State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
 PartitionName=local Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF="$work/slurm.conf"
