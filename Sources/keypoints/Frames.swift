@@ -39,8 +39,9 @@ struct Frames: ParsableCommand {
         for video in videos {
             let name = URL(fileURLWithPath: video).deletingPathExtension().lastPathComponent
             do {
-                let picked = try FramePicker.pick(count, of: video, method: method, seed: seed)
-                let written = try FramePicker.write(picked, of: video, into: "\(out)/labeled-data/\(name)")
+                let picker = try FramePicker(video: video)
+                let picked = try picker.pick(count, method: method, seed: seed)
+                let written = try picker.write(picked, into: "\(out)/labeled-data/\(name)")
                 print("\(video): \(written.count) frames -> \(out)/labeled-data/\(name)/")
             } catch let error as VideoError {
                 printToStandardError("\(error)")

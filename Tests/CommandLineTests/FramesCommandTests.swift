@@ -36,7 +36,7 @@ struct FramesCommandTests {
                 "color=c=red:size=64x48:rate=10:duration=1", "-filter_complex", "[0][1]concat=n=2:v=1", "-c:v",
                 "libx264", "-pix_fmt", "yuv420p", video,
             ])
-        let picked = try FramePicker.pick(2, of: video, method: .kmeans)
+        let picked = try FramePicker(video: video).pick(2, method: .kmeans)
         #expect(picked.count == 2 && picked[0] < 30 && picked[1] >= 30, "\(picked)")
         let missing = try CommandLineTool.run(["frames", folder.file("none.mp4"), "--out", folder.file("p")])
         #expect(missing.status == 1 && missing.errors.contains("none.mp4: no such file"))

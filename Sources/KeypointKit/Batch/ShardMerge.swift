@@ -11,8 +11,8 @@ public enum ShardMerge {
     /// - Throws: `InputError` naming the files: a shard missing or given twice, shards of
     ///   different runs (inputs, model, options or shard count), an unfinished shard.
     public static func merge(_ outputs: [String], into destination: String) throws {
-        let ordered = try check(outputs)
-        let format = BatchRunner.Format(rawValue: try ShardRecord.read(for: ordered[0]).format) ?? .jsonl
+        let (ordered, record) = try check(outputs)
+        let format = BatchRunner.Format(rawValue: record.format) ?? .jsonl
         try writeStreaming(to: destination) { write in
             for (shard, output) in ordered.enumerated() {
                 // CSV: the header rows once, from the first shard.
@@ -36,8 +36,8 @@ public enum ShardMerge {
         }
     }
 
-    /// The outputs in shard order, after the checks `merge` documents.
-    static func check(_ outputs: [String]) throws -> [String] {
+    /// The outputs in shard order and the first shard's record, after the checks `merge` documents.
+    static func check(_ outputs: [String]) throws -> (ordered: [String], record: ShardRecord) {
         guard !outputs.isEmpty else { throw InputError.invalid("no shard outputs to merge") }
         let records = try outputs.map { try ShardRecord.read(for: $0) }
         let first = records[0]
@@ -85,7 +85,7 @@ public enum ShardMerge {
                     : "shard(s) \(missing.map(String.init).joined(separator: ", ")) of \(first.shard.count) missing (\(gap))"
             )
         }
-        return order.map { outputs[$0] }
+        return (order.map { outputs[$0] }, first)
     }
 
     /// Copies the bytes of `path` from `start` to its end less `trimming`, in 1 MiB pieces, each

@@ -187,11 +187,5 @@ struct FNV1a {
         for byte in bytes { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
     }
 
-    var hex: String { String(value, radix: 16).leftPadded(16, with: "0") }
-}
-
-extension String {
-    fileprivate func leftPadded(_ width: Int, with pad: Character) -> String {
-        String(repeating: pad, count: max(width - count, 0)) + self
-    }
+    var hex: String { String(format: "%016llx", value) }
 }

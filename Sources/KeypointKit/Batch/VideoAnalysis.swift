@@ -79,9 +79,7 @@ public final class VideoAnalysis: @unchecked Sendable {
     var window: Range<Int> {
         let selection = options.frames ?? 0..<Int.max
         guard let part = options.part else { return selection }
-        return max(
-            selection.lowerBound, part.lowerBound)..<max(
-                min(selection.upperBound, part.upperBound), max(selection.lowerBound, part.lowerBound))
+        return selection.clamped(to: part)
     }
 
     /// Analyses `video` into `output`; `progress` is called after each frame (from a worker).
@@ -93,7 +91,7 @@ public final class VideoAnalysis: @unchecked Sendable {
         let start = Date()
         let journal = try VideoJournal(
             path: output + ".journal", header: header(video), resume: options.resume)
-        var resumed = journal.records.count
+        let resumed = journal.records.count
         let reader: VideoReader
         do {
             reader = try VideoReader(contentsOf: video)
@@ -126,7 +124,6 @@ public final class VideoAnalysis: @unchecked Sendable {
         queue.close()
         workers.wait()
         if let error = journal.writeError { throw error }
-        resumed = min(resumed, journal.records.count)
         try write(journal.records, failure: failure, video: video, to: output)
         return Summary(
             frames: journal.records.count, resumed: resumed, seconds: Date().timeIntervalSince(start), error: failure)

@@ -1,8 +1,9 @@
 import Foundation
 
 /// Picks frames of a video to label, as DeepLabCut's frame extraction does: spread over the
-/// video, or one from each group of similar-looking frames.
-public enum FramePicker {
+/// video, or one from each group of similar-looking frames. Opening one counts the video's frames
+/// once (by decoding them); picking and writing then read only the frames they need.
+public struct FramePicker: Sendable {
     public enum Method: String, CaseIterable, Sendable {
         /// Evenly spaced indices over the whole video, first and last included.
         case uniform
@@ -16,27 +17,32 @@ public enum FramePicker {
     public static let kmeansSamples = 1000
     public static let thumbnailWidth = 30
 
-    /// `count` frame indices of `video` (sorted; fewer when the video has fewer frames).
-    /// - Throws: `VideoError` when the video cannot be read.
-    public static func pick(_ count: Int, of video: String, method: Method, seed: UInt64 = 1) throws -> [Int] {
-        let frames = try frameCount(video)
-        guard count > 0, frames > 0 else { return [] }
-        switch method {
-        case .uniform:
-            return evenlySpaced(count, of: frames)
-        case .kmeans:
-            let samples = evenlySpaced(max(count, min(kmeansSamples, frames)), of: frames)
-            let thumbnails = try Self.thumbnails(video, at: Set(samples))
-            return kmeans(thumbnails, clusters: count, seed: seed).map { samples[$0] }.sorted()
-        }
-    }
-
+    public let video: String
     /// The frames the video really holds (every one decoded, none converted).
-    static func frameCount(_ video: String) throws -> Int {
+    public let frameCount: Int
+
+    /// - Throws: `VideoError` when the video cannot be read.
+    public init(video: String) throws {
+        self.video = video
         let reader = try VideoReader(contentsOf: video)
         var count = 0
         while try reader.skip() != nil { count += 1 }
-        return count
+        frameCount = count
+    }
+
+    /// `count` frame indices of the video (sorted; fewer when the video has fewer frames).
+    /// - Throws: `VideoError` when the video cannot be read.
+    public func pick(_ count: Int, method: Method, seed: UInt64 = 1) throws -> [Int] {
+        let frames = frameCount
+        guard count > 0, frames > 0 else { return [] }
+        switch method {
+        case .uniform:
+            return Self.evenlySpaced(count, of: frames)
+        case .kmeans:
+            let samples = Self.evenlySpaced(max(count, min(Self.kmeansSamples, frames)), of: frames)
+            let thumbnails = try Self.thumbnails(video, at: Set(samples))
+            return Self.kmeans(thumbnails, clusters: count, seed: seed).map { samples[$0] }.sorted()
+        }
     }
 
     /// `count` indices in 0..<frames, evenly spaced, first and last included, without repeats.
@@ -125,9 +131,9 @@ public enum FramePicker {
     /// Writes the frames at `indices` as PNG into `folder` (created), named as DeepLabCut names
     /// extracted frames: `img` and the frame index, zero-padded to the digits of the frame count.
     /// Returns the files written.
-    public static func write(_ indices: [Int], of video: String, into folder: String) throws -> [String] {
+    public func write(_ indices: [Int], into folder: String) throws -> [String] {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let digits = String(max(try frameCount(video) - 1, 1)).count
+        let digits = String(max(frameCount - 1, 1)).count
         let wanted = Set(indices)
         let reader = try VideoReader(contentsOf: video)
         var written: [String] = []
