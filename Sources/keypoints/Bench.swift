@@ -68,23 +68,23 @@ struct BenchDecode: ParsableCommand {
                 }
                 seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
-            let median = seconds.sorted()[seconds.count / 2]
-            let imagesPerSecond = Double(files.count) / median
+            let timings = Timings(seconds)
+            let imagesPerSecond = Double(files.count) / timings.median
             if json {
-                let line: JSONValue = .object([
-                    ("tool", .string("keypoints")), ("formats", .string(formats)),
-                    ("files", .number(Double(files.count))), ("mode", .string(mode)),
-                    ("scale", .number(Double(mode == "full" ? 1 : scale))),
-                    ("images_per_s", .number((imagesPerSecond * 10).rounded() / 10)),
-                    ("median_pass_s", .number((median * 1e4).rounded() / 1e4)),
-                ])
+                let line: JSONValue = .object(
+                    [
+                        ("tool", .string("keypoints")), ("formats", .string(formats)),
+                        ("files", .number(Double(files.count))), ("mode", .string(mode)),
+                        ("scale", .number(Double(mode == "full" ? 1 : scale))),
+                        ("images_per_s", .number((imagesPerSecond * 10).rounded() / 10)),
+                    ] + timings.members(median: "median_pass_s"))
                 print(line.serialized)
             } else {
                 let label = mode == "full" ? "full size" : "1/\(scale) size"
                 print(
                     String(
-                        format: "%@  %@  %d files  %10.1f images/s  (median of %d passes: %.3f s)",
-                        formats, label, files.count, imagesPerSecond, passes, median))
+                        format: "%@  %@  %d files  %10.1f images/s  (%d passes: %@)", formats, label, files.count,
+                        imagesPerSecond, passes, timings.text(unit: "s")))
             }
         }
     }

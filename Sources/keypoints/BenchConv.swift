@@ -41,7 +41,7 @@ struct BenchConv: ParsableCommand {
         abstract: "Time single convolution layers: the shapes of the peer benchmarks (../shared/bench/peers).",
         discussion: """
             Per shape: conv with bias, no activation (as the peers run it), random N(0,1) data, \
-            10 warm-up calls, then --runs timed calls; prints the median, effective GFLOPS counted as \
+            10 warm-up calls, then --runs timed calls; prints the median (and the fastest and slowest call), effective GFLOPS counted as \
             direct convolution (2*Cin*Cout*k*k*Hout*Wout) and the algorithm chosen.
             """
     )
@@ -84,16 +84,14 @@ struct BenchConv: ParsableCommand {
                 shape: shape.convolution, weights: benchValues(shape.convolution.weightCount, seed: 1),
                 bias: benchValues(shape.outChannels, seed: 2), algorithm: ConvolutionAlgorithm(rawValue: algorithm)!,
                 instructionSet: instructionSet)
-            let milliseconds = timeLayer(layer, shape: shape, pool: pool)
-            let median = milliseconds.sorted()[milliseconds.count / 2]
-            let gflops = shape.flops / (median * 1e6)
+            let milliseconds = Timings(timeLayer(layer, shape: shape, pool: pool))
+            let gflops = shape.flops / (milliseconds.median * 1e6)
             if json {
-                let line: JSONValue = .object([
-                    ("shape", .string(shape.name)), ("threads", .number(Double(pool.threads))),
-                    ("isa", .string(instructionSet.rawValue)), ("algorithm", .string(layer.algorithm.rawValue)),
-                    ("median_ms", .number((median * 1e4).rounded() / 1e4)),
-                    ("gflops", .number((gflops * 10).rounded() / 10)),
-                ])
+                let line: JSONValue = .object(
+                    [
+                        ("shape", .string(shape.name)), ("threads", .number(Double(pool.threads))),
+                        ("isa", .string(instructionSet.rawValue)), ("algorithm", .string(layer.algorithm.rawValue)),
+                    ] + milliseconds.members(median: "median_ms") + [("gflops", .number((gflops * 10).rounded() / 10))])
                 print(line.serialized)
             } else {
                 let label = [
@@ -102,7 +100,7 @@ struct BenchConv: ParsableCommand {
                     instructionSet.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0),
                     layer.algorithm.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0),
                 ].joined(separator: " ")
-                print(label + String(format: "  median %8.3f ms  %7.1f GFLOPS", median, gflops))
+                print(label + "  " + milliseconds.text(unit: "ms") + String(format: "  %7.1f GFLOPS", gflops))
             }
         }
     }

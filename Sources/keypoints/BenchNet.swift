@@ -12,7 +12,7 @@ struct BenchNet: ParsableCommand {
             128, 4 residual blocks, bilinear 2x, conv 3x3 to 64, conv 1x1 to 17; 5.794 GFLOP), random \
             weights. default: the default CoordConv ResNet family at 256x256 with 14 keypoints. \
             The input is filled once; each timed call runs the network (as the peers time their \
-            engines). Median over --runs calls after 10 warm-up calls. --model times a model file \
+            engines). Median (and the fastest and slowest call) over --runs calls after 10 warm-up calls. --model times a model file \
             or built-in model at its input size instead. --layers also times each layer alone \
             (median ms, share of the sum, GFLOPS of convolutions counted as direct, algorithm).
             """
@@ -74,35 +74,39 @@ struct BenchNet: ParsableCommand {
                     }
                 }
             }
-            let median = Self.median(times)
+            let timings = Timings(times)
             let gflop = network.graph.flops / 1e9
             if json {
                 print(
-                    JSONValue.object([
-                        ("network", .string(name)), ("threads", .number(Double(threads))),
-                        ("median_ms", .number((median * 1000).rounded() / 1000)),
-                        ("images_per_s", .number((1000 / median * 10).rounded() / 10)),
-                        ("gflop", .number((gflop * 1000).rounded() / 1000)),
-                    ]).serialized)
+                    JSONValue.object(
+                        [
+                            ("network", .string(name)), ("threads", .number(Double(threads))),
+                        ] + timings.members(median: "median_ms", digits: 3) + [
+                            ("images_per_s", .number((1000 / timings.median * 10).rounded() / 10)),
+                            ("gflop", .number((gflop * 1000).rounded() / 1000)),
+                        ]
+                    ).serialized)
             } else {
                 print(
                     name.padding(toLength: 10, withPad: " ", startingAt: 0)
                         + String(
-                            format: " %d thread%@  %.3f GFLOP  median %8.3f ms  %7.1f images/s", threads,
-                            threads == 1 ? " " : "s", gflop, median, 1000 / median))
+                            format: " %d thread%@  %.3f GFLOP  %@  %7.1f images/s", threads,
+                            threads == 1 ? " " : "s", gflop, timings.text(unit: "ms"), 1000 / timings.median))
             }
             if layers { try printLayers(network, name: name, times: layerTimes) }
         }
     }
 
-    /// Per layer: median ms, its share of the sum of medians, GFLOPS (convolutions), algorithm.
+    /// Per layer: median ms (and the fastest and slowest run), its share of the sum of medians,
+    /// GFLOPS (convolutions), algorithm.
     private func printLayers(_ network: Network, name: String, times: [[Double]]) throws {
-        let medians = times.map(Self.median)
+        let timings = times.map(Timings.init)
+        let medians = timings.map(\.median)
         let total = medians.reduce(0, +)
         if !json {
             print(
                 "  " + "layer".padding(toLength: 22, withPad: " ", startingAt: 0) + "op        "
-                    + "algorithm         ms   share  GFLOPS")
+                    + "algorithm     median ms     min     max   share  GFLOPS")
         }
         for (step, layer) in network.graph.layers.enumerated() {
             let flops = layer.flops
@@ -110,25 +114,28 @@ struct BenchNet: ParsableCommand {
             let algorithm = network.algorithm(step: step)?.rawValue ?? "-"
             if json {
                 print(
-                    JSONValue.object([
-                        ("network", .string(name)), ("layer", .string(layer.name)),
-                        ("op", .string(layer.operation.name)),
-                        ("algorithm", .string(algorithm)), ("threads", .number(Double(threads))),
-                        ("median_ms", .number((medians[step] * 1000).rounded() / 1000)),
-                        ("gflops", .number((gflops * 10).rounded() / 10)),
-                    ]).serialized)
+                    JSONValue.object(
+                        [
+                            ("network", .string(name)), ("layer", .string(layer.name)),
+                            ("op", .string(layer.operation.name)),
+                            ("algorithm", .string(algorithm)), ("threads", .number(Double(threads))),
+                        ] + timings[step].members(median: "median_ms", digits: 3) + [
+                            ("gflops", .number((gflops * 10).rounded() / 10))
+                        ]
+                    ).serialized)
             } else {
                 print(
                     "  " + layer.name.padding(toLength: 22, withPad: " ", startingAt: 0)
                         + layer.operation.name.padding(toLength: 10, withPad: " ", startingAt: 0)
                         + algorithm.padding(toLength: 14, withPad: " ", startingAt: 0)
-                        + String(format: "%8.3f  %5.1f%%  ", medians[step], 100 * medians[step] / total)
+                        + String(
+                            format: "%10.3f %7.3f %7.3f  %5.1f%%  ", medians[step], timings[step].min,
+                            timings[step].max,
+                            100 * medians[step] / total)
                         + (flops > 0 ? String(format: "%6.1f", gflops) : "     -"))
             }
         }
     }
-
-    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
     /// build_heatmap_net of the peer benchmarks, layer for layer (convolutions with bias, no batch norm).
     static func reference(size: Int = 256) -> Architecture {

@@ -69,6 +69,10 @@ struct BenchConvCommandTests {
             #expect(line?["isa"] as? String == isa.rawValue)
             #expect(line?["algorithm"] as? String == "gemm-1x1" && line?["shape"] as? String == "f_64x128_64_1x1")
             #expect((line?["median_ms"] as? Double ?? 0) > 0 && line?["threads"] as? Int == 1)
+            let (fastest, median, slowest) = (
+                line?["min_ms"] as? Double, line?["median_ms"] as? Double, line?["max_ms"] as? Double
+            )
+            #expect(fastest != nil && fastest == median && median == slowest, "one run: min = median = max")
         }
         let bogus = try CommandLineTool.run(arguments, environment: ["KEYPOINTS_ISA": "mmx"])
         #expect(bogus.status != 0 && bogus.errors.contains("KEYPOINTS_ISA=mmx is not one of"))
@@ -97,7 +101,8 @@ struct BenchNetCommandTests {
         #expect(layers.map { $0["layer"] as? String } == model.architecture.layers.map(\.name))
         for line in layers {
             let isConvolution = line["op"] as? String == "conv"
-            #expect((line["median_ms"] as? Double ?? -1) >= 0)
+            #expect(
+                (line["median_ms"] as? Double ?? -1) >= 0 && line["min_ms"] as? Double == line["median_ms"] as? Double)
             #expect(((line["gflops"] as? Double ?? 0) > 0) == isConvolution, "\(line)")
             #expect((line["algorithm"] as? String != "-") == isConvolution, "\(line)")
         }
@@ -124,6 +129,41 @@ struct BenchTrainCommandTests {
         #expect(abs(imagesPerSecond - 2 / ((forwardBackward + update) / 1000)) < 1e-6 * imagesPerSecond)
         let gflops = try #require(line["gflops"] as? Double)
         #expect(abs(gflops - 3 * gflop * 2 / (forwardBackward / 1000)) < 1e-6 * gflops)
+        for name in ["forward", "forward_backward", "update"] {
+            let values = ["min_", "", "max_"].map { line[$0 + name + "_ms"] as? Double ?? -1 }
+            #expect(values[0] > 0 && values[0] <= values[1] && values[1] <= values[2], "\(name): \(values)")
+        }
+    }
+
+    /// --baseline alternates this binary and another with the same options and reports the
+    /// ratio of their median rates; here the other is a script that reports 10 images/s and
+    /// records the arguments it got.
+    @Test func comparesWithABaselineBinary() throws {
+        let folder = try TemporaryFolder()
+        let calls = folder.file("calls.txt")
+        let script = try folder.write(
+            Array("#!/bin/sh\necho \"$@\" >> \(calls)\necho '{\"images_per_s\": 10}'\n".utf8), to: "baseline.sh")
+        chmod(script, 0o755)
+        let result = try CommandLineTool.run([
+            "bench", "train", "--input", "64x64", "--width", "4", "--depths", "1,1,1", "--keypoints", "2", "--batch",
+            "2", "--steps", "1", "--baseline", script, "--rounds", "3", "--json",
+        ])
+        #expect(result.status == 0, "\(result.errors)")
+        let line = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(line["baseline_images_per_s"] as? Double == 10 && line["min_baseline_images_per_s"] as? Double == 10)
+        let ours = try #require(line["images_per_s"] as? Double)
+        #expect(ours > 0 && abs((line["ratio"] as? Double ?? 0) - ours / 10) < 1e-3 * ours / 10 + 1e-3)
+        let recorded = try String(contentsOfFile: calls, encoding: .utf8).split(separator: "\n")
+        #expect(recorded.count == 3)
+        #expect(
+            recorded.allSatisfy {
+                $0 == "bench train --input 64x64 --width 4 --depths 1,1,1 --keypoints 2 --batch 2 --steps 1 --json"
+            })
+        let broken = try CommandLineTool.run([
+            "bench", "train", "--input", "64x64", "--width", "4", "--depths", "1,1,1", "--steps", "1", "--baseline",
+            "/bin/false",
+        ])
+        #expect(broken.status != 0 && broken.errors.contains("did not report images_per_s"), "\(broken.errors)")
     }
 }
 
