@@ -38,14 +38,14 @@ struct Train: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Epochs (default 50).",
+            "Epochs (default: from the labels, see the plan printed at the start; 50 for large sets).",
             discussion: """
                 With --resume: continue the run to this many epochs; the learning-rate schedule is \
                 stretched over the new total from the step reached (recorded in the model's provenance).
                 """))
     var epochs: Int?
 
-    @Option(help: "Images per step (at least 2; default 16).")
+    @Option(help: "Images per step (at least 2; default 8, 16 for large sets).")
     var batch: Int?
 
     @Option(help: "A separate labeled set to validate on (same keypoints), instead of a split.")
@@ -68,17 +68,41 @@ struct Train: ParsableCommand {
 
     @OptionGroup var shape: ArchitectureOptions
 
-    @Option(help: "Peak learning rate (default 2e-3).")
+    @Option(help: "Peak learning rate (default 5e-3, 2e-3 for large sets).")
     var learningRate: Double?
 
-    @Option(help: "Target Gaussian sigma in heatmap pixels.")
-    var sigma = 2.0
+    @Option(
+        help: "Target Gaussian sigma in heatmap pixels (default: from the subject's size, 1.5-3; 2 for large sets).")
+    var sigma: Double?
 
     @Option(help: "Loss weights of some keypoints, e.g. snout=2,tailbase=0.5 (others weigh 1).")
     var keypointWeights: String?
 
+    @Option(
+        name: .customLong("init"),
+        help: ArgumentHelp(
+            "Start from the feature layers of a trained model: a built-in one (\(Model.bundledNames.joined(separator: ", "))) or a model file.",
+            discussion: """
+                Every layer but the heatmap head starts from that model's weights, so a small project \
+                starts from features learned on many images; the network takes that model's width \
+                and depths. Recorded in the provenance.
+                """))
+    var start: String?
+
     @Option(help: "Probability of a grey occluding rectangle per sample.")
     var occlusion = 0.0
+
+    @Option(help: "Probability of blurring a sample (Gaussian, sigma 0.5-1.5 pixels; default 0.2).")
+    var blur: Double?
+
+    @Option(help: "Probability of adding noise to a sample (up to 4% of the range; default 0.3).")
+    var noise: Double?
+
+    @Option(help: "Gamma range G: each sample's values raised to a power in [e^-G, e^G] (default 0.25).")
+    var gamma: Double?
+
+    @Option(help: "Rotation range in degrees, applied to 60% of samples (default 30).")
+    var rotation: Double?
 
     @Option(
         help: ArgumentHelp(
@@ -101,7 +125,7 @@ struct Train: ParsableCommand {
                 """))
     var flipPairs: String?
 
-    @Flag(help: "Never mirror samples (e.g. a side view where the animal always faces one way).")
+    @Flag(help: "Never mirror samples (without left/right pairs they are never mirrored).")
     var noMirror = false
 
     @Option(
@@ -162,6 +186,17 @@ struct Train: ParsableCommand {
     var checkpointMinutes = 10.0
 
     func validate() throws {
+        for (name, value) in [("--occlusion", occlusion), ("--blur", blur), ("--noise", noise)] {
+            if let value, !(0...1).contains(value) {
+                throw ValidationError("\(name) is a probability, between 0 and 1 (got \(value))")
+            }
+        }
+        if let gamma, !(gamma >= 0 && gamma <= 2) {
+            throw ValidationError("--gamma must lie in 0-2, e.g. 0.25 (got \(gamma))")
+        }
+        if let rotation, !(rotation >= 0 && rotation <= 180) {
+            throw ValidationError("--rotation must lie in 0-180 degrees (got \(rotation))")
+        }
         if let secondPass, !(secondPass >= 1 && secondPass.isFinite) {
             throw ValidationError("--second-pass must be at least 1, e.g. 2 (got \(secondPass))")
         }
@@ -192,9 +227,12 @@ struct Train: ParsableCommand {
         run.validationThreads = threads
         try printPlan(run)
         Self.letInterruptsStopTheRun()
-        var last: TrainingRun.EpochReport?
+        var (last, kept): (TrainingRun.EpochReport?, TrainingRun.EpochReport?) = (nil, nil)
         let outcome = try run.run(shouldStop: { interruptRequested != 0 }) { progress in
-            if case .epoch(let report) = progress { last = report }
+            if case .epoch(let report) = progress {
+                last = report
+                if report.isBest { kept = report }
+            }
             Self.report(progress, run)
         }
         if outcome == .stopped {
@@ -202,6 +240,14 @@ struct Train: ParsableCommand {
             throw ExitCode(128 + interruptRequested)
         }
         let best = run.checkpoint
+        if let kept {
+            printToStandardError(
+                "per part, at the epoch kept:\n"
+                    + TrainingAdvice.partTable(
+                        validation: kept.validation, run.trainer.train.map { run.trainer.data.samples[$0] },
+                        names: run.checkpoint.model.keypointNames
+                    ).map { "  " + $0 }.joined(separator: "\n"))
+        }
         if let last {
             for warning in TrainingAdvice.warnings(
                 validation: last.validation, training: last.training, trainingFrames: run.trainer.train.count,
@@ -244,11 +290,7 @@ struct Train: ParsableCommand {
                 "note: the images (\(frame[0])x\(frame[1])) are letterboxed into a \(architecture.inputWidth)x\(architecture.inputHeight) input; for a small animal in a large frame, --input \(up32(frame[0]))x\(up32(frame[1])) --crop 192x192 --foreground-weight 20 trains at full resolution on windows (docs/TRAINING.md: training on your own DeepLabCut project)"
             )
         }
-        var mirroring = TrainingPlan.mirroring(model, settings.augmentation)
-        if settings.augmentation.flip && model.flipPairs.isEmpty {
-            mirroring += " (if some are, name them with --flip-pairs; or --no-mirror)"
-        }
-        printToStandardError(mirroring)
+        printToStandardError(TrainingPlan.mirroring(model, settings.augmentation))
         let partial = TrainingAdvice.partialLabels(
             trainer.train.map { trainer.data.samples[$0] }, names: model.keypointNames)
         if !partial.isEmpty {
@@ -256,7 +298,7 @@ struct Train: ParsableCommand {
                 "parts labeled in only some frames (masked where missing): " + partial.joined(separator: "; "))
         }
         printToStandardError(
-            "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps"
+            "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps, validation every \(settings.validateEvery ?? 1)"
         )
     }
 
@@ -333,6 +375,16 @@ struct Train: ParsableCommand {
         (choices.epochs, choices.batch, choices.learningRate) = (epochs, batch, learningRate)
         (choices.foregroundWeight, choices.validationFraction, choices.seed) = (foregroundWeight, valFraction, seed)
         (choices.sigma, choices.occlusion, choices.mirror) = (sigma, occlusion, !noMirror)
+        (choices.blur, choices.noise, choices.gamma, choices.rotation) = (blur, noise, gamma, rotation)
+        if let start {
+            let loaded = try ModelChoice.load(start)
+            choices.start = (loaded.model, loaded.name)
+            do {
+                _ = try TrainingPlan.startingShape(choices.start!, choices: choices)
+            } catch let error as InputError {
+                throw ValidationError("--init: \(error)")
+            }
+        }
         choices.zoom = try zoom.map { try Self.zoomRange($0) }
         (choices.averageDecay, choices.bestBy) = (averageDecay, bestBy)
         (choices.secondPass, choices.flipTest) = (secondPass, flipTest)
@@ -349,24 +401,14 @@ struct Train: ParsableCommand {
         } catch let error as InputError {
             throw ValidationError("--keypoint-weights: \(error)")
         }
-        let frame = TrainingPlan.frameSize(of: set, labels: labels, imagesRoot: imagesRoot)
+        let summary = LabelSummary(set: set, labels: labels, imagesRoot: imagesRoot)
         let plan: TrainingPlan
         do {
-            plan = try TrainingPlan(keypoints: names, frame: frame, choices: choices)
+            plan = try TrainingPlan(keypoints: names, summary: summary, choices: choices)
         } catch let error as InputError {
             throw ValidationError("--crop must be WIDTHxHEIGHT, multiples of 32 no larger than --input: \(error)")
         }
-        if let frame = plan.largeFrames {
-            let (settings, family) = (plan.settings, plan.architecture.family!)
-            printToStandardError(
-                """
-                frames of \(frame[0])x\(frame[1]): training at full resolution on windows, as the built-in mouse model was: \
-                --input \(plan.architecture.inputWidth)x\(plan.architecture.inputHeight) --crop \(settings.crop![0])x\(settings.crop![1]) \
-                --width \(family.width) --depths \(family.depths.map(String.init).joined(separator: ",")) \
-                --batch \(settings.batch) --learning-rate \(settings.learningRate) --foreground-weight \(settings.foregroundWeight!) --epochs \(settings.epochs) \
-                (options given win; --input or --crop turns this off)
-                """)
-        }
+        printToStandardError(plan.description + " (options given win; docs/TRAINING.md: the recipe)")
         return try plan.checkpoint(
             set: set, labels: labels, validation: validation, imagesRoot: imagesRoot,
             command: CommandLine.arguments.joined(separator: " "))

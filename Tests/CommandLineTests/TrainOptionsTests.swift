@@ -50,9 +50,10 @@ extension TrainCommandTests {
         #expect(
             inferred.status == 0 && inferred.errors.contains("mirroring swaps left_mark/right_mark"),
             "\(inferred.errors)")
+        // The schedule of the plain defaults, so the resumed epoch improves and writes the model.
         let run = try CommandLineTool.run(
             ["train", "--labels", labels, "--out", out, "--flip-pairs", "right_mark/left_mark", "--zoom", "0.5,1.5"]
-                + arguments)
+                + ["--learning-rate", "0.002", "--foreground-weight", "0", "--sigma", "2"] + arguments)
         #expect(run.status == 0 && run.errors.contains("mirroring swaps right_mark/left_mark"), "\(run.errors)")
         #expect(try Model.load(contentsOf: out).flipPairs == [[2, 1]])
         let augmentation = try Checkpoint.load(contentsOf: out + ".checkpoint").settings.augmentation
@@ -205,19 +206,18 @@ extension TrainCommandTests {
         let cropped = try CommandLineTool.run(["train", "--input", "128x96", "--crop", "64x64"] + arguments)
         #expect(cropped.status == 0 && !cropped.errors.contains("note:"), "\(cropped.errors)")
 
-        // Without --input or --crop, large frames get the mouse model's recipe where no option says otherwise.
+        // Without --input or --crop, the recipe from the labels fills in what no option says.
         let recipe = try CommandLineTool.run(["train"] + arguments)
         #expect(recipe.status == 0 && !recipe.errors.contains("note:"), "\(recipe.errors)")
         #expect(
             recipe.errors.contains(
-                "frames of 640x480: training at full resolution on windows, as the built-in mouse model was: --input 640x480 --crop 192x192 --width 4 --depths 1,1,1 --batch 16 --learning-rate 0.005 --foreground-weight 20.0 --epochs 1"
+                "labels: 100 samples of 640x480, subject 124 px; recipe from the labels: input 640x480 (scale 1), windows 192x192, width 4, depths 1,1,1, heatmap sigma 1.94, batch 16"
             ), "\(recipe.errors)")
         let checkpoint = try Checkpoint.load(contentsOf: folder.file("m.safetensors.checkpoint"))
         #expect(checkpoint.settings.crop == [192, 192] && checkpoint.settings.foregroundWeight == 20)
         #expect(checkpoint.settings.learningRate == 5e-3 && checkpoint.settings.batch == 16)
         #expect(checkpoint.model.architecture.inputWidth == 640 && checkpoint.model.architecture.inputHeight == 480)
-        #expect(TrainingPlan.fullResolutionInput(frame: [1920, 1080]) == [1280, 736])
-        #expect(TrainingPlan.fullResolutionInput(frame: [500, 300]) == [512, 320])
+        #expect(checkpoint.model.provenance["plan"]?.contains("recipe from the labels") == true)
     }
 
     /// A simple CSV with LSP's 14 joint names (eight LSPet rows) gets LSP's skeleton and the six
@@ -304,5 +304,12 @@ extension TrainCommandTests {
         #expect(epochs.count == 2 && epochs.allSatisfy { $0.contains("training error") && $0.contains("(4 frames)") })
         #expect(run.errors.contains("right_mark: labeled in 0 of 4 frames"), "\(run.errors)")
         #expect(run.errors.contains("warning: only 4 training frames for 3 parts"), "\(run.errors)")
+        // At the end, each part's figures beside how often it is labeled.
+        let table = run.errors.components(separatedBy: "per part, at the epoch kept:\n").last ?? ""
+        let rows = table.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(rows.count >= 4 && rows[0].first == "part", "\(table)")
+        #expect(rows.contains { $0.first == "dot" && $0.suffix(3) == ["4", "of", "4"] && $0[2] == "px" }, "\(table)")
+        #expect(
+            rows.contains { $0.first == "right_mark" && $0[1] == "-" && $0.suffix(3) == ["0", "of", "4"] }, "\(table)")
     }
 }

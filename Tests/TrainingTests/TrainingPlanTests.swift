@@ -9,51 +9,137 @@ import Testing
 struct TrainingPlanTests {
     static let names = ["snout", "leftear", "rightear", "tailbase"]
 
-    @Test func smallFramesGetTheDefaults() throws {
-        let plan = try TrainingPlan(keypoints: Self.names, frame: [320, 240], choices: .init())
-        #expect(plan.largeFrames == nil)
-        #expect(plan.architecture.inputWidth == 256 && plan.architecture.inputHeight == 256)
-        #expect(plan.architecture.family?.width == 32 && plan.architecture.family?.depths == [2, 2, 2])
-        let settings = plan.settings
-        #expect(settings.epochs == 50 && settings.batch == 16)
-        #expect(settings.learningRate == 0.002)
-        #expect(settings.foregroundWeight == 0)
-        #expect(settings.crop == nil)
-        #expect(plan.flipPairs == [[1, 2]], "leftear/rightear inferred")
+    static let openfield = LabelSummary(samples: 90, frame: [640, 480], extent: 124)
+
+    /// Labels of unknown size, and large sets, get the plain defaults.
+    @Test func largeOrUnknownSetsGetTheDefaults() throws {
+        for summary in [nil, LabelSummary(samples: 5000, frame: [320, 240], extent: 100)] {
+            let plan = try TrainingPlan(keypoints: Self.names, summary: summary, choices: .init())
+            #expect(plan.recipe == nil)
+            #expect(plan.architecture.inputWidth == 256 && plan.architecture.inputHeight == 256)
+            #expect(plan.architecture.family?.width == 32 && plan.architecture.family?.depths == [2, 2, 2])
+            let settings = plan.settings
+            #expect(settings.epochs == 50 && settings.batch == 16 && settings.learningRate == 0.002)
+            #expect(settings.foregroundWeight == 0 && settings.crop == nil && settings.heatmapSigma == 2)
+            #expect(settings.validateEvery == nil && settings.warmupEpochs == 1)
+            #expect(plan.flipPairs == [[1, 2]] && settings.augmentation.flip, "leftear/rightear inferred")
+        }
     }
 
-    /// Frames over four times 256x256 train at full resolution on windows, as the mouse model was.
-    @Test func largeFramesGetTheMouseRecipe() throws {
-        let plan = try TrainingPlan(keypoints: Self.names, frame: [640, 480], choices: .init())
-        #expect(plan.largeFrames == [640, 480])
+    /// A small animal in a large frame: full resolution, windows of 1.5x the subject, the
+    /// compute budget's steps, sigma a sixteenth of the subject.
+    @Test func smallSubjectsTrainOnWindowsAtFullResolution() throws {
+        let plan = try TrainingPlan(keypoints: Self.names, summary: Self.openfield, choices: .init())
+        #expect(plan.recipe?.scale == 1)
         #expect(plan.architecture.inputWidth == 640 && plan.architecture.inputHeight == 480)
         #expect(plan.architecture.family?.width == 16 && plan.architecture.family?.depths == [1, 1, 1])
         let settings = plan.settings
-        #expect(settings.crop == [192, 192] && settings.batch == 8)
-        #expect(settings.learningRate == 0.005)
+        #expect(settings.crop == [192, 192] && settings.batch == 8 && settings.learningRate == 0.005)
         #expect(settings.foregroundWeight == 20)
-        #expect(settings.epochs == 150)
-        let hd = try TrainingPlan(keypoints: Self.names, frame: [1920, 1080], choices: .init())
+        #expect(abs(settings.heatmapSigma - 124.0 / 64) < 1e-12)
+        // 80 training frames (10 validate) at batch 8: 10 steps an epoch.
+        #expect(plan.trainingSamples == 80 && plan.steps == settings.epochs * 10)
+        var window = plan.architecture
+        (window.inputWidth, window.inputHeight) = (192, 192)
+        let affordable = Int(TrainingRecipe.computeBudget / (try LayerGraph(window).flops / 1e9) / 8)
+        #expect(plan.steps >= affordable && plan.steps < affordable + 10)
+        #expect(settings.validateEvery == settings.epochs / 40)
+        #expect(abs(settings.warmupEpochs - 0.05 * Double(settings.epochs)) < 1e-9)
+        #expect(plan.description.contains("windows 192x192") && plan.description.contains("\(plan.steps) steps"))
+    }
+
+    /// HD frames scale to 1280; a subject over 256 pixels scales to 256 and, filling the frame,
+    /// trains on whole inputs; boxes are the box enlarged 1.25x; many parts get a wider network.
+    @Test func theRecipeFollowsFrameAndSubjectSize() throws {
+        let hd = try TrainingPlan(
+            keypoints: Self.names, summary: LabelSummary(samples: 90, frame: [1920, 1080], extent: 150),
+            choices: .init())
         #expect(hd.architecture.inputWidth == 1280 && hd.architecture.inputHeight == 736)
+        #expect(hd.settings.crop == [160, 160], "1.5 x 100 pixels, rounded up to 32")
+        let names = (0..<17).map { "part\($0)" }
+        let large = try TrainingPlan(
+            keypoints: names, summary: LabelSummary(samples: 90, frame: [396, 406], extent: 378), choices: .init())
+        #expect(abs(large.recipe!.scale - 256.0 / 378) < 1e-12)
+        #expect(large.architecture.inputWidth == 288 && large.architecture.inputHeight == 288)
+        #expect(large.settings.crop == nil && large.settings.heatmapSigma == 3)
+        #expect(large.architecture.family?.width == 24)
+        #expect(large.flipPairs.isEmpty && !large.settings.augmentation.flip, "no pairs: no mirroring")
+        let boxes = try TrainingPlan(
+            keypoints: Self.names, summary: LabelSummary(samples: 150, extent: 200), choices: .init())
+        #expect(boxes.architecture.inputWidth == 256 && boxes.settings.crop == nil)
+    }
+
+    /// The schedule is in steps: a 40-frame project trains as long as a 200-frame one.
+    @Test func smallProjectsGetTheSameSteps() throws {
+        let few = try TrainingPlan(
+            keypoints: Self.names, summary: LabelSummary(samples: 40, frame: [640, 480], extent: 124), choices: .init())
+        let more = try TrainingPlan(
+            keypoints: Self.names, summary: LabelSummary(samples: 200, frame: [640, 480], extent: 124), choices: .init()
+        )
+        #expect(few.settings.epochs > 4 * more.settings.epochs)
+        #expect(abs(few.steps - more.steps) < 25 && few.steps >= TrainingRecipe.minimumSteps)
     }
 
     @Test func choicesWinOverTheRecipe() throws {
         var choices = TrainingPlan.Choices()
-        (choices.batch, choices.epochs, choices.width) = (4, 3, 8)
-        let plan = try TrainingPlan(keypoints: Self.names, frame: [640, 480], choices: choices)
+        (choices.batch, choices.epochs, choices.width, choices.sigma) = (4, 3, 8, 2.5)
+        let plan = try TrainingPlan(keypoints: Self.names, summary: Self.openfield, choices: choices)
         #expect(plan.settings.batch == 4 && plan.settings.epochs == 3 && plan.architecture.family?.width == 8)
+        #expect(plan.settings.heatmapSigma == 2.5)
         #expect(plan.settings.crop == [192, 192] && plan.settings.foregroundWeight == 20, "the rest of the recipe")
         choices.input = [320, 256]
-        let sized = try TrainingPlan(keypoints: Self.names, frame: [640, 480], choices: choices)
-        #expect(sized.largeFrames == nil && sized.settings.crop == nil, "an input turns the recipe off")
-        #expect(sized.settings.learningRate == 0.002)
-        #expect(sized.architecture.family?.depths == [2, 2, 2])
+        let sized = try TrainingPlan(keypoints: Self.names, summary: Self.openfield, choices: choices)
+        #expect(sized.recipe?.scale == 0.5 && sized.settings.crop == [128, 128], "windows follow the input chosen")
+        choices.mirror = false
+        #expect(!(try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)).settings.augmentation.flip)
+    }
+
+    /// A run started from a trained model takes its width and depths and every weight but the
+    /// head's (batch-norm statistics included); another width or depths chosen is refused.
+    @Test func startsFromAModelsFeatureLayers() throws {
+        let trained = Architecture.coordConvResNet(
+            keypoints: 7, width: 8, depths: [1, 2, 1], inputWidth: 96, inputHeight: 64)
+        var weights = try trained.initialWeights(seed: 42)
+        weights["stem.bn.running_mean"]!.data[0] = 0.25
+        let start = Model(architecture: trained, keypointNames: (0..<7).map { "k\($0)" }, weights: weights)
+        var choices = TrainingPlan.Choices()
+        choices.start = (start, "trained.safetensors")
+        let plan = try TrainingPlan(keypoints: Self.names, summary: Self.openfield, choices: choices)
+        #expect(plan.architecture.family?.width == 8 && plan.architecture.family?.depths == [1, 2, 1])
+        #expect(plan.architecture.inputWidth == 640, "the input still follows the labels")
+        let fresh = try plan.architecture.initialWeights(seed: 1)
+        let begun = try plan.initialWeights()
+        #expect(begun["head.weight"] == fresh["head.weight"] && begun["head.weight"]!.shape[0] == 4)
+        #expect(begun["head.bias"] == fresh["head.bias"])
+        for (name, tensor) in begun where !name.hasPrefix("head.") { #expect(tensor == weights[name], "\(name)") }
+        #expect(begun.count == fresh.count)
+        let checkpoint = try plan.checkpoint(
+            set: LabeledSet(format: .simpleCSV, keypointNames: Self.names, samples: [], skeleton: [], images: [:]),
+            labels: "labels.csv", validation: nil, imagesRoot: nil, command: "")
+        #expect(checkpoint.model.weights == begun)
+        #expect(checkpoint.model.provenance["start"] == "feature layers of trained.safetensors")
+        choices.width = 16
+        #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
+    }
+
+    /// The summary of a labeled set: samples, frame size, the 90th percentile subject size.
+    @Test func summarisesTheLabels() throws {
+        let folder = try TemporaryFolder()
+        let labels = try TrainingFixtures.dataset(folder, count: 20)
+        let set = try LabeledSet.load(contentsOf: labels)
+        let summary = LabelSummary(set: set, labels: labels, imagesRoot: nil)
+        #expect(summary.samples == 20 && summary.heldOut == nil && summary.frame == [64, 48])
+        let sizes = set.samples.map { sample -> Double in
+            let (a, b) = (sample.points[0]!, sample.points[1]!)
+            return max(abs(a.x - b.x), abs(a.y - b.y))
+        }.sorted()
+        #expect(summary.extent == sizes[18])
     }
 
     @Test func refusesWindowsLargerThanTheInput() {
         var choices = TrainingPlan.Choices()
         (choices.input, choices.crop) = ([64, 64], [96, 32])
-        #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, frame: nil, choices: choices) }
+        #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
     }
 
     /// The first checkpoint: fresh weights of the seed, epoch 0, and provenance saying how
@@ -64,7 +150,7 @@ struct TrainingPlanTests {
         let set = try LabeledSet.load(contentsOf: labels)
         var choices = TrainingPlan.Choices()
         (choices.input, choices.width, choices.seed, choices.flipTest) = ([64, 64], 4, 9, true)
-        let plan = try TrainingPlan(keypoints: set.keypointNames, frame: nil, choices: choices)
+        let plan = try TrainingPlan(keypoints: set.keypointNames, summary: nil, choices: choices)
         let checkpoint = try plan.checkpoint(
             set: set, labels: labels, validation: nil, imagesRoot: nil, command: "keypoints train ...")
         #expect(checkpoint.epoch == 0 && checkpoint.stepInEpoch == 0 && checkpoint.bestEpoch == nil)
@@ -94,5 +180,10 @@ struct TrainingPlanTests {
         let few = try TrainingData(
             labels: try LabeledSet.load(contentsOf: small), labelsPath: small, imagesRoot: nil, inputSize: 64)
         #expect(few.split(validationFraction: 0.05, minimum: 10, seed: 1).validation.count == 4, "a fifth of 20")
+        // A split column that holds nothing out is no split.
+        var marked = try LabeledSet.load(contentsOf: small)
+        for index in marked.samples.indices { marked.samples[index].split = "train" }
+        let unsplit = try TrainingData(labels: marked, labelsPath: small, imagesRoot: nil, inputSize: 64)
+        #expect(unsplit.split(validationFraction: 0.05, minimum: 10, seed: 1).validation.count == 4)
     }
 }

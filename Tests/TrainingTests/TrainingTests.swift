@@ -103,10 +103,7 @@ struct OptimizerTests {
     }
 }
 
-/// What is trained is what runs: the training graph in inference mode and the inference engine
-/// (batch norm folded, CoordConv as a spatial bias) give the same heatmaps.
-/// The moving average of the weights: the weights themselves after the first step, then
-/// d a + (1 - d) w with d = min(decay, (1 + n) / (10 + n)) on the n-th step, exactly.
+/// What augmentation does to a sample's geometry and pixels, and how earlier checkpoints load.
 struct AugmentationSettingsTests {
     /// A zoom of 0.5 (the range [0.5, 0.5], nothing else random) shows the sample at half the
     /// size about the input's centre: each labeled point's target peak lies half as far from it.
@@ -144,13 +141,77 @@ struct AugmentationSettingsTests {
         }
     }
 
-    /// Checkpoints written before the zoom range stored one `scale`; they load as the range it meant.
+    /// Checkpoints written before the zoom range stored one `scale`; they load as the range it
+    /// meant, and without the gamma, blur and noise they did not have.
     @Test func earlierScaleLoadsAsAZoomRange() throws {
         let earlier =
             #"{"colour":0.2,"flip":true,"occlusion":0,"rotation":30,"rotationProbability":0.6,"scale":0.25,"translation":0.1}"#
         let augmentation = try JSONDecoder().decode(Augmentation.self, from: Data(earlier.utf8))
-        #expect(augmentation == Augmentation())
+        var expected = Augmentation()
+        (expected.gamma, expected.blur, expected.blurSigma, expected.noise, expected.noiseLevel) = (0, 0, 0, 0, 0)
+        #expect(augmentation == expected)
         #expect(try JSONDecoder().decode(Augmentation.self, from: JSONEncoder().encode(augmentation)) == augmentation)
+        #expect(
+            try JSONDecoder().decode(Augmentation.self, from: JSONEncoder().encode(Augmentation())) == Augmentation())
+    }
+
+    /// The blur is a normalised Gaussian: an impulse spreads into exp(-d^2 / 2 sigma^2) weights
+    /// (separable, so the 2-D weight is the product) summing to 1; a flat plane stays flat; the
+    /// other channels are untouched.
+    @Test func blurSpreadsAnImpulseAsAGaussian() {
+        let (width, height, sigma) = (21, 17, 1.2)
+        var values = [Float](repeating: 0, count: 2 * width * height)
+        values[width * height + 8 * width + 10] = 1
+        for index in 0..<(width * height) { values[index] = 0.5 }
+        Augmentation.blur(&values, plane: 1, width: width, height: height, sigma: sigma)
+        Augmentation.blur(&values, plane: 0, width: width, height: height, sigma: sigma)
+        let radius = Int((3 * sigma).rounded(.up))
+        func weight(_ d: Int) -> Double { abs(d) <= radius ? exp(-Double(d * d) / (2 * sigma * sigma)) : 0 }
+        let norm: Double = (-radius...radius).map(weight).reduce(0, +)
+        for y in 0..<height {
+            for x in 0..<width {
+                let expected: Double = weight(x - 10) * weight(y - 8) / (norm * norm)
+                #expect(abs(Double(values[width * height + y * width + x]) - expected) < 1e-6, "(\(x), \(y))")
+                #expect(abs(values[y * width + x] - 0.5) < 1e-6)
+            }
+        }
+    }
+
+    /// With every pixel change off the values pass unchanged; noise alone moves them by about its
+    /// level, the same on each channel, and keeps them in 0-1; gamma alone is a power, the same for
+    /// every value.
+    @Test func pixelChangesDoWhatTheySay() {
+        let (width, height) = (32, 32)
+        let plane = width * height
+        let original = (0..<(3 * plane)).map { Float(($0 * 37) % 101) / 100 }
+        var random = SplitMix64(seed: 3)
+        var unchanged = original
+        Augmentation.none.changePixels(of: &unchanged, width: width, height: height, random: &random)
+        let moved = zip(unchanged, original).map { abs($0 - $1) }.max()!
+        #expect(moved < 1e-6, "brightness and contrast of 1 round only")
+
+        var noisy = Augmentation.none
+        (noisy.noise, noisy.noiseLevel) = (1, 0.04)
+        var noised = original
+        noisy.changePixels(of: &noised, width: width, height: height, random: &random)
+        let inside = original.indices.filter { original[$0] > 0.2 && original[$0] < 0.8 }
+        let added = inside.map { noised[$0] - original[$0] }
+        let deviation = sqrt(added.map { Double($0 * $0) }.reduce(0, +) / Double(added.count))
+        #expect(deviation > 0 && deviation <= 0.04 * 1.1, "\(deviation)")
+        #expect(noised.allSatisfy { $0 >= 0 && $0 <= 1 })
+        for index in inside where index < plane && inside.contains(index + plane) {
+            #expect(abs((noised[index] - original[index]) - (noised[index + plane] - original[index + plane])) < 1e-6)
+        }
+
+        var curved = Augmentation.none
+        curved.gamma = 0.5
+        var powered = original
+        curved.changePixels(of: &powered, width: width, height: height, random: &random)
+        let exponent = log(Double(powered[150])) / log(Double(original[150]))
+        #expect(exponent >= exp(-0.5) - 1e-4 && exponent <= exp(0.5) + 1e-4 && abs(exponent - 1) > 1e-3)
+        for index in original.indices where original[index] > 0.05 && original[index] < 0.95 {
+            #expect(abs(Double(powered[index]) - pow(Double(original[index]), exponent)) < 1e-4)
+        }
     }
 }
 

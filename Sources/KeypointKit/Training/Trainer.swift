@@ -1,61 +1,6 @@
 import CConvKernels
 import Foundation
 
-/// Random changes applied to each training sample, drawn from the seed (so a run is reproducible).
-public struct Augmentation: Codable, Equatable, Sendable {
-    /// Zoom by a factor drawn log-uniformly from [minZoom, maxZoom]: below 1 the subject shows
-    /// smaller in the input, with more of its surroundings (or the black border) around it.
-    public var minZoom: Double = 0.8
-    public var maxZoom: Double = 1.25
-    /// Rotation in [-rotation, rotation] degrees, applied with `rotationProbability`.
-    public var rotation: Double = 30
-    public var rotationProbability: Double = 0.6
-    /// Shift by up to this fraction of the region's size.
-    public var translation: Double = 0.1
-    /// Mirror half of the samples (left and right keypoints swapped).
-    public var flip: Bool = true
-    /// Brightness and contrast factors in [1 - colour, 1 + colour].
-    public var colour: Double = 0.2
-    /// With this probability, fill a random rectangle (up to a quarter of the input) with grey.
-    public var occlusion: Double = 0
-
-    public init() {}
-
-    private enum CodingKeys: String, CodingKey {
-        case minZoom, maxZoom, rotation, rotationProbability, translation, flip, colour, occlusion
-    }
-
-    /// Checkpoints written before the zoom range had one `scale`: zoom in [1 / (1 + scale), 1 + scale].
-    private enum EarlierKeys: String, CodingKey { case scale }
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        if let scale = try decoder.container(keyedBy: EarlierKeys.self).decodeIfPresent(Double.self, forKey: .scale) {
-            (minZoom, maxZoom) = (1 / (1 + scale), 1 + scale)
-        } else {
-            minZoom = try container.decode(Double.self, forKey: .minZoom)
-            maxZoom = try container.decode(Double.self, forKey: .maxZoom)
-        }
-        rotation = try container.decode(Double.self, forKey: .rotation)
-        rotationProbability = try container.decode(Double.self, forKey: .rotationProbability)
-        translation = try container.decode(Double.self, forKey: .translation)
-        flip = try container.decode(Bool.self, forKey: .flip)
-        colour = try container.decode(Double.self, forKey: .colour)
-        occlusion = try container.decode(Double.self, forKey: .occlusion)
-    }
-
-    public static let none: Augmentation = {
-        var augmentation = Augmentation()
-        augmentation.minZoom = 1
-        augmentation.maxZoom = 1
-        augmentation.rotation = 0
-        augmentation.translation = 0
-        augmentation.flip = false
-        augmentation.colour = 0
-        return augmentation
-    }()
-}
-
 /// Settings of a training run, stored in checkpoints and, summarised, in the model's provenance.
 public struct TrainingSettings: Codable, Equatable, Sendable {
     public var epochs: Int
@@ -85,6 +30,9 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var averageDecay: Double?
     /// The validation figure that picks the epoch written as the best model; nil: `.error`.
     public var bestBy: BestBy?
+    /// Validate (and possibly keep the model) after every this many epochs and after the last;
+    /// nil: every epoch. Short epochs (a small project's) need not each pay for a validation.
+    public var validateEvery: Int?
 
     /// Lowest validation mean pixel error (DeepLabCut's figure), or highest PCK@0.2 (the human
     /// pose benchmarks' figure); the two can disagree, the mean being swayed by a few gross misses.
@@ -227,26 +175,10 @@ public final class Trainer: @unchecked Sendable {
         let placement = transform.followed(
             by: AffineTransform(a: 1, b: 0, tx: -Double(window.originX), c: 0, d: 1, ty: -Double(window.originY)))
         var input = image.warpedTensor(by: placement, width: inputWidth, height: inputHeight).data
-        let brightness = a.colour > 0 ? Float.random(in: Float(1 - a.colour)...Float(1 + a.colour), using: &random) : 1
-        let contrast = a.colour > 0 ? Float.random(in: Float(1 - a.colour)...Float(1 + a.colour), using: &random) : 1
-        let plane = inputWidth * inputHeight
-        if a.occlusion > 0 && Double.random(in: 0..<1, using: &random) < a.occlusion {
-            let w = Int.random(in: 1...(inputWidth / 2), using: &random)
-            let h = Int.random(in: 1...(inputHeight / 2), using: &random)
-            let x0 = Int.random(in: 0...(inputWidth - w), using: &random)
-            let y0 = Int.random(in: 0...(inputHeight - h), using: &random)
-            for c in 0..<3 {
-                for y in y0..<(y0 + h) {
-                    for x in x0..<(x0 + w) { input[c * plane + y * inputWidth + x] = 0.5 }
-                }
-            }
-        }
+        a.changePixels(of: &input, width: inputWidth, height: inputHeight, random: &random)
         let normalize = model.normalization
-        for index in input.indices {
-            let c = index / plane
-            let value = min(max((input[index] * brightness - 0.5) * contrast + 0.5, 0), 1)
-            input[index] = normalize(unit: value, channel: c)
-        }
+        let plane = inputWidth * inputHeight
+        for index in input.indices { input[index] = normalize(unit: input[index], channel: index / plane) }
         // Keypoints: into input pixels, then heatmap pixels (the decoder's convention); mirrored
         // samples swap left and right.
         let stride = Double(architecture.heatmapStride)

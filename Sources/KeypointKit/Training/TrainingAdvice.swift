@@ -10,6 +10,28 @@ public enum TrainingAdvice {
         }
     }
 
+    /// One line per part for the end of a run: its validation mean error and PCK@0.2 (of the
+    /// epoch kept) and in how many training frames it is labeled, so a part that is poorly found
+    /// shows beside how little it was labeled.
+    public static func partTable(validation: ValidationResult, _ samples: [TrainingData.Sample], names: [String])
+        -> [String]
+    {
+        let width = max(4, names.map(\.count).max() ?? 0)
+        func padded(_ text: String, _ count: Int) -> String {
+            text + String(repeating: " ", count: max(0, count - text.count))
+        }
+        var lines = [padded("part", width) + "  validation error  PCK@0.2  labeled in training frames"]
+        for (k, name) in names.enumerated() {
+            let labeled = samples.filter { $0.points.indices.contains(k) && $0.points[k] != nil }.count
+            let error = validation.keypointErrors.indices.contains(k) ? validation.keypointErrors[k] : nil
+            let pck = validation.keypointPCK.indices.contains(k) ? validation.keypointPCK[k] : nil
+            lines.append(
+                padded(name, width) + "  " + padded(error.map { String(format: "%.2f px", $0) } ?? "-", 16) + "  "
+                    + padded(pck.map { String(format: "%.3f", $0) } ?? "-", 7) + "  \(labeled) of \(samples.count)")
+        }
+        return lines
+    }
+
     /// Warnings about the finished run, from its last epoch's figures and its size.
     public static func warnings(
         validation: ValidationResult, training: ValidationResult, trainingFrames: Int, names: [String]

@@ -118,28 +118,31 @@ public final class TrainingData: @unchecked Sendable {
         return (decoded.image, Double(decoded.image.width) / Double(original))
     }
 
-    /// Training and validation indices: the labels' split column ("val"/"validation"/"test" for
-    /// validation) when it has one, else a seeded random `validationFraction` of the samples, at
-    /// least one and, with `minimum`, at least that many but at most a fifth of them.
+    /// Training and validation indices: the labels' split column (`holdsOut`) when it holds some
+    /// samples out, else a seeded random `validationCount` of the samples.
     public func split(validationFraction: Double, minimum: Int? = nil, seed: UInt64) -> (
         train: [Int], validation: [Int]
     ) {
-        if samples.contains(where: { $0.split != nil }) {
-            let isValidation = { (sample: Sample) in
-                ["val", "validation", "test"].contains(sample.split?.lowercased() ?? "")
-            }
-            return (
-                samples.indices.filter { !isValidation(samples[$0]) },
-                samples.indices.filter { isValidation(samples[$0]) }
-            )
+        let held = samples.indices.filter { Self.holdsOut(samples[$0].split) }
+        if !held.isEmpty {
+            return (samples.indices.filter { !Self.holdsOut(samples[$0].split) }, held)
         }
         var random = SplitMix64(seed: seed)
         var order = Array(samples.indices)
         order.shuffle(using: &random)
-        let floor = minimum.map { min($0, samples.count / 5) } ?? 0
-        let count = min(
-            max(Int((Double(samples.count) * validationFraction).rounded()), validationFraction > 0 ? 1 : 0, floor),
-            samples.count - 1)
+        let count = Self.validationCount(samples: samples.count, fraction: validationFraction, minimum: minimum)
         return (Array(order[count...]).sorted(), Array(order[..<count]).sorted())
+    }
+
+    /// Whether a split column's value marks a validation sample ("val", "validation", "test").
+    public static func holdsOut(_ split: String?) -> Bool {
+        ["val", "validation", "test"].contains(split?.lowercased() ?? "")
+    }
+
+    /// Validation samples drawn from `samples` without a split: `fraction` of them, at least one
+    /// and, with `minimum`, at least that many but at most a fifth of them; never all.
+    public static func validationCount(samples: Int, fraction: Double, minimum: Int?) -> Int {
+        let floor = minimum.map { min($0, samples / 5) } ?? 0
+        return min(max(Int((Double(samples) * fraction).rounded()), fraction > 0 ? 1 : 0, floor), samples - 1)
     }
 }

@@ -3,11 +3,10 @@ import Foundation
 /// A new training run, built from a labeled set and what the user chose (nil: the plan decides):
 /// the network of the default family, the settings, and the model's metadata and provenance.
 ///
-/// Frames over four times the default input's area (a small animal in a large frame,
-/// DeepLabCut's usual case) get the built-in mouse model's recipe, unless the input or the crop
-/// is chosen: the network at full resolution (`fullResolutionInput`), trained on 192x192 windows,
-/// width 16, one block per stage, batch 8, learning rate 5e-3, foreground weight 20, 150 epochs;
-/// each of these still gives way to a choice.
+/// A small project (`TrainingRecipe`: fewer than a thousand samples of known size) gets the
+/// settings its labels call for; a large one, or labels whose size is unknown, the plain defaults:
+/// 256x256 input, width 32, two blocks per stage, batch 16, learning rate 2e-3, 50 epochs. Each
+/// setting still gives way to a choice; mirroring needs left/right pairs.
 public struct TrainingPlan: Sendable {
     public struct Choices: Sendable {
         /// The network input, [width, height], multiples of 32.
@@ -26,8 +25,17 @@ public struct TrainingPlan: Sendable {
         /// most a fifth of the set).
         public var validationFraction: Double?
         public var seed: UInt64 = 1
-        public var sigma = 2.0
+        /// The target Gaussian's sigma in heatmap cells.
+        public var sigma: Double?
         public var occlusion = 0.0
+        /// Probability of blur, probability of noise, and the gamma range (`Augmentation`); nil:
+        /// the augmentation's defaults.
+        public var blur: Double?
+        public var noise: Double?
+        public var gamma: Double?
+        /// Rotation range in degrees; nil: the augmentation's default.
+        public var rotation: Double?
+        /// Mirror samples when the keypoints have left/right pairs.
         public var mirror = true
         /// [min, max] of the zoom augmentation.
         public var zoom: [Double]?
@@ -38,6 +46,10 @@ public struct TrainingPlan: Sendable {
         public var bestBy: TrainingSettings.BestBy?
         public var secondPass: Double?
         public var flipTest: Bool?
+        /// A trained model whose feature layers (all but the heatmap head) the new one starts
+        /// from, and how to name it in the provenance; its width, depths, heatmap stride and
+        /// CoordConv channels are the new network's.
+        public var start: (model: Model, name: String)?
 
         public init() {}
     }
@@ -45,51 +57,101 @@ public struct TrainingPlan: Sendable {
     public var architecture: Architecture
     public var settings: TrainingSettings
     public var flipPairs: [[Int]]
-    /// The frame size [width, height] when the large-frame recipe filled in what was not chosen.
-    public var largeFrames: [Int]?
+    /// The labels' summary the plan was made from, and the small-project recipe it gave.
+    public let summary: LabelSummary?
+    public let recipe: TrainingRecipe?
+    /// The run's planned optimizer steps and training samples (an estimate: images that cannot be
+    /// decoded are left out later).
+    public let steps: Int
+    public let trainingSamples: Int?
 
-    /// - Parameter frame: the labeled frames' size [width, height] when they are whole frames (not
-    ///   boxes) and known (`frameSize`); nil leaves the large-frame recipe out.
     /// - Throws: `InputError` for a crop that does not fit the input.
-    public init(keypoints names: [String], frame: [Int]?, choices: Choices) throws {
-        var choices = choices
-        var (batch, learningRate, foregroundWeight, epochs) = (16, 2e-3, 0.0, 50)
-        if choices.input == nil, choices.crop == nil, let frame, frame[0] * frame[1] > 4 * 256 * 256 {
-            let input = Self.fullResolutionInput(frame: frame)
-            choices.input = input
-            choices.crop = [min(192, input[0]), min(192, input[1])]
-            choices.width = choices.width ?? 16
-            choices.depths = choices.depths ?? [1, 1, 1]
-            (batch, learningRate, foregroundWeight, epochs) = (8, 5e-3, 20, 150)
-            largeFrames = frame
+    public init(keypoints names: [String], summary: LabelSummary?, choices: Choices) throws {
+        self.summary = summary
+        let recipe = summary.flatMap { TrainingRecipe(summary: $0, keypoints: names.count, input: choices.input) }
+        self.recipe = recipe
+        let input = choices.input ?? recipe?.input ?? [256, 256]
+        var (width, depths) = (choices.width ?? recipe?.width ?? 32, choices.depths ?? recipe?.depths ?? [2, 2, 2])
+        var (heatmapStride, coordinates) = (choices.heatmapStride, choices.coordinates)
+        if let start = choices.start {
+            (width, depths) = try Self.startingShape(start, choices: choices)
+            heatmapStride = start.model.architecture.heatmapStride
+            coordinates = start.model.architecture.layers.contains { $0.coordinates == true }
         }
-        let input = choices.input ?? [256, 256]
         architecture = Architecture.coordConvResNet(
-            keypoints: names.count, width: choices.width ?? 32, depths: choices.depths ?? [2, 2, 2],
-            inputWidth: input[0], inputHeight: input[1], heatmapStride: choices.heatmapStride,
-            coordinates: choices.coordinates)
-        if let crop = choices.crop, !(crop.count == 2 && crop[0] <= input[0] && crop[1] <= input[1]) {
+            keypoints: names.count, width: width, depths: depths, inputWidth: input[0], inputHeight: input[1],
+            heatmapStride: heatmapStride, coordinates: coordinates)
+        let crop = choices.crop ?? recipe?.crop
+        if let crop, !(crop.count == 2 && crop[0] <= input[0] && crop[1] <= input[1]) {
             throw InputError.invalid(
                 "the training windows \(crop.map(String.init).joined(separator: "x")) are larger than the network input \(input[0])x\(input[1])"
             )
         }
+        let batch = choices.batch ?? recipe?.batch ?? 16
+        trainingSamples = summary.map {
+            $0.samples
+                - ($0.heldOut
+                    ?? TrainingData.validationCount(
+                        samples: $0.samples, fraction: choices.validationFraction ?? 0.05,
+                        minimum: choices.validationFraction == nil ? 10 : nil))
+        }
+        let stepsPerEpoch = max(1, ((trainingSamples ?? batch) + batch - 1) / batch)
+        var epochs = choices.epochs ?? 50
+        if choices.epochs == nil, recipe != nil {
+            var windowed = architecture
+            (windowed.inputWidth, windowed.inputHeight) = (crop?[0] ?? input[0], crop?[1] ?? input[1])
+            let steps = TrainingRecipe.steps(
+                windowGFLOP: try LayerGraph(windowed).flops / 1e9, batch: batch, stepsPerEpoch: stepsPerEpoch)
+            epochs = (steps + stepsPerEpoch - 1) / stepsPerEpoch
+        }
+        steps = epochs * stepsPerEpoch
         settings = TrainingSettings(
-            epochs: choices.epochs ?? epochs, batch: choices.batch ?? batch,
-            learningRate: choices.learningRate ?? learningRate, validationFraction: choices.validationFraction ?? 0.05,
-            seed: choices.seed, heatmapSigma: choices.sigma)
+            epochs: epochs, batch: batch, learningRate: choices.learningRate ?? recipe?.learningRate ?? 2e-3,
+            warmupEpochs: recipe == nil ? 1 : max(1, 0.05 * Double(epochs)),
+            validationFraction: choices.validationFraction ?? 0.05, seed: choices.seed,
+            heatmapSigma: choices.sigma ?? recipe?.sigma ?? 2)
         settings.validationMinimum = choices.validationFraction == nil ? 10 : nil
+        settings.validateEvery = recipe == nil ? nil : max(1, epochs / 40)
+        flipPairs = choices.flipPairs ?? FlipPairs.infer(names)
         settings.augmentation.occlusion = choices.occlusion
-        settings.augmentation.flip = choices.mirror
+        settings.augmentation.blur = choices.blur ?? settings.augmentation.blur
+        settings.augmentation.noise = choices.noise ?? settings.augmentation.noise
+        settings.augmentation.gamma = choices.gamma ?? settings.augmentation.gamma
+        settings.augmentation.rotation = choices.rotation ?? settings.augmentation.rotation
+        settings.augmentation.flip = choices.mirror && !flipPairs.isEmpty
         if let zoom = choices.zoom {
             (settings.augmentation.minZoom, settings.augmentation.maxZoom) = (zoom[0], zoom[1])
         }
-        settings.foregroundWeight = choices.foregroundWeight ?? foregroundWeight
+        settings.foregroundWeight = choices.foregroundWeight ?? recipe?.foregroundWeight ?? 0
         settings.averageDecay = choices.averageDecay
         settings.bestBy = choices.bestBy
-        settings.crop = choices.crop
+        settings.crop = crop
         settings.keypointWeights = choices.keypointWeights
-        flipPairs = choices.flipPairs ?? FlipPairs.infer(names)
         self.choices = choices
+    }
+
+    /// The plan in one paragraph, as `train` prints it and the model's provenance keeps it: what
+    /// the labels are and every setting that follows from them (choices included).
+    public var description: String {
+        let a = architecture, s = settings
+        var labels = "labels: \(summary.map { "\($0.samples) samples" } ?? "size unknown")"
+        if let frame = summary?.frame { labels += " of \(frame[0])x\(frame[1])" }
+        if let extent = summary?.extent { labels += String(format: ", subject %.0f px", extent) }
+        let windows = s.crop.map { "windows \($0[0])x\($0[1])" } ?? "whole inputs"
+        let perEpoch = max(1, steps / max(s.epochs, 1))
+        let plan = [
+            "input \(a.inputWidth)x\(a.inputHeight)" + (recipe.map { String(format: " (scale %.3g)", $0.scale) } ?? ""),
+            windows, "width \(a.family?.width ?? 0)",
+            "depths \((a.family?.depths ?? []).map(String.init).joined(separator: ","))",
+            String(format: "heatmap sigma %.2f", s.heatmapSigma), "batch \(s.batch)",
+            "\(steps) steps (\(s.epochs) epochs of \(perEpoch))",
+            String(format: "learning rate %g, warm-up %.0f steps", s.learningRate, s.warmupEpochs * Double(perEpoch)),
+            String(format: "foreground weight %g", s.foregroundWeight ?? 0),
+            "validation every \(s.validateEvery ?? 1) epoch(s)",
+        ]
+        let source = recipe == nil ? "defaults" : "recipe from the labels"
+        let start = choices.start.map { "; starting from the feature layers of \($0.name)" } ?? ""
+        return "\(labels); \(source): " + plan.joined(separator: ", ") + start
     }
 
     private let choices: Choices
@@ -114,34 +176,49 @@ public struct TrainingPlan: Sendable {
             heatmapSigma: settings.heatmapSigma, secondPassScale: choices.secondPass,
             flipTest: choices.flipTest ?? false,
             provenance: [
-                "trained": "yes", "data": labels, "seed": "\(settings.seed)", "split": split,
+                "trained": "yes", "data": labels, "seed": "\(settings.seed)", "split": split, "plan": description,
+                "start": choices.start.map { "feature layers of \($0.name)" }
+                    ?? "fresh weights (seed \(settings.seed))",
                 "settings": String(decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self),
                 "command": command,
             ],
-            weights: try architecture.initialWeights(seed: settings.seed))
+            weights: try initialWeights())
         return Checkpoint(
             model: model, optimizer: AdamW<Float>(weightDecay: Float(settings.weightDecay)), settings: settings,
             labels: labels, imagesRoot: imagesRoot, validationLabels: validation, epoch: 0, stepInEpoch: 0,
             bestError: nil, bestEpoch: nil, seconds: 0)
     }
 
-    /// The input for running on whole frames of `frame` pixels (width, height) at full resolution:
-    /// each side rounded up to a multiple of 32, the frame scaled down first if its longer side
-    /// passes 1280 (beyond that inference gets slow while crops would still train cheaply).
-    public static func fullResolutionInput(frame: [Int]) -> [Int] {
-        let scale = min(1, 1280 / Double(max(frame[0], frame[1])))
-        return frame.map { (Int((Double($0) * scale).rounded()) + 31) / 32 * 32 }
+    /// The width and depths of a network that starts from `start`'s feature layers: its own.
+    /// - Throws: `InputError` when it is not of the default family, or `choices` ask for another
+    ///   width or depths.
+    public static func startingShape(_ start: (model: Model, name: String), choices: Choices) throws -> (
+        width: Int, depths: [Int]
+    ) {
+        guard let family = start.model.architecture.family else {
+            throw InputError.invalid("the model to start from (\(start.name)) is not of the default network family")
+        }
+        if let chosen = choices.width, chosen != family.width {
+            throw InputError.invalid("the model to start from (\(start.name)) has width \(family.width), not \(chosen)")
+        }
+        if let chosen = choices.depths, chosen != family.depths {
+            throw InputError.invalid(
+                "the model to start from (\(start.name)) has depths \(family.depths.map(String.init).joined(separator: ",")), not \(chosen.map(String.init).joined(separator: ","))"
+            )
+        }
+        return (family.width, family.depths)
     }
 
-    /// The frame size [width, height] of the first labeled image, when the labels are whole
-    /// frames (not boxes) and it can be read.
-    public static func frameSize(of set: LabeledSet, labels: String, imagesRoot: String?) -> [Int]? {
-        guard let first = set.samples.first(where: { $0.points.contains { $0 != nil } }), first.box == nil else {
-            return nil
+    /// Fresh seeded weights, with the start model's in every layer but the heatmap head (the
+    /// only one whose shape depends on the keypoints), batch-norm statistics included.
+    public func initialWeights() throws -> [String: Tensor] {
+        var weights = try architecture.initialWeights(seed: settings.seed)
+        guard let start = choices.start?.model else { return weights }
+        let head = architecture.output + "."
+        for (name, tensor) in start.weights where !name.hasPrefix(head) && weights[name]?.shape == tensor.shape {
+            weights[name] = tensor
         }
-        let path = LabeledSet.imagePath(first.image, labelsPath: labels, imagesRoot: imagesRoot)
-        guard let image = try? ImageDecoder.decode(contentsOf: path).image else { return nil }
-        return [image.width, image.height]
+        return weights
     }
 
     /// The size [width, height] of the first training image, when it is a whole frame over four
@@ -159,8 +236,10 @@ public struct TrainingPlan: Sendable {
     /// What mirroring does in a run, so a user sees the inferred pairs before hours of training.
     public static func mirroring(_ model: Model, _ augmentation: Augmentation) -> String {
         let names = model.keypointNames
+        if model.flipPairs.isEmpty {
+            return "mirroring: off, no left/right pairs among the keypoints (name them with --flip-pairs if some are)"
+        }
         if !augmentation.flip { return "mirroring: off" }
-        if model.flipPairs.isEmpty { return "mirroring: no left/right pairs among the keypoints" }
         return "mirroring swaps " + model.flipPairs.map { "\(names[$0[0]])/\(names[$0[1]])" }.joined(separator: ", ")
     }
 }

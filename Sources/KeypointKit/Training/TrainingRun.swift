@@ -1,7 +1,8 @@
 import Foundation
 
 /// A training run from where its checkpoint stands to its last epoch, as `keypoints train` runs
-/// it: the steps of each epoch in the seeded order, validation at each epoch's end, the best
+/// it: the steps of each epoch in the seeded order, validation at each epoch's end (or every
+/// `validateEvery` epochs and at the last), the best
 /// epoch's model (by `settings.bestBy`, with its provenance) written to `modelPath`, and the
 /// checkpoint written to `checkpointPath` at each epoch's end, every `checkpointInterval`
 /// seconds within one, and when the caller asks the run to stop. Continuing from any of those
@@ -115,6 +116,10 @@ public final class TrainingRun {
                     ))
             }
             checkpoint.stepInEpoch = 0
+            guard (epoch + 1) % (settings.validateEvery ?? 1) == 0 || epoch + 1 == settings.epochs else {
+                try writeCheckpoint(epoch: epoch + 1, step: 0)
+                continue
+            }
             let result = try trainer.validate(threads: validationThreads)
             let training = try trainer.trainingError(threads: validationThreads)
             let improved: Bool

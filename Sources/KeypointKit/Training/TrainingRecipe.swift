@@ -1,0 +1,114 @@
+import Foundation
+
+/// What a new run's recipe reads from the labels: how many frames, how large, how large the
+/// subject is in them.
+public struct LabelSummary: Equatable, Sendable {
+    /// Samples with at least one labeled point.
+    public var samples: Int
+    /// Samples the labels' split holds out for validation; nil when the labels carry no split.
+    public var heldOut: Int?
+    /// The frames' size [width, height] when the labels are whole frames (not boxes): the first
+    /// labeled image's.
+    public var frame: [Int]?
+    /// The subject's size in the labels' pixels: the 90th percentile, over the samples, of the
+    /// longer side of the labeled points' bounding box (whole frames), or of the box (boxes).
+    public var extent: Double?
+
+    public init(samples: Int, heldOut: Int? = nil, frame: [Int]? = nil, extent: Double? = nil) {
+        (self.samples, self.heldOut, self.frame, self.extent) = (samples, heldOut, frame, extent)
+    }
+
+    /// The summary of `set`, its first labeled image decoded for the frame size.
+    public init(set: LabeledSet, labels: String, imagesRoot: String?) {
+        let labeled = set.samples.filter { $0.points.contains { $0 != nil } }
+        samples = labeled.count
+        heldOut =
+            labeled.contains { $0.split != nil } ? labeled.filter { TrainingData.holdsOut($0.split) }.count : nil
+        let boxes = labeled.contains { $0.box != nil }
+        let sizes = labeled.compactMap { sample -> Double? in
+            if let box = sample.box, box.count == 4 { return max(box[2], box[3]) }
+            let points = sample.points.compactMap { $0 }
+            guard points.count >= 2 else { return nil }
+            let xs = points.map(\.x), ys = points.map(\.y)
+            return max(xs.max()! - xs.min()!, ys.max()! - ys.min()!)
+        }.sorted()
+        extent = sizes.isEmpty ? nil : sizes[min(sizes.count - 1, Int(0.9 * Double(sizes.count)))]
+        frame = nil
+        if !boxes, let first = labeled.first {
+            let path = LabeledSet.imagePath(first.image, labelsPath: labels, imagesRoot: imagesRoot)
+            if let image = try? ImageDecoder.decode(contentsOf: path).image { frame = [image.width, image.height] }
+        }
+    }
+}
+
+/// The settings a small project trains with when the command line leaves them open, each derived
+/// from the labels (`LabelSummary`) by a stated rule rather than tuned to one project:
+///
+/// - **Scale**: full resolution, unless the frame's longer side passes 1280 (inference on every
+///   frame of a video gets slow) or the subject spans over 256 pixels (its parts keep enough
+///   heatmap cells between them at 256, and each step costs the square of the subject's size);
+///   then scaled down to the smaller limit.
+/// - **Input**: the frame at that scale, each side rounded up to a multiple of 32; for boxes,
+///   the box enlarged 1.25x at full resolution, 128-320 pixels.
+/// - **Windows**: training crops of 1.5x the subject (at least 128 pixels, multiples of 32) cut
+///   from the input, so a step costs the subject's area and not the frame's; none when that
+///   covers the input.
+/// - **Heatmap sigma**: a sixteenth of the subject, in heatmap cells, within 1.5-3.
+/// - **Network**: width 16 for up to 8 parts, else 24; one block per stage (a few hundred
+///   frames do not need more and train faster without).
+/// - **Batch** 8, **learning rate** 5e-3 with 5% of the steps of warm-up, **foreground weight**
+///   20 (the built-in mouse model's settings).
+/// - **Steps**: as many as `computeBudget` forward GFLOP of training windows buy (about 10
+///   minutes on 2 cores), at least `minimumSteps` and 20 epochs, at most `maximumSteps`: a
+///   40-frame project gets as many updates as a 200-frame one, not 150 epochs of 5 steps.
+/// - **Validation** about 40 times a run (every few epochs when epochs are short).
+public struct TrainingRecipe: Equatable, Sendable {
+    public var input: [Int]
+    public var crop: [Int]?
+    /// Frames' pixels to input pixels.
+    public var scale: Double
+    public var width: Int
+    public var depths: [Int]
+    public var sigma: Double
+    public var batch: Int
+    public var learningRate: Double
+    public var foregroundWeight: Double
+
+    public static let computeBudget = 24_000.0
+    public static let minimumSteps = 1000
+    public static let maximumSteps = 6000
+    /// Projects with at least this many labeled samples are not small: they get the plain
+    /// defaults (256x256, width 32, two blocks per stage, batch 16, 50 epochs).
+    public static let largeProject = 1000
+
+    /// The recipe for `summary`, given the input if the user chose one; nil for a large project or
+    /// labels whose size is unknown.
+    public init?(summary: LabelSummary, keypoints: Int, input chosen: [Int]?) {
+        guard summary.samples < Self.largeProject, let extent = summary.extent, extent > 0 else { return nil }
+        func up32(_ value: Double) -> Int { max(32, (Int(value.rounded(.up)) + 31) / 32 * 32) }
+        if let frame = summary.frame {
+            let scale =
+                chosen.map { Double($0[0]) / Double(frame[0]) } ?? min(1, 1280 / Double(frame.max()!), 256 / extent)
+            input = chosen ?? frame.map { up32(Double($0) * scale) }
+            self.scale = scale
+        } else {
+            let side = min(max(up32(1.25 * extent), 128), 320)
+            input = chosen ?? [side, side]
+            scale = Double(input.min()!) / (1.25 * extent)
+        }
+        let subject = extent * scale
+        let window = max(up32(1.5 * subject), 128)
+        crop = window < input[0] || window < input[1] ? input.map { min($0, window) } : nil
+        sigma = min(max(subject / 16 / 4, 1.5), 3)
+        width = keypoints <= 8 ? 16 : 24
+        depths = [1, 1, 1]
+        (batch, learningRate, foregroundWeight) = (8, 5e-3, 20)
+    }
+
+    /// Optimizer steps for a network whose training windows cost `windowGFLOP` forward, with
+    /// `stepsPerEpoch`: the compute budget's worth within the floor and ceiling.
+    public static func steps(windowGFLOP: Double, batch: Int, stepsPerEpoch: Int) -> Int {
+        let affordable = Int(computeBudget / windowGFLOP / Double(batch))
+        return max(min(affordable, maximumSteps), minimumSteps, 20 * stepsPerEpoch)
+    }
+}
