@@ -8,8 +8,13 @@
 #
 # Peers need python packages: onnxruntime ncnn openvino onnx numpy. Set PEERS_PYTHON to a python
 # that has them, or the script makes a virtual environment in ~/.cache/keypoints-peers.
-# Usage: bash Scripts/bench-vs-peers.sh        (about 3 minutes)
+# With --baseline BIN (an older keypoints build), that binary's bench conv and bench net run
+# beside ours, before and after the peers too, and a column gives its median over ours (above
+# 1 = this build is faster), so before/after is one run.
+# Usage: bash Scripts/bench-vs-peers.sh [--baseline BIN]        (about 3 minutes; 4 with a baseline)
 set -euo pipefail
+baseline=""
+if [ "${1:-}" = "--baseline" ]; then baseline="$(realpath "$2")"; fi
 cd "$(dirname "$0")/.."
 peers="$(cd .. && pwd)/shared/bench/peers"
 [ -d "$peers" ] || { echo "peer benchmarks not found at $peers" >&2; exit 2; }
@@ -32,53 +37,81 @@ keypoints="$(swift build -c release --show-bin-path)/keypoints"
 gcc -O3 -march=native -pthread -o "$work/peak" "$peers/peak.c"
 "$work/peak" 3 | grep '^JSON: ' | sed 's/^JSON: //' >"$work/peak.json"
 
-for threads in 1 2; do "$keypoints" bench conv --threads "$threads" --json; done >"$work/ours-before.jsonl"
+# ours (and the baseline's) conv timings into ours-$1.jsonl (baseline-$1.jsonl), net timings appended to net-ours.jsonl (net-baseline.jsonl)
+time_builds() {
+    for threads in 1 2; do "$keypoints" bench conv --threads "$threads" --json; done >"$work/ours-$1.jsonl"
+    for threads in 1 2; do "$keypoints" bench net --networks reference --threads "$threads" --json; done >>"$work/net-ours.jsonl"
+    if [ -n "$baseline" ]; then
+        for threads in 1 2; do "$baseline" bench conv --threads "$threads" --json; done >"$work/baseline-$1.jsonl"
+        for threads in 1 2; do "$baseline" bench net --networks reference --threads "$threads" --json; done >>"$work/net-baseline.jsonl"
+    fi
+}
+time_builds before
 "$python" "$peers/bench_conv.py" --workdir "$work/models" --threads 1,2 --rounds 5 --per-round 20 \
     --engines ort,ncnn,openvino --shapes a_32x32_128,b_64x64_64,c_128x128_32,d_256x256_16,e_64x64_64_s2,f_64x128_64_1x1,g_5x32_256_s2 \
     --json "$work/peers.json" >/dev/null 2>"$work/peers.stderr"
-for threads in 1 2; do "$keypoints" bench conv --threads "$threads" --json; done >"$work/ours-after.jsonl"
-for threads in 1 2; do "$keypoints" bench net --networks reference --threads "$threads" --json; done >"$work/net-ours.jsonl"
 "$python" "$peers/bench_net.py" --workdir "$work/models" --threads 1,2 --rounds 5 --per-round 10 \
     --engines ort,ncnn,openvino --json "$work/peers-net.json" >/dev/null 2>"$work/peers-net.stderr"
-for threads in 1 2; do "$keypoints" bench net --networks reference --threads "$threads" --json; done >>"$work/net-ours.jsonl"
+time_builds after
 
 "$python" - "$work" <<'PY'
-import json, sys
+import json, os, sys
 work = sys.argv[1]
 peak = json.load(open(f"{work}/peak.json"))
 peers = json.load(open(f"{work}/peers.json"))["results"]
-ours = {}
-for name in ("ours-before", "ours-after"):
-    for line in open(f"{work}/{name}.jsonl"):
-        row = json.loads(line)
-        ours.setdefault((row["shape"], row["threads"]), []).append(row)
+def rows_of(prefix):
+    rows = {}
+    for name in (f"{prefix}-before", f"{prefix}-after"):
+        if os.path.exists(f"{work}/{name}.jsonl"):
+            for line in open(f"{work}/{name}.jsonl"):
+                row = json.loads(line)
+                rows.setdefault((row["shape"], row["threads"]), []).append(row)
+    return rows
+ours, base = rows_of("ours"), rows_of("baseline")
+def spread(rows):
+    """min-max of the runs' medians, and of their fastest and slowest calls when reported"""
+    low = min(r.get("min_ms", r["median_ms"]) for r in rows)
+    high = max(r.get("max_ms", r["median_ms"]) for r in rows)
+    return f"{low:.3f}-{high:.3f}"
 print(f"peak FMA: {peak['avx512_gflops_1t']:.0f} GFLOPS AVX-512 / {peak['avx2_gflops_1t']:.0f} AVX2 on 1 thread, "
       f"{peak['avx512_gflops_2t']:.0f} / {peak['avx2_gflops_2t']:.0f} on 2 ({peak['cpu_model']}, {peak['effective_ghz']} GHz)")
-print(f"{'shape':<16} {'thr':>3} {'algorithm':<13} {'ours ms':>8} {'GFLOPS':>7} {'ort':>7} {'ncnn':>7} {'openvino':>8}"
-      f" {'best peer/ours':>15} {'ncnn/ours':>10}")
+print(f"{'shape':<16} {'thr':>3} {'algorithm':<13} {'ours ms':>8} {'min-max':>15} {'GFLOPS':>7} {'ort':>7} {'ncnn':>7} {'openvino':>8}"
+      f" {'best peer/ours':>15} {'ncnn/ours':>10}" + (f" {'baseline/ours':>14}" if base else ""))
 for (shape, threads), rows in sorted(ours.items(), key=lambda item: (item[0][1], item[0][0])):
     median = sum(r["median_ms"] for r in rows) / len(rows)
     gflops = sum(r["gflops"] for r in rows) / len(rows)
     engines = peers[str(threads)][shape]
     times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if engine in engines}
     best = min(times.values())
-    print(f"{shape:<16} {threads:>3} {rows[0]['algorithm']:<13} {median:>8.3f} {gflops:>7.1f} "
+    baseline = ""
+    if (shape, threads) in base:
+        then = sum(r["median_ms"] for r in base[(shape, threads)]) / len(base[(shape, threads)])
+        baseline = f" {then / median:>13.2f}x"
+    print(f"{shape:<16} {threads:>3} {rows[0]['algorithm']:<13} {median:>8.3f} {spread(rows):>15} {gflops:>7.1f} "
           + " ".join(f"{times.get(e, float('nan')):>{w}.3f}" for e, w in (("ort", 7), ("ncnn", 7), ("openvino", 8)))
-          + f" {best / median:>14.2f}x {times['ncnn'] / median:>9.2f}x")
+          + f" {best / median:>14.2f}x {times['ncnn'] / median:>9.2f}x" + baseline)
 
 net = json.load(open(f"{work}/peers-net.json"))
 net_results = net.get("results", net)
-ours_net = {}
-for line in open(f"{work}/net-ours.jsonl"):
-    row = json.loads(line)
-    ours_net.setdefault(row["threads"], []).append(row["median_ms"])
+def net_rows(name):
+    rows = {}
+    if os.path.exists(f"{work}/{name}.jsonl"):
+        for line in open(f"{work}/{name}.jsonl"):
+            row = json.loads(line)
+            rows.setdefault(row["threads"], []).append(row)
+    return rows
+ours_net, base_net = net_rows("net-ours"), net_rows("net-baseline")
 print()
 print(f"reference network (5.794 GFLOP, 1x3x256x256), median ms")
-print(f"{'thr':>3} {'ours':>8} {'ort':>8} {'ncnn':>8} {'openvino':>8} {'ncnn/ours':>10}")
-for threads, values in sorted(ours_net.items()):
-    mine = sum(values) / len(values)
+print(f"{'thr':>3} {'ours':>8} {'min-max':>15} {'ort':>8} {'ncnn':>8} {'openvino':>8} {'ncnn/ours':>10}"
+      + (f" {'baseline/ours':>14}" if base_net else ""))
+for threads, rows in sorted(ours_net.items()):
+    mine = sum(r["median_ms"] for r in rows) / len(rows)
     engines = net_results[str(threads)]
     times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if engine in engines}
-    print(f"{threads:>3} {mine:>8.2f} " + " ".join(f"{times.get(e, float('nan')):>8.2f}" for e in ("ort", "ncnn", "openvino"))
-          + f" {times['ncnn'] / mine:>9.2f}x")
+    baseline = ""
+    if threads in base_net:
+        baseline = f" {sum(r['median_ms'] for r in base_net[threads]) / len(base_net[threads]) / mine:>13.2f}x"
+    print(f"{threads:>3} {mine:>8.2f} {spread(rows):>15} " + " ".join(f"{times.get(e, float('nan')):>8.2f}" for e in ("ort", "ncnn", "openvino"))
+          + f" {times['ncnn'] / mine:>9.2f}x" + baseline)
 PY
