@@ -78,8 +78,11 @@ struct Batch: ParsableCommand {
     @Flag(help: "Continue an interrupted run: skip the images and frames already journaled.")
     var resume = false
 
-    @Option(help: "Hide keypoints scoring below this in overlays.")
-    var minScore: Float = 0
+    @Option(
+        help:
+            "Hide keypoints scoring below this in overlays (default: the model's score threshold, else 0); records keep every point."
+    )
+    var minScore: Float?
 
     @OptionGroup var testTime: TestTimeOptions
 
@@ -254,7 +257,7 @@ struct Batch: ParsableCommand {
         if let draw { try FileManager.default.createDirectory(atPath: draw, withIntermediateDirectories: true) }
         var options = BatchRunner.Options(
             modelPath: modelName, output: output, format: format, jobs: jobs, resume: resume,
-            minimumScore: minScore, drawFolder: draw, cocoImageIDs: cocoIDs)
+            minimumScore: minScore ?? Float(model.scoreThreshold ?? 0), drawFolder: draw, cocoImageIDs: cocoIDs)
         options.firstItem = firstItem
         let runner = BatchRunner(model: model, options: options)
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) == 1, unit: "img")

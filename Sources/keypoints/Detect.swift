@@ -8,8 +8,8 @@ struct Detect: ParsableCommand {
         discussion: """
             Each image is letterboxed into the model's input, run through the network, and its \
             heatmaps decoded (DARK by default) back to original image pixels. Every keypoint is \
-            reported with its score (the heatmap peak); --min-score only hides low scores in the \
-            table and the overlays. A file that cannot be read is reported and the others still \
+            reported with its score (the heatmap peak); points scoring below --min-score (default: \
+            the model's score threshold, if it records one) are hidden in the table and the overlays. A file that cannot be read is reported and the others still \
             processed; the exit status is then 1. With --json, one object per line: \
             {"image","width","height","keypoints":[{"name","x","y","score"}],"model"}, or \
             {"image","error"} for a failed file.
@@ -28,8 +28,10 @@ struct Detect: ParsableCommand {
     @Option(help: "Write overlays (skeleton and points) as PNG into this folder.")
     var draw: String?
 
-    @Option(help: "Hide keypoints scoring below this in tables and overlays.")
-    var minScore: Float = 0
+    @Option(
+        help: "Hide keypoints scoring below this in tables and overlays (default: the model's score threshold, else 0)."
+    )
+    var minScore: Float?
 
     @OptionGroup var testTime: TestTimeOptions
 
@@ -53,6 +55,7 @@ struct Detect: ParsableCommand {
         let (chosen, modelPath) = try ModelChoice.load(model)
         let loaded = testTime.applied(to: chosen)
         let predictor = try Predictor(model: loaded, threads: threads)
+        let minScore = self.minScore ?? Float(loaded.scoreThreshold ?? 0)
         let decoding = HeatmapDecoder(rawValue: decoder)!
         for folder in [draw, dump].compactMap({ $0 }) {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -75,7 +78,7 @@ struct Detect: ParsableCommand {
                 }
                 let record = KeypointRecord(
                     image: path, width: image.width, height: image.height, keypoints: inference.keypoints)
-                print(json ? record.json(model: modelPath).serialized : table(record))
+                print(json ? record.json(model: modelPath).serialized : table(record, minScore: minScore))
             } catch {
                 failures += 1
                 printToStandardError("\(error)")
@@ -87,7 +90,7 @@ struct Detect: ParsableCommand {
         if failures > 0 { throw ExitCode(1) }
     }
 
-    private func table(_ record: KeypointRecord) -> String {
+    private func table(_ record: KeypointRecord, minScore: Float) -> String {
         let keypoints = record.keypoints
         let nameWidth = max(keypoints.map(\.name.count).max() ?? 8, 8)
         var lines = [

@@ -34,8 +34,8 @@ struct Draw: ParsableCommand {
         help: "A model file or built-in model whose skeleton to draw (default: the one the results name, if it loads).")
     var model: String?
 
-    @Option(help: "Hide keypoints scoring below this.")
-    var minScore: Float = 0
+    @Option(help: "Hide keypoints scoring below this (default: the model's score threshold, else 0).")
+    var minScore: Float?
 
     @Flag(help: "No progress on stderr.")
     var quiet = false
@@ -47,7 +47,9 @@ struct Draw: ParsableCommand {
         } catch let error as InputError {
             throw ValidationError("--results: \(error)")
         }
-        let skeleton = skeletonModel()?.skeleton ?? []
+        let named = skeletonModel()
+        let skeleton = named?.skeleton ?? []
+        let minScore = self.minScore ?? Float(named?.scoreThreshold ?? 0)
         let showProgress = !quiet && isatty(STDERR_FILENO) == 1
         let summary = try LabeledVideo.write(
             video, results: frames, skeleton: skeleton, minimumScore: minScore, to: out

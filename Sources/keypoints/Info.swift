@@ -44,6 +44,11 @@ struct Info: ParsableCommand {
         if let sigmas = loaded.oksSigmas { print("OKS sigmas: \(sigmas.map { String($0) }.joined(separator: ", "))") }
         print("Normalization: mean \(loaded.mean), std \(loaded.std); heatmap sigma \(loaded.heatmapSigma)")
         if loaded.flipTest { print("Flip test: on unless --no-flip-test") }
+        if let threshold = loaded.scoreThreshold {
+            print(
+                "Score threshold: \(threshold) (points scoring below it are hidden in tables and overlays unless --min-score)"
+            )
+        }
         if let scale = loaded.secondPassScale {
             print("Second pass: on the box around the first pass's keypoints, \(scale)x their extent")
         }

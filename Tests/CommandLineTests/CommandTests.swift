@@ -168,6 +168,37 @@ struct BenchTrainCommandTests {
 }
 
 struct DetectCommandTests {
+    /// A model's score threshold hides the points scoring below it in detect's table unless
+    /// --min-score says otherwise; JSON keeps every point; info shows the threshold.
+    @Test func theModelsScoreThresholdHidesWeakPoints() throws {
+        let folder = try TemporaryFolder()
+        var model = try TestModels.small()
+        let image = folder.file("photo.png")
+        try Image(width: 40, height: 30, pixels: testPicture(width: 40, height: 30)).writePNG(to: image)
+        let plain = folder.file("plain.safetensors")
+        try model.write(to: plain)
+        let json = try CommandLineTool.run(["detect", image, "--model", plain, "--json"])
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        let scores = try #require(record["keypoints"] as? [[String: Any]]).compactMap { $0["score"] as? Double }
+        let sorted = scores.sorted()
+        let threshold = (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        #expect(sorted.count >= 2 && sorted[sorted.count / 2 - 1] < sorted[sorted.count / 2])
+        model.scoreThreshold = threshold
+        let thresholded = folder.file("thresholded.safetensors")
+        try model.write(to: thresholded)
+        func hidden(_ arguments: [String]) throws -> Int {
+            let result = try CommandLineTool.run(["detect", image, "--model", thresholded] + arguments)
+            #expect(result.status == 0, "\(result.errors)")
+            return result.output.split(separator: "\n").filter { $0.contains("         -         -") }.count
+        }
+        #expect(try hidden([]) == scores.filter { $0 < threshold }.count)
+        #expect(try hidden(["--min-score", "0"]) == 0)
+        let kept = try CommandLineTool.run(["detect", image, "--model", thresholded, "--json"])
+        #expect(kept.output.components(separatedBy: "\"score\"").count - 1 == scores.count, "JSON keeps every point")
+        let info = try CommandLineTool.run(["info", thresholded])
+        #expect(info.output.contains("Score threshold: \(threshold)"), "\(info.output)")
+    }
+
     /// A small random-weight model on disk, the files a user would pass, and the CLI run on them.
     @Test func detectReportsEveryImageAndWritesOverlaysAndDumps() throws {
         let folder = try TemporaryFolder()

@@ -9,6 +9,7 @@ struct ModelFileTests {
         var model = try TestModels.small()
         model.secondPassScale = 2
         model.flipTest = true
+        model.scoreThreshold = 0.35
         let folder = try TemporaryFolder()
         let path = folder.file("model.safetensors")
         try model.write(to: path)
@@ -18,6 +19,7 @@ struct ModelFileTests {
         #expect(loaded.flipPairs == model.flipPairs && loaded.oksSigmas == model.oksSigmas)
         #expect(loaded.mean == model.mean && loaded.std == model.std && loaded.heatmapSigma == 1.5)
         #expect(loaded.provenance == ["data": "test"] && loaded.secondPassScale == 2 && loaded.flipTest)
+        #expect(loaded.scoreThreshold == 0.35)
         #expect(
             try Model(safeTensors: SafeTensors(bytes: TestModels.small().serialized(), path: "x"), path: "x").flipTest
                 == false)
@@ -73,6 +75,10 @@ struct ModelFileTests {
         file = try SafeTensors(bytes: good, path: "x")
         file.metadata["second_pass_scale"] = "0.5"
         #expect(error(for: file.serialized()).contains("'second_pass_scale' must be a number of at least 1, not '0.5'"))
+
+        file = try SafeTensors(bytes: good, path: "x")
+        file.metadata["score_threshold"] = "1.5"
+        #expect(error(for: file.serialized()).contains("'score_threshold' must be a number from 0 to 1, not '1.5'"))
 
         file = try SafeTensors(bytes: good, path: "x")
         file.metadata["flip_test"] = "yes"

@@ -5,8 +5,8 @@ import Foundation
 /// `format` ("swift-keypoints"), `format_version` ("1"), `architecture` (Architecture JSON),
 /// `keypoints` (names), `skeleton` and `flip_pairs` (index pairs), `oks_sigmas` (optional),
 /// `normalization` ({"mean": [...], "std": [...]}, per input channel, on values in 0...1),
-/// `heatmap_sigma` (target Gaussian, heatmap pixels), `second_pass_scale` and `flip_test`
-/// (optional, see below) and `provenance` (how it was trained).
+/// `heatmap_sigma` (target Gaussian, heatmap pixels), `second_pass_scale`, `flip_test` and
+/// `score_threshold` (optional, see below) and `provenance` (how it was trained).
 public struct Model: Sendable {
     public var architecture: Architecture
     public var keypointNames: [String]
@@ -23,6 +23,10 @@ public struct Model: Sendable {
     /// Average each image's heatmaps with its mirror's (left and right swapped) unless told
     /// otherwise, as MMPose's test settings do: for models where it pays (metadata `flip_test`).
     public var flipTest: Bool
+    /// The score below which a point is taken as not found (hidden in detect's tables and in
+    /// overlays unless --min-score says otherwise); batch output keeps every point with its
+    /// score, so a consumer applies the same threshold (metadata `score_threshold`, 0-1).
+    public var scoreThreshold: Double?
     public var provenance: [String: String]
     public var weights: [String: Tensor]
 
@@ -35,7 +39,7 @@ public struct Model: Sendable {
         architecture: Architecture, keypointNames: [String], skeleton: [[Int]] = [], flipPairs: [[Int]] = [],
         oksSigmas: [Double]? = nil, mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225],
         heatmapSigma: Double = 2, secondPassScale: Double? = nil, flipTest: Bool = false,
-        provenance: [String: String] = [:], weights: [String: Tensor]
+        scoreThreshold: Double? = nil, provenance: [String: String] = [:], weights: [String: Tensor]
     ) {
         self.architecture = architecture
         self.keypointNames = keypointNames
@@ -47,6 +51,7 @@ public struct Model: Sendable {
         self.heatmapSigma = heatmapSigma
         self.secondPassScale = secondPassScale
         self.flipTest = flipTest
+        self.scoreThreshold = scoreThreshold
         self.provenance = provenance
         self.weights = weights
     }
@@ -87,6 +92,13 @@ public struct Model: Sendable {
             }
             secondPassScale = scale
         }
+        var scoreThreshold: Double?
+        if let text = metadata["score_threshold"] {
+            guard let threshold = Double(text), (0...1).contains(threshold) else {
+                throw fail("metadata 'score_threshold' must be a number from 0 to 1, not '\(text.prefix(20))'")
+            }
+            scoreThreshold = threshold
+        }
         guard [nil, "true", "false"].contains(metadata["flip_test"]) else {
             throw fail("metadata 'flip_test' must be true or false, not '\(metadata["flip_test"]!.prefix(20))'")
         }
@@ -97,6 +109,7 @@ public struct Model: Sendable {
             oksSigmas: metadata["oks_sigmas"] == nil ? nil : try decode("oks_sigmas", as: [Double].self),
             mean: normalization["mean"] ?? [], std: normalization["std"] ?? [], heatmapSigma: sigma,
             secondPassScale: secondPassScale, flipTest: metadata["flip_test"] == "true",
+            scoreThreshold: scoreThreshold,
             provenance: metadata["provenance"] == nil ? [:] : try decode("provenance", as: [String: String].self),
             weights: file.tensors)
         try validate()
@@ -121,6 +134,9 @@ public struct Model: Sendable {
         }
         if let secondPassScale, !(secondPassScale >= 1 && secondPassScale.isFinite) {
             throw ModelError.invalidArchitecture(reason: "second_pass_scale must be at least 1")
+        }
+        if let scoreThreshold, !(0...1).contains(scoreThreshold) {
+            throw ModelError.invalidArchitecture(reason: "score_threshold must lie from 0 to 1")
         }
         if let oksSigmas, oksSigmas.count != keypointNames.count || !oksSigmas.allSatisfy({ $0 > 0 }) {
             throw ModelError.invalidArchitecture(reason: "oks_sigmas needs one positive value per keypoint")
@@ -166,6 +182,7 @@ public struct Model: Sendable {
         if let oksSigmas { metadata["oks_sigmas"] = json(oksSigmas) }
         if let secondPassScale { metadata["second_pass_scale"] = "\(secondPassScale)" }
         if flipTest { metadata["flip_test"] = "true" }
+        if let scoreThreshold { metadata["score_threshold"] = "\(scoreThreshold)" }
         return SafeTensors(metadata: metadata, tensors: weights)
     }
 

@@ -21,7 +21,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// Train on windows of this size ([width, height], multiples of 32) cut from the network input
     /// around the labeled keypoints, instead of the whole input; nil trains on the whole input.
     /// Steps get cheaper by the area ratio while the model still runs on (and CoordConv still
-    /// counts positions in) the whole input; a tenth of the windows are placed at random.
+    /// counts positions in) the whole input; three windows in ten are placed at random.
     public var crop: [Int]?
     /// The loss weighs a target's peak pixels up to 1 + this times the background (0: plain MSE).
     public var foregroundWeight: Double?
