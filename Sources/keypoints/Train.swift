@@ -106,6 +106,17 @@ struct Train: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Probability of cutting a sample off at an edge through the subject (default 0).",
+            discussion: """
+                As if the photo ended inside the subject (a portrait, a half body): the image beyond \
+                the cut becomes padding and the parts beyond it are trained as absent, so the model \
+                scores a part out of the picture low instead of guessing it. The bottom edge half \
+                the time, else the top, left or right.
+                """))
+    var cutoff = 0.0
+
+    @Option(
+        help: ArgumentHelp(
             "Zoom range MIN,MAX of the augmentation (default 0.8,1.25).",
             discussion: """
                 Each sample is zoomed by a factor drawn log-uniformly from it: below 1 the subject \
@@ -186,7 +197,7 @@ struct Train: ParsableCommand {
     var checkpointMinutes = 10.0
 
     func validate() throws {
-        for (name, value) in [("--occlusion", occlusion), ("--blur", blur), ("--noise", noise)] {
+        for (name, value) in [("--occlusion", occlusion), ("--blur", blur), ("--noise", noise), ("--cutoff", cutoff)] {
             if let value, !(0...1).contains(value) {
                 throw ValidationError("\(name) is a probability, between 0 and 1 (got \(value))")
             }
@@ -376,6 +387,7 @@ struct Train: ParsableCommand {
         (choices.foregroundWeight, choices.validationFraction, choices.seed) = (foregroundWeight, valFraction, seed)
         (choices.sigma, choices.occlusion, choices.mirror) = (sigma, occlusion, !noMirror)
         (choices.blur, choices.noise, choices.gamma, choices.rotation) = (blur, noise, gamma, rotation)
+        choices.cutoff = cutoff
         if let start {
             let loaded = try ModelChoice.load(start)
             choices.start = (loaded.model, loaded.name)

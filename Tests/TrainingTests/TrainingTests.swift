@@ -141,6 +141,41 @@ struct AugmentationSettingsTests {
         }
     }
 
+    /// A cut-off sample: of the two labeled points, the one beyond the cut has no peak but counts
+    /// in the loss (mask 1) and lies in padding; the other keeps its peak and its pixels.
+    @Test func cutoffTrainsTheCutPartsAsAbsent() throws {
+        let folder = try TemporaryFolder()
+        let (model, data) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
+        var augmentation = Augmentation.none
+        augmentation.cutoff = 1
+        let trainer = try Trainer(
+            model: model, data: data, settings: TrainingSettings(epochs: 1, batch: 2, augmentation: augmentation))
+        let padding = (0..<3).map { model.normalization(unit: 0, channel: $0) }
+        for index in 0..<4 {
+            for epoch in 0..<3 {
+                let sample = try trainer.prepare(index, epoch: epoch, augment: true)
+                var (absent, present) = (0, 0)
+                for channel in 0..<2 {
+                    let heatmap = sample.targets[(channel * 256)..<((channel + 1) * 256)]
+                    #expect(sample.mask[channel] == 1, "a labeled point counts, cut off or not")
+                    // Where the label lies in the 64x64 input (no other augmentation: the image is
+                    // letterboxed, 64x48 into 64x64, 8 rows of padding above).
+                    let label = data.samples[index].points[channel]!
+                    let (x, y) = (Int(label.x.rounded()), Int(label.y.rounded()) + 8)
+                    let isPadding = (0..<3).allSatisfy { sample.input[$0 * 4096 + y * 64 + x] == padding[$0] }
+                    if heatmap.allSatisfy({ $0 == 0 }) {
+                        absent += 1
+                        #expect(isPadding, "sample \(index) epoch \(epoch): a cut-off point lies in padding")
+                    } else {
+                        present += 1
+                        #expect(!isPadding, "sample \(index) epoch \(epoch): a kept point keeps its pixels")
+                    }
+                }
+                #expect(absent == 1 && present == 1, "sample \(index) epoch \(epoch)")
+            }
+        }
+    }
+
     /// Checkpoints written before the zoom range stored one `scale`; they load as the range it
     /// meant, and without the gamma, blur and noise they did not have.
     @Test func earlierScaleLoadsAsAZoomRange() throws {

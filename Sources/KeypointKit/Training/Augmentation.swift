@@ -28,12 +28,15 @@ public struct Augmentation: Codable, Equatable, Sendable {
     /// brightness), of a standard deviation drawn from [0, `noiseLevel`] of the value range.
     public var noise: Double = 0.3
     public var noiseLevel: Double = 0.04
+    /// With this probability, cut the sample off at one edge (`EdgeCut`): as if the photo ended
+    /// inside the subject (portraits, half bodies), with the parts beyond trained as absent.
+    public var cutoff: Double = 0
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case minZoom, maxZoom, rotation, rotationProbability, translation, flip, colour, occlusion, gamma, blur,
-            blurSigma, noise, noiseLevel
+            blurSigma, noise, noiseLevel, cutoff
     }
 
     /// Checkpoints written before the zoom range had one `scale`: zoom in [1 / (1 + scale), 1 + scale].
@@ -59,6 +62,7 @@ public struct Augmentation: Codable, Equatable, Sendable {
         blurSigma = try container.decodeIfPresent(Double.self, forKey: .blurSigma) ?? 0
         noise = try container.decodeIfPresent(Double.self, forKey: .noise) ?? 0
         noiseLevel = try container.decodeIfPresent(Double.self, forKey: .noiseLevel) ?? 0
+        cutoff = try container.decodeIfPresent(Double.self, forKey: .cutoff) ?? 0
     }
 
     public static let none: Augmentation = {
@@ -74,7 +78,53 @@ public struct Augmentation: Codable, Equatable, Sendable {
     }()
 }
 
+/// One edge of a sample cut off at `position` (input pixels, through the labeled points): the
+/// image beyond it becomes padding (0, as the letterbox's), and the points beyond it get no peak
+/// but still count in the loss, so the network learns to score a part outside the picture low
+/// instead of guessing where it might be.
+struct EdgeCut: Equatable {
+    enum Side { case bottom, top, left, right }
+    var side: Side
+    var position: Double
+
+    func removes(_ point: Point) -> Bool {
+        switch side {
+        case .bottom: point.y > position
+        case .top: point.y < position
+        case .left: point.x < position
+        case .right: point.x > position
+        }
+    }
+
+    /// Sets the pixels (centres) beyond the cut to 0 in each of the three planes of `values`.
+    func apply(to values: inout [Float], width: Int, height: Int) {
+        let plane = width * height
+        for y in 0..<height {
+            for x in 0..<width where removes(Point(x: Double(x), y: Double(y))) {
+                for c in 0..<3 { values[c * plane + y * width + x] = 0 }
+            }
+        }
+    }
+}
+
 extension Augmentation {
+    /// With probability `cutoff`, a cut through the extent of `points` (the labeled points in
+    /// input pixels, at least two): the bottom edge half the time (legs out of frame), else the top,
+    /// left or right, keeping 35-85% of the extent from the opposite side.
+    func edgeCut(through points: [Point], random: inout SplitMix64) -> EdgeCut? {
+        guard cutoff > 0, points.count >= 2, Double.random(in: 0..<1, using: &random) < cutoff else { return nil }
+        let draw = Double.random(in: 0..<1, using: &random)
+        let kept = Double.random(in: 0.35...0.85, using: &random)
+        let xs = points.map(\.x), ys = points.map(\.y)
+        let (left, right, top, bottom) = (xs.min()!, xs.max()!, ys.min()!, ys.max()!)
+        switch draw {
+        case ..<0.5: return EdgeCut(side: .bottom, position: top + kept * (bottom - top))
+        case ..<0.6: return EdgeCut(side: .top, position: bottom - kept * (bottom - top))
+        case ..<0.8: return EdgeCut(side: .left, position: right - kept * (right - left))
+        default: return EdgeCut(side: .right, position: left + kept * (right - left))
+        }
+    }
+
     /// The changes to a sample's pixels, in place on planar RGB `values` in 0-1 (`width` x
     /// `height` per channel), in this order: an occluding grey rectangle, blur, brightness and
     /// contrast, gamma, noise; the values stay in 0-1.

@@ -174,7 +174,11 @@ public final class Trainer: @unchecked Sendable {
         let inputHeight = settings.crop?[1] ?? architecture.inputHeight
         let placement = transform.followed(
             by: AffineTransform(a: 1, b: 0, tx: -Double(window.originX), c: 0, d: 1, ty: -Double(window.originY)))
+        let cut = a.edgeCut(
+            through: sample.points.compactMap { $0 }.map { placement.apply(Point(x: toImage($0.x), y: toImage($0.y))) },
+            random: &random)
         var input = image.warpedTensor(by: placement, width: inputWidth, height: inputHeight).data
+        cut?.apply(to: &input, width: inputWidth, height: inputHeight)
         a.changePixels(of: &input, width: inputWidth, height: inputHeight, random: &random)
         let normalize = model.normalization
         let plane = inputWidth * inputHeight
@@ -197,6 +201,10 @@ public final class Trainer: @unchecked Sendable {
         for (k, point) in sample.points.enumerated() {
             guard let point else { continue }
             let inputPoint = placement.apply(Point(x: toImage(point.x), y: toImage(point.y)))
+            if let cut, cut.removes(inputPoint) {  // cut off: trained as absent
+                mask[partner[k]] = Float(settings.keypointWeights?[partner[k]] ?? 1)
+                continue
+            }
             let hx = (inputPoint.x - (stride - 1) / 2) / stride
             let hy = (inputPoint.y - (stride - 1) / 2) / stride
             // A point pushed out of the whole input is masked; one inside it but outside a crop's

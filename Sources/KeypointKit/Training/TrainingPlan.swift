@@ -35,6 +35,8 @@ public struct TrainingPlan: Sendable {
         public var gamma: Double?
         /// Rotation range in degrees; nil: the augmentation's default.
         public var rotation: Double?
+        /// Probability of cutting a sample off at an edge (`EdgeCut`); 0 by default.
+        public var cutoff = 0.0
         /// Mirror samples when the keypoints have left/right pairs.
         public var mirror = true
         /// [min, max] of the zoom augmentation.
@@ -118,6 +120,7 @@ public struct TrainingPlan: Sendable {
         settings.augmentation.noise = choices.noise ?? settings.augmentation.noise
         settings.augmentation.gamma = choices.gamma ?? settings.augmentation.gamma
         settings.augmentation.rotation = choices.rotation ?? settings.augmentation.rotation
+        settings.augmentation.cutoff = choices.cutoff
         settings.augmentation.flip = choices.mirror && !flipPairs.isEmpty
         if let zoom = choices.zoom {
             (settings.augmentation.minZoom, settings.augmentation.maxZoom) = (zoom[0], zoom[1])
