@@ -130,7 +130,8 @@ struct Train: ParsableCommand {
         help: ArgumentHelp(
             "Left/right keypoint pairs LEFT/RIGHT,..., e.g. Lear/Rear,paw1/paw2.",
             discussion: """
-                Mirroring swaps each pair's labels. Without this option the pairs are inferred \
+                Mirroring swaps each pair's labels; pairs given here mirror even when the labels \
+                show the subject facing one way. Without this option the pairs are inferred \
                 from the names (left_/right_, l_/r_, _l/_r, LeftEar/RightEar, LEar/REar, earL/earR); \
                 training starts by listing them.
                 """))

@@ -41,7 +41,8 @@ struct TrainingPlanTests {
         #expect(plan.trainingSamples == 80 && plan.steps == settings.epochs * 10)
         var window = plan.architecture
         (window.inputWidth, window.inputHeight) = (192, 192)
-        let affordable = Int(TrainingRecipe.computeBudget / (try LayerGraph(window).flops / 1e9) / 8)
+        let perImage = TrainingRecipe.secondsPerImage(windowGFLOP: try LayerGraph(window).flops / 1e9)
+        let affordable = min(Int(TrainingRecipe.trainingSeconds / (8 * perImage)), TrainingRecipe.maximumSteps)
         #expect(plan.steps >= affordable && plan.steps < affordable + 10)
         #expect(settings.validateEvery == settings.epochs / 40)
         #expect(abs(settings.warmupEpochs - 0.05 * Double(settings.epochs)) < 1e-9)
@@ -67,6 +68,35 @@ struct TrainingPlanTests {
         let boxes = try TrainingPlan(
             keypoints: Self.names, summary: LabelSummary(samples: 150, extent: 200), choices: .init())
         #expect(boxes.architecture.inputWidth == 256 && boxes.settings.crop == nil)
+    }
+
+    /// Mirroring follows the labels: a subject that always faces one way is not mirrored (unless
+    /// pairs are given), one seen facing both ways is; the order of two parts decides.
+    @Test func mirroringFollowsWhichWayTheSubjectFaces() throws {
+        func frames(flipped: Int, of count: Int) -> [[LabeledPoint?]] {
+            (0..<count).map { index in
+                let facing: Double = index < flipped ? -1 : 1
+                return [
+                    LabeledPoint(x: 100 + facing * 30, y: 50, visible: true),
+                    LabeledPoint(x: 100 - facing * 30, y: 50, visible: true),
+                    LabeledPoint(x: 100, y: 60, visible: true),
+                ]
+            }
+        }
+        #expect(LabelSummary.facingBothWays(frames(flipped: 0, of: 20)) == false)
+        #expect(LabelSummary.facingBothWays(frames(flipped: 1, of: 20)) == false, "5% the other way")
+        #expect(LabelSummary.facingBothWays(frames(flipped: 4, of: 20)) == true, "20% the other way")
+        #expect(LabelSummary.facingBothWays(frames(flipped: 2, of: 4)) == nil, "too few frames to tell")
+        var oneWay = Self.openfield
+        oneWay.facingBothWays = false
+        let plan = try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: .init())
+        #expect(plan.flipPairs == [[1, 2]] && !plan.settings.augmentation.flip)
+        #expect(plan.description.contains("no mirroring (the subject faces one way in the labels"))
+        var given = TrainingPlan.Choices()
+        given.flipPairs = [[1, 2]]
+        #expect(try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: given).settings.augmentation.flip)
+        oneWay.facingBothWays = true
+        #expect(try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: .init()).settings.augmentation.flip)
     }
 
     /// The schedule is in steps: a 40-frame project trains as long as a 200-frame one.

@@ -121,7 +121,8 @@ public struct TrainingPlan: Sendable {
         settings.augmentation.gamma = choices.gamma ?? settings.augmentation.gamma
         settings.augmentation.rotation = choices.rotation ?? settings.augmentation.rotation
         settings.augmentation.cutoff = choices.cutoff
-        settings.augmentation.flip = choices.mirror && !flipPairs.isEmpty
+        settings.augmentation.flip =
+            choices.mirror && !flipPairs.isEmpty && (choices.flipPairs != nil || recipe?.mirror ?? true)
         if let zoom = choices.zoom {
             (settings.augmentation.minZoom, settings.augmentation.maxZoom) = (zoom[0], zoom[1])
         }
@@ -152,9 +153,12 @@ public struct TrainingPlan: Sendable {
             String(format: "foreground weight %g", s.foregroundWeight ?? 0),
             "validation every \(s.validateEvery ?? 1) epoch(s)",
         ]
+        let facing =
+            recipe?.mirror == false && !flipPairs.isEmpty && choices.flipPairs == nil
+            ? ", no mirroring (the subject faces one way in the labels; --flip-pairs turns it on)" : ""
         let source = recipe == nil ? "defaults" : "recipe from the labels"
         let start = choices.start.map { "; starting from the feature layers of \($0.name)" } ?? ""
-        return "\(labels); \(source): " + plan.joined(separator: ", ") + start
+        return "\(labels); \(source): " + plan.joined(separator: ", ") + facing + start
     }
 
     private let choices: Choices

@@ -13,9 +13,17 @@ public struct LabelSummary: Equatable, Sendable {
     /// The subject's size in the labels' pixels: the 90th percentile, over the samples, of the
     /// longer side of the labeled points' bounding box (whole frames), or of the box (boxes).
     public var extent: Double?
+    /// Whether the labels show the subject facing both ways: over the pairs of parts labeled
+    /// apart (over 2 px horizontally) in at least 5 frames, the median share of frames in which a
+    /// pair's left-right order is the less common one is at least 10%. A top view of an animal
+    /// turning freely: about 18-36%; a side view of one running one way: 3%. Nil without such pairs.
+    public var facingBothWays: Bool?
 
-    public init(samples: Int, heldOut: Int? = nil, frame: [Int]? = nil, extent: Double? = nil) {
+    public init(
+        samples: Int, heldOut: Int? = nil, frame: [Int]? = nil, extent: Double? = nil, facingBothWays: Bool? = nil
+    ) {
         (self.samples, self.heldOut, self.frame, self.extent) = (samples, heldOut, frame, extent)
+        self.facingBothWays = facingBothWays
     }
 
     /// The summary of `set`, its first labeled image decoded for the frame size.
@@ -33,11 +41,34 @@ public struct LabelSummary: Equatable, Sendable {
             return max(xs.max()! - xs.min()!, ys.max()! - ys.min()!)
         }.sorted()
         extent = sizes.isEmpty ? nil : sizes[min(sizes.count - 1, Int(0.9 * Double(sizes.count)))]
+        facingBothWays = Self.facingBothWays(labeled.map(\.points))
         frame = nil
         if !boxes, let first = labeled.first {
             let path = LabeledSet.imagePath(first.image, labelsPath: labels, imagesRoot: imagesRoot)
             if let image = try? ImageDecoder.decode(contentsOf: path).image { frame = [image.width, image.height] }
         }
+    }
+}
+
+extension LabelSummary {
+    /// See `facingBothWays`: the median, over pairs of parts, of the share of frames in which the
+    /// pair's horizontal order is the minority one, compared with 10%.
+    static func facingBothWays(_ frames: [[LabeledPoint?]]) -> Bool? {
+        let parts = frames.map(\.count).max() ?? 0
+        var shares: [Double] = []
+        for i in 0..<parts {
+            for j in (i + 1)..<max(i + 1, parts) {
+                let gaps = frames.compactMap { points -> Double? in
+                    guard points.count > j, let a = points[i], let b = points[j], abs(a.x - b.x) > 2 else { return nil }
+                    return a.x - b.x
+                }
+                guard gaps.count >= 5 else { continue }
+                let ahead = Double(gaps.filter { $0 > 0 }.count) / Double(gaps.count)
+                shares.append(min(ahead, 1 - ahead))
+            }
+        }
+        guard !shares.isEmpty else { return nil }
+        return shares.sorted()[shares.count / 2] >= 0.1
     }
 }
 
@@ -58,9 +89,12 @@ public struct LabelSummary: Equatable, Sendable {
 ///   frames do not need more and train faster without).
 /// - **Batch** 8, **learning rate** 5e-3 with 5% of the steps of warm-up, **foreground weight**
 ///   20 (the built-in mouse model's settings).
-/// - **Steps**: as many as `computeBudget` forward GFLOP of training windows buy (about 10
-///   minutes on 2 cores), at least `minimumSteps` and 20 epochs, at most `maximumSteps`: a
-///   40-frame project gets as many updates as a 200-frame one, not 150 epochs of 5 steps.
+/// - **Steps**: as many as fit in `trainingSeconds` by the cost model of `secondsPerImage`, at
+///   least `minimumSteps` and 20 epochs, at most `maximumSteps`: a 40-frame project gets as
+///   many updates as a 200-frame one, not 150 epochs of 5 steps.
+/// - **Mirroring** only when the labels show the subject facing both ways (`LabelSummary.
+///   facingBothWays`): a side view of an animal that always runs one way gains nothing from
+///   samples facing the other way, and its left/right parts get confused.
 /// - **Validation** about 40 times a run (every few epochs when epochs are short).
 public struct TrainingRecipe: Equatable, Sendable {
     public var input: [Int]
@@ -73,10 +107,21 @@ public struct TrainingRecipe: Equatable, Sendable {
     public var batch: Int
     public var learningRate: Double
     public var foregroundWeight: Double
+    /// Whether samples may be mirrored (given left/right pairs).
+    public var mirror: Bool
 
-    public static let computeBudget = 24_000.0
+    /// The training time the steps are chosen for, on the machine the cost model describes.
+    public static let trainingSeconds = 720.0
     public static let minimumSteps = 1000
     public static let maximumSteps = 6000
+
+    /// The cost model of a training image (forward, backward, update, its share of augmentation)
+    /// on the 2-core AVX-512 machine this project is measured on: a fixed 9 ms plus the window's
+    /// forward GFLOP at 107 GFLOP/s, fitted to `keypoints train` runs of a width-16 network on
+    /// 192x192 windows (68 images/s, 0.59 GFLOP) and a width-24 one on 288x288 inputs (27
+    /// images/s, 2.98 GFLOP). A rule of thumb for the schedule, not a timer: the same labels get
+    /// the same steps on any machine.
+    public static func secondsPerImage(windowGFLOP: Double) -> Double { 0.009 + windowGFLOP / 107 }
     /// Projects with at least this many labeled samples are not small: they get the plain
     /// defaults (256x256, width 32, two blocks per stage, batch 16, 50 epochs).
     public static let largeProject = 1000
@@ -103,12 +148,13 @@ public struct TrainingRecipe: Equatable, Sendable {
         width = keypoints <= 8 ? 16 : 24
         depths = [1, 1, 1]
         (batch, learningRate, foregroundWeight) = (8, 5e-3, 20)
+        mirror = summary.facingBothWays ?? true
     }
 
     /// Optimizer steps for a network whose training windows cost `windowGFLOP` forward, with
-    /// `stepsPerEpoch`: the compute budget's worth within the floor and ceiling.
+    /// `stepsPerEpoch`: the training time's worth within the floor and ceiling.
     public static func steps(windowGFLOP: Double, batch: Int, stepsPerEpoch: Int) -> Int {
-        let affordable = Int(computeBudget / windowGFLOP / Double(batch))
+        let affordable = Int(trainingSeconds / (Double(batch) * secondsPerImage(windowGFLOP: windowGFLOP)))
         return max(min(affordable, maximumSteps), minimumSteps, 20 * stepsPerEpoch)
     }
 }
