@@ -72,8 +72,9 @@ struct BenchTrain: ParsableCommand {
                         ("input", .string("\(width)x\(height)")), ("width", .number(Double(family.width))),
                         ("depths", .string(depths)), ("batch", .number(Double(batch))),
                         ("threads", .number(Double(threads))), ("gflop_per_image", .number(gflopPerImage)),
-                    ] + forward.members(median: "forward_ms") + backward.members(median: "forward_backward_ms")
-                        + update.members(median: "update_ms") + [
+                    ] + forward.members(median: "forward_ms", digits: nil)
+                        + backward.members(median: "forward_backward_ms", digits: nil)
+                        + update.members(median: "update_ms", digits: nil) + [
                             ("images_per_s", .number(imagesPerSecond)), ("gflops", .number(gflops)),
                         ]
                 ).serialized)

@@ -19,11 +19,15 @@ struct Timings {
             + String(format: format, min) + ", max " + String(format: format, max) + ")"
     }
 
-    /// JSON members `<name>` (the median, as before), `<name>_min` and `<name>_max`, rounded to
-    /// `digits` decimals; e.g. name "median_ms" gives median_ms, min_ms, max_ms.
-    func members(median name: String, digits: Int = 4) -> [(String, JSONValue)] {
-        let scale = (0..<digits).reduce(1.0) { value, _ in value * 10 }
-        func rounded(_ value: Double) -> JSONValue { .number((value * scale).rounded() / scale) }
+    /// JSON members `<name>` (the median, as before), `min_<name>` and `max_<name>` without a
+    /// leading "median_", rounded to `digits` decimals (nil: as measured); e.g. "median_ms" gives
+    /// median_ms, min_ms, max_ms.
+    func members(median name: String, digits: Int? = 4) -> [(String, JSONValue)] {
+        func rounded(_ value: Double) -> JSONValue {
+            guard let digits else { return .number(value) }
+            let scale = (0..<digits).reduce(1.0) { value, _ in value * 10 }
+            return .number((value * scale).rounded() / scale)
+        }
         let suffix = name.hasPrefix("median_") ? String(name.dropFirst("median_".count)) : name
         return [(name, rounded(median)), ("min_" + suffix, rounded(min)), ("max_" + suffix, rounded(max))]
     }
