@@ -4,10 +4,14 @@ public enum TrainingAdvice {
     /// "tongue: labeled in 12 of 44 frames" for each part labeled in fewer than all of `samples`
     /// (the unlabeled ones are masked out of the loss, so they cost the other parts nothing).
     public static func partialLabels(_ samples: [TrainingData.Sample], names: [String]) -> [String] {
-        names.indices.compactMap { k in
-            let labeled = samples.filter { $0.points.indices.contains(k) && $0.points[k] != nil }.count
-            return labeled < samples.count ? "\(names[k]): labeled in \(labeled) of \(samples.count) frames" : nil
+        zip(names, labeledCounts(samples, parts: names.count)).compactMap { name, labeled in
+            labeled < samples.count ? "\(name): labeled in \(labeled) of \(samples.count) frames" : nil
         }
+    }
+
+    /// For each of `parts` parts, the samples it is labeled in.
+    static func labeledCounts(_ samples: [TrainingData.Sample], parts: Int) -> [Int] {
+        (0..<parts).map { k in samples.filter { $0.points.indices.contains(k) && $0.points[k] != nil }.count }
     }
 
     /// One line per part for the end of a run: its validation mean error and PCK@0.2 (of the
@@ -21,8 +25,7 @@ public enum TrainingAdvice {
             text + String(repeating: " ", count: max(0, count - text.count))
         }
         var lines = [padded("part", width) + "  validation error  PCK@0.2  labeled in training frames"]
-        for (k, name) in names.enumerated() {
-            let labeled = samples.filter { $0.points.indices.contains(k) && $0.points[k] != nil }.count
+        for (k, (name, labeled)) in zip(names, labeledCounts(samples, parts: names.count)).enumerated() {
             let error = validation.keypointErrors.indices.contains(k) ? validation.keypointErrors[k] : nil
             let pck = validation.keypointPCK.indices.contains(k) ? validation.keypointPCK[k] : nil
             lines.append(
