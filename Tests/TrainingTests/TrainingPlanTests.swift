@@ -188,7 +188,8 @@ struct TrainingPlanTests {
         #expect(model.weights == (try plan.architecture.initialWeights(seed: 9)))
         #expect(model.flipTest && model.flipPairs == [[1, 2]])
         #expect(
-            model.provenance["split"] == "fraction 0.05, at least 10 frames (at most a fifth), seed 9"
+            model.provenance["split"]
+                == "fraction 0.05, at least 10 frames (at most a fifth), seed 9, whole clips when the frames come from 5 or more"
                 && model.provenance["data"] == labels)
         #expect(model.provenance["command"] == "keypoints train ...")
         let separate = try plan.checkpoint(
@@ -210,6 +211,21 @@ struct TrainingPlanTests {
         let few = try TrainingData(
             labels: try LabeledSet.load(contentsOf: small), labelsPath: small, imagesRoot: nil, inputSize: 64)
         #expect(few.split(validationFraction: 0.05, minimum: 10, seed: 1).validation.count == 4, "a fifth of 20")
+        // Frames numbered within five or more clips: whole clips are held out.
+        #expect(TrainingData.clip(of: "labeled-data/run1/img0042.png") == "labeled-data/run1/img.png")
+        #expect(
+            TrainingData.clip(of: "pose/video_103_T04-47_bee_id7_f0913.png") == "pose/video_103_T04-47_bee_id7_f.png")
+        var clipped = try LabeledSet.load(contentsOf: labels)
+        for index in clipped.samples.indices {  // 55 frames in 11 clips of 5: clipK_fN.png
+            let image = "clip\(index / 5)_f\(index % 5).png"
+            try FileManager.default.copyItem(atPath: folder.file("img\(index).png"), toPath: folder.file(image))
+            clipped.samples[index].image = image
+        }
+        let clipData = try TrainingData(labels: clipped, labelsPath: labels, imagesRoot: nil, inputSize: 64)
+        let byClip = clipData.split(validationFraction: 0.05, minimum: 10, seed: 1)
+        #expect(byClip.validation.count == 10 && byClip.train.count == 45)
+        let heldClips = Set(byClip.validation.map { $0 / 5 })
+        #expect(heldClips.count == 2 && byClip.train.allSatisfy { !heldClips.contains($0 / 5) }, "whole clips")
         // A split column that holds nothing out is no split.
         var marked = try LabeledSet.load(contentsOf: small)
         for index in marked.samples.indices { marked.samples[index].split = "train" }

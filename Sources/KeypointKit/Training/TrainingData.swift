@@ -119,7 +119,11 @@ public final class TrainingData: @unchecked Sendable {
     }
 
     /// Training and validation indices: the labels' split column (`holdsOut`) when it holds some
-    /// samples out, else a seeded random `validationCount` of the samples.
+    /// samples out, else a seeded random `validationCount` of the samples, taken as whole clips
+    /// (`clip(of:)`) when the frames come from at least five: neighbouring frames of one clip are
+    /// near copies, so validating on frames whose neighbours are trained on would measure
+    /// memory, not what a new video will get (the bees: 6 px on such frames, 18 px on other
+    /// videos' bees).
     public func split(validationFraction: Double, minimum: Int? = nil, seed: UInt64) -> (
         train: [Int], validation: [Int]
     ) {
@@ -128,10 +132,40 @@ public final class TrainingData: @unchecked Sendable {
             return (samples.indices.filter { !Self.holdsOut(samples[$0].split) }, held)
         }
         var random = SplitMix64(seed: seed)
+        let count = Self.validationCount(samples: samples.count, fraction: validationFraction, minimum: minimum)
+        let clips = Dictionary(grouping: samples.indices) { Self.clip(of: samples[$0].path) }
+        if clips.count >= 5 {
+            // Whole clips in a seeded order, each taken while the total stays within a fifth of
+            // the set (or the count asked, if larger), until the count is reached.
+            var keys = clips.keys.sorted()
+            keys.shuffle(using: &random)
+            let most = max(count, samples.count / 5)
+            var chosen: [Int] = []
+            for key in keys where chosen.count < count && chosen.count + clips[key]!.count <= most {
+                chosen += clips[key]!
+            }
+            if chosen.count >= count {
+                let validation = Set(chosen)
+                return (samples.indices.filter { !validation.contains($0) }, chosen.sorted())
+            }
+        }
         var order = Array(samples.indices)
         order.shuffle(using: &random)
-        let count = Self.validationCount(samples: samples.count, fraction: validationFraction, minimum: minimum)
         return (Array(order[count...]).sorted(), Array(order[..<count]).sorted())
+    }
+
+    /// The clip a frame belongs to: its path with the file name's last run of digits taken out
+    /// (`labeled-data/run1/img0042.png` and `bee_id7_f0913.png` name frames 42 and 913 of clips
+    /// `labeled-data/run1/img.png` and `bee_id7_f.png`).
+    public static func clip(of path: String) -> String {
+        let folder = (path as NSString).deletingLastPathComponent
+        var name = Array((path as NSString).lastPathComponent)
+        if let last = name.lastIndex(where: \.isNumber) {
+            var first = last
+            while first > 0 && name[first - 1].isNumber { first -= 1 }
+            name.removeSubrange(first...last)
+        }
+        return (folder as NSString).appendingPathComponent(String(name))
     }
 
     /// Whether a split column's value marks a validation sample ("val", "validation", "test").

@@ -175,7 +175,7 @@ public struct TrainingPlan: Sendable {
             validation.map { "validation file \($0)" }
             ?? (set.samples.contains { $0.split != nil }
                 ? "split column"
-                : "fraction \(settings.validationFraction)\(settings.validationMinimum.map { ", at least \($0) frames (at most a fifth)" } ?? ""), seed \(settings.seed)")
+                : "fraction \(settings.validationFraction)\(settings.validationMinimum.map { ", at least \($0) frames (at most a fifth)" } ?? ""), seed \(settings.seed), whole clips when the frames come from 5 or more")
         let model = Model(
             architecture: architecture, keypointNames: names,
             skeleton: set.skeleton.isEmpty ? Skeletons.standard(for: names) : set.skeleton, flipPairs: flipPairs,
