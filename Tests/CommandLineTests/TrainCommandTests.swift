@@ -48,7 +48,8 @@ struct TrainCommandTests {
         #expect(model.flipPairs == [[1, 2]])
         #expect(model.provenance["data"] == labels && model.provenance["seed"] == "1")
         #expect(
-            model.provenance["validation_mean_error_px"] != nil && model.provenance["split"] == "fraction 0.2, seed 1")
+            model.provenance["validation_mean_error_px"] != nil
+                && model.provenance["split"] == "fraction 0.2, seed 1, whole clips when the frames come from 5 or more")
         let finalWeights = try Checkpoint.load(contentsOf: straight + ".checkpoint").model.weights
 
         // The same run, interrupted with SIGINT part way and resumed, ends with the same weights.
