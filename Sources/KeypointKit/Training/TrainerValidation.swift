@@ -11,6 +11,8 @@ public struct ValidationResult: Sendable {
     public var keypointPCK: [Double?] = []
     /// How many images the figures come from.
     public var images = 0
+    /// The score threshold these predictions call for (nil: too few found or missed points).
+    public var scoreThreshold: ScoreThreshold?
 }
 
 extension Trainer {
@@ -70,6 +72,7 @@ extension Trainer {
         return ValidationResult(
             meanError: report.meanError, pck: report.pck[0], normalizer: normalizer.description,
             keypointErrors: report.keypoints.map(\.meanError), keypointPCK: report.keypoints.map { $0.pck[0] },
-            images: validation.count)
+            images: validation.count,
+            scoreThreshold: ScoreThreshold(samples: samples, predictions: predictions, normalizer: normalizer))
     }
 }

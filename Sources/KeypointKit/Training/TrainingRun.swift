@@ -160,7 +160,17 @@ public final class TrainingRun {
         if let decay = settings.averageDecay {
             provenance["weights"] = "moving average over \(trainer.averageSteps) steps, decay \(decay)"
         }
-        try trainer.currentModel(provenance: provenance, averaged: true).write(to: modelPath)
+        var best = trainer.currentModel(provenance: provenance, averaged: true)
+        // A threshold that tells found from missed points little better than chance would only
+        // hide points at random: recorded from a balanced accuracy of 0.6.
+        if let chosen = result.scoreThreshold, chosen.balancedAccuracy >= 0.6 {
+            best.scoreThreshold = min(max((chosen.threshold * 1000).rounded() / 1000, 0), 1)  // peaks may pass 1
+            best.provenance["score_threshold"] = String(
+                format: "from validation: balanced accuracy %.3f over %d points found and %d not",
+                chosen.balancedAccuracy,
+                chosen.found, chosen.notFound)
+        }
+        try best.write(to: modelPath)
     }
 }
 

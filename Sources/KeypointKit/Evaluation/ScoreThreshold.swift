@@ -1,0 +1,54 @@
+/// The score that best tells a model's found points from the rest, from predictions on labeled
+/// samples: what a model records as `score_threshold` so that tables and overlays hide what is
+/// probably wrong or not there.
+///
+/// Found: a labeled point predicted within `pck` times its sample's normaliser (PCK's test).
+/// Not found: a labeled point predicted farther off, and the prediction of a part the sample
+/// leaves unlabeled (in DeepLabCut's and COCO's labels: not visible, often not in the picture).
+/// The threshold maximises the balanced accuracy, the mean of the share of found points at or
+/// above it and of the rest below it, over the midpoints between neighbouring scores (so each
+/// class counts alike however many points it has); nil with fewer than `minimum` of either.
+public struct ScoreThreshold: Equatable, Sendable {
+    public var threshold: Double
+    /// The balanced accuracy at `threshold`, and the counts it comes from.
+    public var balancedAccuracy: Double
+    public var found: Int
+    public var notFound: Int
+
+    public init?(
+        samples: [LabeledSample], predictions: [[PredictedPoint?]], normalizer: PCKNormalizer, pck: Double = 0.2,
+        minimum: Int = 5
+    ) {
+        var scored: [(score: Double, found: Bool)] = []
+        for (sample, predicted) in zip(samples, predictions) {
+            let scale = normalizer.scale(sample)
+            for (k, point) in predicted.enumerated() {
+                guard let point else { continue }
+                guard k < sample.points.count, let truth = sample.points[k] else {
+                    scored.append((point.score, false))
+                    continue
+                }
+                guard let scale else { continue }
+                let distance = ((point.x - truth.x) * (point.x - truth.x) + (point.y - truth.y) * (point.y - truth.y))
+                    .squareRoot()
+                scored.append((point.score, distance <= pck * scale))
+            }
+        }
+        let found = scored.filter(\.found).count, notFound = scored.count - found
+        guard found >= minimum, notFound >= minimum else { return nil }
+        // Sweep the scores from the lowest: below a candidate lie the points it hides.
+        let sorted = scored.sorted { $0.score < $1.score }
+        var (hiddenFound, hiddenRest) = (0, 0)
+        var best = (accuracy: 0.5, threshold: sorted[0].score)  // hiding nothing
+        for index in 0..<(sorted.count - 1) {
+            if sorted[index].found { hiddenFound += 1 } else { hiddenRest += 1 }
+            guard sorted[index].score < sorted[index + 1].score else { continue }
+            let accuracy =
+                (Double(found - hiddenFound) / Double(found) + Double(hiddenRest) / Double(notFound)) / 2
+            if accuracy > best.accuracy {
+                best = (accuracy, (sorted[index].score + sorted[index + 1].score) / 2)
+            }
+        }
+        (threshold, balancedAccuracy, self.found, self.notFound) = (best.threshold, best.accuracy, found, notFound)
+    }
+}
