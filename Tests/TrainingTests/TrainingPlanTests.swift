@@ -226,6 +226,15 @@ struct TrainingPlanTests {
         #expect(byClip.validation.count == 10 && byClip.train.count == 45)
         let heldClips = Set(byClip.validation.map { $0 / 5 })
         #expect(heldClips.count == 2 && byClip.train.allSatisfy { !heldClips.contains($0 / 5) }, "whole clips")
+        // Five clips of 11: one would pass a tenth of the set, so single frames are held out.
+        for index in clipped.samples.indices {
+            let image = "long\(index / 11)_f\(index % 11).png"
+            try FileManager.default.copyItem(atPath: folder.file("img\(index).png"), toPath: folder.file(image))
+            clipped.samples[index].image = image
+        }
+        let longData = try TrainingData(labels: clipped, labelsPath: labels, imagesRoot: nil, inputSize: 64)
+        let byFrame = longData.split(validationFraction: 0.05, minimum: 10, seed: 1)
+        #expect(byFrame.validation.count == 10 && Set(byFrame.validation.map { $0 / 11 }).count > 1)
         // A split column that holds nothing out is no split.
         var marked = try LabeledSet.load(contentsOf: small)
         for index in marked.samples.indices { marked.samples[index].split = "train" }

@@ -135,11 +135,13 @@ public final class TrainingData: @unchecked Sendable {
         let count = Self.validationCount(samples: samples.count, fraction: validationFraction, minimum: minimum)
         let clips = Dictionary(grouping: samples.indices) { Self.clip(of: samples[$0].path) }
         if clips.count >= 5 {
-            // Whole clips in a seeded order, each taken while the total stays within a fifth of
-            // the set (or the count asked, if larger), until the count is reached.
+            // Whole clips in a seeded order, each taken while the total stays within a tenth of
+            // the set (or the count asked, if larger), until the count is reached; clips too long
+            // for that leave the split to single frames (a few long videos: holding one out would
+            // cost too much of the training set).
             var keys = clips.keys.sorted()
             keys.shuffle(using: &random)
-            let most = max(count, samples.count / 5)
+            let most = max(count, samples.count / 10)
             var chosen: [Int] = []
             for key in keys where chosen.count < count && chosen.count + clips[key]!.count <= most {
                 chosen += clips[key]!
