@@ -198,6 +198,7 @@ struct Train: ParsableCommand {
     var checkpointMinutes = 10.0
 
     func validate() throws {
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
         for (name, value) in [("--occlusion", occlusion), ("--blur", blur), ("--noise", noise), ("--cutoff", cutoff)] {
             if let value, !(0...1).contains(value) {
                 throw ValidationError("\(name) is a probability, between 0 and 1 (got \(value))")
