@@ -18,10 +18,14 @@ struct Train: ParsableCommand {
             Builds a network of the default CoordConv family for the labels' keypoints (left/right \
             pairs inferred from their names, or given with --flip-pairs) and fits it with AdamW, \
             warm-up and cosine decay, on seeded, augmented samples (zoom, rotation, shift, \
-            mirroring, brightness and contrast). \
-            Each epoch it reports the validation mean pixel error (at the images' original \
-            resolution) and PCK@0.2, keeps the best epoch's model at --out (with its provenance) \
-            and writes a checkpoint to OUT.checkpoint. --resume CHECKPOINT continues a run exactly; \
+            mirroring, brightness, contrast, gamma, blur, noise). For a small project the input, \
+            training windows, network, heatmap sigma, batch, steps and learning rate come from the \
+            labels (frame size, the subject's size, frame count; docs/TRAINING.md, "The recipe"), \
+            printed first; every option given wins. \
+            Each validation (every epoch, or every few of a small project's short ones) reports the \
+            mean pixel error (at the images' original resolution) and PCK@0.2 and keeps the best \
+            epoch's model at --out (with its provenance and score threshold); each epoch writes a \
+            checkpoint to OUT.checkpoint. --resume CHECKPOINT continues a run exactly; \
             Ctrl-C (or SIGTERM) writes a checkpoint and stops (exit status 130, or 143); a long \
             run also writes one every --checkpoint-minutes, so a killed run loses at most that.
             """
