@@ -10,6 +10,11 @@ public struct PredictedPoint: Equatable, Sendable {
     public init(x: Double, y: Double, score: Double) {
         (self.x, self.y, self.score) = (x, y, score)
     }
+
+    /// The Euclidean distance to a labeled point, in pixels: the error every figure counts.
+    func distance(to truth: LabeledPoint) -> Double {
+        ((x - truth.x) * (x - truth.x) + (y - truth.y) * (y - truth.y)).squareRoot()
+    }
 }
 
 /// What PCK distances are divided by, per sample, from the ground truth.
@@ -145,8 +150,7 @@ public struct EvaluationReport: Sendable {
                     pixelDistances.append(.infinity)
                     continue
                 }
-                let distance = ((point.x - truth.x) * (point.x - truth.x) + (point.y - truth.y) * (point.y - truth.y))
-                    .squareRoot()
+                let distance = point.distance(to: truth)
                 errors[k].append(distance)
                 sampleErrors.append(distance)
                 pixelDistances.append(distance)

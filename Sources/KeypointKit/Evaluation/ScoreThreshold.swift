@@ -29,9 +29,7 @@ public struct ScoreThreshold: Equatable, Sendable {
                     continue
                 }
                 guard let scale else { continue }
-                let distance = ((point.x - truth.x) * (point.x - truth.x) + (point.y - truth.y) * (point.y - truth.y))
-                    .squareRoot()
-                scored.append((point.score, distance <= pck * scale))
+                scored.append((point.score, point.distance(to: truth) <= pck * scale))
             }
         }
         let found = scored.filter(\.found).count, notFound = scored.count - found

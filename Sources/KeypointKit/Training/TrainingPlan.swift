@@ -62,10 +62,12 @@ public struct TrainingPlan: Sendable {
     /// The labels' summary the plan was made from, and the small-project recipe it gave.
     public let summary: LabelSummary?
     public let recipe: TrainingRecipe?
-    /// The run's planned optimizer steps and training samples (an estimate: images that cannot be
-    /// decoded are left out later).
-    public let steps: Int
+    /// The run's planned training samples and optimizer steps per epoch (an estimate: images that
+    /// cannot be decoded are left out later).
     public let trainingSamples: Int?
+    public let stepsPerEpoch: Int
+    /// The run's planned optimizer steps.
+    public var steps: Int { settings.epochs * stepsPerEpoch }
 
     /// - Throws: `InputError` for a crop that does not fit the input.
     public init(keypoints names: [String], summary: LabelSummary?, choices: Choices) throws {
@@ -97,7 +99,7 @@ public struct TrainingPlan: Sendable {
                         samples: $0.samples, fraction: choices.validationFraction ?? 0.05,
                         minimum: choices.validationFraction == nil ? 10 : nil))
         }
-        let stepsPerEpoch = max(1, ((trainingSamples ?? batch) + batch - 1) / batch)
+        stepsPerEpoch = max(1, ((trainingSamples ?? batch) + batch - 1) / batch)
         var epochs = choices.epochs ?? 50
         if choices.epochs == nil, recipe != nil {
             var windowed = architecture
@@ -106,7 +108,6 @@ public struct TrainingPlan: Sendable {
                 windowGFLOP: try LayerGraph(windowed).flops / 1e9, batch: batch, stepsPerEpoch: stepsPerEpoch)
             epochs = (steps + stepsPerEpoch - 1) / stepsPerEpoch
         }
-        steps = epochs * stepsPerEpoch
         settings = TrainingSettings(
             epochs: epochs, batch: batch, learningRate: choices.learningRate ?? recipe?.learningRate ?? 2e-3,
             warmupEpochs: recipe == nil ? 1 : max(1, 0.05 * Double(epochs)),
@@ -142,14 +143,14 @@ public struct TrainingPlan: Sendable {
         if let frame = summary?.frame { labels += " of \(frame[0])x\(frame[1])" }
         if let extent = summary?.extent { labels += String(format: ", subject %.0f px", extent) }
         let windows = s.crop.map { "windows \($0[0])x\($0[1])" } ?? "whole inputs"
-        let perEpoch = max(1, steps / max(s.epochs, 1))
         let plan = [
             "input \(a.inputWidth)x\(a.inputHeight)" + (recipe.map { String(format: " (scale %.3g)", $0.scale) } ?? ""),
             windows, "width \(a.family?.width ?? 0)",
             "depths \((a.family?.depths ?? []).map(String.init).joined(separator: ","))",
             String(format: "heatmap sigma %.2f", s.heatmapSigma), "batch \(s.batch)",
-            "\(steps) steps (\(s.epochs) epochs of \(perEpoch))",
-            String(format: "learning rate %g, warm-up %.0f steps", s.learningRate, s.warmupEpochs * Double(perEpoch)),
+            "\(steps) steps (\(s.epochs) epochs of \(stepsPerEpoch))",
+            String(
+                format: "learning rate %g, warm-up %.0f steps", s.learningRate, s.warmupEpochs * Double(stepsPerEpoch)),
             String(format: "foreground weight %g", s.foregroundWeight ?? 0),
             "validation every \(s.validateEvery ?? 1) epoch(s)",
         ]
