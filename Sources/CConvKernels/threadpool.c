@@ -7,10 +7,12 @@
 // the work. Workers and the caller therefore spin for a while on the shared counters first, and
 // only then sleep.
 
+#define _GNU_SOURCE // sched_getaffinity, CPU_COUNT
 #include "kp_conv_internal.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -85,6 +87,15 @@ static void *kp_worker_main(void *argument) {
         }
     }
     return NULL;
+}
+
+int kp_available_cores(void) {
+#if defined(__linux__)
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) > 0) return CPU_COUNT(&allowed);
+#endif
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
 }
 
 kp_threadpool *kp_threadpool_create(int threads) {

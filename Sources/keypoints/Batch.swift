@@ -72,8 +72,8 @@ struct Batch: ParsableCommand {
     @Option(help: "Write overlays as PNG into this folder (images are then decoded at full size).")
     var draw: String?
 
-    @Option(help: "Parallel workers, one thread each (default: all cores).")
-    var jobs = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Parallel workers, one thread each (default: the cores this process may run on).")
+    var jobs = ThreadPool.availableCores
 
     @Flag(help: "Continue an interrupted run: skip the images and frames already journaled.")
     var resume = false

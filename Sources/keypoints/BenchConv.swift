@@ -46,8 +46,8 @@ struct BenchConv: ParsableCommand {
             """
     )
 
-    @Option(help: "Threads (default: all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads (default: the cores this process may run on).")
+    var threads = ThreadPool.availableCores
 
     @Option(help: "Instruction set: scalar, sse, avx2, avx512 or neon (default: the fastest, or KEYPOINTS_ISA).")
     var isa: String?

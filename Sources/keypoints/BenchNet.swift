@@ -18,8 +18,8 @@ struct BenchNet: ParsableCommand {
             """
     )
 
-    @Option(help: "Threads (default: all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads (default: the cores this process may run on).")
+    var threads = ThreadPool.availableCores
 
     @Option(help: "Timed calls per network.")
     var runs = 50

@@ -62,7 +62,7 @@ struct BenchTrain: ParsableCommand {
         let gflopPerImage = try LayerGraph(architecture).flops / 1e9
         let gflops = 3 * gflopPerImage * Double(batch) / (backward.median / 1000)
         let imagesPerSecond = Double(batch) / (stepMs / 1000)
-        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let threads = ThreadPool.availableCores
         let family = architecture.family!
         let depths = family.depths.map(String.init).joined(separator: ",")
         if json {

@@ -41,8 +41,8 @@ struct Detect: ParsableCommand {
     @Option(help: "Write NAME.input.npy (the network input, NCHW float32) and NAME.heatmaps.npy here.")
     var dump: String?
 
-    @Option(help: "Threads (default: all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads (default: the cores this process may run on).")
+    var threads = ThreadPool.availableCores
 
     func validate() throws {
         guard HeatmapDecoder(rawValue: decoder) != nil else {

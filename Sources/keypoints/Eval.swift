@@ -62,8 +62,8 @@ struct Eval: ParsableCommand {
 
     @OptionGroup(title: "With --model") var testTime: TestTimeOptions
 
-    @Option(help: "Threads for --model (default: all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads for --model (default: the cores this process may run on).")
+    var threads = ThreadPool.availableCores
 
     func validate() throws {
         guard (model == nil) != (predictions == nil) else {

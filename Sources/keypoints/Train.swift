@@ -192,8 +192,8 @@ struct Train: ParsableCommand {
             discussion: "Default: error. With --resume: from there on (the next epoch is then the first candidate)."))
     var bestBy: TrainingSettings.BestBy?
 
-    @Option(help: "Threads for validation (training uses all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads for training and validation (default: the cores this process may run on).")
+    var threads = ThreadPool.availableCores
 
     @Option(help: "Memory for decoded images, in MiB.")
     var cacheMb = 2048
@@ -203,6 +203,7 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         for (name, value) in [("--occlusion", occlusion), ("--blur", blur), ("--noise", noise), ("--cutoff", cutoff)] {
             if let value, !(0...1).contains(value) {
                 throw ValidationError("\(name) is a probability, between 0 and 1 (got \(value))")
@@ -230,7 +231,7 @@ struct Train: ParsableCommand {
         let data = try TrainingData(
             labels: set, labelsPath: checkpoint.labels, imagesRoot: checkpoint.imagesRoot,
             inputSize: max(architecture.inputWidth, architecture.inputHeight), cacheBytes: cacheMb << 20,
-            decodeFirst: true, threads: ProcessInfo.processInfo.activeProcessorCount)
+            decodeFirst: true, threads: threads)
         if !data.unreadable.isEmpty {
             let list = data.unreadable.map {
                 "  " + ($0.reason.hasPrefix($0.path) ? $0.reason : "\($0.path): \($0.reason)")
@@ -239,9 +240,8 @@ struct Train: ParsableCommand {
                 "left out \(data.unreadable.count) labeled image(s) that cannot be decoded:\n"
                     + list.joined(separator: "\n"))
         }
-        let run = try TrainingRun(checkpoint: checkpoint, data: data, modelPath: out)
+        let run = try TrainingRun(checkpoint: checkpoint, data: data, modelPath: out, threads: threads)
         run.checkpointInterval = checkpointMinutes * 60
-        run.validationThreads = threads
         try printPlan(run)
         Self.letInterruptsStopTheRun()
         var (last, kept): (TrainingRun.EpochReport?, TrainingRun.EpochReport?) = (nil, nil)

@@ -81,6 +81,21 @@ struct BenchConvCommandTests {
             #expect(unavailable.status != 0 && unavailable.errors.contains("cannot run \(missing.rawValue)"))
         }
     }
+
+    #if os(Linux)
+        /// Without --threads a command uses the cores the process may run on, not every core of
+        /// the machine: under `taskset -c 0` (as in a one-CPU Slurm job) that is one thread.
+        @Test func threadsDefaultToTheCoresTheProcessMayUse() throws {
+            let arguments = ["bench", "conv", "--shapes", "f_64x128_64_1x1", "--runs", "1", "--json"]
+            let pinned = try runProcess("taskset", ["-c", "0", CommandLineTool.path] + arguments)
+            #expect(pinned.status == 0, "\(pinned.errors)")
+            let line = try JSONSerialization.jsonObject(with: Data(pinned.output.utf8)) as? [String: Any]
+            #expect(line?["threads"] as? Int == 1)
+            #expect(
+                ThreadPool.availableCores >= 1
+                    && ThreadPool.availableCores <= ProcessInfo.processInfo.activeProcessorCount)
+        }
+    #endif
 }
 
 struct BenchNetCommandTests {

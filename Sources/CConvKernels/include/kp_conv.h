@@ -67,6 +67,9 @@ typedef struct kp_threadpool kp_threadpool;
 kp_threadpool *kp_threadpool_create(int threads);
 void kp_threadpool_destroy(kp_threadpool *pool);
 int kp_threadpool_threads(const kp_threadpool *pool);
+// The cores this process may run on: its CPU affinity on Linux (taskset, a Slurm job's or a
+// container's cpuset), else the online cores.
+int kp_available_cores(void);
 
 // A convolution prepared for one ISA and algorithm: weights transformed (Winograd) and packed for
 // the microkernel once, at creation.

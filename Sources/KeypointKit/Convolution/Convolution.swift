@@ -139,6 +139,11 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     deinit { kp_threadpool_destroy(pool) }
+
+    /// The cores this process may run on, the default thread count everywhere: its CPU affinity
+    /// on Linux (`taskset`, a Slurm job's or a container's cpuset), else every online core. More
+    /// threads than that would only take turns on the same cores.
+    public static let availableCores = Int(kp_available_cores())
 }
 
 /// A convolution prepared for one instruction set: weights (OIHW) transformed and packed once.

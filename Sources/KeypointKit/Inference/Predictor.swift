@@ -29,7 +29,7 @@ public final class Predictor: @unchecked Sendable {
     private var heatmaps: [Float] = []
 
     public init(
-        model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        model: Model, threads: Int = ThreadPool.availableCores,
         instructionSet: InstructionSet? = nil
     ) throws {
         try model.validate()

@@ -38,7 +38,7 @@ public final class Network: @unchecked Sendable {
     ///   or misshapen, `ConvolutionError` when the kernels cannot run here.
     public init(
         architecture: Architecture, weights: [String: Tensor],
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        threads: Int = ThreadPool.availableCores,
         instructionSet: InstructionSet? = nil
     ) throws {
         graph = try LayerGraph(architecture)

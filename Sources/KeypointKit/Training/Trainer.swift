@@ -94,7 +94,10 @@ public final class Trainer: @unchecked Sendable {
     public var average: [String: [Float]]?
     public var averageSteps = 0
 
-    public init(model: Model, data: TrainingData, settings: TrainingSettings) throws {
+    /// - Parameter threads: the threads a step computes on (the results do not depend on them).
+    public init(model: Model, data: TrainingData, settings: TrainingSettings, threads: Int = ThreadPool.availableCores)
+        throws
+    {
         guard settings.batch >= 2 else {
             throw InputError.invalid(
                 "a batch needs at least 2 images (batch normalisation needs batch statistics), got \(settings.batch)")
@@ -110,7 +113,8 @@ public final class Trainer: @unchecked Sendable {
         self.model = model
         self.data = data
         self.settings = settings
-        graph = try TrainingGraph<Float>(architecture: model.architecture, weights: model.weights)
+        graph = try TrainingGraph<Float>(
+            architecture: model.architecture, weights: model.weights, compute: TrainingCompute(threads: threads))
         optimizer = AdamW<Float>(weightDecay: Float(settings.weightDecay))
         (train, validation) = data.split(
             validationFraction: settings.validationFraction, minimum: settings.validationMinimum, seed: settings.seed)

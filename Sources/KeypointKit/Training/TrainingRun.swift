@@ -49,22 +49,25 @@ public final class TrainingRun {
     public var checkpointPath: String { modelPath + ".checkpoint" }
     /// Seconds between checkpoints within an epoch.
     public var checkpointInterval: Double = 600
-    /// Threads for validation (a training step uses all cores).
-    public var validationThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// The threads training steps and validation run on.
+    public let threads: Int
 
     /// - Throws: `InputError` when the settings cannot train on `data` (see `Trainer`).
-    public init(checkpoint: Checkpoint, data: TrainingData, modelPath: String) throws {
+    public init(checkpoint: Checkpoint, data: TrainingData, modelPath: String, threads: Int = ThreadPool.availableCores)
+        throws
+    {
         var checkpoint = checkpoint
         if checkpoint.model.skeleton.isEmpty {  // runs started before the standard skeletons existed
             let labeled = data.labels.skeleton
             checkpoint.model.skeleton = labeled.isEmpty ? Skeletons.standard(for: data.labels.keypointNames) : labeled
         }
-        trainer = try Trainer(model: checkpoint.model, data: data, settings: checkpoint.settings)
+        trainer = try Trainer(model: checkpoint.model, data: data, settings: checkpoint.settings, threads: threads)
         trainer.optimizer = checkpoint.optimizer
         trainer.average = checkpoint.average
         trainer.averageSteps = checkpoint.averageSteps
         self.checkpoint = checkpoint
         self.modelPath = modelPath
+        self.threads = threads
     }
 
     /// Trains to the last epoch, or until `shouldStop` (asked before each step) returns true;
@@ -120,8 +123,8 @@ public final class TrainingRun {
                 try writeCheckpoint(epoch: epoch + 1, step: 0)
                 continue
             }
-            let result = try trainer.validate(threads: validationThreads)
-            let training = try trainer.trainingError(threads: validationThreads)
+            let result = try trainer.validate(threads: threads)
+            let training = try trainer.trainingError(threads: threads)
             let improved: Bool
             switch settings.bestBy ?? .error {
             case .error:

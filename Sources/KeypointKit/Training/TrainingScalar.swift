@@ -7,10 +7,10 @@ public final class TrainingCompute: Sendable {
     public let pool: ThreadPool
 
     /// - Parameters:
-    ///   - threads: the pool's threads (default: every core).
+    ///   - threads: the pool's threads (default: `ThreadPool.availableCores`).
     ///   - instructionSet: default the preferred one (`InstructionSet.preferred()`), scalar if that fails.
     public init(
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount, instructionSet: InstructionSet? = nil
+        threads: Int = ThreadPool.availableCores, instructionSet: InstructionSet? = nil
     ) {
         self.instructionSet = instructionSet ?? (try? InstructionSet.preferred()) ?? .scalar
         pool = ThreadPool(threads: max(threads, 1))
