@@ -273,6 +273,12 @@ struct Train: ParsableCommand {
                 printToStandardError("warning: " + warning)
             }
         }
+        if let kept, let threshold = TrainingRun.recordedThreshold(kept.validation),
+            let chosen = kept.validation.scoreThreshold
+        {
+            printToStandardError(
+                "score threshold \(threshold) " + TrainingRun.describe(chosen, kept.validation.cutOff))
+        }
         printToStandardError(
             "done: best epoch \(best.bestEpoch ?? 0), validation mean error \(best.bestError.map { String(format: "%.2f px", $0) } ?? "-"), PCK@0.2 \(best.bestPCK.map { String(format: "%.3f", $0) } ?? "-"), model at \(out)"
         )

@@ -176,6 +176,76 @@ struct AugmentationSettingsTests {
         }
     }
 
+    /// A cut kept as a picture of its own holds exactly the pixels whose centres the cut does not
+    /// remove, where they were; a cut that removes everything still leaves one row or column.
+    @Test func edgeCutKeepsThePictureUpToTheCut() {
+        var random = SplitMix64(seed: 9)
+        let image = Image(width: 7, height: 5, pixels: (0..<105).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let cuts: [(EdgeCut.Side, Double)] = [(.bottom, 2.4), (.top, 1.5), (.left, 3), (.right, 0.2), (.bottom, -3)]
+        for (side, position) in cuts {
+            let cut = EdgeCut(side: side, position: position)
+            let (kept, x0, y0) = cut.kept(of: image)
+            let remaining = (0..<5).flatMap { y in (0..<7).map { x in (x, y) } }.filter {
+                !cut.removes(Point(x: Double($0.0), y: Double($0.1)))
+            }
+            guard !remaining.isEmpty else {
+                #expect(kept.width * kept.height == 7, "\(side) at \(position): one row left")
+                continue
+            }
+            #expect(kept.width * kept.height == remaining.count, "\(side) at \(position)")
+            for (x, y) in remaining {
+                #expect(kept[x - x0, y - y0] == image[x, y], "\(side) at \(position): (\(x), \(y))")
+            }
+        }
+    }
+
+    /// With cut-off training, validation also predicts on each image cut at an edge through its
+    /// labeled points: the same cut every time (and at any thread count), the sample then without
+    /// the points beyond it (of two labeled points, the cut keeps 35-85% of their extent: one).
+    @Test func validationCutsEachImageTheSameWayEveryTime() throws {
+        let folder = try TemporaryFolder()
+        let (model, data) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
+        var augmentation = Augmentation.none
+        augmentation.cutoff = 0.3
+        let trainer = try Trainer(
+            model: model, data: data, settings: TrainingSettings(epochs: 1, batch: 2, augmentation: augmentation))
+        let indices = Array(0..<4)
+        let cut = try trainer.predict(indices, cut: true, threads: 2)
+        let again = try trainer.predict(indices, cut: true, threads: 1)
+        let whole = try trainer.predict(indices, cut: false, threads: 1)
+        #expect(cut.predictions == again.predictions && cut.samples == again.samples)
+        #expect(cut.predictions != whole.predictions, "the cut images are other pictures")
+        for (slot, index) in indices.enumerated() {
+            let labeled = data.samples[index].points
+            #expect(whole.samples[slot].points == labeled)
+            #expect(cut.samples[slot].points.compactMap { $0 }.count == 1, "sample \(index)")
+            let edge = try #require(trainer.validationCut(index, scale: try data.image(index).scale))
+            for (point, kept) in zip(labeled, cut.samples[slot].points) {
+                guard let point else { continue }
+                #expect((kept == nil) == edge.removes(Point(x: point.x, y: point.y)), "sample \(index): \(point)")
+            }
+        }
+    }
+
+    /// Of the parts a cut removed, the share scored below the threshold; of those it kept, the
+    /// share at or above it.
+    @Test func cutOffScoresCountThePartsOnEachSideOfTheThreshold() {
+        let labeled = LabeledPoint(x: 1, y: 1, visible: true)
+        let whole = [
+            LabeledSample(image: "a", points: [labeled, labeled, nil, labeled], isCrowd: false),
+            LabeledSample(image: "b", points: [labeled, labeled, labeled, nil], isCrowd: false),
+        ]
+        var cut = whole
+        (cut[0].points[1], cut[0].points[3], cut[1].points[2]) = (nil, nil, nil)
+        func scored(_ scores: [Double?]) -> [PredictedPoint?] {
+            scores.map { $0.map { PredictedPoint(x: 0, y: 0, score: $0) } }
+        }
+        let predictions = [scored([0.9, 0.2, 0.8, 0.6]), scored([0.3, 0.7, 0.1, 0.9])]
+        let scores = CutOffScores(threshold: 0.5, whole: whole, cut: cut, predictions: predictions)
+        #expect(scores.outside == 3 && scores.outsideBelow == 2.0 / 3)  // 0.2 and 0.1 below, 0.6 not
+        #expect(scores.inside == 3 && scores.insideAbove == 2.0 / 3)  // 0.9 and 0.7 above, 0.3 not
+    }
+
     /// Checkpoints written before the zoom range stored one `scale`; they load as the range it
     /// meant, and without the gamma, blur and noise they did not have.
     @Test func earlierScaleLoadsAsAZoomRange() throws {

@@ -96,6 +96,25 @@ struct EdgeCut: Equatable {
         }
     }
 
+    /// The part of `image` (in its pixels) the cut keeps, as a picture of its own that ends at
+    /// the cut, and where its origin lies in `image`; at least one row or column.
+    func kept(of image: Image) -> (image: Image, x: Int, y: Int) {
+        var (x0, y0, x1, y1) = (0, 0, image.width, image.height)  // kept: [x0, x1) x [y0, y1)
+        switch side {
+        case .bottom: y1 = min(max(Int(position.rounded(.down)) + 1, 1), image.height)
+        case .top: y0 = max(min(Int(position.rounded(.up)), image.height - 1), 0)
+        case .left: x0 = max(min(Int(position.rounded(.up)), image.width - 1), 0)
+        case .right: x1 = min(max(Int(position.rounded(.down)) + 1, 1), image.width)
+        }
+        var pixels = [UInt8]()
+        pixels.reserveCapacity((x1 - x0) * (y1 - y0) * 3)
+        for y in y0..<y1 {
+            let row = (y * image.width) * 3
+            pixels += image.pixels[(row + x0 * 3)..<(row + x1 * 3)]
+        }
+        return (Image(width: x1 - x0, height: y1 - y0, pixels: pixels), x0, y0)
+    }
+
     /// Sets the pixels (centres) beyond the cut to 0 in each of the three planes of `values`.
     func apply(to values: inout [Float], width: Int, height: Int) {
         let plane = width * height

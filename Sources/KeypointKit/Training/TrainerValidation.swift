@@ -11,15 +11,67 @@ public struct ValidationResult: Sendable {
     public var keypointPCK: [Double?] = []
     /// How many images the figures come from.
     public var images = 0
-    /// The score threshold these predictions call for (nil: too few found or missed points).
+    /// The score threshold these predictions call for (nil: too few found or missed points);
+    /// with cut-off training, chosen over the validation images whole and cut (`CutOffScores`).
     public var scoreThreshold: ScoreThreshold?
+    /// With cut-off training, how the threshold splits the validation images cut at an edge.
+    public var cutOff: CutOffScores?
+}
+
+/// How a score threshold splits the parts of images cut off at an edge through the subject
+/// (`EdgeCut`, one deterministic cut per validation image): the parts cut away should score
+/// below it, those kept above. Issue 16's measure of a model that knows what is not in the
+/// picture.
+public struct CutOffScores: Equatable, Sendable {
+    /// Cut-away parts (labeled in the whole image) and the share of them scored below the threshold.
+    public var outside: Int
+    public var outsideBelow: Double
+    /// Kept labeled parts and the share of them scored at or above it.
+    public var inside: Int
+    public var insideAbove: Double
+
+    init(threshold: Double, whole: [LabeledSample], cut: [LabeledSample], predictions: [[PredictedPoint?]]) {
+        var (outside, below, inside, above) = (0, 0, 0, 0)
+        for ((original, kept), predicted) in zip(zip(whole, cut), predictions) {
+            for (k, point) in original.points.enumerated() where point != nil {
+                let score = k < predicted.count ? predicted[k]?.score ?? 0 : 0
+                if kept.points[k] == nil {
+                    outside += 1
+                    if score < threshold { below += 1 }
+                } else {
+                    inside += 1
+                    if score >= threshold { above += 1 }
+                }
+            }
+        }
+        self.outside = outside
+        outsideBelow = outside == 0 ? 0 : Double(below) / Double(outside)
+        self.inside = inside
+        insideAbove = inside == 0 ? 0 : Double(above) / Double(inside)
+    }
 }
 
 extension Trainer {
     /// Mean error in original image pixels and PCK@0.2 on the validation samples (whole image or
     /// box, no augmentation, as `eval` runs it), of the averaged weights when the run keeps them.
+    /// With cut-off training (`Augmentation.cutoff`), the score threshold is chosen over the
+    /// validation images whole and cut at an edge (`validationCut`), so that parts out of the
+    /// picture count among the points to hide; the error and PCK stay those of the whole images.
     public func validate(threads: Int) throws -> ValidationResult {
-        try evaluate(validation, threads: threads)
+        guard settings.augmentation.cutoff > 0, !validation.isEmpty else {
+            return try evaluate(validation, threads: threads)
+        }
+        let whole = try predict(validation, cut: false, threads: threads)
+        let cut = try predict(validation, cut: true, threads: threads)
+        var result = figures(whole.samples, whole.predictions)
+        result.scoreThreshold = ScoreThreshold(
+            samples: whole.samples + cut.samples, predictions: whole.predictions + cut.predictions,
+            normalizer: PCKNormalizer.standard(for: model.keypointNames))
+        result.cutOff = result.scoreThreshold.map {
+            CutOffScores(
+                threshold: $0.threshold, whole: whole.samples, cut: cut.samples, predictions: cut.predictions)
+        }
+        return result
     }
 
     /// The same figures on up to `limit` training samples, evenly spaced over the training set
@@ -32,38 +84,18 @@ extension Trainer {
 
     /// `validate`'s figures on the samples at `indices`.
     public func evaluate(_ indices: [Int], threads: Int) throws -> ValidationResult {
-        let validation = indices
+        guard !indices.isEmpty else {
+            return ValidationResult(
+                meanError: nil, pck: nil, normalizer: PCKNormalizer.standard(for: model.keypointNames).description)
+        }
+        let (samples, predictions) = try predict(indices, cut: false, threads: threads)
+        return figures(samples, predictions)
+    }
+
+    /// The figures of `predictions` on `samples`.
+    private func figures(_ samples: [LabeledSample], _ predictions: [[PredictedPoint?]]) -> ValidationResult {
         let names = model.keypointNames
         let normalizer = PCKNormalizer.standard(for: names)
-        guard !validation.isEmpty else {
-            return ValidationResult(meanError: nil, pck: nil, normalizer: normalizer.description)
-        }
-        // Images in parallel, a one-thread predictor each: a small network on one image scales
-        // poorly over threads, and a prediction does not depend on them.
-        let validated = currentModel(averaged: true)
-        let workers = max(1, min(threads, validation.count))
-        let predictors = try (0..<workers).map { _ in try Predictor(model: validated, threads: 1) }
-        let predicted = ResultSlots<[PredictedPoint?]>(count: validation.count)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for slot in stride(from: worker, to: validation.count, by: workers) {
-                predicted.set(
-                    slot,
-                    Result {
-                        let index = validation[slot]
-                        let (image, scale) = try data.image(index)
-                        let region = data.samples[index].box.map { Region(instanceBox: $0, scale: scale) }
-                        return predictors[worker].predict(image, box: region).map {
-                            PredictedPoint(
-                                x: ($0.x + 0.5) / scale - 0.5, y: ($0.y + 0.5) / scale - 0.5, score: Double($0.score))
-                        }
-                    })
-            }
-        }
-        let predictions = try predicted.results()
-        let samples = validation.map { index in
-            let sample = data.samples[index]
-            return LabeledSample(image: sample.path, points: sample.points, box: sample.box, isCrowd: false)
-        }
         let set = LabeledSet(
             format: data.labels.format, keypointNames: names, samples: samples, skeleton: [], images: [:])
         let report = EvaluationReport(
@@ -72,7 +104,68 @@ extension Trainer {
         return ValidationResult(
             meanError: report.meanError, pck: report.pck[0], normalizer: normalizer.description,
             keypointErrors: report.keypoints.map(\.meanError), keypointPCK: report.keypoints.map { $0.pck[0] },
-            images: validation.count,
+            images: samples.count,
             scoreThreshold: ScoreThreshold(samples: samples, predictions: predictions, normalizer: normalizer))
+    }
+
+    /// The averaged model's predictions on the samples at `indices`, in original image pixels,
+    /// and the samples they are scored against. With `cut`, each image (one without a box) is
+    /// first cut at an edge through its labeled points (`validationCut`): the picture then ends
+    /// there, and the parts beyond it are unlabeled in the sample returned.
+    func predict(_ indices: [Int], cut: Bool, threads: Int) throws -> (
+        samples: [LabeledSample], predictions: [[PredictedPoint?]]
+    ) {
+        // Images in parallel, a one-thread predictor each: a small network on one image scales
+        // poorly over threads, and a prediction does not depend on them.
+        let validated = currentModel(averaged: true)
+        let workers = max(1, min(threads, indices.count))
+        let predictors = try (0..<workers).map { _ in try Predictor(model: validated, threads: 1) }
+        let predicted = ResultSlots<(LabeledSample, [PredictedPoint?])>(count: indices.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for slot in stride(from: worker, to: indices.count, by: workers) {
+                predicted.set(
+                    slot,
+                    Result {
+                        let index = indices[slot]
+                        let training = data.samples[index]
+                        var sample = LabeledSample(
+                            image: training.path, points: training.points, box: training.box, isCrowd: false)
+                        var (image, scale) = try data.image(index)
+                        var origin = (x: 0, y: 0)
+                        if cut, training.box == nil, let edge = validationCut(index, scale: scale) {
+                            (image, origin.x, origin.y) = edge.kept(of: image)
+                            sample.points = sample.points.map { point in
+                                point.flatMap {
+                                    edge.removes(Point(x: ($0.x + 0.5) * scale - 0.5, y: ($0.y + 0.5) * scale - 0.5))
+                                        ? nil : $0
+                                }
+                            }
+                        }
+                        let region = training.box.map { Region(instanceBox: $0, scale: scale) }
+                        let points = predictors[worker].predict(image, box: region).map {
+                            PredictedPoint(
+                                x: ($0.x + Double(origin.x) + 0.5) / scale - 0.5,
+                                y: ($0.y + Double(origin.y) + 0.5) / scale - 0.5, score: Double($0.score))
+                        }
+                        return (sample, points)
+                    })
+            }
+        }
+        let results = try predicted.results()
+        return (results.map(\.0), results.map(\.1))
+    }
+
+    /// The validation cut of the sample at `index`: one edge cut (`Augmentation.edgeCut`, as
+    /// training draws them) through its labeled points in the decoded image's pixels (`scale`
+    /// times the original), drawn from the run's seed and the index, so every epoch and every
+    /// resumed run cuts the same way.
+    func validationCut(_ index: Int, scale: Double) -> EdgeCut? {
+        var always = settings.augmentation
+        always.cutoff = 1
+        var random = SplitMix64(seed: settings.seed &* 0x9E37_79B9 &+ UInt64(index))
+        let points = data.samples[index].points.compactMap { $0 }.map {
+            Point(x: ($0.x + 0.5) * scale - 0.5, y: ($0.y + 0.5) * scale - 0.5)
+        }
+        return always.edgeCut(through: points, random: &random)
     }
 }

@@ -164,16 +164,35 @@ public final class TrainingRun {
             provenance["weights"] = "moving average over \(trainer.averageSteps) steps, decay \(decay)"
         }
         var best = trainer.currentModel(provenance: provenance, averaged: true)
-        // A threshold that tells found from missed points little better than chance would only
-        // hide points at random: recorded from a balanced accuracy of 0.6.
-        if let chosen = result.scoreThreshold, chosen.balancedAccuracy >= 0.6 {
-            best.scoreThreshold = min(max((chosen.threshold * 1000).rounded() / 1000, 0), 1)  // peaks may pass 1
-            best.provenance["score_threshold"] = String(
-                format: "from validation: balanced accuracy %.3f over %d points found and %d not",
-                chosen.balancedAccuracy,
-                chosen.found, chosen.notFound)
+        if let threshold = Self.recordedThreshold(result), let chosen = result.scoreThreshold {
+            best.scoreThreshold = threshold
+            best.provenance["score_threshold"] = Self.describe(chosen, result.cutOff)
         }
         try best.write(to: modelPath)
+    }
+}
+
+extension TrainingRun {
+    /// The score threshold a model validated with `result` records, to 3 decimals in 0-1 (peaks
+    /// may pass 1). None when it tells found from missed points little better than chance (a
+    /// balanced accuracy below 0.6): it would only hide points at random.
+    public static func recordedThreshold(_ result: ValidationResult) -> Double? {
+        guard let chosen = result.scoreThreshold, chosen.balancedAccuracy >= 0.6 else { return nil }
+        return min(max((chosen.threshold * 1000).rounded() / 1000, 0), 1)
+    }
+
+    /// Where a score threshold comes from, as the model's provenance and `train`'s last lines say it.
+    public static func describe(_ threshold: ScoreThreshold, _ cutOff: CutOffScores?) -> String {
+        var text = String(
+            format: "from validation: balanced accuracy %.3f over %d points found and %d not",
+            threshold.balancedAccuracy, threshold.found, threshold.notFound)
+        if let cutOff {
+            text += String(
+                format:
+                    "; images cut at an edge: %.0f%% of %d parts cut away score below it, %.0f%% of %d kept above",
+                100 * cutOff.outsideBelow, cutOff.outside, 100 * cutOff.insideAbove, cutOff.inside)
+        }
+        return text
     }
 }
 
