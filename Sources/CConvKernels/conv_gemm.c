@@ -38,6 +38,7 @@ typedef struct {
     size_t band_rows;      // indirect: output rows per work item
     size_t bands;          // indirect: work items per group
     const float *zeros;    // indirect: a phase row of zeros, for taps above and below the image
+    size_t *column_offsets; // indirect: where tap kx's run starts in a split row (kernel_w of them)
     size_t thread_floats;
     float *workspace;      // per-thread scratch
 } kp_gemm_job;
@@ -96,24 +97,34 @@ static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_
 }
 
 // Input row y of channel c, zero-padded, into its sw column phases of phase_length floats each
-// (`padded`: a scratch row of sw * phase_length floats).
+// (`padded`: a scratch row of sw * phase_length floats, for strides above 2). Stride 2 splits the
+// row straight into its phases: x[i] lies at padded column i + pad, so x[2 j] goes to phase
+// pad % 2 at j + pad / 2 and x[2 j + 1] to the other phase at j + (pad + 1) / 2; only the
+// padding around each phase's run is zeroed.
 static void kp_phase_split_row(const kp_gemm_job *job, size_t c, size_t y, float *phases, float *padded) {
     const kp_conv_shape *s = &job->call.conv->shape;
     const size_t sw = (size_t)s->stride_w, length = job->phase_length, pad = (size_t)s->pad_w;
-    const float *row = job->call.input + (c * (size_t)job->call.height + y) * (size_t)job->call.width;
+    const size_t width = (size_t)job->call.width;
+    const float *row = job->call.input + (c * (size_t)job->call.height + y) * width;
+    if (sw == 2) {
+        float *even = phases + (pad % 2) * length, *odd = phases + ((pad + 1) % 2) * length;
+        const size_t even_start = pad / 2, odd_start = (pad + 1) / 2;
+        const size_t even_end = even_start + (width + 1) / 2, odd_end = odd_start + width / 2;
+        float *const targets[2] = {even + even_start, odd + odd_start};
+        job->call.conv->kernels->deinterleave2(row, width / 2, targets);
+        if (width % 2) even[even_end - 1] = row[width - 1];
+        memset(even, 0, even_start * sizeof(float));
+        memset(even + even_end, 0, (length - even_end) * sizeof(float));
+        memset(odd, 0, odd_start * sizeof(float));
+        memset(odd + odd_end, 0, (length - odd_end) * sizeof(float));
+        return;
+    }
     float *target = sw == 1 ? phases : padded; // stride 1: the padded row is the only phase
     memset(target, 0, pad * sizeof(float));
-    memcpy(target + pad, row, (size_t)job->call.width * sizeof(float));
-    memset(target + pad + (size_t)job->call.width, 0, (sw * length - pad - (size_t)job->call.width) * sizeof(float));
-    if (sw == 2) {
-        for (size_t j = 0; j < length; j++) {
-            phases[j] = padded[2 * j];
-            phases[length + j] = padded[2 * j + 1];
-        }
-    } else if (sw > 2) {
-        for (size_t m = 0; m < sw; m++) {
-            for (size_t j = 0; j < length; j++) phases[m * length + j] = padded[j * sw + m];
-        }
+    memcpy(target + pad, row, width * sizeof(float));
+    memset(target + pad + width, 0, (sw * length - pad - width) * sizeof(float));
+    for (size_t m = 0; m < sw && sw > 2; m++) {
+        for (size_t j = 0; j < length; j++) phases[m * length + j] = padded[j * sw + m];
     }
 }
 
@@ -144,6 +155,7 @@ static void kp_indirect_item(void *context, size_t item, int thread) {
                                band + (i * band_input_rows + (size_t)(y - first_y)) * sw * length, padded);
         }
     }
+    const size_t *column_offsets = job->column_offsets;
     for (int oy = first_row; oy < end_row; oy++) {
         size_t tap = 0;
         for (size_t i = 0; i < group_in; i++) {
@@ -154,10 +166,7 @@ static void kp_indirect_item(void *context, size_t item, int thread) {
                     continue;
                 }
                 const float *phases = band + (i * band_input_rows + (size_t)(y - first_y)) * sw * length;
-                for (int kx = 0; kx < s->kernel_w; kx++) {
-                    const size_t offset = (size_t)kx * (size_t)s->dilation_w;
-                    rows[tap++] = phases + (offset % sw) * length + offset / sw;
-                }
+                for (int kx = 0; kx < s->kernel_w; kx++) rows[tap++] = phases + column_offsets[kx];
             }
         }
         const size_t offset = group * group_out * pixels + (size_t)oy * (size_t)job->call.out_width;
@@ -189,7 +198,10 @@ size_t kp_gemm_conv_workspace_size(const kp_conv *conv, int height, int width, i
     const size_t length = kp_phase_length(conv, width);
     const size_t band_rows = kp_band_rows(conv, length, out_height);
     size_t floats = (size_t)threads * kp_gemm_thread_floats(conv, k, length, band_rows);
-    if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) floats += length; // the row of zeros
+    if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) { // the row of zeros, the column offsets
+        floats += length + kp_align_floats(kp_round_up((size_t)conv->shape.kernel_w * sizeof(size_t), sizeof(float)) /
+                                           sizeof(float));
+    }
     return floats * sizeof(float);
 }
 
@@ -215,5 +227,12 @@ void kp_gemm_conv_run(const kp_conv *conv, const float *input, int height, int w
     float *zeros = (float *)workspace + (size_t)threads * job.thread_floats;
     memset(zeros, 0, job.phase_length * sizeof(float));
     job.zeros = zeros;
+    // Tap kx reads phase (kx * dw) % sw from column (kx * dw) / sw on.
+    job.column_offsets = (size_t *)(zeros + job.phase_length);
+    const size_t sw = (size_t)conv->shape.stride_w;
+    for (int kx = 0; kx < conv->shape.kernel_w; kx++) {
+        const size_t offset = (size_t)kx * (size_t)conv->shape.dilation_w;
+        job.column_offsets[kx] = (offset % sw) * job.phase_length + offset / sw;
+    }
     kp_parallel_for(pool, (size_t)conv->shape.groups * job.bands, kp_indirect_item, &job);
 }

@@ -147,6 +147,19 @@ KP_TARGET static void kp_winograd_f6_output__avx2(const float *const m[8], float
     kp_winograd_f6_output_lanes(m, o, j, n);
 }
 
+// Eight pairs at a time: SHUFPS takes each 128-bit lane's even (0x88) and odd (0xDD) values, in
+// the order pairs 0-1, 4-5, 2-3, 6-7 of 64 bits; VPERMPD 0xD8 puts them back in order.
+KP_TARGET void kp_deinterleave2__avx2(const float *x, size_t n, float *const phases[2]) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 low = _mm256_loadu_ps(x + 2 * j), high = _mm256_loadu_ps(x + 2 * j + 8);
+        __m256 even = _mm256_shuffle_ps(low, high, 0x88), odd = _mm256_shuffle_ps(low, high, 0xDD);
+        _mm256_storeu_ps(phases[0] + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8)));
+        _mm256_storeu_ps(phases[1] + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xD8)));
+    }
+    kp_gather_lanes(x, 2, 2, j, n, phases);
+}
+
 // Eight tiles at a time: tiles j and j + 4 share a register (one per 128-bit lane), so the
 // per-lane 4x4 transpose leaves each phase with its tiles in order.
 KP_TARGET void kp_deinterleave4__avx2(const float *x, size_t n, float *const phases[4]) {
@@ -261,6 +274,7 @@ const kp_isa_kernels kp_kernels__avx2 = {
     .winograd_output = kp_winograd_f4_output__avx2,
     .winograd6_input = kp_winograd_f6_input__avx2,
     .winograd6_output = kp_winograd_f6_output__avx2,
+    .deinterleave2 = kp_deinterleave2__avx2,
     .deinterleave4 = kp_deinterleave4__avx2,
     .interleave4 = kp_interleave4__avx2,
     .channels_last = kp_channels_last__sse,

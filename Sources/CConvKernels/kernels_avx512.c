@@ -182,6 +182,20 @@ KP_TARGET static void kp_winograd_f6_output__avx512(const float *const m[8], flo
     kp_winograd_f6_output_lanes(m, o, j, n);
 }
 
+// Sixteen pairs at a time: VPERMT2PS picks lanes 0, 2, ..., 30 (even) or 1, 3, ..., 31 (odd) of
+// two loads.
+KP_TARGET static void kp_deinterleave2__avx512(const float *x, size_t n, float *const phases[2]) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 low = _mm512_loadu_ps(x + 2 * j), high = _mm512_loadu_ps(x + 2 * j + 16);
+        _mm512_storeu_ps(phases[0] + j, _mm512_permutex2var_ps(low, even, high));
+        _mm512_storeu_ps(phases[1] + j, _mm512_permutex2var_ps(low, odd, high));
+    }
+    kp_gather_lanes(x, 2, 2, j, n, phases);
+}
+
 // Every AVX-512F CPU has AVX2 (kp_detect checks both): its phase shuffles serve here as they are.
 void kp_deinterleave4__avx2(const float *x, size_t n, float *const phases[4]);
 void kp_interleave4__avx2(const float *const phases[4], size_t n, float *x);
@@ -201,6 +215,7 @@ const kp_isa_kernels kp_kernels__avx512 = {
     .winograd_output = kp_winograd_f4_output__avx512,
     .winograd6_input = kp_winograd_f6_input__avx512,
     .winograd6_output = kp_winograd_f6_output__avx512,
+    .deinterleave2 = kp_deinterleave2__avx512,
     .deinterleave4 = kp_deinterleave4__avx2,
     .interleave4 = kp_interleave4__avx2,
     .channels_last = kp_channels_last__sse,

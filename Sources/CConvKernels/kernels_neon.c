@@ -137,6 +137,17 @@ static void kp_winograd_f6_output__neon(const float *const m[8], float *const o[
     kp_winograd_f6_output_lanes(m, o, j, n);
 }
 
+// vld2q deinterleaves two streams in one instruction.
+static void kp_deinterleave2__neon(const float *x, size_t n, float *const phases[2]) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        float32x4x2_t streams = vld2q_f32(x + 2 * j);
+        vst1q_f32(phases[0] + j, streams.val[0]);
+        vst1q_f32(phases[1] + j, streams.val[1]);
+    }
+    kp_gather_lanes(x, 2, 2, j, n, phases);
+}
+
 // vld4q/vst4q deinterleave and interleave four streams in one instruction.
 static void kp_deinterleave4__neon(const float *x, size_t n, float *const phases[4]) {
     size_t j = 0;
@@ -236,6 +247,7 @@ const kp_isa_kernels kp_kernels__neon = {
     .winograd_output = kp_winograd_f4_output__neon,
     .winograd6_input = kp_winograd_f6_input__neon,
     .winograd6_output = kp_winograd_f6_output__neon,
+    .deinterleave2 = kp_deinterleave2__neon,
     .deinterleave4 = kp_deinterleave4__neon,
     .interleave4 = kp_interleave4__neon,
     .channels_last = kp_channels_last__neon,

@@ -33,6 +33,10 @@ static void kp_winograd_f6_output__scalar(const float *const m[8], float *const 
     kp_winograd_f6_output_lanes(m, o, 0, n);
 }
 
+static void kp_deinterleave2__scalar(const float *x, size_t n, float *const phases[2]) {
+    kp_gather_lanes(x, 2, 2, 0, n, phases);
+}
+
 static void kp_deinterleave4__scalar(const float *x, size_t n, float *const phases[4]) {
     kp_gather_lanes(x, 4, 4, 0, n, phases);
 }
@@ -63,6 +67,7 @@ const kp_isa_kernels kp_kernels__scalar = {
     .winograd_output = kp_winograd_f4_output__scalar,
     .winograd6_input = kp_winograd_f6_input__scalar,
     .winograd6_output = kp_winograd_f6_output__scalar,
+    .deinterleave2 = kp_deinterleave2__scalar,
     .deinterleave4 = kp_deinterleave4__scalar,
     .interleave4 = kp_interleave4__scalar,
     .channels_last = kp_channels_last__scalar,

@@ -134,6 +134,17 @@ KP_TARGET static void kp_winograd_f6_output__sse(const float *const m[8], float 
     kp_winograd_f6_output_lanes(m, o, j, n);
 }
 
+// Four pairs at a time: SHUFPS picks the even lanes (0x88) and the odd ones (0xDD) of two loads.
+KP_TARGET static void kp_deinterleave2__sse(const float *x, size_t n, float *const phases[2]) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 low = _mm_loadu_ps(x + 2 * j), high = _mm_loadu_ps(x + 2 * j + 4);
+        _mm_storeu_ps(phases[0] + j, _mm_shuffle_ps(low, high, 0x88));
+        _mm_storeu_ps(phases[1] + j, _mm_shuffle_ps(low, high, 0xDD));
+    }
+    kp_gather_lanes(x, 2, 2, j, n, phases);
+}
+
 // Four tiles at a time: their 16 values are a 4x4 matrix whose transpose holds the phases.
 KP_TARGET static void kp_deinterleave4__sse(const float *x, size_t n, float *const phases[4]) {
     size_t j = 0;
@@ -231,6 +242,7 @@ const kp_isa_kernels kp_kernels__sse = {
     .winograd_output = kp_winograd_f4_output__sse,
     .winograd6_input = kp_winograd_f6_input__sse,
     .winograd6_output = kp_winograd_f6_output__sse,
+    .deinterleave2 = kp_deinterleave2__sse,
     .deinterleave4 = kp_deinterleave4__sse,
     .interleave4 = kp_interleave4__sse,
     .channels_last = kp_channels_last__sse,

@@ -38,6 +38,8 @@ typedef void (*kp_winograd_output_fn)(const float *const m[6], float *const o[4]
 typedef void (*kp_winograd6_input_fn)(const float *const d[8], float *const r[8], size_t n);
 typedef void (*kp_winograd6_output_fn)(const float *const m[8], float *const o[6], size_t n);
 
+// The two column phases of a row, phases[m][j] = x[2 j + m]: a stride-2 convolution's input rows.
+typedef void (*kp_deinterleave2_fn)(const float *x, size_t n, float *const phases[2]);
 // Column phases of a row: phase m of tile j is x[4 j + m] (deinterleave), and back (interleave).
 typedef void (*kp_deinterleave4_fn)(const float *x, size_t n, float *const phases[4]);
 typedef void (*kp_interleave4_fn)(const float *const phases[4], size_t n, float *x);
@@ -62,6 +64,7 @@ typedef struct {
     kp_winograd_output_fn winograd_output;
     kp_winograd6_input_fn winograd6_input;
     kp_winograd6_output_fn winograd6_output;
+    kp_deinterleave2_fn deinterleave2;
     kp_deinterleave4_fn deinterleave4;
     kp_interleave4_fn interleave4;
     kp_gather6_fn gather6;
