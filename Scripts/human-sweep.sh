@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The short-schedule sweep that chooses the next human model's shape (issue 16): each
-# configuration trained for EPOCHS epochs on LSPet's 9600 training images (split column of
-# lspet_joints_10000.csv), then scored on the 400 validation images as shipped (second pass and
+# configuration trained for EPOCHS epochs on LSPet's 9600 training images by
+# Scripts/train-human.sh (the recipe of the built-in model), then scored on the 400 validation images as shipped (second pass and
 # flip test) and with one plain pass. Resumable: a finished configuration is skipped, an
 # interrupted one continues from its checkpoint. Prints (and appends to OUT/results.txt) one row
 # per configuration: name, parameters, GFLOP/image, train images/s, PCK@0.2 as shipped and plain,
@@ -32,15 +32,8 @@ for config in "${configs[@]}"; do
     model=$out/$name.safetensors
     [ -f "$out/$name.done" ] && continue
     start=$(date +%s)
-    if [ -f "$model.checkpoint" ]; then
-        "$keypoints" train --resume "$model.checkpoint" --out "$model" 2>"$out/$name.resumed.log"
-    else
-        # shellcheck disable=SC2086
-        "$keypoints" train --labels "$data/derived/lspet_joints_10000.csv" --images-root "$data" --out "$model" \
-            $shape --epochs "$epochs" --batch 16 --learning-rate 2e-3 --sigma 2 --foreground-weight 10 --seed 1 \
-            --average-decay 0.999 --zoom 0.6,1.3 --cutoff 0.3 --second-pass 2 --flip-test --best-by pck \
-            2>"$out/$name.log"
-    fi
+    # shellcheck disable=SC2086
+    Scripts/train-human.sh "$model" "$epochs" $shape
     minutes=$(((($(date +%s) - start) + 30) / 60))
     shipped=$("$keypoints" eval --labels "$out/val.csv" --images-root "$data" --model "$model" --json)
     plain=$("$keypoints" eval --labels "$out/val.csv" --images-root "$data" --model "$model" --json \
