@@ -62,4 +62,28 @@ struct ScoreThresholdTests {
         #expect(abs(chosen.balancedAccuracy - best) < 1e-12 && abs(accuracy(chosen.threshold) - best) < 1e-12)
         #expect(chosen.balancedAccuracy > 0.5)
     }
+
+    /// On cut images the classes are where the parts are, not how well they were placed: parts
+    /// the cut kept (however far off their prediction) against parts it cut away; parts the
+    /// whole image leaves unlabeled count in neither.
+    @Test func separatesPartsInThePictureFromPartsCutAway() throws {
+        var (whole, cut, predictions) = ([LabeledSample](), [LabeledSample](), [[PredictedPoint?]]())
+        for index in 0..<6 {
+            let sample = Self.sample()  // parts 0 and 1 labeled, 2 not
+            var kept = sample
+            kept.points[1] = nil  // part 1 cut away
+            whole.append(sample)
+            cut.append(kept)
+            let offset = Double(index) / 100
+            predictions.append([
+                PredictedPoint(x: 90, y: 0, score: 0.6 + offset),  // kept, 90 px off: still in the picture
+                PredictedPoint(x: 100, y: 0, score: 0.2 + offset),  // cut away, predicted on the spot
+                PredictedPoint(x: 0, y: 0, score: 0.9),  // unlabeled: in neither class
+            ])
+        }
+        let chosen = try #require(ScoreThreshold(whole: whole, cut: cut, predictions: predictions))
+        #expect(chosen.found == 6 && chosen.notFound == 6 && chosen.balancedAccuracy == 1)
+        #expect(abs(chosen.threshold - (0.25 + 0.6) / 2) < 1e-12)
+        #expect(ScoreThreshold(whole: whole, cut: whole, predictions: predictions) == nil, "nothing cut away")
+    }
 }

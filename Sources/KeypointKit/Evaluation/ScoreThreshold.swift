@@ -1,25 +1,30 @@
-/// The score that best tells a model's found points from the rest, from predictions on labeled
+/// The score that best tells a model's points from the rest, from predictions on labeled
 /// samples: what a model records as `score_threshold` so that tables and overlays hide what is
 /// probably wrong or not there.
 ///
-/// Found: a labeled point predicted within `pck` times its sample's normaliser (PCK's test).
-/// Not found: a labeled point predicted farther off, and the prediction of a part the sample
-/// leaves unlabeled (in DeepLabCut's and COCO's labels: not visible, often not in the picture).
-/// The threshold maximises the balanced accuracy, the mean of the share of found points at or
-/// above it and of the rest below it, over the midpoints between neighbouring scores (so each
-/// class counts alike however many points it has); nil with fewer than `minimum` of either.
+/// Two questions, one rule. Found or not (`init(samples:predictions:normalizer:)`): a labeled
+/// point predicted within `pck` times its sample's normaliser (PCK's test) against one predicted
+/// farther off, and the prediction of a part the sample leaves unlabeled (in DeepLabCut's and
+/// COCO's labels: not visible, often not in the picture). In the picture or not
+/// (`init(whole:cut:predictions:)`): on images cut at an edge, the labeled parts the cut kept
+/// against those it cut away, wherever they were predicted. The threshold maximises the balanced
+/// accuracy, the mean of the share of the first class at or above it and of the second below
+/// it, over the midpoints between neighbouring scores (so each class counts alike however many
+/// points it has); nil with fewer than `minimum` of either.
 public struct ScoreThreshold: Equatable, Sendable {
     public var threshold: Double
-    /// The balanced accuracy at `threshold`, and the counts it comes from.
+    /// The balanced accuracy at `threshold`, and the counts it comes from: points to show
+    /// (`found`: found, or in the picture) and to hide (`notFound`).
     public var balancedAccuracy: Double
     public var found: Int
     public var notFound: Int
 
+    /// Found points against the rest.
     public init?(
         samples: [LabeledSample], predictions: [[PredictedPoint?]], normalizer: PCKNormalizer, pck: Double = 0.2,
         minimum: Int = 5
     ) {
-        var scored: [(score: Double, found: Bool)] = []
+        var scored: [(score: Double, shown: Bool)] = []
         for (sample, predicted) in zip(samples, predictions) {
             let scale = normalizer.scale(sample)
             for (k, point) in predicted.enumerated() {
@@ -32,14 +37,38 @@ public struct ScoreThreshold: Equatable, Sendable {
                 scored.append((point.score, point.distance(to: truth) <= pck * scale))
             }
         }
-        let found = scored.filter(\.found).count, notFound = scored.count - found
+        self.init(scored, minimum: minimum)
+    }
+
+    /// Parts in the picture against parts cut out of it: `cut` holds `whole`'s samples with the
+    /// parts beyond each image's cut unlabeled, `predictions` the predictions on the cut images.
+    /// Parts `whole` leaves unlabeled count in neither class.
+    public init?(whole: [LabeledSample], cut: [LabeledSample], predictions: [[PredictedPoint?]], minimum: Int = 5) {
+        self.init(Self.partsInPicture(whole: whole, cut: cut, predictions: predictions), minimum: minimum)
+    }
+
+    /// Each part `whole` labels, scored on its cut image, and whether the cut kept it.
+    static func partsInPicture(whole: [LabeledSample], cut: [LabeledSample], predictions: [[PredictedPoint?]])
+        -> [(score: Double, shown: Bool)]
+    {
+        var scored: [(score: Double, shown: Bool)] = []
+        for ((original, kept), predicted) in zip(zip(whole, cut), predictions) {
+            for (k, point) in original.points.enumerated() where point != nil {
+                scored.append((k < predicted.count ? predicted[k]?.score ?? 0 : 0, kept.points[k] != nil))
+            }
+        }
+        return scored
+    }
+
+    private init?(_ scored: [(score: Double, shown: Bool)], minimum: Int) {
+        let found = scored.filter(\.shown).count, notFound = scored.count - found
         guard found >= minimum, notFound >= minimum else { return nil }
         // Sweep the scores from the lowest: below a candidate lie the points it hides.
         let sorted = scored.sorted { $0.score < $1.score }
         var (hiddenFound, hiddenRest) = (0, 0)
         var best = (accuracy: 0.5, threshold: sorted[0].score)  // hiding nothing
         for index in 0..<(sorted.count - 1) {
-            if sorted[index].found { hiddenFound += 1 } else { hiddenRest += 1 }
+            if sorted[index].shown { hiddenFound += 1 } else { hiddenRest += 1 }
             guard sorted[index].score < sorted[index + 1].score else { continue }
             let accuracy =
                 (Double(found - hiddenFound) / Double(found) + Double(hiddenRest) / Double(notFound)) / 2

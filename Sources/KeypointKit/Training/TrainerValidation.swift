@@ -11,8 +11,9 @@ public struct ValidationResult: Sendable {
     public var keypointPCK: [Double?] = []
     /// How many images the figures come from.
     public var images = 0
-    /// The score threshold these predictions call for (nil: too few found or missed points);
-    /// with cut-off training, chosen over the validation images whole and cut (`CutOffScores`).
+    /// The score threshold these predictions call for (nil: too few of either class): found
+    /// points against the rest; with cut-off training, parts in the picture against parts cut
+    /// out of it (`CutOffScores`).
     public var scoreThreshold: ScoreThreshold?
     /// With cut-off training, how the threshold splits the validation images cut at an edge.
     public var cutOff: CutOffScores?
@@ -31,32 +32,23 @@ public struct CutOffScores: Equatable, Sendable {
     public var insideAbove: Double
 
     init(threshold: Double, whole: [LabeledSample], cut: [LabeledSample], predictions: [[PredictedPoint?]]) {
-        var (outside, below, inside, above) = (0, 0, 0, 0)
-        for ((original, kept), predicted) in zip(zip(whole, cut), predictions) {
-            for (k, point) in original.points.enumerated() where point != nil {
-                let score = k < predicted.count ? predicted[k]?.score ?? 0 : 0
-                if kept.points[k] == nil {
-                    outside += 1
-                    if score < threshold { below += 1 }
-                } else {
-                    inside += 1
-                    if score >= threshold { above += 1 }
-                }
-            }
-        }
-        self.outside = outside
-        outsideBelow = outside == 0 ? 0 : Double(below) / Double(outside)
-        self.inside = inside
-        insideAbove = inside == 0 ? 0 : Double(above) / Double(inside)
+        let scored = ScoreThreshold.partsInPicture(whole: whole, cut: cut, predictions: predictions)
+        let inside = scored.filter(\.shown), outside = scored.filter { !$0.shown }
+        self.outside = outside.count
+        outsideBelow =
+            outside.isEmpty ? 0 : Double(outside.filter { $0.score < threshold }.count) / Double(outside.count)
+        self.inside = inside.count
+        insideAbove = inside.isEmpty ? 0 : Double(inside.filter { $0.score >= threshold }.count) / Double(inside.count)
     }
 }
 
 extension Trainer {
     /// Mean error in original image pixels and PCK@0.2 on the validation samples (whole image or
     /// box, no augmentation, as `eval` runs it), of the averaged weights when the run keeps them.
-    /// With cut-off training (`Augmentation.cutoff`), the score threshold is chosen over the
-    /// validation images whole and cut at an edge (`validationCut`), so that parts out of the
-    /// picture count among the points to hide; the error and PCK stay those of the whole images.
+    /// With cut-off training (`Augmentation.cutoff`), the score threshold is chosen on the
+    /// validation images cut at an edge (`validationCut`): what a model trained so must tell is
+    /// whether a part is in the picture, so the parts the cut kept are to show and those it cut
+    /// away to hide. The error and PCK stay those of the whole images.
     public func validate(threads: Int) throws -> ValidationResult {
         guard settings.augmentation.cutoff > 0, !validation.isEmpty else {
             return try evaluate(validation, threads: threads)
@@ -65,8 +57,7 @@ extension Trainer {
         let cut = try predict(validation, cut: true, threads: threads)
         var result = figures(whole.samples, whole.predictions)
         result.scoreThreshold = ScoreThreshold(
-            samples: whole.samples + cut.samples, predictions: whole.predictions + cut.predictions,
-            normalizer: PCKNormalizer.standard(for: model.keypointNames))
+            whole: whole.samples, cut: cut.samples, predictions: cut.predictions)
         result.cutOff = result.scoreThreshold.map {
             CutOffScores(
                 threshold: $0.threshold, whole: whole.samples, cut: cut.samples, predictions: cut.predictions)

@@ -183,16 +183,16 @@ extension TrainingRun {
 
     /// Where a score threshold comes from, as the model's provenance and `train`'s last lines say it.
     public static func describe(_ threshold: ScoreThreshold, _ cutOff: CutOffScores?) -> String {
-        var text = String(
-            format: "from validation: balanced accuracy %.3f over %d points found and %d not",
-            threshold.balancedAccuracy, threshold.found, threshold.notFound)
-        if let cutOff {
-            text += String(
-                format:
-                    "; images cut at an edge: %.0f%% of %d parts cut away score below it, %.0f%% of %d kept above",
-                100 * cutOff.outsideBelow, cutOff.outside, 100 * cutOff.insideAbove, cutOff.inside)
+        guard let cutOff else {
+            return String(
+                format: "from validation: balanced accuracy %.3f over %d points found and %d not",
+                threshold.balancedAccuracy, threshold.found, threshold.notFound)
         }
-        return text
+        return String(
+            format:
+                "from validation images cut at an edge: balanced accuracy %.3f; %.0f%% of %d parts cut away score below it, %.0f%% of %d kept above",
+            threshold.balancedAccuracy, 100 * cutOff.outsideBelow, cutOff.outside, 100 * cutOff.insideAbove,
+            cutOff.inside)
     }
 }
 
