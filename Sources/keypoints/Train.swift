@@ -19,9 +19,10 @@ struct Train: ParsableCommand {
             pairs inferred from their names, or given with --flip-pairs) and fits it with AdamW, \
             warm-up and cosine decay, on seeded, augmented samples (zoom, rotation, shift, \
             mirroring, brightness, contrast, gamma, blur, noise). For a small project the input, \
-            training windows, network, heatmap sigma, batch, steps and learning rate come from the \
-            labels (frame size, the subject's size, frame count; docs/TRAINING.md, "The recipe"), \
-            printed first; every option given wins. \
+            training windows, heatmap sigma, batch, steps and learning rate come from the labels \
+            (frame size, the subject's size, frame count; docs/TRAINING.md, "The recipe"), and the \
+            network starts from the built-in human model's feature layers (--init none: fresh \
+            weights); the plan is printed first; every option given wins. \
             Each validation (every epoch, or every few of a small project's short ones) reports the \
             mean pixel error (at the images' original resolution) and PCK@0.2 and keeps the best \
             epoch's model at --out (with its provenance and score threshold); each epoch writes a \
@@ -85,11 +86,12 @@ struct Train: ParsableCommand {
     @Option(
         name: .customLong("init"),
         help: ArgumentHelp(
-            "Start from the feature layers of a trained model: a built-in one (\(Model.bundledNames.joined(separator: ", "))) or a model file.",
+            "Start from the feature layers of a trained model: a built-in one (\(Model.bundledNames.joined(separator: ", "))), a model file, or none.",
             discussion: """
                 Every layer but the heatmap head starts from that model's weights, so a small project \
                 starts from features learned on many images; the network takes that model's width \
-                and depths. Recorded in the provenance.
+                and depths. Default for a small project: human, unless --width or --depths is given; \
+                none trains from fresh weights. Recorded in the provenance.
                 """))
     var start: String?
 
@@ -400,7 +402,8 @@ struct Train: ParsableCommand {
         (choices.sigma, choices.occlusion, choices.mirror) = (sigma, occlusion, !noMirror)
         (choices.blur, choices.noise, choices.gamma, choices.rotation) = (blur, noise, gamma, rotation)
         choices.cutoff = cutoff
-        if let start {
+        choices.fromScratch = start == "none"
+        if let start, start != "none" {
             let loaded = try ModelChoice.load(start)
             choices.start = (loaded.model, loaded.name)
             do {

@@ -32,7 +32,19 @@ struct TrainingPlanTests {
         let plan = try TrainingPlan(keypoints: Self.names, summary: Self.openfield, choices: .init())
         #expect(plan.recipe?.scale == 1)
         #expect(plan.architecture.inputWidth == 640 && plan.architecture.inputHeight == 480)
-        #expect(plan.architecture.family?.width == 16 && plan.architecture.family?.depths == [1, 1, 1])
+        // The recipe starts from the human model's feature layers, and takes its network...
+        #expect(plan.choices.start?.name == "human")
+        #expect(plan.architecture.family?.width == 24 && plan.architecture.family?.depths == [2, 2, 2])
+        // ...unless asked for fresh weights or a network of its own.
+        var fresh = TrainingPlan.Choices()
+        fresh.fromScratch = true
+        let scratch = try TrainingPlan(keypoints: Self.names, summary: Self.openfield, choices: fresh)
+        #expect(scratch.choices.start == nil)
+        #expect(scratch.architecture.family?.width == 16 && scratch.architecture.family?.depths == [1, 1, 1])
+        var narrow = TrainingPlan.Choices()
+        narrow.width = 16
+        let chosen = try TrainingPlan(keypoints: Self.names, summary: Self.openfield, choices: narrow)
+        #expect(chosen.choices.start == nil && chosen.architecture.family?.depths == [1, 1, 1])
         let settings = plan.settings
         #expect(settings.crop == [192, 192] && settings.batch == 8 && settings.learningRate == 0.005)
         #expect(settings.foregroundWeight == 20)

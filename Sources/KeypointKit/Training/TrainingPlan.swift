@@ -52,6 +52,8 @@ public struct TrainingPlan: Sendable {
         /// from, and how to name it in the provenance; its width, depths, heatmap stride and
         /// CoordConv channels are the new network's.
         public var start: (model: Model, name: String)?
+        /// Fresh weights even where the recipe would start from a trained model (`--init none`).
+        public var fromScratch = false
 
         public init() {}
     }
@@ -70,10 +72,17 @@ public struct TrainingPlan: Sendable {
     public var steps: Int { settings.epochs * stepsPerEpoch }
 
     /// - Throws: `InputError` for a crop that does not fit the input.
-    public init(keypoints names: [String], summary: LabelSummary?, choices: Choices) throws {
+    public init(keypoints names: [String], summary: LabelSummary?, choices chosen: Choices) throws {
         self.summary = summary
-        let recipe = summary.flatMap { TrainingRecipe(summary: $0, keypoints: names.count, input: choices.input) }
+        let recipe = summary.flatMap { TrainingRecipe(summary: $0, keypoints: names.count, input: chosen.input) }
         self.recipe = recipe
+        var choices = chosen
+        if choices.start == nil, !choices.fromScratch, choices.width == nil, choices.depths == nil,
+            let name = recipe?.start, let model = try Model.bundled(name),
+            choices.heatmapStride == model.architecture.heatmapStride, choices.coordinates
+        {
+            choices.start = (model, name)
+        }
         let input = choices.input ?? recipe?.input ?? [256, 256]
         var (width, depths) = (choices.width ?? recipe?.width ?? 32, choices.depths ?? recipe?.depths ?? [2, 2, 2])
         var (heatmapStride, coordinates) = (choices.heatmapStride, choices.coordinates)
@@ -162,7 +171,8 @@ public struct TrainingPlan: Sendable {
         return "\(labels); \(source): " + plan.joined(separator: ", ") + facing + start
     }
 
-    private let choices: Choices
+    /// The choices the plan was made from, with the recipe's start filled in.
+    public let choices: Choices
 
     /// The run's first checkpoint: a model with fresh seeded weights and its provenance (`data`:
     /// the labels, `split`: how validation was chosen, `settings`, `command`), at epoch 0.

@@ -85,8 +85,12 @@ extension LabelSummary {
 ///   from the input, so a step costs the subject's area and not the frame's; none when that
 ///   covers the input.
 /// - **Heatmap sigma**: a sixteenth of the subject, in heatmap cells, within 1.5-3.
-/// - **Network**: width 16 for up to 8 parts, else 24; one block per stage (a few hundred
-///   frames do not need more and train faster without).
+/// - **Start**: the built-in human model's feature layers (width 24, two blocks per stage),
+///   learned on 6600 LSPet photos: on held-out frames of other animals' projects they beat fresh
+///   weights (docs/TRAINING.md, the transfer table). With `--init none`, or a width or depths
+///   chosen, fresh weights and the network of the next rule.
+/// - **Network** (fresh weights): width 16 for up to 8 parts, else 24; one block per stage (a
+///   few hundred frames do not need more and train faster without).
 /// - **Batch** 8, **learning rate** 5e-3 with 5% of the steps of warm-up, **foreground weight**
 ///   20 (the built-in mouse model's settings).
 /// - **Steps**: as many as fit in `trainingSeconds` by the cost model of `secondsPerImage`, at
@@ -109,6 +113,9 @@ public struct TrainingRecipe: Equatable, Sendable {
     public var foregroundWeight: Double
     /// Whether samples may be mirrored (given left/right pairs).
     public var mirror: Bool
+    /// The built-in model whose feature layers a run starts from (its width and depths then
+    /// replace `width` and `depths`) unless the user chooses a network or `--init none`.
+    public var start: String? = "human"
 
     /// The training time the steps are chosen for, on the machine the cost model describes.
     public static let trainingSeconds = 720.0
