@@ -141,15 +141,21 @@ struct AugmentationSettingsTests {
         }
     }
 
+    /// The tiny model and data of 64x64 inputs, and a trainer whose only augmentation cuts
+    /// samples off with probability `cutoff`.
+    static func cuttingTrainer(_ folder: TemporaryFolder, cutoff: Double) throws -> (Model, TrainingData, Trainer) {
+        let (model, data) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
+        var augmentation = Augmentation.none
+        augmentation.cutoff = cutoff
+        let settings = TrainingSettings(epochs: 1, batch: 2, augmentation: augmentation)
+        return (model, data, try Trainer(model: model, data: data, settings: settings))
+    }
+
     /// A cut-off sample: of the two labeled points, the one beyond the cut has no peak but counts
     /// in the loss (mask 1) and lies in padding; the other keeps its peak and its pixels.
     @Test func cutoffTrainsTheCutPartsAsAbsent() throws {
         let folder = try TemporaryFolder()
-        let (model, data) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
-        var augmentation = Augmentation.none
-        augmentation.cutoff = 1
-        let trainer = try Trainer(
-            model: model, data: data, settings: TrainingSettings(epochs: 1, batch: 2, augmentation: augmentation))
+        let (model, data, trainer) = try Self.cuttingTrainer(folder, cutoff: 1)
         let padding = (0..<3).map { model.normalization(unit: 0, channel: $0) }
         for index in 0..<4 {
             for epoch in 0..<3 {
@@ -204,11 +210,7 @@ struct AugmentationSettingsTests {
     /// the points beyond it (of two labeled points, the cut keeps 35-85% of their extent: one).
     @Test func validationCutsEachImageTheSameWayEveryTime() throws {
         let folder = try TemporaryFolder()
-        let (model, data) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
-        var augmentation = Augmentation.none
-        augmentation.cutoff = 0.3
-        let trainer = try Trainer(
-            model: model, data: data, settings: TrainingSettings(epochs: 1, batch: 2, augmentation: augmentation))
+        let (_, data, trainer) = try Self.cuttingTrainer(folder, cutoff: 0.3)
         let indices = Array(0..<4)
         let cut = try trainer.predict(indices, cut: true, threads: 2)
         let again = try trainer.predict(indices, cut: true, threads: 1)
