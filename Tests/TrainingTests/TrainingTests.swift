@@ -243,7 +243,8 @@ struct AugmentationSettingsTests {
             scores.map { $0.map { PredictedPoint(x: 0, y: 0, score: $0) } }
         }
         let predictions = [scored([0.9, 0.2, 0.8, 0.6]), scored([0.3, 0.7, 0.1, 0.9])]
-        let scores = CutOffScores(threshold: 0.5, whole: whole, cut: cut, predictions: predictions)
+        let parts = ScoreThreshold.partsInPicture(whole: whole, cut: cut, predictions: predictions)
+        let scores = CutOffScores(threshold: 0.5, parts: parts)
         #expect(scores.outside == 3 && scores.outsideBelow == 2.0 / 3)  // 0.2 and 0.1 below, 0.6 not
         #expect(scores.inside == 3 && scores.insideAbove == 2.0 / 3)  // 0.9 and 0.7 above, 0.3 not
     }

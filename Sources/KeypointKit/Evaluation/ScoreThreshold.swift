@@ -60,7 +60,8 @@ public struct ScoreThreshold: Equatable, Sendable {
         return scored
     }
 
-    private init?(_ scored: [(score: Double, shown: Bool)], minimum: Int) {
+    /// The threshold over scored points, each to show or to hide.
+    init?(_ scored: [(score: Double, shown: Bool)], minimum: Int = 5) {
         let found = scored.filter(\.shown).count, notFound = scored.count - found
         guard found >= minimum, notFound >= minimum else { return nil }
         // Sweep the scores from the lowest: below a candidate lie the points it hides.

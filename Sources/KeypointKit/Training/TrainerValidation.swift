@@ -31,8 +31,8 @@ public struct CutOffScores: Equatable, Sendable {
     public var inside: Int
     public var insideAbove: Double
 
-    init(threshold: Double, whole: [LabeledSample], cut: [LabeledSample], predictions: [[PredictedPoint?]]) {
-        let scored = ScoreThreshold.partsInPicture(whole: whole, cut: cut, predictions: predictions)
+    /// `parts`: `ScoreThreshold.partsInPicture`'s scores, each kept by the cut (shown) or not.
+    init(threshold: Double, parts scored: [(score: Double, shown: Bool)]) {
         let inside = scored.filter(\.shown), outside = scored.filter { !$0.shown }
         self.outside = outside.count
         outsideBelow =
@@ -56,12 +56,9 @@ extension Trainer {
         let whole = try predict(validation, cut: false, threads: threads)
         let cut = try predict(validation, cut: true, threads: threads)
         var result = figures(whole.samples, whole.predictions)
-        result.scoreThreshold = ScoreThreshold(
-            whole: whole.samples, cut: cut.samples, predictions: cut.predictions)
-        result.cutOff = result.scoreThreshold.map {
-            CutOffScores(
-                threshold: $0.threshold, whole: whole.samples, cut: cut.samples, predictions: cut.predictions)
-        }
+        let parts = ScoreThreshold.partsInPicture(whole: whole.samples, cut: cut.samples, predictions: cut.predictions)
+        result.scoreThreshold = ScoreThreshold(parts)
+        result.cutOff = result.scoreThreshold.map { CutOffScores(threshold: $0.threshold, parts: parts) }
         return result
     }
 
