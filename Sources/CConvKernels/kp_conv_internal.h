@@ -248,10 +248,6 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
 
 size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k);
 
-// Runs body(context, item, thread) for item in [0, count) on the pool's threads (or inline).
-typedef void (*kp_parallel_body)(void *context, size_t item, int thread);
-void kp_parallel_for(kp_threadpool *pool, size_t count, kp_parallel_body body, void *context);
-
 // Scratch layouts, in floats. Every region starts 64-byte aligned: sizes round up to 16 floats.
 static inline size_t kp_round_up(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 static inline size_t kp_align_floats(size_t count) { return kp_round_up(count, 16); }

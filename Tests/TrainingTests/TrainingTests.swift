@@ -7,14 +7,14 @@ import TestSupport
 
 struct GradientTests {
     /// Every layer type in one network: CoordConv stem with batch norm and ReLU, max pooling,
-    /// ReLU6, a residual convolution with bias and leaky ReLU, bilinear upsampling, average
-    /// pooling, concatenation, and a 1x1 head.
+    /// a residual convolution with batch norm and ReLU6, one with bias and leaky ReLU, bilinear
+    /// upsampling, average pooling, concatenation, and a 1x1 head.
     static let architecture = Architecture(
         inputHeight: 16, inputWidth: 16, heatmapStride: 2,
         layers: [
             .conv("stem", "input", out: 4, stride: 2, coordinates: true),
             Architecture.Layer(name: "pool", op: .maxPool, inputs: ["stem"], kernel: 2, stride: 2),
-            .conv("c1", "pool", out: 4, activation: "relu6"),
+            .conv("c1", "pool", out: 4, activation: "relu6", residual: "pool"),
             .conv("c2", "c1", out: 4, batchNorm: false, activation: "leaky_relu", residual: "pool"),
             Architecture.Layer(name: "up", op: .upsample, inputs: ["c2"], factor: 2),
             Architecture.Layer(name: "avg", op: .avgPool, inputs: ["stem"], kernel: 3, stride: 1, padding: 1),

@@ -67,6 +67,10 @@ typedef struct kp_threadpool kp_threadpool;
 kp_threadpool *kp_threadpool_create(int threads);
 void kp_threadpool_destroy(kp_threadpool *pool);
 int kp_threadpool_threads(const kp_threadpool *pool);
+// Runs body(context, item, thread) for item in [0, count) on the pool's threads and the caller's
+// (inline when the pool has one thread), returning when every item is done. One call at a time.
+typedef void (*kp_parallel_body)(void *context, size_t item, int thread);
+void kp_parallel_for(kp_threadpool *pool, size_t count, kp_parallel_body body, void *context);
 // The cores this process may run on: its CPU affinity on Linux (taskset, a Slurm job's or a
 // container's cpuset), else the online cores.
 int kp_available_cores(void);

@@ -140,6 +140,22 @@ public final class ThreadPool: @unchecked Sendable {
 
     deinit { kp_threadpool_destroy(pool) }
 
+    /// Runs `body(item)` for every item in `0..<count` on the pool's threads, the caller's among
+    /// them, and returns when all are done. Items may run in any order and at the same time, so
+    /// each must write only its own part of any shared buffer.
+    func forEach(_ count: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            var item = body
+            withUnsafeMutablePointer(to: &item) { context in
+                kp_parallel_for(
+                    pool, count,
+                    { context, item, _ in
+                        context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(item))
+                    }, context)
+            }
+        }
+    }
+
     /// The cores this process may run on, the default thread count everywhere: its CPU affinity
     /// on Linux (`taskset`, a Slurm job's or a container's cpuset), else every online core. More
     /// threads than that would only take turns on the same cores.

@@ -1,62 +1,143 @@
 import Foundation
 
-/// Batch normalisation for training (inference folds it into the convolutions: `foldedWeights`).
+/// Batch normalisation for training (inference folds it into the convolutions: `foldedWeights`),
+/// fused with what follows it in a block: the residual and the activation.
+///
+/// Every pass runs over the batch's planes (one image's channel) in parallel on the training
+/// pool. Sums are taken per plane and added over the images in order, so results do not depend
+/// on the number of threads.
 enum BatchNormTraining {
-    /// Batch normalisation in training mode, per channel over batch and pixels:
-    ///   mean, var (biased) of x; xhat = (x - mean) / sqrt(var + eps); y = gamma xhat + beta.
-    /// Channels run in parallel; each channel's sums go in one fixed order, so the result does not
-    /// depend on the number of threads.
+    /// Batch normalisation in training mode, then the residual and the activation:
+    ///   mean, var (biased) of x per channel over batch and pixels;
+    ///   xhat = (x - mean) / sqrt(var + eps); pre = gamma xhat + beta (+ skip); y = act(pre).
+    /// `x` becomes xhat (kept for the backward pass), in place.
     static func forward<Scalar: TrainingScalar>(
-        _ x: Grid<Scalar>, gamma: [Scalar], beta: [Scalar], epsilon: Scalar
-    ) -> (y: Grid<Scalar>, normalized: Grid<Scalar>, mean: [Scalar], variance: [Scalar], inverseDeviation: [Scalar]) {
+        normalizing x: inout Grid<Scalar>, gamma: [Scalar], beta: [Scalar], epsilon: Scalar,
+        adding skip: Grid<Scalar>?, activation: Activation, on pool: ThreadPool
+    ) -> (y: Grid<Scalar>, preActivation: Grid<Scalar>, mean: [Scalar], variance: [Scalar], inverseDeviation: [Scalar])
+    {
         let count = Scalar(x.batch * x.plane)
-        let (batch, channels, plane) = (x.batch, x.channels, x.plane)
-        var moments = [Scalar](repeating: 0, count: 2 * channels)  // mean, variance of each channel
-        x.values.withUnsafeBufferPointer { input in
-            moments.withUnsafeMutableBufferPointer { output in
-                let (xs, moment) = (Unchecked(input), Unchecked(output))
-                DispatchQueue.concurrentPerform(iterations: channels) { c in
-                    var sum: Scalar = 0
-                    for n in 0..<batch {
-                        let start = (n * channels + c) * plane
-                        sum += laneSum(start..<(start + plane)) { xs.value[$0] }
-                    }
-                    let mean = sum / count
-                    var squares: Scalar = 0
-                    for n in 0..<batch {
-                        let start = (n * channels + c) * plane
-                        squares += laneSum(start..<(start + plane)) {
-                            let d = xs.value[$0] - mean
-                            return d * d
-                        }
-                    }
-                    moment.value[2 * c] = mean
-                    moment.value[2 * c + 1] = squares / count
-                }
+        let (channels, plane) = (x.channels, x.plane)
+        let mean = channelSums(of: x, on: pool) { xs, range in laneSum(range) { xs[$0] } }.map { $0 / count }
+        let variance = channelSums(of: x, on: pool) { xs, range in
+            let m = mean[range.lowerBound / plane % channels]
+            return laneSum(range) {
+                let d = xs[$0] - m
+                return d * d
             }
-        }
-        let mean = (0..<channels).map { moments[2 * $0] }
-        let variance = (0..<channels).map { moments[2 * $0 + 1] }
+        }.map { $0 / count }
         let inverse = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        var normalized = x.uninitialized()
+        var pre = x.uninitialized()
         var y = x.uninitialized()
-        x.values.withUnsafeBufferPointer { input in
-            normalized.values.withUnsafeMutableBufferPointer { normalizedValues in
+        let skipValues = skip?.values ?? []
+        precondition(skip == nil || skipValues.count == x.values.count, "the residual has the output's shape")
+        x.values.withUnsafeMutableBufferPointer { normalized in
+            pre.values.withUnsafeMutableBufferPointer { preValues in
                 y.values.withUnsafeMutableBufferPointer { output in
-                    let (xs, xhat, ys) = (Unchecked(input), Unchecked(normalizedValues), Unchecked(output))
-                    DispatchQueue.concurrentPerform(iterations: channels) { c in
-                        for n in 0..<batch {
-                            let start = (n * channels + c) * plane
-                            for index in start..<(start + plane) {
-                                xhat.value[index] = (xs.value[index] - mean[c]) * inverse[c]
-                                ys.value[index] = gamma[c] * xhat.value[index] + beta[c]
+                    skipValues.withUnsafeBufferPointer { skipped in
+                        let (xs, pres) = (Unchecked(normalized.baseAddress!), Unchecked(preValues.baseAddress!))
+                        let (ys, skips) = (
+                            Unchecked(output.baseAddress!), Unchecked(skip == nil ? nil : skipped.baseAddress)
+                        )
+                        pool.forEach(x.batch * channels) { index in
+                            let c = index % channels
+                            let (m, s, g, b) = (mean[c], inverse[c], gamma[c], beta[c])
+                            let range = (index * plane)..<((index + 1) * plane)
+                            let (xs, pres) = (xs.value, pres.value)
+                            if let skips = skips.value {
+                                for i in range {
+                                    let xhat = (xs[i] - m) * s
+                                    xs[i] = xhat
+                                    pres[i] = g * xhat + b + skips[i]
+                                }
+                            } else {
+                                for i in range {
+                                    let xhat = (xs[i] - m) * s
+                                    xs[i] = xhat
+                                    pres[i] = g * xhat + b
+                                }
                             }
+                            activation.apply(pres, into: ys.value, range)
                         }
                     }
                 }
             }
         }
-        return (y, normalized, mean, variance, inverse)
+        return (y, pre, mean, variance, inverse)
+    }
+
+    /// The backward pass of `forward`. `dy` (the gradient of y) becomes the gradient of pre, dy
+    /// times the activation's slope, which is also the residual source's share; then
+    ///   dgamma = sum(dpre xhat); dbeta = sum(dpre); dx = gamma inv / N (N dpre - dbeta - xhat dgamma).
+    static func backward<Scalar: TrainingScalar>(
+        _ dy: inout Grid<Scalar>, preActivation: Grid<Scalar>, activation: Activation, normalized: Grid<Scalar>,
+        gamma: [Scalar], inverseDeviation: [Scalar], on pool: ThreadPool
+    ) -> (dx: Grid<Scalar>, dgamma: [Scalar], dbeta: [Scalar]) {
+        let count = Scalar(dy.batch * dy.plane)
+        let (channels, plane) = (dy.channels, dy.plane)
+        var planeSums = [Scalar](repeating: 0, count: 2 * dy.batch * channels)  // dgamma, dbeta of each plane
+        dy.values.withUnsafeMutableBufferPointer { gradient in
+            preActivation.values.withUnsafeBufferPointer { preValues in
+                normalized.values.withUnsafeBufferPointer { normalizedValues in
+                    planeSums.withUnsafeMutableBufferPointer { sums in
+                        let (dys, pres) = (Unchecked(gradient.baseAddress!), Unchecked(preValues.baseAddress!))
+                        let (xhat, sum) = (Unchecked(normalizedValues.baseAddress!), Unchecked(sums.baseAddress!))
+                        pool.forEach(dy.batch * channels) { index in
+                            let range = (index * plane)..<((index + 1) * plane)
+                            let (dys, xhat) = (dys.value, xhat.value)
+                            activation.scaleBySlope(dys, at: pres.value, range)
+                            sum.value[2 * index] = laneSum(range) { dys[$0] * xhat[$0] }
+                            sum.value[2 * index + 1] = laneSum(range) { dys[$0] }
+                        }
+                    }
+                }
+            }
+        }
+        var dgamma = [Scalar](repeating: 0, count: channels)
+        var dbeta = [Scalar](repeating: 0, count: channels)
+        for index in 0..<(dy.batch * channels) {  // over the images in order
+            dgamma[index % channels] += planeSums[2 * index]
+            dbeta[index % channels] += planeSums[2 * index + 1]
+        }
+        var dx = dy.uninitialized()
+        dy.values.withUnsafeBufferPointer { gradient in
+            normalized.values.withUnsafeBufferPointer { normalizedValues in
+                dx.values.withUnsafeMutableBufferPointer { output in
+                    let (dys, xhat) = (Unchecked(gradient.baseAddress!), Unchecked(normalizedValues.baseAddress!))
+                    let dxs = Unchecked(output.baseAddress!)
+                    pool.forEach(dy.batch * channels) { index in
+                        let c = index % channels
+                        let (scale, dg, db) = (gamma[c] * inverseDeviation[c] / count, dgamma[c], dbeta[c])
+                        let (dys, xhat, dxs) = (dys.value, xhat.value, dxs.value)
+                        for i in (index * plane)..<((index + 1) * plane) {
+                            dxs[i] = scale * (count * dys[i] - db - xhat[i] * dg)
+                        }
+                    }
+                }
+            }
+        }
+        return (dx, dgamma, dbeta)
+    }
+
+    /// Per channel, the sum over the images (in order) of `planeSum(values, plane's range)`, the
+    /// planes taken in parallel.
+    private static func channelSums<Scalar: TrainingScalar>(
+        of x: Grid<Scalar>, on pool: ThreadPool,
+        _ planeSum: @escaping (UnsafeMutablePointer<Scalar>, Range<Int>) -> Scalar
+    ) -> [Scalar] {
+        let (channels, plane) = (x.channels, x.plane)
+        var planeSums = [Scalar](repeating: 0, count: x.batch * channels)
+        x.values.withUnsafeBufferPointer { input in
+            planeSums.withUnsafeMutableBufferPointer { output in
+                let (xs, sums) = (Unchecked(UnsafeMutablePointer(mutating: input.baseAddress!)), Unchecked(output))
+                pool.forEach(x.batch * channels) { index in
+                    sums.value[index] = planeSum(xs.value, (index * plane)..<((index + 1) * plane))
+                }
+            }
+        }
+        var sums = [Scalar](repeating: 0, count: channels)
+        for index in planeSums.indices { sums[index % channels] += planeSums[index] }
+        return sums
     }
 
     /// The sum of term(i) over `range` in eight interleaved partial sums (lane j takes i = j, j + 8,
@@ -84,45 +165,5 @@ enum BatchNormTraining {
             i += 1
         }
         return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    }
-
-    /// dx = gamma * inv / N * (N dy - sum(dy) - xhat sum(dy xhat)); dgamma = sum(dy xhat); dbeta = sum(dy).
-    /// Channels in parallel, as in the forward pass.
-    static func backward<Scalar: TrainingScalar>(
-        _ dy: Grid<Scalar>, normalized: Grid<Scalar>, gamma: [Scalar], inverseDeviation: [Scalar]
-    ) -> (dx: Grid<Scalar>, dgamma: [Scalar], dbeta: [Scalar]) {
-        let count = Scalar(dy.batch * dy.plane)
-        let (batch, channels, plane) = (dy.batch, dy.channels, dy.plane)
-        var sums = [Scalar](repeating: 0, count: 2 * channels)  // dgamma, dbeta of each channel
-        var dx = dy.uninitialized()
-        dy.values.withUnsafeBufferPointer { gradient in
-            normalized.values.withUnsafeBufferPointer { normalizedValues in
-                dx.values.withUnsafeMutableBufferPointer { output in
-                    sums.withUnsafeMutableBufferPointer { channelSums in
-                        let (dys, xhat) = (Unchecked(gradient), Unchecked(normalizedValues))
-                        let (dxs, sum) = (Unchecked(output), Unchecked(channelSums))
-                        DispatchQueue.concurrentPerform(iterations: channels) { c in
-                            var dgamma: Scalar = 0, dbeta: Scalar = 0
-                            for n in 0..<batch {
-                                let start = (n * channels + c) * plane
-                                dbeta += laneSum(start..<(start + plane)) { dys.value[$0] }
-                                dgamma += laneSum(start..<(start + plane)) { dys.value[$0] * xhat.value[$0] }
-                            }
-                            let scale = gamma[c] * inverseDeviation[c] / count
-                            for n in 0..<batch {
-                                let start = (n * channels + c) * plane
-                                for index in start..<(start + plane) {
-                                    dxs.value[index] =
-                                        scale * (count * dys.value[index] - dbeta - xhat.value[index] * dgamma)
-                                }
-                            }
-                            sum.value[2 * c] = dgamma
-                            sum.value[2 * c + 1] = dbeta
-                        }
-                    }
-                }
-            }
-        }
-        return (dx, (0..<channels).map { sums[2 * $0] }, (0..<channels).map { sums[2 * $0 + 1] })
     }
 }

@@ -98,15 +98,29 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
                 var y = ConvolutionTraining.forward(
                     convInput, weights: parameters["\(layer.name).weight"]!,
                     bias: conv.batchNorm ? nil : parameters["\(layer.name).bias"]!, conv.fullShape, on: compute)
-                if conv.batchNorm { y = batchNorm(y, layer.name, training: training, saving: &state) }
-                if let residual = conv.residual {
-                    outputs[residual]!.values.withUnsafeBufferPointer { skip in
+                let skip = conv.residual.map { outputs[$0]! }
+                state.input = convInput
+                if conv.batchNorm && training {
+                    let result = BatchNormTraining.forward(
+                        normalizing: &y, gamma: parameters["\(layer.name).bn.weight"]!,
+                        beta: parameters["\(layer.name).bn.bias"]!, epsilon: Self.epsilon, adding: skip,
+                        activation: conv.activation, on: compute.pool)
+                    updateRunningStatistics(
+                        layer.name, mean: result.mean, variance: result.variance, count: y.batch * y.plane)
+                    state.normalized = y
+                    state.inverseDeviation = result.inverseDeviation
+                    state.preActivation = result.preActivation
+                    outputs[layer.name] = result.y
+                    break
+                }
+                if conv.batchNorm { y = batchNormOnRunningStatistics(y, layer.name) }
+                if let skip {
+                    skip.values.withUnsafeBufferPointer { skip in
                         y.values.withUnsafeMutableBufferPointer { sum in
                             for index in sum.indices { sum[index] += skip[index] }
                         }
                     }
                 }
-                state.input = convInput
                 state.preActivation = y
                 outputs[layer.name] = Grid(
                     batch: y.batch, channels: y.channels, height: y.height, width: y.width,
@@ -137,34 +151,30 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
         return (outputs, saved)
     }
 
-    /// Batch norm of layer `name`'s convolution output: in training mode on batch statistics (kept
-    /// in `state` for the backward pass), updating the running statistics; else on those.
-    private func batchNorm(_ y: Grid<Scalar>, _ name: String, training: Bool, saving state: inout Saved) -> Grid<Scalar>
-    {
+    /// Batch norm of layer `name`'s convolution output on its running statistics (evaluation mode).
+    private func batchNormOnRunningStatistics(_ y: Grid<Scalar>, _ name: String) -> Grid<Scalar> {
         let gamma = parameters["\(name).bn.weight"]!, beta = parameters["\(name).bn.bias"]!
-        guard training else {
-            var y = y
-            let mean = parameters["\(name).bn.running_mean"]!, variance = parameters["\(name).bn.running_var"]!
-            for index in y.values.indices {
-                let c = index / y.plane % y.channels
-                y.values[index] =
-                    gamma[c] * (y.values[index] - mean[c]) / (variance[c] + Self.epsilon).squareRoot() + beta[c]
-            }
-            return y
+        let mean = parameters["\(name).bn.running_mean"]!, variance = parameters["\(name).bn.running_var"]!
+        var y = y
+        for index in y.values.indices {
+            let c = index / y.plane % y.channels
+            y.values[index] =
+                gamma[c] * (y.values[index] - mean[c]) / (variance[c] + Self.epsilon).squareRoot() + beta[c]
         }
-        let result = BatchNormTraining.forward(y, gamma: gamma, beta: beta, epsilon: Self.epsilon)
-        state.normalized = result.normalized
-        state.inverseDeviation = result.inverseDeviation
-        let count = Scalar(y.batch * y.plane)
-        let correction = count > 1 ? count / (count - 1) : 1
-        for c in 0..<y.channels {
+        return y
+    }
+
+    /// Moves layer `name`'s running statistics toward a training batch's (`count` values per
+    /// channel; the variance unbiased).
+    private func updateRunningStatistics(_ name: String, mean: [Scalar], variance: [Scalar], count: Int) {
+        let correction = count > 1 ? Scalar(count) / Scalar(count - 1) : 1
+        for c in mean.indices {
             parameters["\(name).bn.running_mean"]![c] =
-                (1 - Self.momentum) * parameters["\(name).bn.running_mean"]![c] + Self.momentum * result.mean[c]
+                (1 - Self.momentum) * parameters["\(name).bn.running_mean"]![c] + Self.momentum * mean[c]
             parameters["\(name).bn.running_var"]![c] =
                 (1 - Self.momentum) * parameters["\(name).bn.running_var"]![c]
-                + Self.momentum * result.variance[c] * correction
+                + Self.momentum * variance[c] * correction
         }
-        return result.y
     }
 
     /// Masked, foreground-weighted mean squared error between the output heatmaps and `targets`:
@@ -218,16 +228,22 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
             let state = saved[layer.name]!
             switch layer.operation {
             case .convolution(let conv):
-                let pre = state.preActivation!
-                for index in dy.values.indices { dy.values[index] *= conv.activation.slope(at: pre.values[index]) }
-                if let residual = conv.residual { accumulate(residual, dy) }
                 if conv.batchNorm {
                     let result = BatchNormTraining.backward(
-                        dy, normalized: state.normalized!, gamma: parameters["\(layer.name).bn.weight"]!,
-                        inverseDeviation: state.inverseDeviation)
+                        &dy, preActivation: state.preActivation!, activation: conv.activation,
+                        normalized: state.normalized!, gamma: parameters["\(layer.name).bn.weight"]!,
+                        inverseDeviation: state.inverseDeviation, on: compute.pool)
+                    if let residual = conv.residual { accumulate(residual, dy) }
                     dy = result.dx
                     parameterGradients["\(layer.name).bn.weight"] = result.dgamma
                     parameterGradients["\(layer.name).bn.bias"] = result.dbeta
+                } else {
+                    state.preActivation!.values.withUnsafeBufferPointer { pre in
+                        dy.values.withUnsafeMutableBufferPointer { dy in
+                            conv.activation.scaleBySlope(dy.baseAddress!, at: pre.baseAddress!, 0..<dy.count)
+                        }
+                    }
+                    if let residual = conv.residual { accumulate(residual, dy) }
                 }
                 let result = ConvolutionTraining.backward(
                     dy, input: state.input!, weights: parameters["\(layer.name).weight"]!, conv.fullShape,
