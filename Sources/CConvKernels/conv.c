@@ -54,7 +54,7 @@ static int kp_shape_error(const kp_conv_shape *s, char message[256]) {
 
 kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const float *bias,
                         kp_activation activation, float leaky_slope, kp_algorithm algorithm, kp_isa isa,
-                        char message[256]) {
+                        kp_threadpool *pool, char message[256]) {
     if (kp_shape_error(shape, message)) return NULL;
     const kp_isa_kernels *kernels = kp_kernels_for(isa);
     if (kernels == NULL) {
@@ -89,7 +89,7 @@ kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const 
     conv->bias = calloc((size_t)shape->out_channels, sizeof(float));
     if (conv->bias != NULL && bias != NULL) memcpy(conv->bias, bias, (size_t)shape->out_channels * sizeof(float));
     int prepared = conv->bias != NULL &&
-                   (winograd ? kp_winograd_prepare(conv, weights) : kp_gemm_prepare(conv, weights));
+                   (winograd ? kp_winograd_prepare(conv, weights, pool) : kp_gemm_prepare(conv, weights));
     if (!prepared) {
         kp_conv_destroy(conv);
         snprintf(message, 256, "out of memory");

@@ -67,28 +67,38 @@ const float kp_winograd_f6_at[48] = {
 // U = G g GT for every (out, in) pair, in double, written straight into the packed layout of the
 // out_channels x in_channels matrix U[p] of each position p = window * a + b, for the microkernel.
 // Sixteen input channels at a time, each step a loop over them (contiguous, so it vectorises):
-// training transforms every layer's weights twice a step.
+// training transforms every layer's weights twice a step. Work items are the microkernel's
+// panels of mr output channels, which own disjoint parts of every U[p].
 enum { KP_PREPARE_BLOCK = 16 };
 
-int kp_winograd_prepare(kp_conv *conv, const float *weights) {
+typedef struct {
+    kp_conv *conv;
+    const float *weights;
+} kp_prepare_job;
+
+static void kp_winograd_prepare_panel(void *context, size_t panel, int thread) {
+    (void)thread;
+    const kp_prepare_job *job = context;
+    kp_conv *conv = job->conv;
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
     const size_t mr = (size_t)conv->kernels->mr;
     const int n = conv->window;
-    const size_t positions = (size_t)(n * n);
     const double *g_matrix = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
-    conv->packed_stride = kp_align_floats(kp_round_up(cout, mr) * cin);
-    conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
-    if (conv->packed == NULL) return 0;
-    memset(conv->packed, 0, positions * conv->packed_stride * sizeof(float)); // the last panel's spare rows
-    for (size_t o = 0; o < cout; o++) {
+    const size_t first = panel * mr, end = first + mr < cout ? first + mr : cout;
+    if (end - first < mr) { // the last panel's spare rows stay zero
+        for (int p = 0; p < n * n; p++) {
+            memset(conv->packed + (size_t)p * conv->packed_stride + panel * cin * mr, 0, cin * mr * sizeof(float));
+        }
+    }
+    for (size_t o = first; o < end; o++) {
         // Row o of U[p] goes to row o % mr of panel o / mr, k-major (as kp_pack_a lays it out).
-        float *row = conv->packed + (o / mr) * cin * mr + o % mr;
+        float *row = conv->packed + panel * cin * mr + o % mr;
         for (size_t i0 = 0; i0 < cin; i0 += KP_PREPARE_BLOCK) {
             const size_t count = cin - i0 < KP_PREPARE_BLOCK ? cin - i0 : KP_PREPARE_BLOCK;
             double g[9][KP_PREPARE_BLOCK];     // the kernels, tap-major
             double gg[8][3][KP_PREPARE_BLOCK]; // G g
             for (size_t t = 0; t < 9; t++) {
-                for (size_t i = 0; i < count; i++) g[t][i] = weights[(o * cin + i0 + i) * 9 + t];
+                for (size_t i = 0; i < count; i++) g[t][i] = job->weights[(o * cin + i0 + i) * 9 + t];
             }
             for (int a = 0; a < n; a++) {
                 for (int j = 0; j < 3; j++) {
@@ -111,6 +121,17 @@ int kp_winograd_prepare(kp_conv *conv, const float *weights) {
             }
         }
     }
+}
+
+int kp_winograd_prepare(kp_conv *conv, const float *weights, kp_threadpool *pool) {
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    const size_t mr = (size_t)conv->kernels->mr;
+    const size_t positions = (size_t)(conv->window * conv->window);
+    conv->packed_stride = kp_align_floats(kp_round_up(cout, mr) * cin);
+    conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
+    if (conv->packed == NULL) return 0;
+    kp_prepare_job job = {conv, weights};
+    kp_parallel_for(pool, kp_round_up(cout, mr) / mr, kp_winograd_prepare_panel, &job);
     return 1;
 }
 

@@ -89,9 +89,11 @@ int main(void) {
         kp_conv_reference(shape, weights, bias, activation, 0.1f, input, height, width, residual, expected);
         for (size_t a = 0; a < sizeof algorithms / sizeof algorithms[0]; a++) {
             char message[256];
-            kp_conv *neon = kp_conv_create(shape, weights, bias, activation, 0.1f, algorithms[a], KP_ISA_NEON, message);
+            kp_conv *neon =
+                kp_conv_create(shape, weights, bias, activation, 0.1f, algorithms[a], KP_ISA_NEON, NULL, message);
             if (neon == NULL) continue; // the algorithm does not apply to this shape
-            kp_conv *scalar = kp_conv_create(shape, weights, bias, activation, 0.1f, algorithms[a], KP_ISA_SCALAR, message);
+            kp_conv *scalar =
+                kp_conv_create(shape, weights, bias, activation, 0.1f, algorithms[a], KP_ISA_SCALAR, NULL, message);
             float *single = run(neon, input, height, width, residual, count, 1);
             float *plain = run(scalar, input, height, width, residual, count, 1);
             double bound = algorithms[a] == KP_ALGORITHM_WINOGRAD_F6   ? 5e-4

@@ -64,7 +64,7 @@ struct ConvolutionProblem {
     func run(algorithm: ConvolutionAlgorithm, isa: InstructionSet, pool: ThreadPool?) throws -> [Float] {
         let convolution = try Convolution(
             shape: testCase.shape, weights: weights, bias: bias, activation: testCase.activation,
-            algorithm: algorithm, instructionSet: isa)
+            algorithm: algorithm, instructionSet: isa, pool: pool)
         return convolution(input, residual: residual, pool: pool).data
     }
 }
@@ -154,8 +154,8 @@ struct ConvolutionTests {
     }
 
     /// Every case on every instruction set this machine runs, every algorithm that applies, and
-    /// 1, 2 and 3 threads: within the algorithm's tolerance of the double reference, and
-    /// bit-identical across thread counts.
+    /// 1, 2 and 3 threads (preparing the weights and running): within the algorithm's tolerance of
+    /// the double reference, and bit-identical across thread counts.
     @Test(arguments: InstructionSet.available)
     func matchesTheReference(isa: InstructionSet) throws {
         let pools = [1, 2, 3].map { ThreadPool(threads: $0) }  // a pool serves one call at a time

@@ -79,10 +79,12 @@ int kp_available_cores(void);
 // the microkernel once, at creation.
 typedef struct kp_conv kp_conv;
 
-// Returns NULL with a message when the shape is invalid or the algorithm cannot run it.
+// Returns NULL with a message when the shape is invalid or the algorithm cannot run it. The
+// Winograd weight transform runs on `pool` (NULL: the calling thread), which matters to training:
+// it prepares every layer afresh each step.
 kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const float *bias,
                         kp_activation activation, float leaky_slope, kp_algorithm algorithm, kp_isa isa,
-                        char message[256]);
+                        kp_threadpool *pool, char message[256]);
 void kp_conv_destroy(kp_conv *conv);
 kp_algorithm kp_conv_algorithm(const kp_conv *conv);
 // What KP_ALGORITHM_AUTO picks for this shape.

@@ -170,11 +170,12 @@ public final class Convolution: @unchecked Sendable {
     public let instructionSet: InstructionSet
     let conv: OpaquePointer
 
+    /// - Parameter pool: threads for the Winograd weight transform (default: the calling thread).
     /// - Throws: `ConvolutionError` when the shape is invalid, the algorithm cannot run it, or the
     ///   instruction set is not available here.
     public init(
         shape: ConvolutionShape, weights: [Float], bias: [Float]? = nil, activation: Activation = .none,
-        algorithm: ConvolutionAlgorithm = .auto, instructionSet: InstructionSet? = nil
+        algorithm: ConvolutionAlgorithm = .auto, instructionSet: InstructionSet? = nil, pool: ThreadPool? = nil
     ) throws {
         guard weights.count == shape.weightCount else {
             throw ConvolutionError.invalid(
@@ -194,10 +195,13 @@ public final class Convolution: @unchecked Sendable {
             if let bias {
                 return bias.withUnsafeBufferPointer {
                     kp_conv_create(
-                        &kpShape, weightBuffer.baseAddress, $0.baseAddress, kind, slope, algorithm.kp, isa.kp, &message)
+                        &kpShape, weightBuffer.baseAddress, $0.baseAddress, kind, slope, algorithm.kp, isa.kp,
+                        pool?.pool,
+                        &message)
                 }
             }
-            return kp_conv_create(&kpShape, weightBuffer.baseAddress, nil, kind, slope, algorithm.kp, isa.kp, &message)
+            return kp_conv_create(
+                &kpShape, weightBuffer.baseAddress, nil, kind, slope, algorithm.kp, isa.kp, pool?.pool, &message)
         }
         guard let created else { throw ConvolutionError.invalid(cMessage(message)) }
         conv = created

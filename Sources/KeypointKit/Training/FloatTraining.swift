@@ -42,7 +42,7 @@ extension Float: TrainingScalar {
         }
         guard
             let convolution = try? Convolution(
-                shape: g, weights: weights, bias: bias, instructionSet: compute.instructionSet)
+                shape: g, weights: weights, bias: bias, instructionSet: compute.instructionSet, pool: compute.pool)
         else { return nil }
         let (ho, wo) = g.outputSize(height: x.height, width: x.width)
         var y = Grid<Float>.uninitialized(batch: x.batch, channels: g.outChannels, height: ho, width: wo)
@@ -77,13 +77,18 @@ extension Float: TrainingScalar {
         let (height, width, plane) = (x.height, x.width, x.plane)
         let pitch = height + 2  // rows from one image's first row to the next's
         let tallHeight = x.batch * pitch - 2
-        var tall = Grid<Float>(batch: 1, channels: x.channels, height: tallHeight, width: width)
+        var tall = Grid<Float>.uninitialized(batch: 1, channels: x.channels, height: tallHeight, width: width)
         x.values.withUnsafeBufferPointer { source in
             tall.values.withUnsafeMutableBufferPointer { target in
-                for n in 0..<x.batch {
-                    for c in 0..<x.channels {
-                        (target.baseAddress! + (c * tallHeight + n * pitch) * width).update(
-                            from: source.baseAddress! + (n * x.channels + c) * plane, count: plane)
+                let (source, target) = (Unchecked(source.baseAddress!), Unchecked(target.baseAddress!))
+                compute.pool.forEach(x.channels) { c in  // channel c's rows of every image, and the zero rows between
+                    let column = target.value + c * tallHeight * width
+                    for n in 0..<x.batch {
+                        (column + n * pitch * width).update(
+                            from: source.value + (n * x.channels + c) * plane, count: plane)
+                        if n + 1 < x.batch {
+                            (column + (n * pitch + height) * width).update(repeating: 0, count: 2 * width)
+                        }
                     }
                 }
             }
@@ -92,10 +97,11 @@ extension Float: TrainingScalar {
         var y = Grid<Float>.uninitialized(batch: x.batch, channels: g.outChannels, height: height, width: width)
         stacked.values.withUnsafeBufferPointer { source in
             y.values.withUnsafeMutableBufferPointer { target in
-                for n in 0..<x.batch {
-                    for o in 0..<g.outChannels {
-                        (target.baseAddress! + (n * g.outChannels + o) * plane).update(
-                            from: source.baseAddress! + (o * tallHeight + n * pitch) * width, count: plane)
+                let (source, target) = (Unchecked(source.baseAddress!), Unchecked(target.baseAddress!))
+                compute.pool.forEach(g.outChannels) { o in
+                    for n in 0..<x.batch {
+                        (target.value + (n * g.outChannels + o) * plane).update(
+                            from: source.value + (o * tallHeight + n * pitch) * width, count: plane)
                     }
                 }
             }
