@@ -79,10 +79,12 @@ struct Train: ParsableCommand {
         help: ArgumentHelp(
             "Start from the feature layers of a trained model: a built-in one (\(Model.bundledNames.joined(separator: ", "))), a model file, or none.",
             discussion: """
-                Every layer but the heatmap head starts from that model's weights, so a small project \
-                starts from features learned on many images; the network takes that model's width \
-                and depths. Default for a small project: human, unless --width or --depths is given; \
-                none trains from fresh weights. Recorded in the provenance.
+                Every layer but the heatmap head (the head too when the keypoints are the same) starts \
+                from that model's weights, so a small project starts from features learned on many \
+                images; the network takes that model's width and depths. Deeper --depths grow it: \
+                the blocks it lacks start as the identity, so a run continues at a larger size. \
+                Default for a small project: human, unless --width or --depths is given; none trains \
+                from fresh weights. Recorded in the provenance.
                 """))
     var start: String?
 

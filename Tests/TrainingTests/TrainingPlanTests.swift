@@ -164,6 +164,39 @@ struct TrainingPlanTests {
         #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
     }
 
+    /// Deeper depths than the start's grow the network: the start's weights everywhere (its head
+    /// too, same keypoints), each added block the identity, so the grown network's heatmaps equal
+    /// the start's (Double, evaluation mode, to 1e-12 of their largest value) before any step.
+    /// Fewer blocks than the start's are refused.
+    @Test func startsDeeperAsTheSameFunction() throws {
+        let trained = Architecture.coordConvResNet(
+            keypoints: Self.names.count, width: 8, depths: [1, 1, 1], inputWidth: 64, inputHeight: 64)
+        var weights = try trained.initialWeights(seed: 42)
+        TestModels.randomize(&weights, seed: 43)
+        let start = Model(architecture: trained, keypointNames: Self.names, weights: weights)
+        var choices = TrainingPlan.Choices()
+        (choices.start, choices.depths, choices.input) = ((start, "trained"), [2, 1, 3], [64, 64])
+        let plan = try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)
+        #expect(plan.architecture.family?.depths == [2, 1, 3] && plan.architecture.family?.width == 8)
+        #expect(
+            plan.description.hasSuffix(
+                "starting from the feature layers and head of trained, 3 residual blocks added as the identity"))
+        let grown = try plan.initialWeights()
+        #expect(
+            grown["head.weight"] == weights["head.weight"]
+                && grown["stage3.block2.conv2.bn.weight"]!.data.allSatisfy { $0 == 0 })
+        let input = Grid<Double>(
+            batch: 2, channels: 3, height: 64, width: 64,
+            values: normalValues(2 * 3 * 64 * 64, seed: 44).map { Double($0) })
+        let before = try TrainingGraph<Double>(architecture: trained, weights: weights).forward(input, training: false)
+        let after = try TrainingGraph<Double>(architecture: plan.architecture, weights: grown).forward(
+            input, training: false)
+        let largest = before.values.map(abs).max()!
+        #expect(largest > 0.1 && zip(before.values, after.values).allSatisfy { abs($0 - $1) <= 1e-12 * largest })
+        choices.depths = [1, 0, 1]
+        #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
+    }
+
     /// The summary of a labeled set: samples, frame size, the 90th percentile subject size.
     @Test func summarisesTheLabels() throws {
         let folder = try TemporaryFolder()

@@ -48,9 +48,10 @@ public struct TrainingPlan: Sendable {
         public var bestBy: TrainingSettings.BestBy?
         public var secondPass: Double?
         public var flipTest: Bool?
-        /// A trained model whose feature layers (all but the heatmap head) the new one starts
-        /// from, and how to name it in the provenance; its width, depths, heatmap stride and
-        /// CoordConv channels are the new network's.
+        /// A trained model whose feature layers (all but the heatmap head; the head too when
+        /// it has the same keypoints) the new one starts from, and how to name it in the
+        /// provenance; its width, heatmap stride and CoordConv channels are the new network's, and
+        /// its depths unless deeper ones are chosen (`startingShape`).
         public var start: (model: Model, name: String)?
         /// Fresh weights even where the recipe would start from a trained model (`--init none`).
         public var fromScratch = false
@@ -88,6 +89,7 @@ public struct TrainingPlan: Sendable {
         var (heatmapStride, coordinates) = (choices.heatmapStride, choices.coordinates)
         if let start = choices.start {
             (width, depths) = try Self.startingShape(start, choices: choices)
+            keepsStartHead = start.model.keypointNames == names
             heatmapStride = start.model.architecture.heatmapStride
             coordinates = start.model.architecture.layers.contains { $0.coordinates == true }
         }
@@ -167,12 +169,23 @@ public struct TrainingPlan: Sendable {
             recipe?.mirror == false && !flipPairs.isEmpty && choices.flipPairs == nil
             ? ", no mirroring (the subject faces one way in the labels; --flip-pairs turns it on)" : ""
         let source = recipe == nil ? "defaults" : "recipe from the labels"
-        let start = choices.start.map { "; starting from the feature layers of \($0.name)" } ?? ""
+        let start = startDescription.map { "; starting from the \($0)" } ?? ""
         return "\(labels); \(source): " + plan.joined(separator: ", ") + facing + start
     }
 
     /// The choices the plan was made from, with the recipe's start filled in.
     public let choices: Choices
+    /// Whether the start model's heatmap head carries over (it has the same keypoints).
+    private var keepsStartHead = false
+
+    /// What the run starts from, for the plan line and the provenance; nil for fresh weights.
+    private var startDescription: String? {
+        guard let start = choices.start else { return nil }
+        let added = zip(architecture.family?.depths ?? [], start.model.architecture.family?.depths ?? [])
+            .map { $0 - $1 }.reduce(0, +)
+        return "feature layers\(keepsStartHead ? " and head" : "") of \(start.name)"
+            + (added > 0 ? ", \(added) residual block\(added == 1 ? "" : "s") added as the identity" : "")
+    }
 
     /// The run's first checkpoint: a model with fresh seeded weights and its provenance (`data`:
     /// the labels, `split`: how validation was chosen, `settings`, `command`), at epoch 0.
@@ -195,8 +208,7 @@ public struct TrainingPlan: Sendable {
             flipTest: choices.flipTest ?? false,
             provenance: [
                 "trained": "yes", "data": labels, "seed": "\(settings.seed)", "split": split, "plan": description,
-                "start": choices.start.map { "feature layers of \($0.name)" }
-                    ?? "fresh weights (seed \(settings.seed))",
+                "start": startDescription ?? "fresh weights (seed \(settings.seed))",
                 "settings": String(decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self),
                 "command": command,
             ],
@@ -207,9 +219,11 @@ public struct TrainingPlan: Sendable {
             bestError: nil, bestEpoch: nil, seconds: 0)
     }
 
-    /// The width and depths of a network that starts from `start`'s feature layers: its own.
+    /// The width and depths of a network that starts from `start`'s feature layers: its own, or
+    /// deeper stages when `choices` ask for them (a run continued at a larger size: the blocks the
+    /// start lacks begin as the identity, see `initialWeights`).
     /// - Throws: `InputError` when it is not of the default family, or `choices` ask for another
-    ///   width or depths.
+    ///   width or for fewer blocks in a stage.
     public static func startingShape(_ start: (model: Model, name: String), choices: Choices) throws -> (
         width: Int, depths: [Int]
     ) {
@@ -219,22 +233,34 @@ public struct TrainingPlan: Sendable {
         if let chosen = choices.width, chosen != family.width {
             throw InputError.invalid("the model to start from (\(start.name)) has width \(family.width), not \(chosen)")
         }
-        if let chosen = choices.depths, chosen != family.depths {
+        let depths = choices.depths ?? family.depths
+        guard zip(depths, family.depths).allSatisfy(>=) else {
             throw InputError.invalid(
-                "the model to start from (\(start.name)) has depths \(family.depths.map(String.init).joined(separator: ",")), not \(chosen.map(String.init).joined(separator: ","))"
+                "the model to start from (\(start.name)) has depths \(family.depths.map(String.init).joined(separator: ",")); a run from it can add residual blocks to a stage, not remove them (asked for \(depths.map(String.init).joined(separator: ",")))"
             )
         }
-        return (family.width, family.depths)
+        return (family.width, depths)
     }
 
     /// Fresh seeded weights, with the start model's in every layer but the heatmap head (the
-    /// only one whose shape depends on the keypoints), batch-norm statistics included.
+    /// only one whose shape depends on the keypoints; kept too when the keypoints are the same),
+    /// batch-norm statistics included. A residual block the start lacks (chosen deeper) begins
+    /// as the identity: its second batch norm's scale is 0, so the block adds 0 to its input,
+    /// which a ReLU left non-negative, and the network computes what the start did.
     public func initialWeights() throws -> [String: Tensor] {
         var weights = try architecture.initialWeights(seed: settings.seed)
         guard let start = choices.start?.model else { return weights }
         let head = architecture.output + "."
-        for (name, tensor) in start.weights where !name.hasPrefix(head) && weights[name]?.shape == tensor.shape {
+        for (name, tensor) in start.weights
+        where (keepsStartHead || !name.hasPrefix(head)) && weights[name]?.shape == tensor.shape {
             weights[name] = tensor
+        }
+        let startDepths = start.architecture.family?.depths ?? []
+        for (stage, (depth, startDepth)) in zip(architecture.family?.depths ?? [], startDepths).enumerated() {
+            for block in startDepth..<depth {
+                let scale = "stage\(stage + 1).block\(block).conv2.bn.weight"
+                weights[scale] = Tensor(zeros: weights[scale]!.shape)
+            }
         }
         return weights
     }
