@@ -23,25 +23,35 @@ enum ResamplingTraining {
         return y
     }
 
-    /// The adjoint of `upsample`: each output's gradient shared over its four taps.
-    static func upsampleBackward<Scalar: TrainingScalar>(_ dy: Grid<Scalar>, factor: Int) -> Grid<Scalar> {
+    /// The adjoint of `upsample`: each output's gradient shared over its four taps. The maps run in
+    /// parallel on `pool`, each adding into its own plane only, in the same order on any thread.
+    static func upsampleBackward<Scalar: TrainingScalar>(_ dy: Grid<Scalar>, factor: Int, on pool: ThreadPool)
+        -> Grid<Scalar>
+    {
         var dx = Grid<Scalar>(
             batch: dy.batch, channels: dy.channels, height: dy.height / factor, width: dy.width / factor)
-        let rows = Upsampling.bilinearTaps(dx.height, factor: factor)
-        let columns = Upsampling.bilinearTaps(dx.width, factor: factor)
-        for map in 0..<(dy.batch * dy.channels) {
-            for (oy, row) in rows.enumerated() {
-                for (ox, column) in columns.enumerated() {
-                    let gradient = dy.values[(map * dy.height + oy) * dy.width + ox]
-                    let top = Scalar(1 - row.weight), bottom = Scalar(row.weight), left = Scalar(1 - column.weight),
-                        right = Scalar(column.weight)
-                    func add(_ yy: Int, _ xx: Int, _ weight: Scalar) {
-                        dx.values[(map * dx.height + yy) * dx.width + xx] += weight * gradient
+        let rows = Upsampling.bilinearTaps(dx.height, factor: factor).map {
+            (first: $0.first, second: $0.second, near: Scalar(1 - $0.weight), far: Scalar($0.weight))
+        }
+        let columns = Upsampling.bilinearTaps(dx.width, factor: factor).map {
+            (first: $0.first, second: $0.second, near: Scalar(1 - $0.weight), far: Scalar($0.weight))
+        }
+        let (inPlane, outPlane, outWidth, inWidth) = (dy.plane, dx.plane, dx.width, dy.width)
+        dy.values.withUnsafeBufferPointer { gradient in
+            dx.values.withUnsafeMutableBufferPointer { output in
+                let (dys, dxs) = (Unchecked(gradient.baseAddress!), Unchecked(output.baseAddress!))
+                pool.forEach(dy.batch * dy.channels) { map in
+                    let (source, target) = (dys.value + map * inPlane, dxs.value + map * outPlane)
+                    for (oy, row) in rows.enumerated() {
+                        let (upper, lower) = (target + row.first * outWidth, target + row.second * outWidth)
+                        for (ox, column) in columns.enumerated() {
+                            let gradient = source[oy * inWidth + ox]
+                            upper[column.first] += row.near * column.near * gradient
+                            upper[column.second] += row.near * column.far * gradient
+                            lower[column.first] += row.far * column.near * gradient
+                            lower[column.second] += row.far * column.far * gradient
+                        }
                     }
-                    add(row.first, column.first, top * left)
-                    add(row.first, column.second, top * right)
-                    add(row.second, column.first, bottom * left)
-                    add(row.second, column.second, bottom * right)
                 }
             }
         }

@@ -217,9 +217,13 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
                 gradients[name] = gradient
                 return
             }
+            let plane = gradient.plane
             gradient.values.withUnsafeBufferPointer { source in
                 gradients[name]!.values.withUnsafeMutableBufferPointer { target in  // in place, no copy
-                    for index in target.indices { target[index] += source[index] }
+                    let (source, target) = (Unchecked(source.baseAddress!), Unchecked(target.baseAddress!))
+                    compute.pool.forEach(gradient.batch * gradient.channels) { map in
+                        for index in (map * plane)..<((map + 1) * plane) { target.value[index] += source.value[index] }
+                    }
                 }
             }
         }
@@ -254,7 +258,7 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
                 // The coordinate channels take no gradient.
                 accumulate(layer.input, conv.coordinates ? leading(conv.shape.inChannels, channelsOf: dx) : dx)
             case .upsample(let factor):
-                accumulate(layer.input, ResamplingTraining.upsampleBackward(dy, factor: factor))
+                accumulate(layer.input, ResamplingTraining.upsampleBackward(dy, factor: factor, on: compute.pool))
             case .concat:
                 var offset = 0
                 for name in layer.inputs {
