@@ -128,16 +128,15 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
             case .upsample(let factor):
                 outputs[layer.name] = ResamplingTraining.upsample(x, factor: factor, on: compute)
             case .concat:
-                let parts = layer.inputs.map { outputs[$0]! }
-                var y = Grid<Scalar>(batch: x.batch, channels: layer.output.channels, height: x.height, width: x.width)
-                for n in 0..<x.batch {
-                    var offset = n * y.channels * y.plane
-                    for part in parts {
-                        let size = part.channels * part.plane
-                        y.values.replaceSubrange(
-                            offset..<(offset + size), with: part.values[(n * size)..<((n + 1) * size)])
-                        offset += size
-                    }
+                var y = Grid<Scalar>.uninitialized(
+                    batch: x.batch, channels: layer.output.channels, height: x.height, width: x.width)
+                var offset = 0
+                for part in layer.inputs.map({ outputs[$0]! }) {
+                    let size = part.channels * part.plane
+                    copyPerImage(
+                        size, from: part.values, (stride: size, start: 0), to: &y.values, (y.channels * y.plane, offset)
+                    )
+                    offset += size
                 }
                 outputs[layer.name] = y
             case .pool(let pooling):
@@ -263,14 +262,10 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
                 var offset = 0
                 for name in layer.inputs {
                     let part = outputs[name]!
-                    var dx = part.zeros()
-                    for n in 0..<part.batch {
-                        let size = part.channels * part.plane
-                        let start = n * dy.channels * dy.plane + offset
-                        dx.values.replaceSubrange(
-                            (n * size)..<((n + 1) * size), with: dy.values[start..<(start + size)])
-                    }
-                    offset += part.channels * part.plane
+                    let size = part.channels * part.plane
+                    var dx = part.uninitialized()
+                    copyPerImage(size, from: dy.values, (dy.channels * dy.plane, offset), to: &dx.values, (size, 0))
+                    offset += size
                     accumulate(name, dx)
                 }
             case .pool(let pooling):
@@ -280,6 +275,24 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
             }
         }
         return parameterGradients
+    }
+
+    /// For each image n, `count` values from `source` at n * stride + start into `target` at
+    /// its n * stride + start: the images on the pool.
+    private func copyPerImage(
+        _ count: Int, from source: [Scalar], _ from: (stride: Int, start: Int), to target: inout [Scalar],
+        _ to: (stride: Int, start: Int)
+    ) {
+        let images = source.count / from.stride
+        source.withUnsafeBufferPointer { source in
+            target.withUnsafeMutableBufferPointer { target in
+                let (source, target) = (Unchecked(source.baseAddress!), Unchecked(target.baseAddress!))
+                compute.pool.forEach(images) { n in
+                    (target.value + n * to.stride + to.start).update(
+                        from: source.value + n * from.stride + from.start, count: count)
+                }
+            }
+        }
     }
 
     /// The first `channels` channels of every image of `grid`.
