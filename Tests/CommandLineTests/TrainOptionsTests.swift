@@ -294,8 +294,9 @@ extension TrainCommandTests {
 
     /// Each epoch shows the training error beside validation's; parts labeled in only some frames
     /// are listed at the start; a run with too few frames for its parts ends with a warning.
-    /// --init FILE: the new model takes the file's width and depths, starts from its weights but
-    /// the head's, and says so in its plan and provenance; asking for another width is refused.
+    /// --init FILE: the new model takes the file's width and depths, starts from its weights (the
+    /// head's too: the same keypoints), and says so in its plan and provenance; asking for another
+    /// width is refused.
     @Test func startsFromAnotherModel() throws {
         let folder = try TemporaryFolder()
         let labels = try TrainingFixtures.dataset(folder, count: 8)
@@ -311,11 +312,11 @@ extension TrainCommandTests {
         #expect(started.status == 0, "\(started.errors)")
         #expect(
             started.errors.contains("width 8, depths 1,2,1")
-                && started.errors.contains("starting from the feature layers of \(first)"))
+                && started.errors.contains("starting from the feature layers and head of \(first)"))
         let checkpoint = try Checkpoint.load(contentsOf: second + ".checkpoint")
         let start = try Model.load(contentsOf: first)
-        #expect(checkpoint.model.provenance["start"] == "feature layers of \(first)")
-        let kept = checkpoint.model.weights.filter { !$0.key.hasPrefix("head.") && !$0.key.contains("running_") }
+        #expect(checkpoint.model.provenance["start"] == "feature layers and head of \(first)")
+        let kept = checkpoint.model.weights.filter { !$0.key.contains("running_") }
         #expect(kept.count > 10 && kept.allSatisfy { $0.value == start.weights[$0.key] })
         let refused = try CommandLineTool.run(["train", "--out", second, "--init", first, "--width", "16"] + arguments)
         #expect(refused.status == 2 && refused.errors.contains("--init: the model to start from"), "\(refused.errors)")
