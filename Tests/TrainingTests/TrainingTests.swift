@@ -95,7 +95,7 @@ struct OptimizerTests {
         var last = first
         for _ in 0..<120 {
             let (loss, gradients) = graph.lossAndGradients(input: input, targets: target, weights: [1, 1, 1, 1])
-            optimizer.update(&graph.parameters, gradients: gradients, learningRate: 1e-2)
+            optimizer.update(&graph.parameters, gradients: gradients, learningRate: 1e-2, on: graph.compute.pool)
             last = loss
         }
         print("overfit: loss \(first) -> \(last)")

@@ -18,30 +18,41 @@ public struct AdamW<Scalar: BinaryFloatingPoint & Sendable>: Sendable {
         self.weightDecay = weightDecay
     }
 
+    /// One step over every parameter with a gradient; each tensor's values in chunks on `pool`
+    /// (element-wise, so the result does not depend on the number of threads).
     public mutating func update(
-        _ parameters: inout [String: [Scalar]], gradients: [String: [Scalar]], learningRate: Scalar
+        _ parameters: inout [String: [Scalar]], gradients: [String: [Scalar]], learningRate: Scalar,
+        on pool: ThreadPool
     ) {
         step += 1
         let correction1 = 1 - Scalar(pow(Double(beta1), Double(step)))
         let correction2 = 1 - Scalar(pow(Double(beta2), Double(step)))
         let (beta1, beta2, epsilon, weightDecay) = (beta1, beta2, epsilon, weightDecay)
+        let chunk = 16384
         for name in gradients.keys.sorted() {
             let gradient = gradients[name]!
             if first[name] == nil {
                 first[name] = [Scalar](repeating: 0, count: gradient.count)
                 second[name] = [Scalar](repeating: 0, count: gradient.count)
             }
-            let decays = name.hasSuffix(".weight") && !name.hasSuffix(".bn.weight")
+            let decay = name.hasSuffix(".weight") && !name.hasSuffix(".bn.weight") ? weightDecay : 0
             // In place: the moments and weights are not copied out of their dictionaries and back.
             gradient.withUnsafeBufferPointer { g in
                 first[name]!.withUnsafeMutableBufferPointer { m in
                     second[name]!.withUnsafeMutableBufferPointer { v in
                         parameters[name]!.withUnsafeMutableBufferPointer { values in
-                            for index in values.indices {
-                                m[index] = beta1 * m[index] + (1 - beta1) * g[index]
-                                v[index] = beta2 * v[index] + (1 - beta2) * g[index] * g[index]
-                                let update = m[index] / correction1 / ((v[index] / correction2).squareRoot() + epsilon)
-                                values[index] -= learningRate * (update + (decays ? weightDecay * values[index] : 0))
+                            let (g, m) = (Unchecked(g.baseAddress!), Unchecked(m.baseAddress!))
+                            let (v, w) = (Unchecked(v.baseAddress!), Unchecked(values.baseAddress!))
+                            let count = values.count
+                            pool.forEach((count + chunk - 1) / chunk) { part in
+                                let (g, m, v, w) = (g.value, m.value, v.value, w.value)
+                                for index in (part * chunk)..<min(count, (part + 1) * chunk) {
+                                    m[index] = beta1 * m[index] + (1 - beta1) * g[index]
+                                    v[index] = beta2 * v[index] + (1 - beta2) * g[index] * g[index]
+                                    let update =
+                                        m[index] / correction1 / ((v[index] / correction2).squareRoot() + epsilon)
+                                    w[index] -= learningRate * (update + decay * w[index])
+                                }
                             }
                         }
                     }

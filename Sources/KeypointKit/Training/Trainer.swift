@@ -280,7 +280,9 @@ public final class Trainer: @unchecked Sendable {
         let schedule = LearningRateSchedule(
             base: settings.learningRate, warmupSteps: max(1, Int(settings.warmupEpochs * Double(stepsPerEpoch))),
             totalSteps: totalSteps)
-        optimizer.update(&graph.parameters, gradients: gradients, learningRate: Float(schedule.rate(at: globalStep)))
+        optimizer.update(
+            &graph.parameters, gradients: gradients, learningRate: Float(schedule.rate(at: globalStep)),
+            on: graph.compute.pool)
         if let decay = settings.averageDecay { updateAverage(decay: decay) }
         return loss
     }

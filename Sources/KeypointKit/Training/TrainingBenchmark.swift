@@ -43,7 +43,7 @@ public struct TrainingBenchmark: Sendable {
                 gradients = graph.lossAndGradients(input: input, targets: targets, weights: mask).gradients
             }
             let update = milliseconds {
-                optimizer.update(&graph.parameters, gradients: gradients, learningRate: 1e-4)
+                optimizer.update(&graph.parameters, gradients: gradients, learningRate: 1e-4, on: graph.compute.pool)
             }
             if step > 0 {
                 result.forward.append(forward)
