@@ -65,18 +65,20 @@ struct NetworkTests {
         #expect(CoordConv.channels(height: 1, width: 1) == [0, 0])
     }
 
-    /// Bilinear upsampling (two threads) against the half-pixel formula evaluated independently.
-    @Test func upsampleUsesHalfPixelCentres() throws {
-        let layer = Architecture.Layer(name: "up", op: .upsample, inputs: ["input"], factor: 2)
+    /// Bilinear upsampling (two threads) against the half-pixel formula evaluated independently:
+    /// by 2 (the network's factor, whose regular column taps take a loop of their own) and by 3.
+    @Test(arguments: [2, 3]) func upsampleUsesHalfPixelCentres(factor: Int) throws {
+        let layer = Architecture.Layer(name: "up", op: .upsample, inputs: ["input"], factor: factor)
         let architecture = Architecture(
             inputChannels: 2, inputHeight: 3, inputWidth: 4, heatmapStride: 1,
             layers: [layer], output: "up")
         // Heatmap stride 1 would need the output the input's size; build the network directly.
         let shapes = try? LayerGraph(architecture)
-        #expect(shapes == nil)  // 6x8 output for a 3x4 input: not a valid model output
+        #expect(shapes == nil)  // a larger output than the input: not a valid model output
+        let (height, width) = (3 * factor, 4 * factor)
         let input = normalValues(2 * 3 * 4, seed: 5)
-        var output = [Float](repeating: 0, count: 2 * 6 * 8)
-        let upsampling = Upsampling(.init(channels: 2, height: 3, width: 4), factor: 2)
+        var output = [Float](repeating: 0, count: 2 * height * width)
+        let upsampling = Upsampling(.init(channels: 2, height: 3, width: 4), factor: factor)
         let pool = ThreadPool(threads: 2)
         var scratch = [Float](repeating: 0, count: upsampling.scratchFloats(threads: pool.threads))
         output.withUnsafeMutableBufferPointer { target in
@@ -89,11 +91,12 @@ struct NetworkTests {
             func at(_ yy: Int, _ xx: Int) -> Double { Double(input[channel * 12 + yy * 4 + xx]) }
             return (at(y0, x0) * (1 - fx) + at(y0, x1) * fx) * (1 - fy) + (at(y1, x0) * (1 - fx) + at(y1, x1) * fx) * fy
         }
+        let scale = Double(factor)
         for channel in 0..<2 {
-            for y in 0..<6 {
-                for x in 0..<8 {
-                    let expected = sample(channel, (Double(y) + 0.5) / 2 - 0.5, (Double(x) + 0.5) / 2 - 0.5)
-                    #expect(abs(Double(output[channel * 48 + y * 8 + x]) - expected) < 1e-5)
+            for y in 0..<height {
+                for x in 0..<width {
+                    let expected = sample(channel, (Double(y) + 0.5) / scale - 0.5, (Double(x) + 0.5) / scale - 0.5)
+                    #expect(abs(Double(output[channel * height * width + y * width + x]) - expected) < 1e-5)
                 }
             }
         }
