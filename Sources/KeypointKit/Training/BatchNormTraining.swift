@@ -75,30 +75,29 @@ enum BatchNormTraining {
     ) -> (dx: Grid<Scalar>, dgamma: [Scalar], dbeta: [Scalar]) {
         let count = Scalar(dy.batch * dy.plane)
         let (channels, plane) = (dy.channels, dy.plane)
-        var planeSums = [Scalar](repeating: 0, count: 2 * dy.batch * channels)  // dgamma, dbeta of each plane
+        var planeDgamma = [Scalar](repeating: 0, count: dy.batch * channels)
+        var planeDbeta = planeDgamma
         dy.values.withUnsafeMutableBufferPointer { gradient in
             preActivation.values.withUnsafeBufferPointer { preValues in
                 normalized.values.withUnsafeBufferPointer { normalizedValues in
-                    planeSums.withUnsafeMutableBufferPointer { sums in
-                        let (dys, pres) = (Unchecked(gradient.baseAddress!), Unchecked(preValues.baseAddress!))
-                        let (xhat, sum) = (Unchecked(normalizedValues.baseAddress!), Unchecked(sums.baseAddress!))
-                        pool.forEach(dy.batch * channels) { index in
-                            let range = (index * plane)..<((index + 1) * plane)
-                            let (dys, xhat) = (dys.value, xhat.value)
-                            activation.scaleBySlope(dys, at: pres.value, range)
-                            sum.value[2 * index] = laneSum(range) { dys[$0] * xhat[$0] }
-                            sum.value[2 * index + 1] = laneSum(range) { dys[$0] }
+                    planeDgamma.withUnsafeMutableBufferPointer { dgammas in
+                        planeDbeta.withUnsafeMutableBufferPointer { dbetas in
+                            let (dys, pres) = (Unchecked(gradient.baseAddress!), Unchecked(preValues.baseAddress!))
+                            let xhat = Unchecked(normalizedValues.baseAddress!)
+                            let (dgammas, dbetas) = (Unchecked(dgammas.baseAddress!), Unchecked(dbetas.baseAddress!))
+                            pool.forEach(dy.batch * channels) { index in
+                                let range = (index * plane)..<((index + 1) * plane)
+                                let (dys, xhat) = (dys.value, xhat.value)
+                                activation.scaleBySlope(dys, at: pres.value, range)
+                                dgammas.value[index] = laneSum(range) { dys[$0] * xhat[$0] }
+                                dbetas.value[index] = laneSum(range) { dys[$0] }
+                            }
                         }
                     }
                 }
             }
         }
-        var dgamma = [Scalar](repeating: 0, count: channels)
-        var dbeta = [Scalar](repeating: 0, count: channels)
-        for index in 0..<(dy.batch * channels) {  // over the images in order
-            dgamma[index % channels] += planeSums[2 * index]
-            dbeta[index % channels] += planeSums[2 * index + 1]
-        }
+        let (dgamma, dbeta) = (overImages(planeDgamma, channels: channels), overImages(planeDbeta, channels: channels))
         var dx = dy.uninitialized()
         dy.values.withUnsafeBufferPointer { gradient in
             normalized.values.withUnsafeBufferPointer { normalizedValues in
@@ -135,8 +134,14 @@ enum BatchNormTraining {
                 }
             }
         }
+        return overImages(planeSums, channels: channels)
+    }
+
+    /// Per channel, the sum of a value per plane (image-major, as the grid's planes lie) over the
+    /// images, in order.
+    private static func overImages<Scalar: TrainingScalar>(_ planeValues: [Scalar], channels: Int) -> [Scalar] {
         var sums = [Scalar](repeating: 0, count: channels)
-        for index in planeSums.indices { sums[index % channels] += planeSums[index] }
+        for index in planeValues.indices { sums[index % channels] += planeValues[index] }
         return sums
     }
 

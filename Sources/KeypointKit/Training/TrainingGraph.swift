@@ -297,13 +297,10 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
 
     /// The first `channels` channels of every image of `grid`.
     private func leading(_ channels: Int, channelsOf grid: Grid<Scalar>) -> Grid<Scalar> {
-        var result = Grid<Scalar>(batch: grid.batch, channels: channels, height: grid.height, width: grid.width)
-        for n in 0..<grid.batch {
-            let size = channels * grid.plane
-            result.values.replaceSubrange(
-                (n * size)..<((n + 1) * size),
-                with: grid.values[(n * grid.channels * grid.plane)..<(n * grid.channels * grid.plane + size)])
-        }
+        var result = Grid<Scalar>.uninitialized(
+            batch: grid.batch, channels: channels, height: grid.height, width: grid.width)
+        let size = channels * grid.plane
+        copyPerImage(size, from: grid.values, (grid.channels * grid.plane, 0), to: &result.values, (size, 0))
         return result
     }
 }
