@@ -21,6 +21,10 @@ public struct Normalization: Equatable, Sendable {
         Float(sample * scale[c] + offset[c])
     }
 
+    /// `self(Double(v), channel: c)` for every 8-bit sample v, indexed by v: a whole-pixel copy
+    /// looks its samples up instead of computing each.
+    public func samples(channel c: Int) -> [Float] { (0..<256).map { self(Double($0), channel: c) } }
+
     /// A value already in 0...1 (training's augmented colours) of channel `c`, normalised.
     @inline(__always)
     public func callAsFunction(unit value: Float, channel c: Int) -> Float { (value - mean[c]) / std[c] }

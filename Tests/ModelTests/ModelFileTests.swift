@@ -168,6 +168,27 @@ struct EndToEndTests {
         }
     }
 
+    /// An image the input's size, or letterboxed without scaling, is copied pixel by pixel
+    /// through a table of normalised samples; the input must equal the bilinear warp's (which
+    /// lands on whole pixels there) value for value, border included.
+    @Test(arguments: [(64, 64), (64, 48), (50, 64), (64, 42)])
+    func wholePixelInputEqualsTheWarp(width: Int, height: Int) throws {
+        var model = Self.blurModel(heatmapStride: 1) { _ in 0 }
+        (model.mean, model.std) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        let predictor = try Predictor(model: model, threads: 1)
+        var random = SplitMix64(seed: 7)
+        let image = Image(
+            width: width, height: height, pixels: (0..<(width * height * 3)).map { _ in UInt8(random.next() % 256) })
+        let inference = predictor.infer(image, flipTest: false)
+        let transform = inference.transform
+        #expect(transform.a == 1 && transform.tx == transform.tx.rounded() && transform.ty == transform.ty.rounded())
+        var warped = [Float](repeating: .nan, count: 3 * 64 * 64)
+        image.warpSamples(by: transform, width: 64, height: 64, fill: .black) { index, channel, value in
+            warped[channel * 64 * 64 + index] = model.normalization(value, channel: channel)
+        }
+        #expect(inference.input.data == warped)
+    }
+
     /// A small subject (three dots, one per keypoint, in a 40 px patch of a 320x200 image) is a
     /// few input pixels when letterboxed; the second pass looks again at the box around the first
     /// pass's points (2x their extent, so 80 px into the 64 px input) and finds them within 0.1 px.

@@ -199,22 +199,25 @@ public final class Predictor: @unchecked Sendable {
         let height = model.architecture.inputHeight
         let plane = width * height
         let input = network.input.baseAddress!
+        // The columns x with 0 <= x - shift.x < image.width; the rest are border.
+        let firstColumn = min(max(shift.x, 0), width)
+        let endColumn = max(min(shift.x + image.width, width), firstColumn)
         image.pixels.withUnsafeBufferPointer { pixels in
             for channel in 0..<3 {
-                let border = normalize(0, channel: channel)
-                for y in 0..<height {
-                    let line = input + channel * plane + y * width
-                    let sourceY = y - shift.y
-                    guard sourceY >= 0 && sourceY < image.height else {
-                        line.update(repeating: border, count: width)
-                        continue
-                    }
-                    let row = pixels.baseAddress! + sourceY * image.width * 3 + channel
-                    for x in 0..<width {
-                        let sourceX = x - shift.x
-                        line[x] =
-                            sourceX >= 0 && sourceX < image.width
-                            ? normalize(Double(row[sourceX * 3]), channel: channel) : border
+                let samples = normalize.samples(channel: channel)
+                let border = samples[0]
+                samples.withUnsafeBufferPointer { samples in
+                    for y in 0..<height {
+                        let line = input + channel * plane + y * width
+                        let sourceY = y - shift.y
+                        guard sourceY >= 0 && sourceY < image.height else {
+                            line.update(repeating: border, count: width)
+                            continue
+                        }
+                        line.update(repeating: border, count: firstColumn)
+                        (line + endColumn).update(repeating: border, count: width - endColumn)
+                        let row = pixels.baseAddress! + sourceY * image.width * 3 + channel
+                        for x in firstColumn..<endColumn { line[x] = samples[Int(row[(x - shift.x) * 3])] }
                     }
                 }
             }
