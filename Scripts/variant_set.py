@@ -5,13 +5,21 @@ issue 15 asks the recipe to handle: fewer training frames, or every frame in a l
     variant_set.py SET_DIR OUT_DIR --subset N [--seed S]     N training frames drawn with the seed
     variant_set.py SET_DIR OUT_DIR --frame WxH               each image scaled to fit WxH, centred
                                                              on grey (e.g. 1920x1080 HD video)
+    variant_set.py SET_DIR OUT_DIR --align FRONT,BACK --size N
+                                                             each image turned about the midpoint of
+                                                             two parts so FRONT is straight above
+                                                             BACK, scaled by N / its longer side, cut
+                                                             to N x N around that point, in grey (an
+                                                             aligned insect set, as tracking
+                                                             pipelines write them)
 
 The held-out frames stay the same frames (rescaled with the rest), so errors compare in each
-variant's own pixels; --frame writes the images as PNG into OUT_DIR/images. Needs Pillow for
---frame.
+variant's own pixels; --frame and --align write the images as PNG into OUT_DIR/images. Needs
+Pillow for --frame and --align.
 """
 import argparse
 import csv
+import math
 import os
 import random
 
@@ -56,6 +64,48 @@ def rescale(header, rows, out, frame):
     return scaled
 
 
+def align(header, rows, out, parts, size):
+    """Turns each frame so parts[0] lies straight above parts[1], about their midpoint, scaled by
+    size / the frame's longer side, in a size x size grey image; frames missing either part are
+    left out. Pillow samples in continuous coordinates (pixel i spans [i, i + 1)), the labels
+    have pixel centres on integers, hence the half pixels."""
+    from PIL import Image
+
+    columns = [header.index(part + "_x") for part in parts]
+    os.makedirs(os.path.join(out, "images"), exist_ok=True)
+    turned = []
+    for row in rows:
+        try:
+            (fx, fy), (bx, by) = [(float(row[c]), float(row[c + 1])) for c in columns]
+        except ValueError:
+            continue
+        with Image.open(row[0]) as image:
+            image = image.convert("L")
+            scale = size / max(image.width, image.height)
+            # Forward, in continuous coordinates: u' = size/2 + scale R (u - m), R turning the
+            # back-to-front vector to point up (angle -90 degrees).
+            angle = -math.pi / 2 - math.atan2(fy - by, fx - bx)
+            cos, sin = math.cos(angle), math.sin(angle)
+            mx, my = (fx + bx) / 2 + 0.5, (fy + by) / 2 + 0.5
+            # Pillow wants the inverse: u = m + R^T (u' - size/2) / scale.
+            a, b, d, e = cos / scale, sin / scale, -sin / scale, cos / scale
+            c = mx - (a + b) * size / 2
+            f = my - (d + e) * size / 2
+            picture = image.transform((size, size), Image.AFFINE, (a, b, c, d, e, f), Image.BICUBIC, fillcolor=128)
+        name = "_".join(row[0].strip("/").split("/")[-2:]).rsplit(".", 1)[0] + ".png"
+        path = os.path.abspath(os.path.join(out, "images", name))
+        picture.save(path)
+        new = [path] + row[1:]
+        for column in range(1, len(header) - 1):
+            if not header[column].endswith("_x") or row[column] == "" or row[column + 1] == "":
+                continue
+            x, y = float(row[column]) + 0.5 - mx, float(row[column + 1]) + 0.5 - my
+            new[column] = f"{size / 2 + scale * (cos * x - sin * y) - 0.5:.3f}"
+            new[column + 1] = f"{size / 2 + scale * (sin * x + cos * y) - 0.5:.3f}"
+        turned.append(new)
+    return turned
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("set_dir")
@@ -63,6 +113,8 @@ def main():
     parser.add_argument("--subset", type=int)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--frame")
+    parser.add_argument("--align", help="FRONT,BACK: two parts' names")
+    parser.add_argument("--size", type=int, default=192)
     args = parser.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     header, train = read(os.path.join(args.set_dir, "train.csv"))
@@ -73,6 +125,10 @@ def main():
         frame = tuple(int(v) for v in args.frame.lower().split("x"))
         train = rescale(header, train, args.out_dir, frame)
         test = rescale(test_header, test, args.out_dir, frame)
+    if args.align:
+        parts = args.align.split(",")
+        train = align(header, train, args.out_dir, parts, args.size)
+        test = align(test_header, test, args.out_dir, parts, args.size)
     write(os.path.join(args.out_dir, "train.csv"), header, train)
     write(os.path.join(args.out_dir, "test.csv"), test_header, test)
     print(f"{len(train)} training and {len(test)} held-out frames in {args.out_dir}")

@@ -83,8 +83,9 @@ struct TrainingPlanTests {
     }
 
     /// Mirroring follows the labels: a subject that always faces one way is not mirrored (unless
-    /// pairs are given), one seen facing both ways is; the order of two parts decides.
-    @Test func mirroringFollowsWhichWayTheSubjectFaces() throws {
+    /// pairs are given), one seen facing both ways is; the order of two parts decides. With
+    /// left/right parts, a subject turned to face up (an aligned insect) mirrors onto itself.
+    @Test func mirroringFollowsWhatMirroredFramesLookLike() throws {
         func frames(flipped: Int, of count: Int) -> [[LabeledPoint?]] {
             (0..<count).map { index in
                 let facing: Double = index < flipped ? -1 : 1
@@ -95,19 +96,41 @@ struct TrainingPlanTests {
                 ]
             }
         }
-        #expect(LabelSummary.facingBothWays(frames(flipped: 0, of: 20)) == false)
-        #expect(LabelSummary.facingBothWays(frames(flipped: 1, of: 20)) == false, "5% the other way")
-        #expect(LabelSummary.facingBothWays(frames(flipped: 4, of: 20)) == true, "20% the other way")
-        #expect(LabelSummary.facingBothWays(frames(flipped: 2, of: 4)) == nil, "too few frames to tell")
+        #expect(LabelSummary.mirrorFits(frames(flipped: 0, of: 20), flipPairs: []) == false)
+        #expect(LabelSummary.mirrorFits(frames(flipped: 1, of: 20), flipPairs: []) == false, "5% the other way")
+        #expect(LabelSummary.mirrorFits(frames(flipped: 4, of: 20), flipPairs: []) == true, "20% the other way")
+        #expect(LabelSummary.mirrorFits(frames(flipped: 2, of: 4), flipPairs: []) == nil, "too few frames to tell")
+        // Left part, right part, head and tail of an animal seen from above, turned to face up
+        // (the same every frame but for a pixel of jitter): its mirror image is itself.
+        let aligned = (0..<20).map { index -> [LabeledPoint?] in
+            let jitter = Double(index % 3) - 1
+            return [
+                LabeledPoint(x: 70 + jitter, y: 100, visible: true),
+                LabeledPoint(x: 130 - jitter, y: 100, visible: true),
+                LabeledPoint(x: 100 + jitter, y: 20, visible: true), LabeledPoint(x: 100, y: 180, visible: true),
+            ]
+        }
+        #expect(LabelSummary.mirrorFits(aligned, flipPairs: [[0, 1]]) == true)
+        #expect(LabelSummary.mirrorFits(aligned, flipPairs: []) == false, "not knowing left from right")
+        // Left and right paws under a side view of an animal running right, one or the other in
+        // front: mirrored it would run left, which no frame shows.
+        let sideView = (0..<20).map { index -> [LabeledPoint?] in
+            let step: Double = index % 2 == 0 ? 10 : -10
+            return [
+                LabeledPoint(x: 100 + step, y: 150, visible: true), LabeledPoint(x: 100 - step, y: 150, visible: true),
+                LabeledPoint(x: 200, y: 80, visible: true), LabeledPoint(x: 0, y: 90, visible: true),
+            ]
+        }
+        #expect(LabelSummary.mirrorFits(sideView, flipPairs: [[0, 1]]) == false)
         var oneWay = Self.openfield
-        oneWay.facingBothWays = false
+        oneWay.mirrorFits = false
         let plan = try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: .init())
         #expect(plan.flipPairs == [[1, 2]] && !plan.settings.augmentation.flip)
-        #expect(plan.description.contains("no mirroring (the subject faces one way in the labels"))
+        #expect(plan.description.contains("no mirroring (mirrored frames would not look like the labeled ones"))
         var given = TrainingPlan.Choices()
         given.flipPairs = [[1, 2]]
         #expect(try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: given).settings.augmentation.flip)
-        oneWay.facingBothWays = true
+        oneWay.mirrorFits = true
         #expect(try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: .init()).settings.augmentation.flip)
     }
 

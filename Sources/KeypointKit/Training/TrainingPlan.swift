@@ -167,7 +167,7 @@ public struct TrainingPlan: Sendable {
         ]
         let facing =
             recipe?.mirror == false && !flipPairs.isEmpty && choices.flipPairs == nil
-            ? ", no mirroring (the subject faces one way in the labels; --flip-pairs turns it on)" : ""
+            ? ", no mirroring (mirrored frames would not look like the labeled ones; --flip-pairs turns it on)" : ""
         let source = recipe == nil ? "defaults" : "recipe from the labels"
         let start = startDescription.map { "; starting from the \($0)" } ?? ""
         return "\(labels); \(source): " + plan.joined(separator: ", ") + facing + start

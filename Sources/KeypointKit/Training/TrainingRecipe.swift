@@ -13,17 +13,20 @@ public struct LabelSummary: Equatable, Sendable {
     /// The subject's size in the labels' pixels: the 90th percentile, over the samples, of the
     /// longer side of the labeled points' bounding box (whole frames), or of the box (boxes).
     public var extent: Double?
-    /// Whether the labels show the subject facing both ways: over the pairs of parts labeled
-    /// apart (over 2 px horizontally) in at least 5 frames, the median share of frames in which a
-    /// pair's left-right order is the less common one is at least 10%. A top view of an animal
-    /// turning freely: about 18-36%; a side view of one running one way: 3%. Nil without such pairs.
-    public var facingBothWays: Bool?
+    /// Whether mirrored frames look like the labeled ones: mirrored left to right, with left and
+    /// right parts swapped, each pair of parts labeled apart (over 2 px horizontally) in at least
+    /// 5 frames mostly shows one horizontal order; the median, over such pairs, of the share of
+    /// labeled frames that show that order is at least 10%. Without left/right parts this asks
+    /// whether the subject is seen facing both ways. A top view of an animal turning freely:
+    /// 18-64%; an insect turned to face up (as tracking pipelines align them): 95%; a side view
+    /// of one running one way: 3%. Nil without such pairs.
+    public var mirrorFits: Bool?
 
     public init(
-        samples: Int, heldOut: Int? = nil, frame: [Int]? = nil, extent: Double? = nil, facingBothWays: Bool? = nil
+        samples: Int, heldOut: Int? = nil, frame: [Int]? = nil, extent: Double? = nil, mirrorFits: Bool? = nil
     ) {
         (self.samples, self.heldOut, self.frame, self.extent) = (samples, heldOut, frame, extent)
-        self.facingBothWays = facingBothWays
+        self.mirrorFits = mirrorFits
     }
 
     /// The summary of `set`, its first labeled image decoded for the frame size.
@@ -41,7 +44,7 @@ public struct LabelSummary: Equatable, Sendable {
             return max(xs.max()! - xs.min()!, ys.max()! - ys.min()!)
         }.sorted()
         extent = sizes.isEmpty ? nil : sizes[min(sizes.count - 1, Int(0.9 * Double(sizes.count)))]
-        facingBothWays = Self.facingBothWays(labeled.map(\.points))
+        mirrorFits = Self.mirrorFits(labeled.map(\.points), flipPairs: FlipPairs.infer(set.keypointNames))
         frame = nil
         if !boxes, let first = labeled.first {
             let path = LabeledSet.imagePath(first.image, labelsPath: labels, imagesRoot: imagesRoot)
@@ -51,20 +54,30 @@ public struct LabelSummary: Equatable, Sendable {
 }
 
 extension LabelSummary {
-    /// See `facingBothWays`: the median, over pairs of parts, of the share of frames in which the
-    /// pair's horizontal order is the minority one, compared with 10%.
-    static func facingBothWays(_ frames: [[LabeledPoint?]]) -> Bool? {
+    /// See `mirrorFits`. Part i's mirrored position is part partner(i)'s, mirrored, so in mirrored
+    /// frames i lies right of j as often as partner(i) lies left of partner(j) in the labels.
+    static func mirrorFits(_ frames: [[LabeledPoint?]], flipPairs: [[Int]]) -> Bool? {
         let parts = frames.map(\.count).max() ?? 0
+        var partner = Array(0..<parts)
+        for pair in flipPairs where pair.allSatisfy({ $0 < parts }) {
+            (partner[pair[0]], partner[pair[1]]) = (pair[1], pair[0])
+        }
+        /// The share of frames, of those with i and j labeled apart, in which i lies right of j.
+        func rightOf(_ i: Int, _ j: Int) -> Double? {
+            let gaps = frames.compactMap { points -> Double? in
+                guard points.count > max(i, j), let a = points[i], let b = points[j], abs(a.x - b.x) > 2 else {
+                    return nil
+                }
+                return a.x - b.x
+            }
+            return gaps.count >= 5 ? Double(gaps.filter { $0 > 0 }.count) / Double(gaps.count) : nil
+        }
         var shares: [Double] = []
         for i in 0..<parts {
             for j in (i + 1)..<max(i + 1, parts) {
-                let gaps = frames.compactMap { points -> Double? in
-                    guard points.count > j, let a = points[i], let b = points[j], abs(a.x - b.x) > 2 else { return nil }
-                    return a.x - b.x
-                }
-                guard gaps.count >= 5 else { continue }
-                let ahead = Double(gaps.filter { $0 > 0 }.count) / Double(gaps.count)
-                shares.append(min(ahead, 1 - ahead))
+                guard let labeled = rightOf(i, j), let partners = rightOf(partner[i], partner[j]) else { continue }
+                let mirrored = 1 - partners
+                shares.append(mirrored >= 0.5 ? labeled : 1 - labeled)
             }
         }
         guard !shares.isEmpty else { return nil }
@@ -96,9 +109,10 @@ extension LabelSummary {
 /// - **Steps**: as many as fit in `trainingSeconds` by the cost model of `secondsPerImage`, at
 ///   least `minimumSteps` and 20 epochs, at most `maximumSteps`: a 40-frame project gets as
 ///   many updates as a 200-frame one, not 150 epochs of 5 steps.
-/// - **Mirroring** only when the labels show the subject facing both ways (`LabelSummary.
-///   facingBothWays`): a side view of an animal that always runs one way gains nothing from
-///   samples facing the other way, and its left/right parts get confused.
+/// - **Mirroring** only when mirrored frames look like the labeled ones (`LabelSummary.
+///   mirrorFits`): a side view of an animal that always runs one way gains nothing from
+///   samples facing the other way, and its left/right parts get confused; a top view turning
+///   freely, or turned to face one way, gains.
 /// - **Validation** about 40 times a run (every few epochs when epochs are short).
 public struct TrainingRecipe: Equatable, Sendable {
     public var input: [Int]
@@ -155,7 +169,7 @@ public struct TrainingRecipe: Equatable, Sendable {
         width = keypoints <= 8 ? 16 : 24
         depths = [1, 1, 1]
         (batch, learningRate, foregroundWeight) = (8, 5e-3, 20)
-        mirror = summary.facingBothWays ?? true
+        mirror = summary.mirrorFits ?? true
     }
 
     /// Optimizer steps for a network whose training windows cost `windowGFLOP` forward, with
