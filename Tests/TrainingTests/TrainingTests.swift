@@ -517,21 +517,31 @@ struct TrainingRunTests {
         let best = try Model.load(contentsOf: straight.modelPath)
         #expect(best.provenance["epochs"] == "\(straight.checkpoint.bestEpoch!) of 2 (best)")
 
-        let stopping = try TrainingRun(checkpoint: start, data: data, modelPath: folder.file("stopped.safetensors"))
-        var asked = 0
-        let stopped = try stopping.run(shouldStop: {
-            asked += 1
-            return asked == 4  // before the run's fourth step: epoch 2, step 2
-        })
-        #expect(stopped == .stopped)
-        let saved = try Checkpoint.load(contentsOf: stopping.checkpointPath)
-        #expect(saved.epoch == 1 && saved.stepInEpoch == 1)
-        let continued = try TrainingRun(checkpoint: saved, data: data, modelPath: stopping.modelPath)
-        #expect(try continued.run() == .finished)
-        #expect(continued.checkpoint.model.weights == straight.checkpoint.model.weights)
-        #expect(
-            try Checkpoint.load(contentsOf: continued.checkpointPath).model.weights == straight.checkpoint.model.weights
-        )
+        // Asked before each step and each validation: the 5th time is before epoch 2's second
+        // step, the 3rd before epoch 1's validation (its steps done, its validation to come).
+        for (stopAt, epoch, step) in [(5, 1, 1), (3, 0, 2)] {
+            let stopping = try TrainingRun(
+                checkpoint: start, data: data, modelPath: folder.file("stopped\(stopAt).safetensors"))
+            var asked = 0
+            let stopped = try stopping.run(shouldStop: {
+                asked += 1
+                return asked == stopAt
+            })
+            #expect(stopped == .stopped)
+            let saved = try Checkpoint.load(contentsOf: stopping.checkpointPath)
+            #expect(saved.epoch == epoch && saved.stepInEpoch == step)
+            let continued = try TrainingRun(checkpoint: saved, data: data, modelPath: stopping.modelPath)
+            var validated: [Int] = []
+            #expect(
+                try continued.run(progress: { if case .epoch(let report) = $0 { validated.append(report.epoch) } })
+                    == .finished)
+            #expect(validated == Array((epoch + 1)...2))
+            #expect(continued.checkpoint.model.weights == straight.checkpoint.model.weights)
+            #expect(continued.checkpoint.bestEpoch == straight.checkpoint.bestEpoch)
+            #expect(
+                try Checkpoint.load(contentsOf: continued.checkpointPath).model.weights
+                    == straight.checkpoint.model.weights)
+        }
     }
 
     /// Settings changed on resuming apply only when they differ, each recorded with where the

@@ -4,9 +4,9 @@ import Foundation
 /// it: the steps of each epoch in the seeded order, validation at each epoch's end (or every
 /// `validateEvery` epochs and at the last), the best
 /// epoch's model (by `settings.bestBy`, with its provenance) written to `modelPath`, and the
-/// checkpoint written to `checkpointPath` at each epoch's end, every `checkpointInterval`
-/// seconds within one, and when the caller asks the run to stop. Continuing from any of those
-/// checkpoints ends with the same model as an uninterrupted run.
+/// checkpoint written to `checkpointPath` at each epoch's end, before each validation, every
+/// `checkpointInterval` seconds within an epoch, and when the caller asks the run to stop.
+/// Continuing from any of those checkpoints ends with the same model as an uninterrupted run.
 public final class TrainingRun {
     /// Where an epoch stands, after each step.
     public struct StepReport: Sendable {
@@ -70,7 +70,8 @@ public final class TrainingRun {
         self.threads = threads
     }
 
-    /// Trains to the last epoch, or until `shouldStop` (asked before each step) returns true;
+    /// Trains to the last epoch, or until `shouldStop` (asked before each step and each
+    /// validation) returns true;
     /// `progress` hears of each step and each epoch's validation.
     public func run(shouldStop: () -> Bool = { false }, progress: (Progress) -> Void = { _ in }) throws -> Outcome {
         let settings = checkpoint.settings
@@ -123,6 +124,10 @@ public final class TrainingRun {
                 try writeCheckpoint(epoch: epoch + 1, step: 0)
                 continue
             }
+            // The epoch's steps are kept before its validation, which takes minutes on a large
+            // set: a run stopped here, or killed during it, resumes with the validation.
+            try writeCheckpoint(epoch: epoch, step: stepsPerEpoch)
+            if shouldStop() { return .stopped }
             let result = try trainer.validate(threads: threads)
             let training = try trainer.trainingError(threads: threads)
             let improved: Bool
