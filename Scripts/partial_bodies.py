@@ -7,6 +7,12 @@ above it.
     python3 Scripts/partial_bodies.py crop LABELS.csv IMAGES_ROOT OUT
     keypoints batch OUT/images --model MODEL --out OUT/results.jsonl
     python3 Scripts/partial_bodies.py score OUT OUT/results.jsonl THRESHOLD
+    python3 Scripts/partial_bodies.py separation OUT OUT/results.jsonl
+
+`separation` asks how well the scores tell the joints inside from those outside whatever the
+threshold: the AUC (the chance that an inside joint outscores an outside one), the threshold
+that maximises the sum of the two shares, and the share of outside joints below the highest
+threshold that keeps 90% of the inside ones at or above it (the issue's two floors together).
 
 LABELS.csv is a simple CSV with LSP's joint names and x, y, v columns (v 0: not visible), as
 ../shared/data/lspet/derived/lspet_joints_10000.csv; `awk -F, 'NR == 1 || $4 == "val"'` takes
@@ -15,6 +21,7 @@ photo is left out unless both shoulders, hips and knees are labeled, the knees l
 10 px below the hips and the cut leaves 32 px. OUT gets images/, and crops.json with every
 labeled joint in the crop's pixels and whether it is inside. Needs Pillow.
 """
+import bisect
 import csv
 import json
 import math
@@ -67,32 +74,58 @@ def crop(labels, root, out):
     print(f"{len(crops)} upper-body crops in {out}/images ({skipped} photos left out)")
 
 
-def score(out, results, threshold):
+def scored_joints(out, results):
+    """Each labeled joint of every crop with its prediction: (truth, point, torso length)."""
     crops = json.load(open(os.path.join(out, "crops.json")))
-    found = inside = above = outside = below = 0
+    joints = []
     for line in open(results):
         record = json.loads(line)
         name = os.path.basename(record.get("image", ""))
         if name not in crops or "keypoints" not in record:
             continue
-        joints = crops.pop(name)
-        torso = math.dist(*((joints[j]["x"], joints[j]["y"]) for j in ("r_shoulder", "l_hip")))
-        for point in record["keypoints"]:
-            truth = joints.get(point["name"])
-            if truth is None:
-                continue
-            if truth["inside"]:
-                inside += 1
-                above += point["score"] >= threshold
-                found += math.dist((point["x"], point["y"]), (truth["x"], truth["y"])) <= 0.2 * torso
-            else:
-                outside += 1
-                below += point["score"] < threshold
+        labeled = crops.pop(name)
+        torso = math.dist(*((labeled[j]["x"], labeled[j]["y"]) for j in ("r_shoulder", "l_hip")))
+        joints += [(labeled[p["name"]], p, torso) for p in record["keypoints"] if p["name"] in labeled]
     if crops:
         sys.exit(f"{len(crops)} crops have no result in {results}, e.g. {next(iter(crops))}")
+    return joints
+
+
+def score(out, results, threshold):
+    found = inside = above = outside = below = 0
+    for truth, point, torso in scored_joints(out, results):
+        if truth["inside"]:
+            inside += 1
+            above += point["score"] >= threshold
+            found += math.dist((point["x"], point["y"]), (truth["x"], truth["y"])) <= 0.2 * torso
+        else:
+            outside += 1
+            below += point["score"] < threshold
     print(f"joints inside the frame: {inside}, PCK@0.2 (torso) {found / inside:.3f}, "
           f"scored >= {threshold}: {above / inside:.3f}")
     print(f"joints outside the frame: {outside}, scored < {threshold}: {below / max(outside, 1):.3f}")
+
+
+def separation(out, results):
+    joints = scored_joints(out, results)
+    inside = sorted(p["score"] for truth, p, _ in joints if truth["inside"])
+    outside = sorted(p["score"] for truth, p, _ in joints if not truth["inside"])
+    if not inside or not outside:
+        sys.exit("separation needs joints both inside and outside the frames")
+
+    def shares(t):  # inside at or above t, outside below t
+        return (sum(s >= t for s in inside) / len(inside), sum(s < t for s in outside) / len(outside))
+
+    # An inside joint beats the outside ones scored below it and ties half those scored the same.
+    below = [bisect.bisect_left(outside, s) for s in inside]
+    ties = [bisect.bisect_right(outside, s) - b for s, b in zip(inside, below)]
+    wins = sum(below) + 0.5 * sum(ties)
+    balanced = max(sorted(set(inside + outside)), key=lambda t: sum(shares(t)))
+    keeps90 = inside[int(0.1 * len(inside))]  # the highest threshold with 90% of inside at or above
+    print(f"joints inside {len(inside)}, outside {len(outside)}: AUC {wins / (len(inside) * len(outside)):.3f}")
+    print(f"balanced threshold {balanced:.3f}: inside above {shares(balanced)[0]:.3f}, "
+          f"outside below {shares(balanced)[1]:.3f}")
+    print(f"threshold {keeps90:.3f} keeps {shares(keeps90)[0]:.3f} of inside: outside below {shares(keeps90)[1]:.3f}")
 
 
 def main():
@@ -100,6 +133,8 @@ def main():
         crop(*sys.argv[2:])
     elif len(sys.argv) == 5 and sys.argv[1] == "score":
         score(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "separation":
+        separation(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
 
