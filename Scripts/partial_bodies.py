@@ -113,8 +113,8 @@ def separation(out, results):
     if not inside or not outside:
         sys.exit("separation needs joints both inside and outside the frames")
 
-    def shares(t):  # inside at or above t, outside below t
-        return (sum(s >= t for s in inside) / len(inside), sum(s < t for s in outside) / len(outside))
+    def shares(t):  # inside at or above t, outside below t (both lists sorted)
+        return (1 - bisect.bisect_left(inside, t) / len(inside), bisect.bisect_left(outside, t) / len(outside))
 
     # An inside joint beats the outside ones scored below it and ties half those scored the same.
     below = [bisect.bisect_left(outside, s) for s in inside]
@@ -123,9 +123,8 @@ def separation(out, results):
     balanced = max(sorted(set(inside + outside)), key=lambda t: sum(shares(t)))
     keeps90 = inside[int(0.1 * len(inside))]  # the highest threshold with 90% of inside at or above
     print(f"joints inside {len(inside)}, outside {len(outside)}: AUC {wins / (len(inside) * len(outside)):.3f}")
-    print(f"balanced threshold {balanced:.3f}: inside above {shares(balanced)[0]:.3f}, "
-          f"outside below {shares(balanced)[1]:.3f}")
-    print(f"threshold {keeps90:.3f} keeps {shares(keeps90)[0]:.3f} of inside: outside below {shares(keeps90)[1]:.3f}")
+    print("balanced threshold {:.3f}: inside above {:.3f}, outside below {:.3f}".format(balanced, *shares(balanced)))
+    print("threshold {:.3f} keeps {:.3f} of inside: outside below {:.3f}".format(keeps90, *shares(keeps90)))
 
 
 def main():

@@ -13,8 +13,8 @@ public struct Checkpoint: Sendable {
     public var imagesRoot: String?
     /// A separate labeled set to validate on, instead of a split of `labels`.
     public var validationLabels: String?
-    /// Epochs finished, and optimisation steps done in the epoch after them (all of its steps:
-    /// its validation is still to run).
+    /// Epochs finished, and optimisation steps done in the epoch after them (all its steps in a
+    /// checkpoint written before that epoch's validation, which a resumed run then runs).
     public var epoch: Int
     public var stepInEpoch: Int
     /// The best epoch's validation figures (the best by `settings.bestBy`).
