@@ -44,6 +44,10 @@ struct Info: ParsableCommand {
         if let sigmas = loaded.oksSigmas { print("OKS sigmas: \(sigmas.map { String($0) }.joined(separator: ", "))") }
         print("Normalization: mean \(loaded.mean), std \(loaded.std); heatmap sigma \(loaded.heatmapSigma)")
         if loaded.flipTest { print("Flip test: on unless --no-flip-test") }
+        switch loaded.heatmapScore {
+        case .peak: print("Scores: the heatmap's peak")
+        case .mass: print("Scores: the heatmap's mass near its peak over the target's (1: the target's)")
+        }
         if let threshold = loaded.scoreThreshold {
             print(
                 "Score threshold: \(threshold) (points scoring below it are hidden in tables and overlays unless --min-score)"

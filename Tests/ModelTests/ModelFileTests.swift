@@ -10,6 +10,7 @@ struct ModelFileTests {
         model.secondPassScale = 2
         model.flipTest = true
         model.scoreThreshold = 0.35
+        model.heatmapScore = .mass
         let folder = try TemporaryFolder()
         let path = folder.file("model.safetensors")
         try model.write(to: path)
@@ -19,7 +20,8 @@ struct ModelFileTests {
         #expect(loaded.flipPairs == model.flipPairs && loaded.oksSigmas == model.oksSigmas)
         #expect(loaded.mean == model.mean && loaded.std == model.std && loaded.heatmapSigma == 1.5)
         #expect(loaded.provenance == ["data": "test"] && loaded.secondPassScale == 2 && loaded.flipTest)
-        #expect(loaded.scoreThreshold == 0.35)
+        #expect(loaded.scoreThreshold == 0.35 && loaded.heatmapScore == .mass)
+        #expect(try TestModels.small().heatmapScore == .peak, "no heatmap_score: the peak")
         #expect(
             try Model(safeTensors: SafeTensors(bytes: TestModels.small().serialized(), path: "x"), path: "x").flipTest
                 == false)
@@ -79,6 +81,10 @@ struct ModelFileTests {
         file = try SafeTensors(bytes: good, path: "x")
         file.metadata["score_threshold"] = "1.5"
         #expect(error(for: file.serialized()).contains("'score_threshold' must be a number from 0 to 1, not '1.5'"))
+
+        file = try SafeTensors(bytes: good, path: "x")
+        file.metadata["heatmap_score"] = "area"
+        #expect(error(for: file.serialized()).contains("'heatmap_score' must be peak or mass, not 'area'"))
 
         file = try SafeTensors(bytes: good, path: "x")
         file.metadata["flip_test"] = "yes"

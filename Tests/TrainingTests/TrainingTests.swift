@@ -208,6 +208,7 @@ struct AugmentationSettingsTests {
     /// With cut-off training, validation also predicts on each image cut at an edge through its
     /// labeled points: the same cut every time (and at any thread count), the sample then without
     /// the points beyond it (of two labeled points, the cut keeps 35-85% of their extent: one).
+    /// The model scores by heatmap mass (by the peak without cut-offs).
     @Test func validationCutsEachImageTheSameWayEveryTime() throws {
         let folder = try TemporaryFolder()
         let (_, data, trainer) = try Self.cuttingTrainer(folder, cutoff: 0.3)
@@ -216,6 +217,8 @@ struct AugmentationSettingsTests {
         let again = try trainer.predict(indices, cut: true, threads: 1)
         let whole = try trainer.predict(indices, cut: false, threads: 1)
         #expect(cut.predictions == again.predictions && cut.samples == again.samples)
+        #expect(trainer.currentModel().heatmapScore == .mass, "a model trained with cut-offs scores by mass")
+        #expect(try Self.cuttingTrainer(folder, cutoff: 0).2.currentModel().heatmapScore == .peak)
         #expect(cut.predictions != whole.predictions, "the cut images are other pictures")
         for (slot, index) in indices.enumerated() {
             let labeled = data.samples[index].points

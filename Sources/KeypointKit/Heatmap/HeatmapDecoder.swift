@@ -16,6 +16,9 @@ public enum HeatmapDecoder: String, CaseIterable, Sendable {
 public struct HeatmapPeak: Equatable, Sendable {
     public var x: Double
     public var y: Double
+    /// The argmax pixel the position was refined from.
+    public var column: Int
+    public var row: Int
     /// The heatmap's value at its argmax (DARK's smoothing is rescaled to keep that maximum).
     public var score: Float
 }
@@ -36,16 +39,16 @@ extension HeatmapDecoder {
         }
         switch self {
         case .argmax:
-            return HeatmapPeak(x: Double(px), y: Double(py), score: score)
+            return HeatmapPeak(x: Double(px), y: Double(py), column: px, row: py, score: score)
         case .quarter:
             var x = Double(px)
             var y = Double(py)
             if px > 0 && px < width - 1 { x += 0.25 * sign(Double(value(px + 1, py) - value(px - 1, py))) }
             if py > 0 && py < height - 1 { y += 0.25 * sign(Double(value(px, py + 1) - value(px, py - 1))) }
-            return HeatmapPeak(x: x, y: y, score: score)
+            return HeatmapPeak(x: x, y: y, column: px, row: py, score: score)
         case .dark:
             let offset = Self.darkOffset(heatmap, width: width, height: height, peakX: px, peakY: py, sigma: sigma)
-            return HeatmapPeak(x: Double(px) + offset.x, y: Double(py) + offset.y, score: score)
+            return HeatmapPeak(x: Double(px) + offset.x, y: Double(py) + offset.y, column: px, row: py, score: score)
         }
     }
 

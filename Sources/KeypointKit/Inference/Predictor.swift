@@ -1,6 +1,7 @@
 import Foundation
 
-/// A keypoint in original image pixels (pixel centres at integers), with the heatmap peak as score.
+/// A keypoint in original image pixels (pixel centres at integers), scored as its model says
+/// (`HeatmapScore`).
 public struct Keypoint: Equatable, Sendable {
     public var name: String
     public var x: Double
@@ -144,12 +145,14 @@ public final class Predictor: @unchecked Sendable {
         let stride = Double(architecture.heatmapStride)
         let keypoints = heatmaps.withUnsafeBufferPointer { buffer in
             (0..<keypointCount).map { channel -> Keypoint in
-                let peak = decoder.decode(
-                    UnsafeBufferPointer(rebasing: buffer[(channel * plane)..<((channel + 1) * plane)]),
-                    width: heatmapShape.width, height: heatmapShape.height, sigma: model.heatmapSigma)
+                let heatmap = UnsafeBufferPointer(rebasing: buffer[(channel * plane)..<((channel + 1) * plane)])
+                let (mapWidth, mapHeight) = (heatmapShape.width, heatmapShape.height)
+                let peak = decoder.decode(heatmap, width: mapWidth, height: mapHeight, sigma: model.heatmapSigma)
+                let score = model.heatmapScore.score(
+                    heatmap, width: mapWidth, height: mapHeight, peak: peak, sigma: model.heatmapSigma)
                 let inputPoint = Point(x: stride * peak.x + (stride - 1) / 2, y: stride * peak.y + (stride - 1) / 2)
                 let imagePoint = inverse.apply(inputPoint)
-                return Keypoint(name: model.keypointNames[channel], x: imagePoint.x, y: imagePoint.y, score: peak.score)
+                return Keypoint(name: model.keypointNames[channel], x: imagePoint.x, y: imagePoint.y, score: score)
             }
         }
         return Inference(

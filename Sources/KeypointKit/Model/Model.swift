@@ -6,7 +6,8 @@ import Foundation
 /// `keypoints` (names), `skeleton` and `flip_pairs` (index pairs), `oks_sigmas` (optional),
 /// `normalization` ({"mean": [...], "std": [...]}, per input channel, on values in 0...1),
 /// `heatmap_sigma` (target Gaussian, heatmap pixels), `second_pass_scale`, `flip_test` and
-/// `score_threshold` (optional, see below) and `provenance` (how it was trained).
+/// `score_threshold` (optional, see below), `heatmap_score` (optional: `HeatmapScore`, `peak` when
+/// absent) and `provenance` (how it was trained).
 public struct Model: Sendable {
     public var architecture: Architecture
     public var keypointNames: [String]
@@ -27,6 +28,8 @@ public struct Model: Sendable {
     /// overlays unless --min-score says otherwise); batch output keeps every point with its
     /// score, so a consumer applies the same threshold (metadata `score_threshold`, 0-1).
     public var scoreThreshold: Double?
+    /// What a keypoint's score measures on its heatmap.
+    public var heatmapScore: HeatmapScore
     public var provenance: [String: String]
     public var weights: [String: Tensor]
 
@@ -39,7 +42,8 @@ public struct Model: Sendable {
         architecture: Architecture, keypointNames: [String], skeleton: [[Int]] = [], flipPairs: [[Int]] = [],
         oksSigmas: [Double]? = nil, mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225],
         heatmapSigma: Double = 2, secondPassScale: Double? = nil, flipTest: Bool = false,
-        scoreThreshold: Double? = nil, provenance: [String: String] = [:], weights: [String: Tensor]
+        scoreThreshold: Double? = nil, heatmapScore: HeatmapScore = .peak, provenance: [String: String] = [:],
+        weights: [String: Tensor]
     ) {
         self.architecture = architecture
         self.keypointNames = keypointNames
@@ -52,6 +56,7 @@ public struct Model: Sendable {
         self.secondPassScale = secondPassScale
         self.flipTest = flipTest
         self.scoreThreshold = scoreThreshold
+        self.heatmapScore = heatmapScore
         self.provenance = provenance
         self.weights = weights
     }
@@ -99,6 +104,14 @@ public struct Model: Sendable {
             }
             scoreThreshold = threshold
         }
+        var heatmapScore = HeatmapScore.peak
+        if let text = metadata["heatmap_score"] {
+            guard let kind = HeatmapScore(rawValue: text) else {
+                let kinds = HeatmapScore.allCases.map(\.rawValue).joined(separator: " or ")
+                throw fail("metadata 'heatmap_score' must be \(kinds), not '\(text.prefix(20))'")
+            }
+            heatmapScore = kind
+        }
         guard [nil, "true", "false"].contains(metadata["flip_test"]) else {
             throw fail("metadata 'flip_test' must be true or false, not '\(metadata["flip_test"]!.prefix(20))'")
         }
@@ -109,7 +122,7 @@ public struct Model: Sendable {
             oksSigmas: metadata["oks_sigmas"] == nil ? nil : try decode("oks_sigmas", as: [Double].self),
             mean: normalization["mean"] ?? [], std: normalization["std"] ?? [], heatmapSigma: sigma,
             secondPassScale: secondPassScale, flipTest: metadata["flip_test"] == "true",
-            scoreThreshold: scoreThreshold,
+            scoreThreshold: scoreThreshold, heatmapScore: heatmapScore,
             provenance: metadata["provenance"] == nil ? [:] : try decode("provenance", as: [String: String].self),
             weights: file.tensors)
         try validate()
@@ -183,6 +196,7 @@ public struct Model: Sendable {
         if let secondPassScale { metadata["second_pass_scale"] = "\(secondPassScale)" }
         if flipTest { metadata["flip_test"] = "true" }
         if let scoreThreshold { metadata["score_threshold"] = "\(scoreThreshold)" }
+        if heatmapScore != .peak { metadata["heatmap_score"] = heatmapScore.rawValue }
         return SafeTensors(metadata: metadata, tensors: weights)
     }
 

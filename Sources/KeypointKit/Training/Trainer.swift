@@ -308,11 +308,14 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// The current weights as a model (batch norm running statistics included); `averaged`: their
-    /// moving average instead, when the run keeps one.
+    /// moving average instead, when the run keeps one. A model trained with cut-offs scores by
+    /// heatmap mass, which tells the parts in the picture from those cut out of it better than
+    /// the peak (`HeatmapScore.mass`); validation then chooses its threshold on that score.
     public func currentModel(provenance: [String: String] = [:], averaged: Bool = false) -> Model {
         var current = model
         current.weights = averaged && average != nil ? graph.weights(of: average!) : graph.weights()
         current.heatmapSigma = settings.heatmapSigma
+        current.heatmapScore = settings.augmentation.cutoff > 0 ? .mass : .peak
         current.provenance = provenance
         return current
     }
