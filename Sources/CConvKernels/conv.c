@@ -32,6 +32,32 @@ kp_algorithm kp_conv_choose_algorithm(const kp_conv_shape *shape) {
     return KP_ALGORITHM_INDIRECT_GEMM;
 }
 
+// Multiply-adds the microkernels issue per GEMM depth step for an m x n product: whole panels of
+// mr rows (or exactly m where a partial kernel exists) times blocks of nr columns (the last one
+// nr/2 wide where a narrow kernel exists and suffices).
+static size_t kp_gemm_issued(const kp_isa_kernels *kernels, size_t m, size_t n) {
+    const size_t mr = (size_t)kernels->mr, nr = (size_t)kernels->nr;
+    const size_t rows = m / mr * mr + (m % mr == 0 ? 0 : kernels->gemm_partial != NULL ? m % mr : mr);
+    const size_t rest = n % nr;
+    const size_t columns = n / nr * nr + (rest == 0 ? 0 : kernels->gemm_narrow != NULL && rest <= nr / 2 ? nr / 2 : nr);
+    return rows * columns;
+}
+
+kp_algorithm kp_conv_choose_algorithm_for_size(const kp_conv_shape *shape, int height, int width, kp_isa isa) {
+    const kp_algorithm chosen = kp_conv_choose_algorithm(shape);
+    const kp_isa_kernels *kernels = kp_kernels_for(isa);
+    int out_height, out_width;
+    kp_conv_output_size(shape, height, width, &out_height, &out_width);
+    if (chosen != KP_ALGORITHM_WINOGRAD_F4 || kernels == NULL || out_height == 0) return chosen;
+    const size_t tiles = (size_t)((out_height + 3) / 4) * (size_t)((out_width + 3) / 4);
+    const size_t cout = (size_t)shape->out_channels;
+    // Only maps whose tiles fit one panel of rows: with more, U[p]^T would stream once per panel
+    // (measured on the peers' shape d, 16 tiles on AVX-512: 1.4-1.5x the time of the columns).
+    if (tiles > (size_t)kernels->mr) return chosen;
+    return kp_gemm_issued(kernels, tiles, cout) < kp_gemm_issued(kernels, cout, tiles) ? KP_ALGORITHM_WINOGRAD_F4_SMALL
+                                                                                      : chosen;
+}
+
 static int kp_shape_error(const kp_conv_shape *s, char message[256]) {
     if (s->in_channels < 1 || s->out_channels < 1 || s->kernel_h < 1 || s->kernel_w < 1 || s->stride_h < 1 ||
         s->stride_w < 1 || s->pad_h < 0 || s->pad_w < 0 || s->dilation_h < 1 || s->dilation_w < 1 ||
@@ -63,7 +89,8 @@ kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const 
     }
     kp_algorithm chosen = algorithm == KP_ALGORITHM_AUTO ? kp_conv_choose_algorithm(shape) : algorithm;
     const kp_conv_shape *s = shape;
-    const int winograd = chosen == KP_ALGORITHM_WINOGRAD_F4 || chosen == KP_ALGORITHM_WINOGRAD_F6;
+    const int winograd = chosen == KP_ALGORITHM_WINOGRAD_F4 || chosen == KP_ALGORITHM_WINOGRAD_F6 ||
+                         chosen == KP_ALGORITHM_WINOGRAD_F4_SMALL;
     if (winograd &&
         !(s->groups == 1 && s->kernel_h == 3 && s->kernel_w == 3 && s->stride_h == 1 && s->stride_w == 1 &&
           s->dilation_h == 1 && s->dilation_w == 1)) {
@@ -84,7 +111,8 @@ kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const 
     conv->kernels = kernels;
     conv->activation = activation;
     conv->slope = leaky_slope;
-    conv->tile = chosen == KP_ALGORITHM_WINOGRAD_F6 ? 6 : chosen == KP_ALGORITHM_WINOGRAD_F4 ? 4 : 0;
+    conv->tile = chosen == KP_ALGORITHM_WINOGRAD_F6 ? 6 : winograd ? 4 : 0;
+    conv->tiles_as_rows = chosen == KP_ALGORITHM_WINOGRAD_F4_SMALL;
     conv->window = conv->tile ? conv->tile + 2 : 0;
     conv->bias = calloc((size_t)shape->out_channels, sizeof(float));
     if (conv->bias != NULL && bias != NULL) memcpy(conv->bias, bias, (size_t)shape->out_channels * sizeof(float));

@@ -69,6 +69,7 @@ const char *kp_algorithm_name(kp_algorithm algorithm) {
     case KP_ALGORITHM_GEMM_1X1: return "gemm-1x1";
     case KP_ALGORITHM_WINOGRAD_F4: return "winograd-f4";
     case KP_ALGORITHM_WINOGRAD_F6: return "winograd-f6";
+    case KP_ALGORITHM_WINOGRAD_F4_SMALL: return "winograd-f4-small";
     default: return "auto";
     }
 }

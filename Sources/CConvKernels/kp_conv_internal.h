@@ -277,6 +277,7 @@ struct kp_conv {
     size_t packed_stride; // floats between consecutive groups / positions in `packed`
     int tile;             // Winograd output tile: 4 or 6
     int window;           // Winograd input tile: tile + 2
+    int tiles_as_rows;    // KP_ALGORITHM_WINOGRAD_F4_SMALL: the tiles are the GEMMs' rows (winograd.c)
 };
 
 // One kp_conv_run call, as each driver's job records it (the output size once computed).

@@ -85,14 +85,16 @@ static void kp_winograd_prepare_panel(void *context, size_t panel, int thread) {
     const int n = conv->window;
     const double *g_matrix = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
     const size_t first = panel * mr, end = first + mr < cout ? first + mr : cout;
-    if (end - first < mr) { // the last panel's spare rows stay zero
+    if (!conv->tiles_as_rows && end - first < mr) { // the last panel's spare rows stay zero
         for (int p = 0; p < n * n; p++) {
             memset(conv->packed + (size_t)p * conv->packed_stride + panel * cin * mr, 0, cin * mr * sizeof(float));
         }
     }
+    // Element (o, i) of U[p]: row o % mr of panel o / mr, k-major (as kp_pack_a lays it out), or
+    // with the tiles as the GEMM's rows, row i of U[p] transposed (in_channels rows of out_channels).
+    const size_t step = conv->tiles_as_rows ? cout : mr;
     for (size_t o = first; o < end; o++) {
-        // Row o of U[p] goes to row o % mr of panel o / mr, k-major (as kp_pack_a lays it out).
-        float *row = conv->packed + panel * cin * mr + o % mr;
+        float *row = conv->packed + (conv->tiles_as_rows ? o : panel * cin * mr + o % mr);
         for (size_t i0 = 0; i0 < cin; i0 += KP_PREPARE_BLOCK) {
             const size_t count = cin - i0 < KP_PREPARE_BLOCK ? cin - i0 : KP_PREPARE_BLOCK;
             double g[9][KP_PREPARE_BLOCK];     // the kernels, tap-major
@@ -111,11 +113,11 @@ static void kp_winograd_prepare_panel(void *context, size_t panel, int thread) {
             }
             for (int a = 0; a < n; a++) {
                 for (int b = 0; b < n; b++) {
-                    float *target = row + (size_t)(a * n + b) * conv->packed_stride + i0 * mr;
+                    float *target = row + (size_t)(a * n + b) * conv->packed_stride + i0 * step;
                     for (size_t i = 0; i < count; i++) {
                         double sum = 0;
                         for (int j = 0; j < 3; j++) sum += gg[a][j][i] * g_matrix[b * 3 + j];
-                        target[i * mr] = (float)sum;
+                        target[i * step] = (float)sum;
                     }
                 }
             }
@@ -127,7 +129,7 @@ int kp_winograd_prepare(kp_conv *conv, const float *weights, kp_threadpool *pool
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
     const size_t mr = (size_t)conv->kernels->mr;
     const size_t positions = (size_t)(conv->window * conv->window);
-    conv->packed_stride = kp_align_floats(kp_round_up(cout, mr) * cin);
+    conv->packed_stride = kp_align_floats((conv->tiles_as_rows ? cout : kp_round_up(cout, mr)) * cin);
     conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
     if (conv->packed == NULL) return 0;
     kp_prepare_job job = {conv, weights};
@@ -144,6 +146,14 @@ int kp_winograd_prepare(kp_conv *conv, const float *weights, kp_threadpool *pool
 //   2. n*n GEMMs: M[p] (out x tiles) = U[p] (out x in) * V[p] (in x tiles),
 //   3. the output transform: Y = AT M A per tile and channel, plus bias, residual, activation.
 // The transforms run along tiles (one lane per tile), over the whole block at once.
+//
+// On small maps a block holds fewer tiles than the microkernel has columns, and the GEMMs of
+// step 2 would compute mostly padding (a 12x12 map is 9 tiles: 9 of AVX-512's 16 narrow columns).
+// There the algorithm KP_ALGORITHM_WINOGRAD_F4_SMALL turns them over: M[p]^T (tiles x out) =
+// V[p]^T (tiles x in) * U[p]^T (in x out), the tiles the microkernel's rows (a kernel of fewer
+// rows where the ISA has one) and the output channels its columns; V[p]^T is repacked as the
+// microkernel's A panels, U[p]^T prepared so at creation, and the output transform runs along
+// output channels, one tile at a time.
 
 typedef struct {
     kp_conv_call call;
@@ -167,11 +177,18 @@ static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
 // `stride` lanes (the gathered windows and the half-transformed ones; the output transform's sums
 // and tiles fit there too) and 12 rows of a tile row's lanes for splitting rows into column phases
 // and padding them; for the GEMMs, the edge block and the row pointers.
+// With the tiles as rows, the GEMMs also need the block's V[p]^T repacked (stride rows of in
+// channels, in A panels) and the output transform a tile's sums and values (10 x 4 rows of
+// out_channels lanes).
 static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, size_t group, int tiles_w) {
     const size_t positions = (size_t)(conv->window * conv->window);
-    const size_t cin = (size_t)conv->shape.in_channels;
-    const size_t gemm = kp_gemm_thread_scratch_floats(conv->kernels, cin);
-    const size_t transforms = 2 * positions * group * stride + kp_align_floats(12 * ((size_t)tiles_w + 2));
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    size_t gemm = kp_gemm_thread_scratch_floats(conv->kernels, cin);
+    size_t transforms = 2 * positions * group * stride + kp_align_floats(12 * ((size_t)tiles_w + 2));
+    if (conv->tiles_as_rows) {
+        gemm += kp_align_floats(kp_round_up(stride, (size_t)conv->kernels->mr) * cin);
+        if (transforms < kp_align_floats(10 * 4 * cout)) transforms = kp_align_floats(10 * 4 * cout);
+    }
     return transforms > gemm ? transforms : gemm;
 }
 
@@ -364,6 +381,48 @@ static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, s
     }
 }
 
+// With the tiles as rows: tiles [first, first + count) of output channels [o0, o1) from
+// m[p][tile][o], the same two passes along output channels one tile at a time, then
+// act(y + bias + residual) written where the tile lies inside the image.
+static void kp_winograd_output_tiles(const kp_winograd_job *job, size_t o0, size_t o1, size_t first, size_t count,
+                                     const float *m, float *scratch) {
+    const kp_conv *conv = job->call.conv;
+    const int n = conv->window;
+    const size_t cout = (size_t)conv->shape.out_channels, lanes = o1 - o0;
+    const size_t plane = (size_t)job->call.out_height * (size_t)job->call.out_width;
+    float *sums = scratch;               // [a * n + k][o]
+    float *values = scratch + 4 * 6 * cout; // [a * 4 + b][o]
+    for (size_t t = 0; t < count; t++) {
+        for (int k = 0; k < n; k++) {
+            const float *d[8];
+            float *r[6];
+            for (int i = 0; i < n; i++) d[i] = m + ((size_t)(i * n + k) * job->stride + t) * cout + o0;
+            for (int a = 0; a < 4; a++) r[a] = sums + (size_t)(a * n + k) * cout;
+            kp_winograd_output_pass(conv, d, r, lanes);
+        }
+        for (int a = 0; a < 4; a++) {
+            const float *d[8];
+            float *r[6];
+            for (int k = 0; k < n; k++) d[k] = sums + (size_t)(a * n + k) * cout;
+            for (int b = 0; b < 4; b++) r[b] = values + (size_t)(a * 4 + b) * cout;
+            kp_winograd_output_pass(conv, d, r, lanes);
+        }
+        const size_t ty = (first + t) / (size_t)job->tiles_w, tx = (first + t) % (size_t)job->tiles_w;
+        for (size_t a = 0; a < 4 && ty * 4 + a < (size_t)job->call.out_height; a++) {
+            for (size_t b = 0; b < 4 && tx * 4 + b < (size_t)job->call.out_width; b++) {
+                const size_t pixel = (ty * 4 + a) * (size_t)job->call.out_width + tx * 4 + b;
+                const float *value = values + (a * 4 + b) * cout;
+                for (size_t j = 0; j < lanes; j++) {
+                    const size_t o = o0 + j;
+                    float y = value[j] + conv->bias[o];
+                    if (job->call.residual != NULL) y += job->call.residual[o * plane + pixel];
+                    job->call.output[o * plane + pixel] = kp_activate(y, conv->activation, conv->slope);
+                }
+            }
+        }
+    }
+}
+
 // Channels per transform call for a block of `count` tiles: side by side only when the block is
 // full, so no lane between them is left unwritten.
 static size_t kp_winograd_channels(const kp_winograd_job *job, size_t count, size_t c, size_t total) {
@@ -376,10 +435,30 @@ static void kp_winograd_block_range(const kp_winograd_job *job, size_t block, si
     *count = job->tiles - *first < job->block_tiles ? job->tiles - *first : job->block_tiles;
 }
 
+// M[p] = U[p] V[p] for the block's `count` tiles; with the tiles as rows, M[p]^T = V[p]^T U[p]^T
+// into m + p * stride * out_channels, a row of out_channels per tile.
 static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size_t count, const float *v, float *m,
                                       float *scratch) {
     const kp_conv *conv = job->call.conv;
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    if (conv->tiles_as_rows) {
+        const size_t mr = (size_t)conv->kernels->mr, panels = (count + mr - 1) / mr;
+        float *a = scratch; // V[p]^T in A panels: a[(panel * cin + c) * mr + r] = V[p][c][panel * mr + r]
+        float *gemm_scratch = scratch + kp_align_floats(kp_round_up(job->stride, mr) * cin);
+        for (size_t panel = 0; panel < panels; panel++) {
+            const size_t rows = count - panel * mr < mr ? count - panel * mr : mr;
+            for (size_t c = 0; c < cin; c++) {
+                float *out = a + (panel * cin + c) * mr;
+                memcpy(out, v + (p * cin + c) * job->stride + panel * mr, rows * sizeof(float));
+                memset(out + rows, 0, (mr - rows) * sizeof(float));
+            }
+        }
+        const float **rows = kp_gemm_rows(gemm_scratch, conv->kernels, cin);
+        for (size_t c = 0; c < cin; c++) rows[c] = conv->packed + p * conv->packed_stride + c * cout;
+        kp_gemm(conv->kernels, count, cout, cin, a, rows, m + p * job->stride * cout, cout, NULL, NULL,
+                KP_ACTIVATION_NONE, 0, gemm_scratch);
+        return;
+    }
     const float **rows = kp_gemm_rows(scratch, conv->kernels, cin);
     for (size_t c = 0; c < cin; c++) rows[c] = v + (p * cin + c) * job->stride;
     kp_gemm(conv->kernels, cout, count, cin, conv->packed + p * conv->packed_stride, rows,
@@ -402,6 +481,10 @@ static void kp_winograd_block_item(void *context, size_t block, int thread) {
         kp_winograd_input_channels(job, c, step, first, count, v, scratch);
     }
     for (size_t p = 0; p < job->positions; p++) kp_winograd_gemm_position(job, p, count, v, m, scratch);
+    if (conv->tiles_as_rows) {
+        kp_winograd_output_tiles(job, 0, cout, first, count, m, scratch);
+        return;
+    }
     for (size_t o = 0, step; o < cout; o += step) {
         step = kp_winograd_channels(job, count, o, cout);
         kp_winograd_output_channels(job, o, step, first, count, m, scratch);
@@ -432,10 +515,26 @@ static void kp_winograd_gemm_item(void *context, size_t p, int thread) {
     kp_winograd_gemm_position(job, p, count, job->shared, m, job->workspace + (size_t)thread * job->thread_floats);
 }
 
+// With the tiles as rows, the output transform's items are runs of this many output channels.
+enum { KP_WINOGRAD_ROWS_OUTPUT_CHANNELS = 32 };
+
+static size_t kp_winograd_output_items(const kp_winograd_job *job, size_t count) {
+    const size_t cout = (size_t)job->call.conv->shape.out_channels;
+    if (job->call.conv->tiles_as_rows) return (cout + KP_WINOGRAD_ROWS_OUTPUT_CHANNELS - 1) / KP_WINOGRAD_ROWS_OUTPUT_CHANNELS;
+    return kp_winograd_channel_items(job, count, cout);
+}
+
 static void kp_winograd_output_item(void *context, size_t item, int thread) {
     const kp_winograd_job *job = context;
     size_t first, count;
     kp_winograd_block_range(job, job->block, &first, &count);
+    if (job->call.conv->tiles_as_rows) {
+        const size_t cout = (size_t)job->call.conv->shape.out_channels, o0 = item * KP_WINOGRAD_ROWS_OUTPUT_CHANNELS;
+        const size_t o1 = o0 + KP_WINOGRAD_ROWS_OUTPUT_CHANNELS < cout ? o0 + KP_WINOGRAD_ROWS_OUTPUT_CHANNELS : cout;
+        const float *m = job->shared + job->positions * (size_t)job->call.conv->shape.in_channels * job->stride;
+        kp_winograd_output_tiles(job, o0, o1, first, count, m, job->workspace + (size_t)thread * job->thread_floats);
+        return;
+    }
     const size_t group = count == job->stride ? job->group : 1, o = item * group;
     const float *m = job->shared + job->positions * (size_t)job->call.conv->shape.in_channels * job->stride;
     kp_winograd_output_channels(job, o, kp_winograd_channels(job, count, o, (size_t)job->call.conv->shape.out_channels),
@@ -443,9 +542,9 @@ static void kp_winograd_output_item(void *context, size_t item, int thread) {
 }
 
 // Tiles per block: V and M of a block (positions x (in + out) x tiles floats) within about 1 MiB,
-// the L2 of one core here, in whole microkernel columns.
+// the L2 of one core here, in whole microkernel columns (rows, with the tiles as rows).
 static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
-    const size_t nr = (size_t)conv->kernels->nr;
+    const size_t nr = (size_t)(conv->tiles_as_rows ? conv->kernels->mr : conv->kernels->nr);
     const size_t per_tile = (size_t)(conv->window * conv->window) *
                             ((size_t)conv->shape.in_channels + (size_t)conv->shape.out_channels) * sizeof(float);
     size_t block = (1024 * 1024 / per_tile) / nr * nr;
@@ -495,8 +594,7 @@ void kp_winograd_run(const kp_conv *conv, const float *input, int height, int wi
         kp_parallel_for(pool, kp_winograd_channel_items(&job, count, (size_t)conv->shape.in_channels),
                         kp_winograd_input_item, &job);
         kp_parallel_for(pool, job.positions, kp_winograd_gemm_item, &job);
-        kp_parallel_for(pool, kp_winograd_channel_items(&job, count, (size_t)conv->shape.out_channels),
-                        kp_winograd_output_item, &job);
+        kp_parallel_for(pool, kp_winograd_output_items(&job, count), kp_winograd_output_item, &job);
     }
 }
 

@@ -52,7 +52,7 @@ struct BenchConv: ParsableCommand {
     @Option(help: "Instruction set: scalar, sse, avx2, avx512 or neon (default: the fastest, or KEYPOINTS_ISA).")
     var isa: String?
 
-    @Option(help: "Algorithm: auto, indirect-gemm, gemm-1x1, winograd-f4 or winograd-f6.")
+    @Option(help: "Algorithm: auto, indirect-gemm, gemm-1x1, winograd-f4, winograd-f6 or winograd-f4-small.")
     var algorithm = "auto"
 
     @Option(help: "Comma-separated shape names (default: all).")

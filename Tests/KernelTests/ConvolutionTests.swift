@@ -76,7 +76,7 @@ struct ConvolutionProblem {
 enum ConvolutionTolerance {
     static func bound(_ algorithm: ConvolutionAlgorithm) -> Double {
         switch algorithm {
-        case .winogradF4: return 1e-4
+        case .winogradF4, .winogradF4Small: return 1e-4
         case .winogradF6: return 5e-4
         default: return 1e-5
         }
@@ -148,7 +148,7 @@ struct ConvolutionTests {
         var kpShape = shape.kp
         if kp_conv_choose_algorithm(&kpShape) == KP_ALGORITHM_GEMM_1X1 { algorithms.append(.gemm1x1) }
         if shape.groups == 1 && shape.kernelHeight == 3 && shape.strideY == 1 && shape.dilationY == 1 {
-            algorithms += [.winogradF4, .winogradF6]
+            algorithms += [.winogradF4, .winogradF6, .winogradF4Small]
         }
         return algorithms
     }
@@ -185,6 +185,25 @@ struct ConvolutionTests {
                 == .indirectGEMM)
         #expect(try chosen(ConvolutionShape(inChannels: 64, outChannels: 128, kernel: 1)) == .gemm1x1)
         #expect(try chosen(ConvolutionShape(inChannels: 3, outChannels: 64, kernel: 3, padding: 1)) == .indirectGEMM)
+    }
+
+    /// With the map known: a 12x12 map of 192 channels is 9 Winograd tiles, which AVX-512's
+    /// microkernel (12 rows, a 9-row version; 32 columns, a 16-column one) computes as 9 x 192
+    /// multiply-adds a depth step with the tiles as rows against 192 x 16 as columns. A 16x16 map
+    /// (16 tiles, two panels of rows), AVX2's 6-row kernel and NEON's 8-row one (the C driver
+    /// checks NEON) keep the columns.
+    @Test func smallMapsTurnTheWinogradGEMMsOver() {
+        let wide = ConvolutionShape(inChannels: 192, outChannels: 192, kernel: 3, padding: 1)
+        if InstructionSet.avx512.isAvailable {
+            #expect(
+                ConvolutionAlgorithm.forSize(wide, height: 12, width: 12, instructionSet: .avx512) == .winogradF4Small)
+            #expect(ConvolutionAlgorithm.forSize(wide, height: 16, width: 16, instructionSet: .avx512) == .winogradF4)
+        }
+        if InstructionSet.avx2.isAvailable {
+            #expect(ConvolutionAlgorithm.forSize(wide, height: 12, width: 12, instructionSet: .avx2) == .winogradF4)
+        }
+        let strided = ConvolutionShape(inChannels: 192, outChannels: 192, kernel: 3, stride: 2, padding: 1)
+        #expect(ConvolutionAlgorithm.forSize(strided, height: 12, width: 12, instructionSet: .scalar) == .indirectGEMM)
     }
 
     @Test func invalidShapesAndAlgorithmsAreErrors() {

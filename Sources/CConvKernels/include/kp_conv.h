@@ -42,6 +42,7 @@ typedef enum {
     KP_ALGORITHM_GEMM_1X1 = 2,
     KP_ALGORITHM_WINOGRAD_F4 = 3,
     KP_ALGORITHM_WINOGRAD_F6 = 4,
+    KP_ALGORITHM_WINOGRAD_F4_SMALL = 5, // F(4x4) for maps of few tiles: the tiles are the GEMMs' rows
 } kp_algorithm;
 
 // Whether this machine can run `isa` (CPUID and XGETBV on x86-64; NEON is baseline on AArch64).
@@ -89,6 +90,10 @@ void kp_conv_destroy(kp_conv *conv);
 kp_algorithm kp_conv_algorithm(const kp_conv *conv);
 // What KP_ALGORITHM_AUTO picks for this shape.
 kp_algorithm kp_conv_choose_algorithm(const kp_conv_shape *shape);
+// The algorithm for this shape on inputs of height x width on `isa`: AUTO's choice, except
+// Winograd F(4x4) with the tiles as the GEMMs' rows where the map's tiles fit one panel of the
+// microkernel's rows and it computes less padding that way.
+kp_algorithm kp_conv_choose_algorithm_for_size(const kp_conv_shape *shape, int height, int width, kp_isa isa);
 
 // Output size for an input of height x width (0 when the kernel does not fit).
 void kp_conv_output_size(const kp_conv_shape *shape, int height, int width, int *out_height, int *out_width);

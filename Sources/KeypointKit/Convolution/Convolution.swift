@@ -50,6 +50,10 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     case gemm1x1 = "gemm-1x1"
     case winogradF4 = "winograd-f4"
     case winogradF6 = "winograd-f6"
+    /// F(4x4, 3x3) for maps of few tiles (a 12x12 map is 9): the tiles are the GEMMs' rows and
+    /// the output channels their columns, so the microkernel computes less padding. Chosen by
+    /// `forSize` where it does, never by `auto` (which does not know the map).
+    case winogradF4Small = "winograd-f4-small"
 
     var kp: kp_algorithm {
         switch self {
@@ -58,7 +62,18 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
         case .gemm1x1: return KP_ALGORITHM_GEMM_1X1
         case .winogradF4: return KP_ALGORITHM_WINOGRAD_F4
         case .winogradF6: return KP_ALGORITHM_WINOGRAD_F6
+        case .winogradF4Small: return KP_ALGORITHM_WINOGRAD_F4_SMALL
         }
+    }
+
+    /// The algorithm for `shape` on inputs of `height` x `width` on `instructionSet`: `auto`'s,
+    /// or `winogradF4Small` where the map has so few tiles that it computes less padding.
+    public static func forSize(
+        _ shape: ConvolutionShape, height: Int, width: Int, instructionSet: InstructionSet
+    ) -> ConvolutionAlgorithm {
+        var kpShape = shape.kp
+        return ConvolutionAlgorithm(
+            kp_conv_choose_algorithm_for_size(&kpShape, Int32(height), Int32(width), instructionSet.kp))
     }
 
     init(_ algorithm: kp_algorithm) {

@@ -64,8 +64,11 @@ public final class Network: @unchecked Sendable {
                     allocations.append(stored)
                     step.residual = UnsafePointer(stored)
                 }
+                let algorithm = ConvolutionAlgorithm.forSize(
+                    conv.shape, height: layer.inputShape.height, width: layer.inputShape.width, instructionSet: isa)
                 let convolution = try Convolution(
-                    shape: conv.shape, weights: folded, bias: bias, activation: conv.activation, instructionSet: isa)
+                    shape: conv.shape, weights: folded, bias: bias, activation: conv.activation, algorithm: algorithm,
+                    instructionSet: isa)
                 workspaceBytes = max(
                     workspaceBytes,
                     convolution.workspaceBytes(
