@@ -1,0 +1,138 @@
+// Winograd convolution F(4x4, 3x3) and F(6x6, 3x3): the transform matrices and the weights
+// transformed and packed for the microkernel (the driver is winograd.c).
+
+#include "kp_conv_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Winograd F(4x4, 3x3): Y = AT [(G g GT) .* (BT d B)] A, with d a 6x6 input tile, g the 3x3
+// kernel and Y the 4x4 output tile (Lavin & Gray, arXiv 1509.09308). Points 0, 1, -1, 2, -2, inf.
+const float kp_winograd_f4_bt[36] = {
+    4, 0, -5, 0,  1, 0, //
+    0, -4, -4, 1, 1, 0, //
+    0, 4, -4, -1, 1, 0, //
+    0, -2, -1, 2, 1, 0, //
+    0, 2, -1, -2, 1, 0, //
+    0, 4, 0, -5,  0, 1, //
+};
+const double kp_winograd_f4_g[18] = {
+    1.0 / 4,   0,          0,         //
+    -1.0 / 6,  -1.0 / 6,   -1.0 / 6,  //
+    -1.0 / 6,  1.0 / 6,    -1.0 / 6,  //
+    1.0 / 24,  1.0 / 12,   1.0 / 6,   //
+    1.0 / 24,  -1.0 / 12,  1.0 / 6,   //
+    0,         0,          1,         //
+};
+const float kp_winograd_f4_at[24] = {
+    1, 1, 1,  1, 1,  0, //
+    0, 1, -1, 2, -2, 0, //
+    0, 1, 1,  4, 4,  0, //
+    0, 1, -1, 8, -8, 1, //
+};
+
+// Winograd F(6x6, 3x3): 8x8 input tiles, 6x6 outputs; points 0, 1, -1, 2, -2, 1/2, -1/2, inf.
+const float kp_winograd_f6_bt[64] = {
+    1, 0,     -5.25f, 0,     5.25f,  0,    -1, 0, //
+    0, 1,     1,      -4.25f, -4.25f, 1,    1,  0, //
+    0, -1,    1,      4.25f,  -4.25f, -1,   1,  0, //
+    0, 0.5f,  0.25f,  -2.5f,  -1.25f, 2,    1,  0, //
+    0, -0.5f, 0.25f,  2.5f,   -1.25f, -2,   1,  0, //
+    0, 2,     4,      -2.5f,  -5,     0.5f, 1,  0, //
+    0, -2,    4,      2.5f,   -5,     -0.5f, 1, 0, //
+    0, -1,    0,      5.25f,  0,      -5.25f, 0, 1, //
+};
+const double kp_winograd_f6_g[24] = {
+    1,           0,           0,          //
+    -2.0 / 9,    -2.0 / 9,    -2.0 / 9,   //
+    -2.0 / 9,    2.0 / 9,     -2.0 / 9,   //
+    1.0 / 90,    1.0 / 45,    2.0 / 45,   //
+    1.0 / 90,    -1.0 / 45,   2.0 / 45,   //
+    32.0 / 45,   16.0 / 45,   8.0 / 45,   //
+    32.0 / 45,   -16.0 / 45,  8.0 / 45,   //
+    0,           0,           1,          //
+};
+const float kp_winograd_f6_at[48] = {
+    1, 1, 1,  1,  1,   1,        1,         0, //
+    0, 1, -1, 2,  -2,  0.5f,     -0.5f,     0, //
+    0, 1, 1,  4,  4,   0.25f,    0.25f,     0, //
+    0, 1, -1, 8,  -8,  0.125f,   -0.125f,   0, //
+    0, 1, 1,  16, 16,  0.0625f,  0.0625f,   0, //
+    0, 1, -1, 32, -32, 0.03125f, -0.03125f, 1, //
+};
+
+
+// U = G g GT for every (out, in) pair, in double, written straight into the packed layout of the
+// out_channels x in_channels matrix U[p] of each position p = window * a + b, for the microkernel.
+// Sixteen input channels at a time, each step a loop over them (contiguous, so it vectorises):
+// training transforms every layer's weights twice a step. Work items are the microkernel's
+// panels of mr output channels, which own disjoint parts of every U[p].
+enum { KP_PREPARE_BLOCK = 16 };
+
+typedef struct {
+    kp_conv *conv;
+    const float *weights;
+} kp_prepare_job;
+
+static void kp_winograd_prepare_panel(void *context, size_t panel, int thread) {
+    (void)thread;
+    const kp_prepare_job *job = context;
+    kp_conv *conv = job->conv;
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    const size_t mr = (size_t)conv->kernels->mr;
+    const int n = conv->window;
+    const double *g_matrix = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
+    const size_t first = panel * mr, end = first + mr < cout ? first + mr : cout;
+    if (!conv->tiles_as_rows && end - first < mr) { // the last panel's spare rows stay zero
+        for (int p = 0; p < n * n; p++) {
+            memset(conv->packed + (size_t)p * conv->packed_stride + panel * cin * mr, 0, cin * mr * sizeof(float));
+        }
+    }
+    // Element (o, i) of U[p]: row o % mr of panel o / mr, k-major (as kp_pack_a lays it out), or
+    // with the tiles as the GEMM's rows, row i of U[p] transposed (in_channels rows of out_channels).
+    const size_t step = conv->tiles_as_rows ? cout : mr;
+    for (size_t o = first; o < end; o++) {
+        float *row = conv->packed + (conv->tiles_as_rows ? o : panel * cin * mr + o % mr);
+        for (size_t i0 = 0; i0 < cin; i0 += KP_PREPARE_BLOCK) {
+            const size_t count = cin - i0 < KP_PREPARE_BLOCK ? cin - i0 : KP_PREPARE_BLOCK;
+            double g[9][KP_PREPARE_BLOCK];     // the kernels, tap-major
+            double gg[8][3][KP_PREPARE_BLOCK]; // G g
+            for (size_t t = 0; t < 9; t++) {
+                for (size_t i = 0; i < count; i++) g[t][i] = job->weights[(o * cin + i0 + i) * 9 + t];
+            }
+            for (int a = 0; a < n; a++) {
+                for (int j = 0; j < 3; j++) {
+                    for (size_t i = 0; i < count; i++) {
+                        double sum = 0;
+                        for (int k = 0; k < 3; k++) sum += g_matrix[a * 3 + k] * g[k * 3 + j][i];
+                        gg[a][j][i] = sum;
+                    }
+                }
+            }
+            for (int a = 0; a < n; a++) {
+                for (int b = 0; b < n; b++) {
+                    float *target = row + (size_t)(a * n + b) * conv->packed_stride + i0 * step;
+                    for (size_t i = 0; i < count; i++) {
+                        double sum = 0;
+                        for (int j = 0; j < 3; j++) sum += gg[a][j][i] * g_matrix[b * 3 + j];
+                        target[i * step] = (float)sum;
+                    }
+                }
+            }
+        }
+    }
+}
+
+int kp_winograd_prepare(kp_conv *conv, const float *weights, kp_threadpool *pool) {
+    const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
+    const size_t mr = (size_t)conv->kernels->mr;
+    const size_t positions = (size_t)(conv->window * conv->window);
+    conv->packed_stride = kp_align_floats((conv->tiles_as_rows ? cout : kp_round_up(cout, mr)) * cin);
+    conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
+    if (conv->packed == NULL) return 0;
+    kp_prepare_job job = {conv, weights};
+    kp_parallel_for(pool, kp_round_up(cout, mr) / mr, kp_winograd_prepare_panel, &job);
+    return 1;
+}
