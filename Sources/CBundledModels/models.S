@@ -24,6 +24,13 @@ SYMBOL(kp_model_human_start):
     .incbin "../../../Models/human.safetensors"
 SYMBOL(kp_model_human_end):
 
+    .p2align 6
+    .globl SYMBOL(kp_model_human_lite_start)
+    .globl SYMBOL(kp_model_human_lite_end)
+SYMBOL(kp_model_human_lite_start):
+    .incbin "../../../Models/human-lite.safetensors"
+SYMBOL(kp_model_human_lite_end):
+
 #if defined(__linux__)
     .section .note.GNU-stack, "", %progbits
 #endif

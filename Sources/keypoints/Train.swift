@@ -12,7 +12,7 @@ struct Train: ParsableCommand {
             mirroring, brightness, contrast, gamma, blur, noise). For a small project the input, \
             training windows, heatmap sigma, batch, steps and learning rate come from the labels \
             (frame size, the subject's size, frame count; docs/TRAINING.md, "The recipe"), and the \
-            network starts from the built-in human model's feature layers (--init none: fresh \
+            network starts from the built-in human-lite model's feature layers (--init none: fresh \
             weights); the plan is printed first; every option given wins. \
             Each validation (every epoch, or every few of a small project's short ones) reports the \
             mean pixel error (at the images' original resolution) and PCK@0.2 and keeps the best \
@@ -83,7 +83,7 @@ struct Train: ParsableCommand {
                 from that model's weights, so a small project starts from features learned on many \
                 images; the network takes that model's width and depths. Deeper --depths grow it: \
                 the blocks it lacks start as the identity, so a run continues at a larger size. \
-                Default for a small project: human, unless --width or --depths is given; none trains \
+                Default for a small project: human-lite, unless --width or --depths is given; none trains \
                 from fresh weights. Recorded in the provenance.
                 """))
     var start: String?

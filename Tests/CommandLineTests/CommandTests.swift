@@ -252,7 +252,6 @@ struct DetectCommandTests {
         #expect(input.count == 128 + 3 * 48 * 64 * 4 && heatmaps.count == 128 + 3 * 12 * 16 * 4)
     }
 
-    /// Until the human model is built in, detect without --model says what to pass instead.
     /// Without --model, detect runs the built-in human model: the 14 LSP joints, and on the
     /// astronaut (upright, facing the camera) the top of the head above the neck.
     @Test func detectWithoutModelUsesTheHumanModel() throws {

@@ -32,8 +32,8 @@ struct TrainingPlanTests {
         let plan = try TrainingPlan(keypoints: Self.names, summary: Self.openfield, choices: .init())
         #expect(plan.recipe?.scale == 1)
         #expect(plan.architecture.inputWidth == 640 && plan.architecture.inputHeight == 480)
-        // The recipe starts from the human model's feature layers, and takes its network...
-        #expect(plan.choices.start?.name == "human")
+        // The recipe starts from the smaller human model's feature layers, and takes its network...
+        #expect(plan.choices.start?.name == "human-lite")
         #expect(plan.architecture.family?.width == 24 && plan.architecture.family?.depths == [2, 2, 2])
         // ...unless asked for fresh weights or a network of its own.
         var fresh = TrainingPlan.Choices()

@@ -98,9 +98,10 @@ extension LabelSummary {
 ///   from the input, so a step costs the subject's area and not the frame's; none when that
 ///   covers the input.
 /// - **Heatmap sigma**: a sixteenth of the subject, in heatmap cells, within 1.5-3.
-/// - **Start**: the built-in human model's feature layers (width 24, two blocks per stage),
-///   learned on 6600 LSPet photos: on held-out frames of other animals' projects they beat fresh
-///   weights (docs/TRAINING.md, the transfer table). With `--init none`, or a width or depths
+/// - **Start**: the feature layers of `human-lite`, the smaller built-in human model (width 24,
+///   two blocks per stage), learned on 6600 LSPet photos: on held-out frames of other animals'
+///   projects they beat fresh weights, and the deeper `human` (docs/TRAINING.md, the transfer
+///   table), whose extra blocks cost steps the time budget would not buy back. With `--init none`, or a width or depths
 ///   chosen, fresh weights and the network of the next rule.
 /// - **Network** (fresh weights): width 16 for up to 8 parts, else 24; one block per stage (a
 ///   few hundred frames do not need more and train faster without).
@@ -129,7 +130,7 @@ public struct TrainingRecipe: Equatable, Sendable {
     public var mirror: Bool
     /// The built-in model whose feature layers a run starts from (its width and depths then
     /// replace `width` and `depths`) unless the user chooses a network or `--init none`.
-    public var start: String? = "human"
+    public var start: String? = "human-lite"
 
     /// The training time the steps are chosen for, on the machine the cost model describes.
     public static let trainingSeconds = 720.0
