@@ -21,7 +21,7 @@ struct TrainingPlanTests {
             let settings = plan.settings
             #expect(settings.epochs == 50 && settings.batch == 16 && settings.learningRate == 0.002)
             #expect(settings.foregroundWeight == 0 && settings.crop == nil && settings.heatmapSigma == 2)
-            #expect(settings.validateEvery == nil && settings.warmupEpochs == 1)
+            #expect(settings.validateEvery == nil && settings.warmupEpochs == 1 && settings.timeLimit == nil)
             #expect(plan.flipPairs == [[1, 2]] && settings.augmentation.flip, "leftear/rightear inferred")
         }
     }
@@ -48,6 +48,7 @@ struct TrainingPlanTests {
         let settings = plan.settings
         #expect(settings.crop == [192, 192] && settings.batch == 8 && settings.learningRate == 0.005)
         #expect(settings.foregroundWeight == 20)
+        #expect(settings.timeLimit == TrainingRecipe.timeLimit)  // the recipe's steps; none when given
         #expect(abs(settings.heatmapSigma - 124.0 / 64) < 1e-12)
         // 80 training frames (10 validate) at batch 8: 10 steps an epoch.
         #expect(plan.trainingSamples == 80 && plan.steps == settings.epochs * 10)

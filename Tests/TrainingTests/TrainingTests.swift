@@ -512,6 +512,7 @@ struct TrainingRunTests {
             switch progress {
             case .step(let report): steps.append([report.epoch, report.step])
             case .epoch(let report): epochs.append(report)
+            case .shortened: Issue.record("a run without a time limit was shortened")
             }
         })
         #expect(finished == .finished)
@@ -545,6 +546,46 @@ struct TrainingRunTests {
                 try Checkpoint.load(contentsOf: continued.checkpointPath).model.weights
                     == straight.checkpoint.model.weights)
         }
+    }
+
+    /// A run with a time limit times its first steps (validation included) and, when the planned
+    /// epochs would not fit, ends sooner: the cut said, recorded, and the limit cleared so a
+    /// resumed run keeps the cut. A limit the run fits changes nothing.
+    @Test func timeLimitCutsARunThatWouldNotFit() throws {
+        let folder = try TemporaryFolder()
+        let (model, data) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
+        var settings = TrainingSettings(epochs: 20, batch: 2, validationFraction: 0.25, seed: 3, heatmapSigma: 2)
+        settings.timeLimit = 1e-3  // 3 training samples: 2 steps an epoch, 40 planned; timed after 4
+        let start = Checkpoint(
+            model: model, optimizer: AdamW<Float>(weightDecay: Float(settings.weightDecay)), settings: settings,
+            labels: folder.file("labels.csv"), imagesRoot: nil, epoch: 0, stepInEpoch: 0, bestError: nil,
+            bestEpoch: nil, seconds: 0)
+        let run = try TrainingRun(checkpoint: start, data: data, modelPath: folder.file("cut.safetensors"))
+        var validated: [Int] = []
+        var cuts: [[Int]] = []
+        let outcome = try run.run(progress: { progress in
+            switch progress {
+            case .step: break
+            case .epoch(let report): validated.append(report.epoch)
+            case .shortened(let from, let to, let projected):
+                cuts.append([from, to])
+                #expect(projected > 1e-3)
+            }
+        })
+        #expect(outcome == .finished)
+        #expect(cuts == [[20, 3]] && validated == [1, 2, 3])  // at least one epoch after the timing
+        let saved = try Checkpoint.load(contentsOf: run.checkpointPath)
+        #expect(saved.settings.epochs == 3 && saved.settings.timeLimit == nil && saved.epoch == 3)
+        #expect(saved.model.provenance["schedule_changes"] == "20 -> 3 epochs at epoch 3 step 1")
+
+        var roomy = start
+        (roomy.settings.epochs, roomy.settings.timeLimit) = (3, 1e6)
+        let fits = try TrainingRun(checkpoint: roomy, data: data, modelPath: folder.file("fits.safetensors"))
+        var shortened = false
+        #expect(try fits.run(progress: { if case .shortened = $0 { shortened = true } }) == .finished)
+        let kept = try Checkpoint.load(contentsOf: fits.checkpointPath)
+        #expect(!shortened && kept.settings.epochs == 3 && kept.settings.timeLimit == nil)
+        #expect(kept.model.provenance["schedule_changes"] == nil)
     }
 
     /// Settings changed on resuming apply only when they differ, each recorded with where the

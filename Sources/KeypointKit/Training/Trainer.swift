@@ -33,6 +33,9 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// Validate (and possibly keep the model) after every this many epochs and after the last;
     /// nil: every epoch. Short epochs (a small project's) need not each pay for a validation.
     public var validateEvery: Int?
+    /// Seconds the run may take: once its first steps show this machine would need more for the
+    /// planned epochs, the run is shortened to fit (recorded, then cleared); nil: no limit.
+    public var timeLimit: Double?
 
     /// Lowest validation mean pixel error (DeepLabCut's figure), or highest PCK@0.2 (the human
     /// pose benchmarks' figure); the two can disagree, the mean being swayed by a few gross misses.

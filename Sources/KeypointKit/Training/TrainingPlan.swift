@@ -126,6 +126,7 @@ public struct TrainingPlan: Sendable {
             heatmapSigma: choices.sigma ?? recipe?.sigma ?? 2)
         settings.validationMinimum = choices.validationFraction == nil ? 10 : nil
         settings.validateEvery = recipe == nil ? nil : max(1, epochs / 40)
+        if choices.epochs == nil, recipe != nil { settings.timeLimit = TrainingRecipe.timeLimit }
         flipPairs = choices.flipPairs ?? FlipPairs.infer(names)
         settings.augmentation.occlusion = choices.occlusion
         settings.augmentation.blur = choices.blur ?? settings.augmentation.blur

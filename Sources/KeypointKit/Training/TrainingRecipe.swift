@@ -109,7 +109,8 @@ extension LabelSummary {
 ///   20 (the built-in mouse model's settings).
 /// - **Steps**: as many as fit in `trainingSeconds` by the cost model of `secondsPerImage`, at
 ///   least `minimumSteps` and 20 epochs, at most `maximumSteps`: a 40-frame project gets as
-///   many updates as a 200-frame one, not 150 epochs of 5 steps.
+///   many updates as a 200-frame one, not 150 epochs of 5 steps. On a machine slower than the
+///   cost model's, the run itself cuts them to what fits in `timeLimit` (`TrainingRun`).
 /// - **Mirroring** only when mirrored frames look like the labeled ones (`LabelSummary.
 ///   mirrorFits`): a side view of an animal that always runs one way gains nothing from
 ///   samples facing the other way, and its left/right parts get confused; a top view turning
@@ -134,6 +135,10 @@ public struct TrainingRecipe: Equatable, Sendable {
 
     /// The training time the steps are chosen for, on the machine the cost model describes.
     public static let trainingSeconds = 720.0
+    /// The time a recipe's run may take on the machine it runs on (`TrainingSettings.timeLimit`):
+    /// a machine slower than the cost model's trains fewer steps rather than longer, so that
+    /// decoding, validation and the run together stay within 20 minutes.
+    public static let timeLimit = 900.0
     public static let minimumSteps = 1000
     public static let maximumSteps = 6000
 

@@ -7,6 +7,9 @@ import Foundation
 /// checkpoint written to `checkpointPath` at each epoch's end, before each validation, every
 /// `checkpointInterval` seconds within an epoch, and when the caller asks the run to stop.
 /// Continuing from any of those checkpoints ends with the same model as an uninterrupted run.
+/// A run with a time limit (`TrainingSettings.timeLimit`, the recipe's) times its first steps
+/// on this machine and, if the planned epochs would not fit, ends sooner: the one exception,
+/// as it depends on the machine's pace.
 public final class TrainingRun {
     /// Where an epoch stands, after each step.
     public struct StepReport: Sendable {
@@ -35,6 +38,9 @@ public final class TrainingRun {
     public enum Progress: Sendable {
         case step(StepReport)
         case epoch(EpochReport)
+        /// The run was cut from `from` to `to` epochs to end within its time limit: the planned
+        /// ones would have taken about `projectedSeconds` on this machine.
+        case shortened(from: Int, to: Int, projectedSeconds: Double)
     }
 
     public enum Outcome: Sendable {
@@ -74,9 +80,10 @@ public final class TrainingRun {
     /// validation) returns true;
     /// `progress` hears of each step and each epoch's validation.
     public func run(shouldStop: () -> Bool = { false }, progress: (Progress) -> Void = { _ in }) throws -> Outcome {
-        let settings = checkpoint.settings
+        var settings = checkpoint.settings
         let stepsPerEpoch = trainer.stepsPerEpoch
-        let totalSteps = settings.epochs * stepsPerEpoch
+        var totalSteps = settings.epochs * stepsPerEpoch
+        let firstStep = checkpoint.epoch * stepsPerEpoch + checkpoint.stepInEpoch
         let start = Date()
         let previousSeconds = checkpoint.seconds
         var lastCheckpoint = start
@@ -95,6 +102,7 @@ public final class TrainingRun {
             lastCheckpoint = Date()
         }
         for epoch in checkpoint.epoch..<settings.epochs {
+            guard epoch < settings.epochs else { break }  // shortened to fit the time limit
             let order = trainer.order(epoch: epoch)
             var (lossSum, steps): (Float, Int) = (0, 0)
             for step in checkpoint.stepInEpoch..<stepsPerEpoch {
@@ -147,9 +155,46 @@ public final class TrainingRun {
                         epoch: epoch + 1, meanLoss: steps == 0 ? nil : lossSum / Float(steps),
                         validation: result, training: training, isBest: isBest)))
             try writeCheckpoint(epoch: epoch + 1, step: 0)
+            if let cut = try fitTimeLimit(
+                epochsDone: epoch + 1, stepsTimed: (epoch + 1) * stepsPerEpoch - firstStep,
+                secondsTimed: Date().timeIntervalSince(start), secondsBefore: previousSeconds)
+            {
+                settings = checkpoint.settings
+                totalSteps = settings.epochs * stepsPerEpoch
+                progress(.shortened(from: cut.from, to: cut.to, projectedSeconds: cut.projected))
+            }
         }
         return .finished
     }
+
+    /// After a validated epoch: once `stepsTimed` steps (this session's, validation included, in
+    /// `secondsTimed`) are enough to time the machine, the epochs that fit the time limit at
+    /// that pace, if fewer than planned (at least one more than done); the cut is applied and
+    /// recorded in the checkpoint, and the limit cleared, so a resumed run keeps it.
+    private func fitTimeLimit(epochsDone: Int, stepsTimed: Int, secondsTimed: Double, secondsBefore: Double) throws
+        -> (from: Int, to: Int, projected: Double)?
+    {
+        let settings = checkpoint.settings
+        let stepsPerEpoch = trainer.stepsPerEpoch
+        let total = settings.epochs * stepsPerEpoch
+        guard let limit = settings.timeLimit, stepsTimed >= min(Self.stepsToTime, total / 10), stepsTimed > 0 else {
+            return nil
+        }
+        let perStep = secondsTimed / Double(stepsTimed)
+        let projected = secondsBefore + secondsTimed + perStep * Double(total - epochsDone * stepsPerEpoch)
+        checkpoint.settings.timeLimit = nil
+        var epochs = settings.epochs
+        if projected > limit {
+            let affordable = Int((limit - secondsBefore - secondsTimed) / perStep) + epochsDone * stepsPerEpoch
+            epochs = min(settings.epochs, max(epochsDone + 1, affordable / stepsPerEpoch))
+        }
+        if epochs < settings.epochs { try checkpoint.apply(.epochs(epochs)) }
+        try checkpoint.write(to: checkpointPath)
+        return epochs < settings.epochs ? (settings.epochs, epochs, projected) : nil
+    }
+
+    /// Steps timed before the time limit is checked (a tenth of the run when that is fewer).
+    static let stepsToTime = 50
 
     /// Writes the model after `epoch` epochs as the best, with its validation figures in the
     /// provenance, and remembers them in the checkpoint.
