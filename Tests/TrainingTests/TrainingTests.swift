@@ -555,12 +555,13 @@ struct TrainingRunTests {
         let folder = try TemporaryFolder()
         let (model, data) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
         var settings = TrainingSettings(epochs: 20, batch: 2, validationFraction: 0.25, seed: 3, heatmapSigma: 2)
-        settings.timeLimit = 1e-3  // 3 training samples: 2 steps an epoch, 40 planned; timed after 4
+        settings.timeLimit = 1e-3  // 3 training samples: 2 steps an epoch, 40 planned
         let start = Checkpoint(
             model: model, optimizer: AdamW<Float>(weightDecay: Float(settings.weightDecay)), settings: settings,
             labels: folder.file("labels.csv"), imagesRoot: nil, epoch: 0, stepInEpoch: 0, bestError: nil,
             bestEpoch: nil, seconds: 0)
         let run = try TrainingRun(checkpoint: start, data: data, modelPath: folder.file("cut.safetensors"))
+        run.stepsToTime = 4  // checked after epoch 2
         var validated: [Int] = []
         var cuts: [[Int]] = []
         let outcome = try run.run(progress: { progress in
@@ -581,6 +582,7 @@ struct TrainingRunTests {
         var roomy = start
         (roomy.settings.epochs, roomy.settings.timeLimit) = (3, 1e6)
         let fits = try TrainingRun(checkpoint: roomy, data: data, modelPath: folder.file("fits.safetensors"))
+        fits.stepsToTime = 2
         var shortened = false
         #expect(try fits.run(progress: { if case .shortened = $0 { shortened = true } }) == .finished)
         let kept = try Checkpoint.load(contentsOf: fits.checkpointPath)

@@ -138,7 +138,7 @@ public struct TrainingRecipe: Equatable, Sendable {
     /// The time a recipe's run may take on the machine it runs on (`TrainingSettings.timeLimit`):
     /// a machine slower than the cost model's trains fewer steps rather than longer, so that
     /// decoding, validation and the run together stay within 20 minutes.
-    public static let timeLimit = 900.0
+    public static let timeLimit = 1020.0
     public static let minimumSteps = 1000
     public static let maximumSteps = 6000
 
