@@ -2,21 +2,27 @@
 
 #include <string.h>
 
-extern const unsigned char kp_model_human_start[], kp_model_human_end[];
-extern const unsigned char kp_model_human_lite_start[], kp_model_human_lite_end[];
-extern const unsigned char kp_model_mouse_start[], kp_model_mouse_end[];
+// The built-in models: name, and the symbol prefix of its bytes in models.S.
+#define KP_BUNDLED_MODELS(X)                                                                        \
+    X("human", kp_model_human)                                                                      \
+    X("human-lite", kp_model_human_lite)                                                            \
+    X("mouse", kp_model_mouse)
+
+#define KP_DECLARE(name, symbol) extern const unsigned char symbol##_start[], symbol##_end[];
+KP_BUNDLED_MODELS(KP_DECLARE)
 
 static const struct {
     const char *name;
     const unsigned char *start;
     const unsigned char *end;
 } models[] = {
-    {"human", kp_model_human_start, kp_model_human_end},
-    {"human-lite", kp_model_human_lite_start, kp_model_human_lite_end},
-    {"mouse", kp_model_mouse_start, kp_model_mouse_end},
+#define KP_ENTRY(name, symbol) {name, symbol##_start, symbol##_end},
+    KP_BUNDLED_MODELS(KP_ENTRY)
 };
 
-static const char *const names[] = {"human", "human-lite", "mouse", NULL};
+static const char *const names[] = {
+#define KP_NAME(name, symbol) name,
+    KP_BUNDLED_MODELS(KP_NAME) NULL};
 
 const unsigned char *kp_bundled_model(const char *name, size_t *size) {
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {

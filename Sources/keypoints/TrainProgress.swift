@@ -70,9 +70,9 @@ extension Train {
                     report.validation.pck ?? 0, report.validation.normalizer)
             }
             printToStandardError(line)
-        case .shortened(let from, let to, let projected):
+        case .shortened(let from, let to, let projected, let limit):
             printToStandardError(
-                "\nnote: this machine would take about \(Int(projected / 60)) min for the planned \(from) epochs; training \(to) to end within \(Int((TrainingRecipe.timeLimit / 60).rounded())) min (docs/TRAINING.md: the recipe)"
+                "\nnote: this machine would take about \(Int(projected / 60)) min for the planned \(from) epochs; training \(to) to end within \(Int((limit / 60).rounded())) min (docs/TRAINING.md: the recipe)"
             )
         }
     }

@@ -568,7 +568,7 @@ struct TrainingRunTests {
             switch progress {
             case .step: break
             case .epoch(let report): validated.append(report.epoch)
-            case .shortened(let from, let to, let projected):
+            case .shortened(let from, let to, let projected, _):
                 cuts.append([from, to])
                 #expect(projected > 1e-3)
             }

@@ -112,7 +112,8 @@ public struct TrainingPlan: Sendable {
         }
         stepsPerEpoch = max(1, ((trainingSamples ?? batch) + batch - 1) / batch)
         var epochs = choices.epochs ?? 50
-        if choices.epochs == nil, recipe != nil {
+        let budgeted = choices.epochs == nil && recipe != nil  // the recipe's steps: a time limit
+        if budgeted {
             var windowed = architecture
             (windowed.inputWidth, windowed.inputHeight) = (crop?[0] ?? input[0], crop?[1] ?? input[1])
             let steps = TrainingRecipe.steps(
@@ -126,7 +127,7 @@ public struct TrainingPlan: Sendable {
             heatmapSigma: choices.sigma ?? recipe?.sigma ?? 2)
         settings.validationMinimum = choices.validationFraction == nil ? 10 : nil
         settings.validateEvery = recipe == nil ? nil : max(1, epochs / 40)
-        if choices.epochs == nil, recipe != nil { settings.timeLimit = TrainingRecipe.timeLimit }
+        if budgeted { settings.timeLimit = TrainingRecipe.timeLimit }
         flipPairs = choices.flipPairs ?? FlipPairs.infer(names)
         settings.augmentation.occlusion = choices.occlusion
         settings.augmentation.blur = choices.blur ?? settings.augmentation.blur

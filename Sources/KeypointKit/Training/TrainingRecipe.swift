@@ -101,8 +101,8 @@ extension LabelSummary {
 /// - **Start**: the feature layers of `human-lite`, the smaller built-in human model (width 24,
 ///   two blocks per stage), learned on 6600 LSPet photos: on held-out frames of other animals'
 ///   projects they beat fresh weights, and the deeper `human` (docs/TRAINING.md, the transfer
-///   table), whose extra blocks cost steps the time budget would not buy back. With `--init none`, or a width or depths
-///   chosen, fresh weights and the network of the next rule.
+///   table), whose extra blocks cost steps the time budget would not buy back. With `--init
+///   none`, or a width or depths chosen, fresh weights and the network of the next rule.
 /// - **Network** (fresh weights): width 16 for up to 8 parts, else 24; one block per stage (a
 ///   few hundred frames do not need more and train faster without).
 /// - **Batch** 8, **learning rate** 5e-3 with 5% of the steps of warm-up, **foreground weight**

@@ -38,9 +38,9 @@ public final class TrainingRun {
     public enum Progress: Sendable {
         case step(StepReport)
         case epoch(EpochReport)
-        /// The run was cut from `from` to `to` epochs to end within its time limit: the planned
-        /// ones would have taken about `projectedSeconds` on this machine.
-        case shortened(from: Int, to: Int, projectedSeconds: Double)
+        /// The run was cut from `from` to `to` epochs to end within its time limit of
+        /// `limitSeconds`: the planned ones would have taken about `projectedSeconds` here.
+        case shortened(from: Int, to: Int, projectedSeconds: Double, limitSeconds: Double)
     }
 
     public enum Outcome: Sendable {
@@ -165,7 +165,7 @@ public final class TrainingRun {
             {
                 settings = checkpoint.settings
                 totalSteps = settings.epochs * stepsPerEpoch
-                progress(.shortened(from: cut.from, to: cut.to, projectedSeconds: cut.projected))
+                progress(.shortened(from: cut.from, to: cut.to, projectedSeconds: cut.projected, limitSeconds: cut.limit))
             }
         }
         return .finished
@@ -176,12 +176,12 @@ public final class TrainingRun {
     /// that pace, if fewer than planned (at least one more than done); the cut is applied and
     /// recorded in the checkpoint, and the limit cleared, so a resumed run keeps it.
     private func fitTimeLimit(epochsDone: Int, stepsTimed: Int, secondsTimed: Double, secondsBefore: Double) throws
-        -> (from: Int, to: Int, projected: Double)?
+        -> (from: Int, to: Int, projected: Double, limit: Double)?
     {
         let settings = checkpoint.settings
         let stepsPerEpoch = trainer.stepsPerEpoch
         let total = settings.epochs * stepsPerEpoch
-        guard let limit = settings.timeLimit, stepsTimed >= max(stepsToTime, total / 10), stepsTimed > 0 else {
+        guard let limit = settings.timeLimit, stepsTimed >= max(stepsToTime, total / 10, 1) else {
             return nil
         }
         let perStep = secondsTimed / Double(stepsTimed)
@@ -194,7 +194,7 @@ public final class TrainingRun {
         }
         if epochs < settings.epochs { try checkpoint.apply(.epochs(epochs)) }
         try checkpoint.write(to: checkpointPath)
-        return epochs < settings.epochs ? (settings.epochs, epochs, projected) : nil
+        return epochs < settings.epochs ? (settings.epochs, epochs, projected, limit) : nil
     }
 
     /// Writes the model after `epoch` epochs as the best, with its validation figures in the
