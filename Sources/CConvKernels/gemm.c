@@ -69,7 +69,7 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
                 kernels->gemm(k, a, rows, column, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
             } else if (kernels->gemm_partial != NULL) {
                 kernels->gemm_partial(panel_rows, k, a, rows, column, c + row * ldc + column, ldc,
-                                      plain ? NULL : &epilogue, c_edge);
+                                      plain ? NULL : &epilogue);
             } else {
                 kernels->gemm(k, a, rows, column, c_edge, nr, NULL);
                 kp_store_edge(c_edge, panel_rows, nr, (int)nr, c + row * ldc + column, ldc, plain ? NULL : &epilogue);

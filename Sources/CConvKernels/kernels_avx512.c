@@ -6,7 +6,6 @@
 #include "kp_conv_internal.h"
 
 #include <immintrin.h>
-#include <string.h>
 
 #define KP_TARGET __attribute__((target("avx512f")))
 
@@ -28,9 +27,10 @@ KP_TARGET static inline __m512 kp_epilogue__avx512(__m512 acc, const kp_epilogue
     }
 }
 
-// `ROWS` (4, 8 or 12) rows x 32 columns: up to 24 accumulators, two B vectors per k, A broadcast
+// `ROWS` (1 to 12) rows x 32 columns: up to 24 accumulators, two B vectors per k, A broadcast
 // from memory. A is packed in panels of MR = 12 rows whatever ROWS is, so the shorter versions
-// serve the last panel of a matrix whose rows are not a multiple of 12 (64 = 5 x 12 + 4).
+// serve the last panel of a matrix whose rows are not a multiple of 12 (64 = 5 x 12 + 4; the 9
+// tiles of a 12x12 map's Winograd GEMMs with the tiles as rows) at the cost of those rows only.
 #define KP_GEMM_X32(ROWS)                                                                                      \
     KP_TARGET static void kp_gemm_##ROWS##x32__avx512(size_t k, const float *restrict a,                       \
                                                      const float *const *restrict rows, size_t column,           \
@@ -59,31 +59,35 @@ KP_TARGET static inline __m512 kp_epilogue__avx512(__m512 acc, const kp_epilogue
     }
 
 KP_GEMM_X32(12)
+KP_GEMM_X32(11)
+KP_GEMM_X32(10)
+KP_GEMM_X32(9)
 KP_GEMM_X32(8)
+KP_GEMM_X32(7)
+KP_GEMM_X32(6)
+KP_GEMM_X32(5)
 KP_GEMM_X32(4)
+KP_GEMM_X32(3)
+KP_GEMM_X32(2)
+KP_GEMM_X32(1)
 
-// The last panel's first `rows` rows (1-11), on the shortest kernel that covers them.
+// The last panel's first `rows` rows (1-11), on the kernel of exactly that many rows.
 static void kp_gemm_partial__avx512(size_t rows_wanted, size_t k, const float *restrict a,
                                     const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
-                                    const kp_epilogue *epilogue, float *restrict block) {
-    if (rows_wanted == 4) {
-        kp_gemm_4x32__avx512(k, a, rows, column, c, ldc, epilogue);
-    } else if (rows_wanted == 8) {
-        kp_gemm_8x32__avx512(k, a, rows, column, c, ldc, epilogue);
-    } else {
-        // Other counts: the covering kernel into a block, then the wanted rows.
-        kp_gemm_fn kernel = rows_wanted < 4 ? kp_gemm_4x32__avx512 : rows_wanted < 8 ? kp_gemm_8x32__avx512
-                                                                                    : kp_gemm_12x32__avx512;
-        kernel(k, a, rows, column, block, NR, NULL);
-        for (size_t r = 0; r < rows_wanted; r++) {
-            if (epilogue != NULL) {  // before the copy: the residual may be C itself
-                kp_output_stage_row(block + r * NR, NR, epilogue->bias ? epilogue->bias[r] : 0,
-                                    epilogue->residual ? epilogue->residual + r * ldc : NULL, epilogue->activation,
-                                    epilogue->slope);
-            }
-            memcpy(c + r * ldc, block + r * NR, NR * sizeof(float));
-        }
-    }
+                                    const kp_epilogue *epilogue) {
+    static const kp_gemm_fn kernels[MR] = {NULL,
+                                           kp_gemm_1x32__avx512,
+                                           kp_gemm_2x32__avx512,
+                                           kp_gemm_3x32__avx512,
+                                           kp_gemm_4x32__avx512,
+                                           kp_gemm_5x32__avx512,
+                                           kp_gemm_6x32__avx512,
+                                           kp_gemm_7x32__avx512,
+                                           kp_gemm_8x32__avx512,
+                                           kp_gemm_9x32__avx512,
+                                           kp_gemm_10x32__avx512,
+                                           kp_gemm_11x32__avx512};
+    kernels[rows_wanted](k, a, rows, column, c, ldc, epilogue);
 }
 
 // 12 rows x 16 columns, for matrices too narrow for the 32-column kernel (a Winograd block of 16

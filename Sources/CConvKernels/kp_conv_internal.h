@@ -23,11 +23,10 @@ typedef struct {
 typedef void (*kp_gemm_fn)(size_t k, const float *restrict a, const float *const *restrict rows, size_t column,
                            float *restrict c, size_t ldc, const kp_epilogue *epilogue);
 
-// The first `rows` (< MR) rows of an MR x NR block, straight into C with the epilogue; `block` is
-// MR x NR floats of scratch.
+// The first `rows_wanted` (< MR) rows of an MR x NR block, straight into C with the epilogue.
 typedef void (*kp_gemm_partial_fn)(size_t rows_wanted, size_t k, const float *restrict a,
                                    const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
-                                   const kp_epilogue *epilogue, float *restrict block);
+                                   const kp_epilogue *epilogue);
 
 // One dimension of a Winograd F(4x4, 3x3) transform over n independent lanes:
 //   input:  r[i][j] = sum_u BT[i][u] * d[u][j]   (6 -> 6)
