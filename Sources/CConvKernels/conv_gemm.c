@@ -29,6 +29,11 @@ int kp_gemm_prepare(kp_conv *conv, const float *weights) {
 // run: input x(ox * sw - pw + kx * dw) is phase (kx * dw) % sw at j = ox + kx * dw / sw.
 // Work items are bands of output rows: each splits just the input rows its band reads into the
 // thread's scratch, sized to stay in L2, and runs the band's GEMMs on them while they are there.
+// A GEMM per output row has out_width columns; where that is not a whole number of microkernel
+// blocks (a 12- or 24-pixel row against AVX-512's 32 columns: a third or more of the products
+// padding, and the edge copied per row), the band's tap rows are copied instead end to end into
+// one matrix (the band's im2col: k rows of band_rows * out_width), bands a multiple of the rows
+// that fill whole blocks, and one GEMM covers the band.
 
 typedef struct {
     kp_conv_call call;
@@ -37,6 +42,7 @@ typedef struct {
     size_t phase_length;   // indirect: floats per phase row, zero-padded past the image
     size_t band_rows;      // indirect: output rows per work item
     size_t bands;          // indirect: work items per group
+    int packed;            // indirect: the band's tap rows copied into one matrix, one GEMM a band
     const float *zeros;    // indirect: a phase row of zeros, for taps above and below the image
     size_t *column_offsets; // indirect: where tap kx's run starts in a split row (kernel_w of them)
     size_t thread_floats;
@@ -69,29 +75,53 @@ static size_t kp_band_input_rows(const kp_conv_shape *s, size_t band_rows) {
     return (band_rows - 1) * (size_t)s->stride_h + (size_t)(s->kernel_h - 1) * (size_t)s->dilation_h + 1;
 }
 
-// Output rows per indirect work item: as many as keep the band's phase-split input rows (group
-// channels x rows x phases) within 512 KiB, half the L2 of a core here, but at most an eighth of
-// the rows, so that a single group still gives threads eight items to share. (Not a function of
-// the thread count: the workspace size must not depend on it beyond the per-thread factor.)
-static size_t kp_band_rows(const kp_conv *conv, size_t phase_length, int out_height) {
-    const kp_conv_shape *s = &conv->shape;
-    const size_t row_floats = (size_t)(s->in_channels / s->groups) * (size_t)s->stride_w * phase_length;
-    const size_t budget = 128 * 1024;
-    const size_t eighth = ((size_t)out_height + 7) / 8;
+// Output rows whose pixels fill whole microkernel blocks (of nr columns, or nr / 2 where the ISA
+// has a narrow kernel): 1 when a row does (12-pixel rows against 16 columns: 4).
+static size_t kp_pack_rows(const kp_conv *conv, int out_width) {
+    const size_t unit = (size_t)(conv->kernels->gemm_narrow != NULL ? conv->kernels->nr / 2 : conv->kernels->nr);
     size_t rows = 1;
-    while (rows < eighth && kp_band_input_rows(s, rows + 1) * row_floats <= budget) rows++;
+    while (rows * (size_t)out_width % unit != 0) rows++;
     return rows;
 }
 
+// Output rows per indirect work item: as many as keep the band's phase-split input rows (group
+// channels x rows x phases), and its packed matrix if it has one, within 512 KiB, half the L2 of
+// a core here, but at most an eighth of the rows, so that a single group still gives threads
+// eight items to share. Packed bands grow in steps of kp_pack_rows (at least one step) where
+// one step's matrix fits the budget. (Not a function of the thread count: the workspace size
+// must not depend on it beyond the per-thread factor.)
+static size_t kp_band_rows(const kp_conv *conv, size_t phase_length, int out_height, int out_width, int packed) {
+    const kp_conv_shape *s = &conv->shape;
+    const size_t row_floats = (size_t)(s->in_channels / s->groups) * (size_t)s->stride_w * phase_length;
+    const size_t packed_floats = packed ? kp_gemm_k(s) * (size_t)out_width : 0; // per output row
+    const size_t budget = 128 * 1024;
+    const size_t eighth = ((size_t)out_height + 7) / 8;
+    const size_t whole = packed ? kp_pack_rows(conv, out_width) : 1;
+    const size_t step = whole * packed_floats <= budget ? whole : 1;
+    size_t rows = step;
+    while (rows + step <= eighth &&
+           kp_band_input_rows(s, rows + step) * row_floats + (rows + step) * packed_floats <= budget) {
+        rows += step;
+    }
+    return rows;
+}
+
+// Indirect convolution packs its bands where a row's GEMM would pad its columns.
+static int kp_packs_bands(const kp_conv *conv, int out_width) {
+    return conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM && kp_pack_rows(conv, out_width) > 1;
+}
+
 // Per-thread scratch: the GEMM's edge block, the k row pointers and, for indirect convolution,
-// one padded input row and the phase-split input rows of a band.
-static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_length, size_t band_rows) {
+// one padded input row, the phase-split input rows of a band and, packed, the band's matrix.
+static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_length, size_t band_rows,
+                                    int out_width, int packed) {
     size_t floats = kp_gemm_thread_scratch_floats(conv->kernels, k);
     if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) {
         const kp_conv_shape *s = &conv->shape;
         floats += phase_length * (size_t)s->stride_w;
         floats += (size_t)(s->in_channels / s->groups) * kp_band_input_rows(s, band_rows) * (size_t)s->stride_w *
                   phase_length;
+        if (packed) floats += kp_align_floats(k * band_rows * (size_t)out_width);
     }
     return floats;
 }
@@ -156,6 +186,9 @@ static void kp_indirect_item(void *context, size_t item, int thread) {
         }
     }
     const size_t *column_offsets = job->column_offsets;
+    const size_t out_width = (size_t)job->call.out_width;
+    const size_t band_columns = (size_t)(end_row - first_row) * out_width;
+    float *matrix = band + group_in * band_input_rows * sw * length; // packed: [tap][band pixel]
     for (int oy = first_row; oy < end_row; oy++) {
         size_t tap = 0;
         for (size_t i = 0; i < group_in; i++) {
@@ -169,9 +202,21 @@ static void kp_indirect_item(void *context, size_t item, int thread) {
                 for (int kx = 0; kx < s->kernel_w; kx++) rows[tap++] = phases + column_offsets[kx];
             }
         }
-        const size_t offset = group * group_out * pixels + (size_t)oy * (size_t)job->call.out_width;
-        kp_gemm(conv->kernels, group_out, (size_t)job->call.out_width, job->k, conv->packed + group * conv->packed_stride,
-                rows, job->call.output + offset, pixels, conv->bias + group * group_out,
+        if (job->packed) {
+            float *target = matrix + (size_t)(oy - first_row) * out_width;
+            for (size_t t = 0; t < job->k; t++) memcpy(target + t * band_columns, rows[t], out_width * sizeof(float));
+            continue;
+        }
+        const size_t offset = group * group_out * pixels + (size_t)oy * out_width;
+        kp_gemm(conv->kernels, group_out, out_width, job->k, conv->packed + group * conv->packed_stride, rows,
+                job->call.output + offset, pixels, conv->bias + group * group_out,
+                job->call.residual ? job->call.residual + offset : NULL, conv->activation, conv->slope, scratch);
+    }
+    if (job->packed) {
+        for (size_t t = 0; t < job->k; t++) rows[t] = matrix + t * band_columns;
+        const size_t offset = group * group_out * pixels + (size_t)first_row * out_width;
+        kp_gemm(conv->kernels, group_out, band_columns, job->k, conv->packed + group * conv->packed_stride, rows,
+                job->call.output + offset, pixels, conv->bias + group * group_out,
                 job->call.residual ? job->call.residual + offset : NULL, conv->activation, conv->slope, scratch);
     }
 }
@@ -196,8 +241,9 @@ size_t kp_gemm_conv_workspace_size(const kp_conv *conv, int height, int width, i
     kp_conv_output_size(&conv->shape, height, width, &out_height, &out_width);
     const size_t k = kp_gemm_k(&conv->shape);
     const size_t length = kp_phase_length(conv, width);
-    const size_t band_rows = kp_band_rows(conv, length, out_height);
-    size_t floats = (size_t)threads * kp_gemm_thread_floats(conv, k, length, band_rows);
+    const int packed = kp_packs_bands(conv, out_width);
+    const size_t band_rows = kp_band_rows(conv, length, out_height, out_width, packed);
+    size_t floats = (size_t)threads * kp_gemm_thread_floats(conv, k, length, band_rows, out_width, packed);
     if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) { // the row of zeros, the column offsets
         floats += length + kp_align_floats(kp_round_up((size_t)conv->shape.kernel_w * sizeof(size_t), sizeof(float)) /
                                            sizeof(float));
@@ -216,9 +262,11 @@ void kp_gemm_conv_run(const kp_conv *conv, const float *input, int height, int w
     if (pixels == 0) return;
     job.k = kp_gemm_k(&conv->shape);
     job.phase_length = kp_phase_length(conv, width);
-    job.band_rows = kp_band_rows(conv, job.phase_length, job.call.out_height);
+    job.packed = kp_packs_bands(conv, job.call.out_width);
+    job.band_rows = kp_band_rows(conv, job.phase_length, job.call.out_height, job.call.out_width, job.packed);
     job.bands = ((size_t)job.call.out_height + job.band_rows - 1) / job.band_rows;
-    job.thread_floats = kp_gemm_thread_floats(conv, job.k, job.phase_length, job.band_rows);
+    job.thread_floats =
+        kp_gemm_thread_floats(conv, job.k, job.phase_length, job.band_rows, job.call.out_width, job.packed);
     if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) {
         job.block_columns = kp_gemm_block_columns(conv, job.k, pixels);
         kp_parallel_for(pool, (pixels + job.block_columns - 1) / job.block_columns, kp_gemm_1x1_item, &job);

@@ -134,6 +134,10 @@ struct ConvolutionTests {
             // even columns land in phase 0) and rows of 35 and 70 (17 and 35 pairs).
             (ConvolutionShape(inChannels: 5, outChannels: 12, kernel: 5, stride: 2, padding: 2), 35),
             (ConvolutionShape(inChannels: 3, outChannels: 8, kernel: 3, stride: 2, padding: 1), 70),
+            // 12-pixel output rows: GEMMs over bands of rows copied end to end where a row would
+            // pad the microkernel's columns (4 rows a band against AVX-512's 16), as in a model's
+            // last stride-2 layer.
+            (ConvolutionShape(inChannels: 24, outChannels: 40, kernel: 3, stride: 2, padding: 1), 24),
         ]
         for (shape, size) in grouped {
             cases.append(
