@@ -24,10 +24,10 @@ trap 'rm -rf "$work"' EXIT
 python="${PEERS_PYTHON:-}"
 if [ -z "$python" ]; then
     venv="$HOME/.cache/keypoints-peers"
-    if [ ! -x "$venv/bin/python" ]; then
-        python3 -m venv "$venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    # A venv left half-installed (or a package removed since) is completed, not trusted.
+    "$venv/bin/python" -c 'import onnxruntime, ncnn, openvino, onnx, numpy' 2>/dev/null ||
         "$venv/bin/pip" install -q onnxruntime ncnn openvino onnx numpy
-    fi
     python="$venv/bin/python"
 fi
 
@@ -81,7 +81,10 @@ for (shape, threads), rows in sorted(ours.items(), key=lambda item: (item[0][1],
     median = sum(r["median_ms"] for r in rows) / len(rows)
     gflops = sum(r["gflops"] for r in rows) / len(rows)
     engines = peers[str(threads)][shape]
-    times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if engine in engines}
+    times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if "median_ms" in engines.get(engine, {})}
+    for engine in ("ort", "ncnn", "openvino"):
+        if "error" in engines.get(engine, {}):
+            print(f"{shape} {threads} thread(s): {engine} failed: {engines[engine]['error']}", file=sys.stderr)
     best = min(times.values())
     baseline = ""
     if (shape, threads) in base:
@@ -89,7 +92,7 @@ for (shape, threads), rows in sorted(ours.items(), key=lambda item: (item[0][1],
         baseline = f" {then / median:>13.2f}x"
     print(f"{shape:<16} {threads:>3} {rows[0]['algorithm']:<13} {median:>8.3f} {spread(rows):>15} {gflops:>7.1f} "
           + " ".join(f"{times.get(e, float('nan')):>{w}.3f}" for e, w in (("ort", 7), ("ncnn", 7), ("openvino", 8)))
-          + f" {best / median:>14.2f}x {times['ncnn'] / median:>9.2f}x" + baseline)
+          + f" {best / median:>14.2f}x {times.get('ncnn', float('nan')) / median:>9.2f}x" + baseline)
 
 net = json.load(open(f"{work}/peers-net.json"))
 net_results = net.get("results", net)
@@ -108,10 +111,10 @@ print(f"{'thr':>3} {'ours':>8} {'min-max':>15} {'ort':>8} {'ncnn':>8} {'openvino
 for threads, rows in sorted(ours_net.items()):
     mine = sum(r["median_ms"] for r in rows) / len(rows)
     engines = net_results[str(threads)]
-    times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if engine in engines}
+    times = {engine: engines[engine]["median_ms"] for engine in ("ort", "ncnn", "openvino") if "median_ms" in engines.get(engine, {})}
     baseline = ""
     if threads in base_net:
         baseline = f" {sum(r['median_ms'] for r in base_net[threads]) / len(base_net[threads]) / mine:>13.2f}x"
     print(f"{threads:>3} {mine:>8.2f} {spread(rows):>15} " + " ".join(f"{times.get(e, float('nan')):>8.2f}" for e in ("ort", "ncnn", "openvino"))
-          + f" {times['ncnn'] / mine:>9.2f}x" + baseline)
+          + f" {times.get('ncnn', float('nan')) / mine:>9.2f}x" + baseline)
 PY
