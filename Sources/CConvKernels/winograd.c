@@ -321,10 +321,14 @@ static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size
                 memset(out + rows, 0, (mr - rows) * sizeof(float));
             }
         }
+        const size_t nr = (size_t)conv->kernels->nr;
         const float **rows = kp_gemm_rows(gemm_scratch, conv->kernels, cin);
-        for (size_t c = 0; c < cin; c++) rows[c] = conv->packed + p * conv->packed_stride + c * cout;
-        kp_gemm(conv->kernels, count, cout, cin, a, rows, m + p * job->stride * cout, cout, NULL, NULL,
-                KP_ACTIVATION_NONE, 0, gemm_scratch);
+        for (size_t o = 0; o < cout; o += nr) { // U[p]^T a column block at a time, each one run
+            const float *block = conv->packed + p * conv->packed_stride + o * cin;
+            for (size_t c = 0; c < cin; c++) rows[c] = block + c * nr;
+            kp_gemm(conv->kernels, count, cout - o < nr ? cout - o : nr, cin, a, rows, m + p * job->stride * cout + o,
+                    cout, NULL, NULL, KP_ACTIVATION_NONE, 0, gemm_scratch);
+        }
         return;
     }
     const float **rows = kp_gemm_rows(scratch, conv->kernels, cin);

