@@ -40,6 +40,7 @@ typedef struct {
     size_t k;              // taps per output value: in_channels / groups * kernel_h * kernel_w
     size_t block_columns;  // 1x1: output pixels per work item
     size_t phase_length;   // indirect: floats per phase row, zero-padded past the image
+    size_t phase_reach;    // indirect: the columns of a phase row any tap reads (the rest is never zeroed)
     size_t band_rows;      // indirect: output rows per work item
     size_t bands;          // indirect: work items per group
     int packed;            // indirect: the band's tap rows copied into one matrix, one GEMM a band
@@ -130,10 +131,11 @@ static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_
 // (`padded`: a scratch row of sw * phase_length floats, for strides above 2). Stride 2 splits the
 // row straight into its phases: x[i] lies at padded column i + pad, so x[2 j] goes to phase
 // pad % 2 at j + pad / 2 and x[2 j + 1] to the other phase at j + (pad + 1) / 2; only the
-// padding around each phase's run is zeroed.
+// padding around each phase's run that a tap reads is zeroed.
 static void kp_phase_split_row(const kp_gemm_job *job, size_t c, size_t y, float *phases, float *padded) {
     const kp_conv_shape *s = &job->call.conv->shape;
-    const size_t sw = (size_t)s->stride_w, length = job->phase_length, pad = (size_t)s->pad_w;
+    const size_t sw = (size_t)s->stride_w, length = job->phase_length, reach = job->phase_reach;
+    const size_t pad = (size_t)s->pad_w;
     const size_t width = (size_t)job->call.width;
     const float *row = job->call.input + (c * (size_t)job->call.height + y) * width;
     if (sw == 2) {
@@ -143,18 +145,18 @@ static void kp_phase_split_row(const kp_gemm_job *job, size_t c, size_t y, float
         float *const targets[2] = {even + even_start, odd + odd_start};
         job->call.conv->kernels->deinterleave2(row, width / 2, targets);
         if (width % 2) even[even_end - 1] = row[width - 1];
-        memset(even, 0, even_start * sizeof(float));
-        memset(even + even_end, 0, (length - even_end) * sizeof(float));
-        memset(odd, 0, odd_start * sizeof(float));
-        memset(odd + odd_end, 0, (length - odd_end) * sizeof(float));
+        for (size_t j = 0; j < even_start; j++) even[j] = 0;
+        for (size_t j = even_end; j < reach; j++) even[j] = 0;
+        for (size_t j = 0; j < odd_start; j++) odd[j] = 0;
+        for (size_t j = odd_end; j < reach; j++) odd[j] = 0;
         return;
     }
     float *target = sw == 1 ? phases : padded; // stride 1: the padded row is the only phase
     memset(target, 0, pad * sizeof(float));
     memcpy(target + pad, row, width * sizeof(float));
-    memset(target + pad + width, 0, (sw * length - pad - width) * sizeof(float));
+    if (pad + width < sw * reach) memset(target + pad + width, 0, (sw * reach - pad - width) * sizeof(float));
     for (size_t m = 0; m < sw && sw > 2; m++) {
-        for (size_t j = 0; j < length; j++) phases[m * length + j] = padded[j * sw + m];
+        for (size_t j = 0; j < reach; j++) phases[m * length + j] = padded[j * sw + m];
     }
 }
 
@@ -262,6 +264,8 @@ void kp_gemm_conv_run(const kp_conv *conv, const float *input, int height, int w
     if (pixels == 0) return;
     job.k = kp_gemm_k(&conv->shape);
     job.phase_length = kp_phase_length(conv, width);
+    job.phase_reach = (size_t)((conv->shape.kernel_w - 1) * conv->shape.dilation_w / conv->shape.stride_w) +
+                      (size_t)job.call.out_width;
     job.packed = kp_packs_bands(conv, job.call.out_width);
     job.band_rows = kp_band_rows(conv, job.phase_length, job.call.out_height, job.call.out_width, job.packed);
     job.bands = ((size_t)job.call.out_height + job.band_rows - 1) / job.band_rows;
