@@ -43,8 +43,8 @@ static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
 
 // Per-thread scratch, used by one phase at a time: for the transforms, 2 * positions rows of
 // `stride` lanes (the gathered windows and the half-transformed ones; the output transform's sums
-// and tiles fit there too) and 12 rows of a tile row's lanes for splitting rows into column phases
-// and padding them; for the GEMMs, the edge block and the row pointers.
+// and tiles fit there too) and a row segment with its padding (8 floats a tile covers F(6x6)'s
+// 6 and 2 more); for the GEMMs, the edge block and the row pointers.
 // With the tiles as rows, the GEMMs also need the block's V[p]^T repacked (stride rows of in
 // channels, in A panels) and the output transform a tile's sums and values (10 x 4 rows of
 // out_channels lanes).
@@ -52,7 +52,7 @@ static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, siz
     const size_t positions = (size_t)(conv->window * conv->window);
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
     size_t gemm = kp_gemm_thread_scratch_floats(conv->kernels, cin);
-    size_t transforms = 2 * positions * group * stride + kp_align_floats(12 * ((size_t)tiles_w + 2));
+    size_t transforms = 2 * positions * group * stride + kp_align_floats(8 * ((size_t)tiles_w + 2));
     if (conv->tiles_as_rows) {
         gemm += kp_align_floats(kp_round_up(stride, (size_t)conv->kernels->mr) * cin);
         if (transforms < kp_align_floats(10 * 4 * cout)) transforms = kp_align_floats(10 * 4 * cout);
@@ -109,7 +109,7 @@ static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int 
 //   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
 // The windows are gathered a row at a time. For m = 4, window columns 0-3 of the tiles are the
 // row's column phases x(4 tx + j), split out by the ISA's deinterleave, and columns 4 and 5 are
-// phases 0 and 1 of the row four columns on. The two passes then run on all tiles of the block at
+// phases 0 and 1 one tile on: columns 0 and 1 shifted by a lane, and the row's next two values. The two passes then run on all tiles of the block at
 // once, so they fill whole vectors; when the block is full (count = stride) the rows of several
 // channels lie end to end, in V as in the scratch, and one pass covers them all, which keeps the
 // vectors full on small images too.
@@ -121,17 +121,15 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
     const size_t stride = job->stride, in_channels = (size_t)conv->shape.in_channels;
     const size_t pitch = channels * stride; // floats per scratch row
     const size_t lanes = (channels - 1) * stride + count;
-    const size_t row_lanes = (size_t)job->tiles_w + 2;
     float *window = scratch;                                           // [u * n + v][channel][lane]
     float *half = scratch + job->positions * pitch;                    // [i * n + v][channel][lane]
-    float *discard = scratch + 2 * job->positions * job->group * stride; // [2][tile in row]: unused phases
-    float *padded = discard + 4 * row_lanes;                           // a row segment with its zero padding
+    float *padded = scratch + 2 * job->positions * job->group * stride; // a row segment with its zero padding
     for (size_t g = 0; g < channels; g++) {
         const float *plane = job->call.input + (c0 + g) * (size_t)job->call.height * (size_t)job->call.width;
         const size_t ahead = c0 + g + KP_WINOGRAD_PREFETCH_CHANNELS;
         KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
             const int x0 = (int)tx0 * tile - pad_w;
-            const size_t span = (size_t)tile * run + 2 + (tile == 4 ? 2 : 0); // the deinterleave reads 4 per tile
+            const size_t span = (size_t)tile * run + 2;
             if (ahead < in_channels) kp_winograd_prefetch_rows(job, ahead, (int)ty * tile - pad_h, x0, span);
             for (int u = 0; u < n; u++) {
                 float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
@@ -151,9 +149,11 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
                 }
                 if (tile == 4 && run >= 4) {
                     float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
-                    float *const shifted[4] = {rows + 4 * pitch, rows + 5 * pitch, discard, discard + row_lanes};
-                    conv->kernels->deinterleave4(segment, run, columns);     // columns 0-3: phases 0-3
-                    conv->kernels->deinterleave4(segment + 4, run, shifted); // columns 4, 5: phases 0, 1 a tile on
+                    conv->kernels->deinterleave4(segment, run, columns); // columns 0-3: phases 0-3
+                    memcpy(rows + 4 * pitch, rows + 1, (run - 1) * sizeof(float));
+                    memcpy(rows + 5 * pitch, rows + pitch + 1, (run - 1) * sizeof(float));
+                    rows[4 * pitch + run - 1] = segment[4 * run];
+                    rows[5 * pitch + run - 1] = segment[4 * run + 1];
                 } else if (tile == 6) {
                     float *const columns[8] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch,
                                                rows + 4 * pitch, rows + 5 * pitch, rows + 6 * pitch, rows + 7 * pitch};
@@ -199,7 +199,7 @@ static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, s
     const size_t plane = (size_t)job->call.out_height * (size_t)job->call.out_width;
     float *sums = scratch;                                  // [a * n + k][channel][lane]
     float *values = scratch + (size_t)(tile * n) * pitch;   // [a * tile + b][channel][lane]
-    float *row_buffer = scratch + 2 * job->positions * job->group * stride + 4 * ((size_t)job->tiles_w + 2);
+    float *row_buffer = scratch + 2 * job->positions * job->group * stride;
     for (int k = 0; k < n; k++) {
         const float *d[8];
         float *r[6];
