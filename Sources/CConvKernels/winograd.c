@@ -414,7 +414,10 @@ static void kp_winograd_output_item(void *context, size_t item, int thread) {
 }
 
 // Tiles per block: V and M of a block (positions x (in + out) x tiles floats) within about 1 MiB,
-// the L2 of one core here, in whole microkernel columns (rows, with the tiles as rows).
+// the L2 of one core here, in whole microkernel columns (rows, with the tiles as rows). A map
+// of fewer tiles is one block rounded up only to the narrow kernel's columns where the ISA has
+// one: 16 tiles (a 16x16 map) then fill their block, and the transforms run on several channels
+// side by side (kp_winograd_channels) instead of 16 lanes at a time.
 static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
     const size_t nr = (size_t)(conv->tiles_as_rows ? conv->kernels->mr : conv->kernels->nr);
     const size_t per_tile = (size_t)(conv->window * conv->window) *
@@ -422,7 +425,8 @@ static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
     size_t block = (1024 * 1024 / per_tile) / nr * nr;
     if (block < nr) block = nr;
     if (tiles == 0) return nr;
-    return block < tiles ? block : kp_round_up(tiles, nr);
+    const size_t whole = conv->tiles_as_rows || conv->kernels->gemm_narrow == NULL ? nr : nr / 2;
+    return block < tiles ? block : kp_round_up(tiles, whole);
 }
 
 static void kp_winograd_plan(const kp_conv *conv, int height, int width, kp_winograd_job *job) {
