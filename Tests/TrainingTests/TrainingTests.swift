@@ -548,6 +548,22 @@ struct TrainingRunTests {
         }
     }
 
+    /// The epoch kept: any that improves on the kept one's validation, and the first one after the
+    /// run's first quarter in place of an earlier one, however they compare.
+    @Test func epochsOfTheFirstQuarterAreKeptOnlyUntilALaterOne() {
+        // 105 epochs: 1-26 are the first quarter.
+        #expect(TrainingRun.keepsAsBest(epoch: 1, of: 105, improved: true, bestEpoch: nil))
+        #expect(TrainingRun.keepsAsBest(epoch: 6, of: 105, improved: true, bestEpoch: 4))
+        #expect(!TrainingRun.keepsAsBest(epoch: 8, of: 105, improved: false, bestEpoch: 6))
+        #expect(!TrainingRun.keepsAsBest(epoch: 26, of: 105, improved: false, bestEpoch: 6))
+        #expect(TrainingRun.keepsAsBest(epoch: 27, of: 105, improved: false, bestEpoch: 6))
+        #expect(!TrainingRun.keepsAsBest(epoch: 28, of: 105, improved: false, bestEpoch: 27))
+        #expect(TrainingRun.keepsAsBest(epoch: 40, of: 105, improved: true, bestEpoch: 27))
+        // Fewer than four epochs have no first quarter; a best by a switched criterion starts afresh.
+        #expect(!TrainingRun.keepsAsBest(epoch: 2, of: 3, improved: false, bestEpoch: 1))
+        #expect(TrainingRun.keepsAsBest(epoch: 2, of: 3, improved: false, bestEpoch: nil))
+    }
+
     /// A run with a time limit times its first steps (validation included) and, when the planned
     /// epochs would not fit, ends sooner: the cut said, recorded, and the limit cleared so a
     /// resumed run keeps the cut. A limit the run fits changes nothing.
