@@ -115,19 +115,33 @@ KP_TARGET static inline __mmask16 kp_lanes_mask__avx512(size_t n) {
     return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
+// The masked loads of lanes j ... j + 15 of `count` rows (zero past the mask), and the stores.
+KP_TARGET static inline void kp_load_rows__avx512(const float *const rows[], int count, size_t j, __mmask16 mask,
+                                                  __m512 x[]) {
+    for (int u = 0; u < count; u++) x[u] = _mm512_maskz_loadu_ps(mask, rows[u] + j);
+}
+
+KP_TARGET static inline void kp_store_rows__avx512(float *const rows[], int count, size_t j, __mmask16 mask,
+                                                   const __m512 y[]) {
+    for (int u = 0; u < count; u++) _mm512_mask_storeu_ps(rows[u] + j, mask, y[u]);
+}
+
 // The BT rows of kp_conv_internal.h, 16 lanes at a time.
 KP_TARGET static void kp_winograd_f4_input__avx512(const float *const d[6], float *const r[6], size_t n) {
     const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
     for (size_t j = 0; j < n; j += 16) {
         const __mmask16 mask = kp_lanes_mask__avx512(n - j);
-        __m512 d0 = _mm512_maskz_loadu_ps(mask, d[0] + j), d1 = _mm512_maskz_loadu_ps(mask, d[1] + j), d2 = _mm512_maskz_loadu_ps(mask, d[2] + j);
-        __m512 d3 = _mm512_maskz_loadu_ps(mask, d[3] + j), d4 = _mm512_maskz_loadu_ps(mask, d[4] + j), d5 = _mm512_maskz_loadu_ps(mask, d[5] + j);
-        _mm512_mask_storeu_ps(r[0] + j, mask, _mm512_fmadd_ps(four, d0, _mm512_fnmadd_ps(five, d2, d4)));
-        _mm512_mask_storeu_ps(r[1] + j, mask, _mm512_fnmadd_ps(four, _mm512_add_ps(d1, d2), _mm512_add_ps(d3, d4)));
-        _mm512_mask_storeu_ps(r[2] + j, mask, _mm512_fmadd_ps(four, _mm512_sub_ps(d1, d2), _mm512_sub_ps(d4, d3)));
-        _mm512_mask_storeu_ps(r[3] + j, mask, _mm512_fmadd_ps(two, _mm512_sub_ps(d3, d1), _mm512_sub_ps(d4, d2)));
-        _mm512_mask_storeu_ps(r[4] + j, mask, _mm512_fmadd_ps(two, _mm512_sub_ps(d1, d3), _mm512_sub_ps(d4, d2)));
-        _mm512_mask_storeu_ps(r[5] + j, mask, _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5)));
+        __m512 x[6];
+        kp_load_rows__avx512(d, 6, j, mask, x);
+        const __m512 y[6] = {
+            _mm512_fmadd_ps(four, x[0], _mm512_fnmadd_ps(five, x[2], x[4])),
+            _mm512_fnmadd_ps(four, _mm512_add_ps(x[1], x[2]), _mm512_add_ps(x[3], x[4])),
+            _mm512_fmadd_ps(four, _mm512_sub_ps(x[1], x[2]), _mm512_sub_ps(x[4], x[3])),
+            _mm512_fmadd_ps(two, _mm512_sub_ps(x[3], x[1]), _mm512_sub_ps(x[4], x[2])),
+            _mm512_fmadd_ps(two, _mm512_sub_ps(x[1], x[3]), _mm512_sub_ps(x[4], x[2])),
+            _mm512_fmadd_ps(four, x[1], _mm512_fnmadd_ps(five, x[3], x[5])),
+        };
+        kp_store_rows__avx512(r, 6, j, mask, y);
     }
 }
 
@@ -136,55 +150,70 @@ KP_TARGET static void kp_winograd_f4_output__avx512(const float *const m[6], flo
     const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), eight = _mm512_set1_ps(8);
     for (size_t j = 0; j < n; j += 16) {
         const __mmask16 mask = kp_lanes_mask__avx512(n - j);
-        __m512 m1 = _mm512_maskz_loadu_ps(mask, m[1] + j), m2 = _mm512_maskz_loadu_ps(mask, m[2] + j);
-        __m512 m3 = _mm512_maskz_loadu_ps(mask, m[3] + j), m4 = _mm512_maskz_loadu_ps(mask, m[4] + j);
-        __m512 sum12 = _mm512_add_ps(m1, m2), difference12 = _mm512_sub_ps(m1, m2);
-        __m512 sum34 = _mm512_add_ps(m3, m4), difference34 = _mm512_sub_ps(m3, m4);
-        _mm512_mask_storeu_ps(o[0] + j, mask, _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(mask, m[0] + j), sum12), sum34));
-        _mm512_mask_storeu_ps(o[1] + j, mask, _mm512_fmadd_ps(two, difference34, difference12));
-        _mm512_mask_storeu_ps(o[2] + j, mask, _mm512_fmadd_ps(four, sum34, sum12));
-        _mm512_mask_storeu_ps(o[3] + j, mask, _mm512_add_ps(_mm512_fmadd_ps(eight, difference34, difference12),
-                                                 _mm512_maskz_loadu_ps(mask, m[5] + j)));
+        __m512 x[6];
+        kp_load_rows__avx512(m, 6, j, mask, x);
+        const __m512 sum12 = _mm512_add_ps(x[1], x[2]), difference12 = _mm512_sub_ps(x[1], x[2]);
+        const __m512 sum34 = _mm512_add_ps(x[3], x[4]), difference34 = _mm512_sub_ps(x[3], x[4]);
+        const __m512 y[4] = {
+            _mm512_add_ps(_mm512_add_ps(x[0], sum12), sum34),
+            _mm512_fmadd_ps(two, difference34, difference12),
+            _mm512_fmadd_ps(four, sum34, sum12),
+            _mm512_add_ps(_mm512_fmadd_ps(eight, difference34, difference12), x[5]),
+        };
+        kp_store_rows__avx512(o, 4, j, mask, y);
     }
 }
 
 // The F(6x6, 3x3) rows of kp_conv_internal.h, 16 lanes at a time. fma(a, b, c) = a * b + c.
 KP_TARGET static void kp_winograd_f6_input__avx512(const float *const d[8], float *const r[8], size_t n) {
-    const __m512 k025 = _mm512_set1_ps(0.25f), k05 = _mm512_set1_ps(0.5f), k125 = _mm512_set1_ps(1.25f), k2 = _mm512_set1_ps(2), k25 = _mm512_set1_ps(2.5f);
-    const __m512 k4 = _mm512_set1_ps(4), k425 = _mm512_set1_ps(4.25f), k5 = _mm512_set1_ps(5), k525 = _mm512_set1_ps(5.25f);
+    const __m512 k025 = _mm512_set1_ps(0.25f), k05 = _mm512_set1_ps(0.5f), k125 = _mm512_set1_ps(1.25f);
+    const __m512 k2 = _mm512_set1_ps(2), k25 = _mm512_set1_ps(2.5f), k4 = _mm512_set1_ps(4);
+    const __m512 k425 = _mm512_set1_ps(4.25f), k5 = _mm512_set1_ps(5), k525 = _mm512_set1_ps(5.25f);
     for (size_t j = 0; j < n; j += 16) {
         const __mmask16 mask = kp_lanes_mask__avx512(n - j);
-        __m512 d0 = _mm512_maskz_loadu_ps(mask, d[0] + j), d1 = _mm512_maskz_loadu_ps(mask, d[1] + j), d2 = _mm512_maskz_loadu_ps(mask, d[2] + j), d3 = _mm512_maskz_loadu_ps(mask, d[3] + j);
-        __m512 d4 = _mm512_maskz_loadu_ps(mask, d[4] + j), d5 = _mm512_maskz_loadu_ps(mask, d[5] + j), d6 = _mm512_maskz_loadu_ps(mask, d[6] + j), d7 = _mm512_maskz_loadu_ps(mask, d[7] + j);
-        __m512 even1 = _mm512_fnmadd_ps(k425, d4, _mm512_add_ps(d2, d6)), odd1 = _mm512_fnmadd_ps(k425, d3, _mm512_add_ps(d1, d5));
-        __m512 even2 = _mm512_fnmadd_ps(k125, d4, _mm512_fmadd_ps(k025, d2, d6)), odd2 = _mm512_fmadd_ps(k2, d5, _mm512_fnmadd_ps(k25, d3, _mm512_mul_ps(k05, d1)));
-        __m512 even3 = _mm512_fnmadd_ps(k5, d4, _mm512_fmadd_ps(k4, d2, d6)), odd3 = _mm512_fmadd_ps(k05, d5, _mm512_fnmadd_ps(k25, d3, _mm512_mul_ps(k2, d1)));
-        _mm512_mask_storeu_ps(r[0] + j, mask, _mm512_fmadd_ps(k525, _mm512_sub_ps(d4, d2), _mm512_sub_ps(d0, d6)));
-        _mm512_mask_storeu_ps(r[1] + j, mask, _mm512_add_ps(even1, odd1));
-        _mm512_mask_storeu_ps(r[2] + j, mask, _mm512_sub_ps(even1, odd1));
-        _mm512_mask_storeu_ps(r[3] + j, mask, _mm512_add_ps(even2, odd2));
-        _mm512_mask_storeu_ps(r[4] + j, mask, _mm512_sub_ps(even2, odd2));
-        _mm512_mask_storeu_ps(r[5] + j, mask, _mm512_add_ps(even3, odd3));
-        _mm512_mask_storeu_ps(r[6] + j, mask, _mm512_sub_ps(even3, odd3));
-        _mm512_mask_storeu_ps(r[7] + j, mask, _mm512_fmadd_ps(k525, _mm512_sub_ps(d3, d5), _mm512_sub_ps(d7, d1)));
+        __m512 x[8];
+        kp_load_rows__avx512(d, 8, j, mask, x);
+        const __m512 even1 = _mm512_fnmadd_ps(k425, x[4], _mm512_add_ps(x[2], x[6]));
+        const __m512 odd1 = _mm512_fnmadd_ps(k425, x[3], _mm512_add_ps(x[1], x[5]));
+        const __m512 even2 = _mm512_fnmadd_ps(k125, x[4], _mm512_fmadd_ps(k025, x[2], x[6]));
+        const __m512 odd2 = _mm512_fmadd_ps(k2, x[5], _mm512_fnmadd_ps(k25, x[3], _mm512_mul_ps(k05, x[1])));
+        const __m512 even3 = _mm512_fnmadd_ps(k5, x[4], _mm512_fmadd_ps(k4, x[2], x[6]));
+        const __m512 odd3 = _mm512_fmadd_ps(k05, x[5], _mm512_fnmadd_ps(k25, x[3], _mm512_mul_ps(k2, x[1])));
+        const __m512 y[8] = {
+            _mm512_fmadd_ps(k525, _mm512_sub_ps(x[4], x[2]), _mm512_sub_ps(x[0], x[6])),
+            _mm512_add_ps(even1, odd1),
+            _mm512_sub_ps(even1, odd1),
+            _mm512_add_ps(even2, odd2),
+            _mm512_sub_ps(even2, odd2),
+            _mm512_add_ps(even3, odd3),
+            _mm512_sub_ps(even3, odd3),
+            _mm512_fmadd_ps(k525, _mm512_sub_ps(x[3], x[5]), _mm512_sub_ps(x[7], x[1])),
+        };
+        kp_store_rows__avx512(r, 8, j, mask, y);
     }
 }
 
 KP_TARGET static void kp_winograd_f6_output__avx512(const float *const m[8], float *const o[6], size_t n) {
-    const __m512 k2 = _mm512_set1_ps(2), k4 = _mm512_set1_ps(4), k8 = _mm512_set1_ps(8), k16 = _mm512_set1_ps(16), k32 = _mm512_set1_ps(32);
-    const __m512 k05 = _mm512_set1_ps(0.5f), k025 = _mm512_set1_ps(0.25f), k0125 = _mm512_set1_ps(0.125f), k00625 = _mm512_set1_ps(0.0625f);
+    const __m512 k2 = _mm512_set1_ps(2), k4 = _mm512_set1_ps(4), k8 = _mm512_set1_ps(8);
+    const __m512 k16 = _mm512_set1_ps(16), k32 = _mm512_set1_ps(32), k05 = _mm512_set1_ps(0.5f);
+    const __m512 k025 = _mm512_set1_ps(0.25f), k0125 = _mm512_set1_ps(0.125f), k00625 = _mm512_set1_ps(0.0625f);
     const __m512 k003125 = _mm512_set1_ps(0.03125f);
     for (size_t j = 0; j < n; j += 16) {
         const __mmask16 mask = kp_lanes_mask__avx512(n - j);
-        __m512 m1 = _mm512_maskz_loadu_ps(mask, m[1] + j), m2 = _mm512_maskz_loadu_ps(mask, m[2] + j), m3 = _mm512_maskz_loadu_ps(mask, m[3] + j), m4 = _mm512_maskz_loadu_ps(mask, m[4] + j);
-        __m512 m5 = _mm512_maskz_loadu_ps(mask, m[5] + j), m6 = _mm512_maskz_loadu_ps(mask, m[6] + j);
-        __m512 a = _mm512_add_ps(m1, m2), b = _mm512_sub_ps(m1, m2), c = _mm512_add_ps(m3, m4), d = _mm512_sub_ps(m3, m4), e = _mm512_add_ps(m5, m6), f = _mm512_sub_ps(m5, m6);
-        _mm512_mask_storeu_ps(o[0] + j, mask, _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(mask, m[0] + j), a), _mm512_add_ps(c, e)));
-        _mm512_mask_storeu_ps(o[1] + j, mask, _mm512_fmadd_ps(k05, f, _mm512_fmadd_ps(k2, d, b)));
-        _mm512_mask_storeu_ps(o[2] + j, mask, _mm512_fmadd_ps(k025, e, _mm512_fmadd_ps(k4, c, a)));
-        _mm512_mask_storeu_ps(o[3] + j, mask, _mm512_fmadd_ps(k0125, f, _mm512_fmadd_ps(k8, d, b)));
-        _mm512_mask_storeu_ps(o[4] + j, mask, _mm512_fmadd_ps(k00625, e, _mm512_fmadd_ps(k16, c, a)));
-        _mm512_mask_storeu_ps(o[5] + j, mask, _mm512_add_ps(_mm512_fmadd_ps(k003125, f, _mm512_fmadd_ps(k32, d, b)), _mm512_maskz_loadu_ps(mask, m[7] + j)));
+        __m512 x[8];
+        kp_load_rows__avx512(m, 8, j, mask, x);
+        const __m512 a = _mm512_add_ps(x[1], x[2]), b = _mm512_sub_ps(x[1], x[2]);
+        const __m512 c = _mm512_add_ps(x[3], x[4]), d = _mm512_sub_ps(x[3], x[4]);
+        const __m512 e = _mm512_add_ps(x[5], x[6]), f = _mm512_sub_ps(x[5], x[6]);
+        const __m512 y[6] = {
+            _mm512_add_ps(_mm512_add_ps(x[0], a), _mm512_add_ps(c, e)),
+            _mm512_fmadd_ps(k05, f, _mm512_fmadd_ps(k2, d, b)),
+            _mm512_fmadd_ps(k025, e, _mm512_fmadd_ps(k4, c, a)),
+            _mm512_fmadd_ps(k0125, f, _mm512_fmadd_ps(k8, d, b)),
+            _mm512_fmadd_ps(k00625, e, _mm512_fmadd_ps(k16, c, a)),
+            _mm512_add_ps(_mm512_fmadd_ps(k003125, f, _mm512_fmadd_ps(k32, d, b)), x[7]),
+        };
+        kp_store_rows__avx512(o, 6, j, mask, y);
     }
 }
 

@@ -109,10 +109,10 @@ static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int 
 //   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
 // The windows are gathered a row at a time. For m = 4, window columns 0-3 of the tiles are the
 // row's column phases x(4 tx + j), split out by the ISA's deinterleave, and columns 4 and 5 are
-// phases 0 and 1 one tile on: columns 0 and 1 shifted by a lane, and the row's next two values. The two passes then run on all tiles of the block at
-// once, so they fill whole vectors; when the block is full (count = stride) the rows of several
-// channels lie end to end, in V as in the scratch, and one pass covers them all, which keeps the
-// vectors full on small images too.
+// phases 0 and 1 one tile on: columns 0 and 1 shifted by a lane, and the row's next two values.
+// The two passes then run on all tiles of the block at once, so they fill whole vectors; when
+// the block is full (count = stride) the rows of several channels lie end to end, in V as in the
+// scratch, and one pass covers them all, which keeps the vectors full on small images too.
 static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, size_t channels, size_t first,
                                        size_t count, float *v, float *scratch) {
     const kp_conv *conv = job->call.conv;
