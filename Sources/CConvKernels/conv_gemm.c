@@ -63,12 +63,12 @@ static size_t kp_gemm_block_columns(const kp_conv *conv, size_t k, size_t column
     return block < columns ? block : kp_round_up(columns, nr);
 }
 
-// Phase rows hold every padded column plus a microkernel block of slack, so that a block read
-// starting at any output column stays inside the row.
+// Phase rows hold every padded column: a tap reads out_width columns from (kx * dw) / sw on, never
+// past ceil(padded width / sw) (kp_gemm reads exactly n columns of each B row).
 static size_t kp_phase_length(const kp_conv *conv, int width) {
     const size_t padded_width = (size_t)width + 2 * (size_t)conv->shape.pad_w;
     const size_t sw = (size_t)conv->shape.stride_w;
-    return kp_align_floats((padded_width + sw - 1) / sw + (size_t)conv->kernels->nr);
+    return kp_align_floats((padded_width + sw - 1) / sw);
 }
 
 // Input rows an indirect band of `band_rows` output rows reads (of one channel).
