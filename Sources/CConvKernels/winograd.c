@@ -43,16 +43,28 @@ static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
 
 // Per-thread scratch, used by one phase at a time: for the transforms, 2 * positions rows of
 // `stride` lanes (the gathered windows and the half-transformed ones; the output transform's sums
-// and tiles fit there too) and a row segment with its padding (8 floats a tile covers F(6x6)'s
-// 6 and 2 more); for the GEMMs, the edge block and the row pointers.
+// and tiles fit there too) and a block's input rows of one channel with their zero margins
+// (kp_winograd_margin_rows); for the GEMMs, the edge block and the row pointers.
 // With the tiles as rows, the GEMMs also need the block's V[p]^T repacked (stride rows of in
 // channels, in A panels) and the output transform a tile's sums and values (10 x 4 rows of
 // out_channels lanes).
+// A block's input rows with their zero margins: each row covers the windows of a whole tile row
+// (tile * tiles_w + 2 columns from -pad), and a block of `stride` tiles or fewer spans at most
+// stride / tiles_w + 2 tile rows.
+static size_t kp_winograd_margin_row(const kp_conv *conv, int tiles_w) {
+    return kp_align_floats((size_t)conv->tile * (size_t)tiles_w + 2);
+}
+
+static size_t kp_winograd_margin_floats(const kp_conv *conv, size_t stride, int tiles_w) {
+    const size_t tile_rows = stride / (size_t)(tiles_w > 0 ? tiles_w : 1) + 2;
+    return kp_winograd_margin_row(conv, tiles_w) * (tile_rows * (size_t)conv->tile + 2);
+}
+
 static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, size_t group, int tiles_w) {
     const size_t positions = (size_t)(conv->window * conv->window);
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
     size_t gemm = kp_gemm_thread_scratch_floats(conv->kernels, cin);
-    size_t transforms = 2 * positions * group * stride + kp_align_floats(8 * ((size_t)tiles_w + 2));
+    size_t transforms = 2 * positions * group * stride + kp_winograd_margin_floats(conv, stride, tiles_w);
     if (conv->tiles_as_rows) {
         gemm += kp_align_floats(kp_round_up(stride, (size_t)conv->kernels->mr) * cin);
         if (transforms < kp_align_floats(10 * 4 * cout)) transforms = kp_align_floats(10 * 4 * cout);
@@ -87,18 +99,17 @@ static void kp_winograd_output_pass(const kp_conv *conv, const float *const *m, 
     }
 }
 
-// The window rows of a tile-row segment are short runs in planes far apart, too many at once for
-// the hardware prefetcher on large maps: the gather asks for a channel this far ahead itself.
+// A block's rows of a channel are runs in planes far apart, which the hardware prefetcher does not
+// follow from one plane to the next: the gather asks for a channel this far ahead itself.
 enum { KP_WINOGRAD_PREFETCH_CHANNELS = 2 };
 
-// Prefetches rows y0 ... y0 + window - 1, columns x0 ... x0 + span - 1 (clipped) of channel c.
-static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int y0, int x0, size_t span) {
-    const int begin = x0 < 0 ? 0 : x0;
-    const int end = x0 + (int)span < job->call.width ? x0 + (int)span : job->call.width;
-    for (int y = y0 < 0 ? 0 : y0; y < y0 + job->call.conv->window && y < job->call.height; y++) {
-        const float *row = job->call.input + (c * (size_t)job->call.height + (size_t)y) * (size_t)job->call.width;
-        for (int x = begin; x < end; x += 16) __builtin_prefetch(row + x);
-        __builtin_prefetch(row + end - 1);
+// Prefetches rows y0 ... y1 - 1 (clipped to the image) of channel c.
+static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int y0, int y1) {
+    const size_t width = (size_t)job->call.width;
+    for (int y = y0 < 0 ? 0 : y0; y < y1 && y < job->call.height; y++) {
+        const float *row = job->call.input + (c * (size_t)job->call.height + (size_t)y) * width;
+        for (size_t x = 0; x < width; x += 16) __builtin_prefetch(row + x);
+        __builtin_prefetch(row + width - 1);
     }
 }
 
@@ -107,9 +118,12 @@ static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int 
 //   d[u][v] = x(m ty + u - pad, m tx + v - pad)   the n x n window of each tile, one lane per tile
 //   r[i][v] = sum_u BT[i][u] d[u][v]              down the columns
 //   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
-// The windows are gathered a row at a time. For m = 4, window columns 0-3 of the tiles are the
-// row's column phases x(4 tx + j), split out by the ISA's deinterleave, and columns 4 and 5 are
-// phases 0 and 1 one tile on: columns 0 and 1 shifted by a lane, and the row's next two values.
+// The input rows the block reads are copied once with their zero margins (rows outside the
+// image all zeros), so that every tile row's window rows are runs in place, a row shared by the
+// tile rows above and below it copied once. The windows are gathered a row at a time. For m = 4,
+// window columns 0-3 of the tiles are the row's column phases x(4 tx + j), split out by the
+// ISA's deinterleave, and columns 4 and 5 are phases 0 and 1 one tile on: columns 0 and 1
+// shifted by a lane, and the row's next two values.
 // The two passes then run on all tiles of the block at once, so they fill whole vectors; when
 // the block is full (count = stride) the rows of several channels lie end to end, in V as in the
 // scratch, and one pass covers them all, which keeps the vectors full on small images too.
@@ -123,30 +137,30 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
     const size_t lanes = (channels - 1) * stride + count;
     float *window = scratch;                                           // [u * n + v][channel][lane]
     float *half = scratch + job->positions * pitch;                    // [i * n + v][channel][lane]
-    float *padded = scratch + 2 * job->positions * job->group * stride; // a row segment with its zero padding
+    const int width = job->call.width, height = job->call.height;
+    const size_t row_floats = kp_winograd_margin_row(conv, job->tiles_w);
+    float *margins = scratch + 2 * job->positions * job->group * stride; // [y - first_y][row_floats]
+    const int first_y = (int)(first / (size_t)job->tiles_w) * tile - pad_h;
+    const int end_y = (int)((first + count - 1) / (size_t)job->tiles_w) * tile + n - pad_h;
     for (size_t g = 0; g < channels; g++) {
-        const float *plane = job->call.input + (c0 + g) * (size_t)job->call.height * (size_t)job->call.width;
+        const float *plane = job->call.input + (c0 + g) * (size_t)height * (size_t)width;
         const size_t ahead = c0 + g + KP_WINOGRAD_PREFETCH_CHANNELS;
+        if (ahead < in_channels) kp_winograd_prefetch_rows(job, ahead, first_y, end_y);
+        for (int y = first_y; y < end_y; y++) {
+            float *target = margins + (size_t)(y - first_y) * row_floats;
+            if (y < 0 || y >= height) {
+                memset(target, 0, row_floats * sizeof(float));
+                continue;
+            }
+            memset(target, 0, (size_t)pad_w * sizeof(float));
+            memcpy(target + pad_w, plane + (size_t)y * (size_t)width, (size_t)width * sizeof(float));
+            memset(target + pad_w + width, 0, (row_floats - (size_t)pad_w - (size_t)width) * sizeof(float));
+        }
         KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
-            const int x0 = (int)tx0 * tile - pad_w;
-            const size_t span = (size_t)tile * run + 2;
-            if (ahead < in_channels) kp_winograd_prefetch_rows(job, ahead, (int)ty * tile - pad_h, x0, span);
             for (int u = 0; u < n; u++) {
                 float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
                 const int y = (int)ty * tile + u - pad_h;
-                if (y < 0 || y >= job->call.height) {
-                    for (int vv = 0; vv < n; vv++) memset(rows + (size_t)vv * pitch, 0, run * sizeof(float));
-                    continue;
-                }
-                const float *row = plane + (size_t)y * (size_t)job->call.width;
-                const float *segment = row + x0;
-                if (x0 < 0 || x0 + (int)span > job->call.width) {
-                    const int begin = x0 < 0 ? 0 : x0;
-                    const int end = x0 + (int)span < job->call.width ? x0 + (int)span : job->call.width;
-                    memset(padded, 0, span * sizeof(float));
-                    if (end > begin) memcpy(padded + (begin - x0), row + begin, (size_t)(end - begin) * sizeof(float));
-                    segment = padded;
-                }
+                const float *segment = margins + (size_t)(y - first_y) * row_floats + tx0 * (size_t)tile;
                 if (tile == 4 && run >= 4) {
                     float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
                     conv->kernels->deinterleave4(segment, run, columns); // columns 0-3: phases 0-3
