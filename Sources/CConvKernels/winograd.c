@@ -44,7 +44,7 @@ static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
 // Per-thread scratch, used by one phase at a time: for the transforms, 2 * positions rows of
 // `stride` lanes (the gathered windows and the half-transformed ones; the output transform's sums
 // and tiles fit there too) and a block's input rows of one channel with their zero margins
-// (kp_winograd_margin_rows); for the GEMMs, the edge block and the row pointers.
+// (kp_winograd_margin_floats); for the GEMMs, the edge block and the row pointers.
 // With the tiles as rows, the GEMMs also need the block's V[p]^T repacked (stride rows of in
 // channels, in A panels) and the output transform a tile's sums and values (10 x 4 rows of
 // out_channels lanes).
