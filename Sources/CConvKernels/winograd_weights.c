@@ -64,12 +64,15 @@ const float kp_winograd_f6_at[48] = {
 };
 
 
-// U = G g GT for every (out, in) pair, in double, written straight into the packed layout of the
+// U = G g GT for every (out, in) pair, in float (U is stored as float: the convolutions' error
+// against the double reference stays as it was in double), written straight into the packed layout of the
 // out_channels x in_channels matrix U[p] of each position p = window * a + b, for the microkernel.
-// Sixteen input channels at a time, each step a loop over them (contiguous, so it vectorises):
-// training transforms every layer's weights twice a step. Work items are the microkernel's
-// panels of mr output channels, which own disjoint parts of every U[p].
-enum { KP_PREPARE_BLOCK = 16 };
+// Work items are the microkernel's panels of mr output channels, which own disjoint parts of every
+// U[p]. Both layouts keep a panel's output channels side by side for each input channel, so the
+// transform runs over an input channel's mr kernels at once (one vector of lanes, the loops below
+// over r) and stores mr neighbouring floats per position: training transforms every layer's
+// weights twice a step.
+enum { KP_PREPARE_LANES = 16 }; // at least every ISA's mr
 
 typedef struct {
     kp_conv *conv;
@@ -81,49 +84,51 @@ static void kp_winograd_prepare_panel(void *context, size_t panel, int thread) {
     const kp_prepare_job *job = context;
     kp_conv *conv = job->conv;
     const size_t cin = (size_t)conv->shape.in_channels, cout = (size_t)conv->shape.out_channels;
-    const size_t mr = (size_t)conv->kernels->mr;
+    const size_t mr = (size_t)conv->kernels->mr, nr = (size_t)conv->kernels->nr;
     const int n = conv->window;
-    const double *g_matrix = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
-    const size_t first = panel * mr, end = first + mr < cout ? first + mr : cout;
-    const size_t nr = (size_t)conv->kernels->nr;
-    if (!conv->tiles_as_rows && end - first < mr) { // the last panel's spare rows stay zero
-        for (int p = 0; p < n * n; p++) {
-            memset(conv->packed + (size_t)p * conv->packed_stride + panel * cin * mr, 0, cin * mr * sizeof(float));
-        }
-    }
-    // Element (o, i) of U[p]: row o % mr of panel o / mr, k-major (as kp_pack_a lays it out), or
-    // with the tiles as the GEMM's rows, row i of U[p]^T in column blocks of nr output channels,
-    // each block's in_channels rows end to end: the GEMM of a block streams one run (a 12x12 map
-    // of 192 channels reads 5.3 MB of U a layer, from memory in a network; 1.36x faster so than
-    // rows of all out_channels, a stride apart). A last block's spare columns are never read.
+    const double *g_double = conv->tile == 6 ? kp_winograd_f6_g : kp_winograd_f4_g;
+    float g_matrix[24];
+    for (int e = 0; e < n * 3; e++) g_matrix[e] = (float)g_double[e];
+    const size_t first = panel * mr, rows = cout - first < mr ? cout - first : mr;
+    // Element (o, i) of U[p] lies at packed + p * packed_stride + offset[o - first] + i * step:
+    // row o % mr of panel o / mr, k-major (as kp_pack_a lays it out), or, with the tiles as the
+    // GEMM's rows, row i of U[p]^T in column blocks of nr output channels, each block's
+    // in_channels rows end to end (the GEMM of a block streams one run: a 12x12 map of 192
+    // channels reads 5.3 MB of U a layer, from memory in a network; 1.36x faster so than rows of
+    // all out_channels, a stride apart). The last panel's spare rows are written as zeros (the
+    // microkernel reads them); a last block's spare columns are never read.
     const size_t step = conv->tiles_as_rows ? nr : mr;
-    for (size_t o = first; o < end; o++) {
-        float *row = conv->packed + (conv->tiles_as_rows ? o / nr * cin * nr + o % nr : panel * cin * mr + o % mr);
-        for (size_t i0 = 0; i0 < cin; i0 += KP_PREPARE_BLOCK) {
-            const size_t count = cin - i0 < KP_PREPARE_BLOCK ? cin - i0 : KP_PREPARE_BLOCK;
-            double g[9][KP_PREPARE_BLOCK];     // the kernels, tap-major
-            double gg[8][3][KP_PREPARE_BLOCK]; // G g
-            for (size_t t = 0; t < 9; t++) {
-                for (size_t i = 0; i < count; i++) g[t][i] = job->weights[(o * cin + i0 + i) * 9 + t];
-            }
-            for (int a = 0; a < n; a++) {
-                for (int j = 0; j < 3; j++) {
-                    for (size_t i = 0; i < count; i++) {
-                        double sum = 0;
-                        for (int k = 0; k < 3; k++) sum += g_matrix[a * 3 + k] * g[k * 3 + j][i];
-                        gg[a][j][i] = sum;
-                    }
+    const size_t written = conv->tiles_as_rows ? rows : mr;
+    size_t offset[KP_PREPARE_LANES];
+    for (size_t r = 0; r < written; r++) {
+        const size_t o = first + r;
+        offset[r] = conv->tiles_as_rows ? o / nr * cin * nr + o % nr : panel * cin * mr + r;
+    }
+    for (size_t i = 0; i < cin; i++) {
+        float g[9][KP_PREPARE_LANES] = {{0}}; // the panel's kernels of input channel i, tap-major
+        float gg[8][3][KP_PREPARE_LANES];     // G g
+        for (size_t t = 0; t < 9; t++) {
+            for (size_t r = 0; r < rows; r++) g[t][r] = job->weights[((first + r) * cin + i) * 9 + t];
+        }
+        for (int a = 0; a < n; a++) {
+            for (int j = 0; j < 3; j++) {
+                for (size_t r = 0; r < KP_PREPARE_LANES; r++) {
+                    float sum = 0;
+                    for (int k = 0; k < 3; k++) sum += g_matrix[a * 3 + k] * g[k * 3 + j][r];
+                    gg[a][j][r] = sum;
                 }
             }
-            for (int a = 0; a < n; a++) {
-                for (int b = 0; b < n; b++) {
-                    float *target = row + (size_t)(a * n + b) * conv->packed_stride + i0 * step;
-                    for (size_t i = 0; i < count; i++) {
-                        double sum = 0;
-                        for (int j = 0; j < 3; j++) sum += gg[a][j][i] * g_matrix[b * 3 + j];
-                        target[i * step] = (float)sum;
-                    }
+        }
+        for (int a = 0; a < n; a++) {
+            for (int b = 0; b < n; b++) {
+                float u[KP_PREPARE_LANES];
+                for (size_t r = 0; r < KP_PREPARE_LANES; r++) {
+                    float sum = 0;
+                    for (int j = 0; j < 3; j++) sum += gg[a][j][r] * g_matrix[b * 3 + j];
+                    u[r] = sum;
                 }
+                float *target = conv->packed + (size_t)(a * n + b) * conv->packed_stride + i * step;
+                for (size_t r = 0; r < written; r++) target[offset[r]] = u[r];
             }
         }
     }
