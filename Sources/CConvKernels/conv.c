@@ -74,10 +74,6 @@ static int kp_shape_error(const kp_conv_shape *s, char message[256]) {
     return 0;
 }
 
-// U = G g GT for every (out, in) pair, in double, written straight into the packed layout of the
-// out_channels x in_channels matrix U[p] of each position p = window * a + b, for the microkernel.
-// Sixteen input channels at a time, each step a loop over them (contiguous, so it vectorises):
-
 kp_conv *kp_conv_create(const kp_conv_shape *shape, const float *weights, const float *bias,
                         kp_activation activation, float leaky_slope, kp_algorithm algorithm, kp_isa isa,
                         kp_threadpool *pool, char message[256]) {
@@ -135,17 +131,24 @@ void kp_conv_destroy(kp_conv *conv) {
 
 kp_algorithm kp_conv_algorithm(const kp_conv *conv) { return conv->algorithm; }
 
-size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int threads) {
+size_t kp_conv_workspace_size(const kp_conv *conv, int batch, int height, int width, int threads) {
     if (threads < 1) threads = 1;
-    return conv->tile != 0 ? kp_winograd_workspace_size(conv, height, width, threads)
+    return conv->tile != 0 ? kp_winograd_workspace_size(conv, batch, height, width, threads)
                            : kp_gemm_conv_workspace_size(conv, height, width, threads);
 }
 
-void kp_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+void kp_conv_run(const kp_conv *conv, const float *input, int batch, int height, int width, const float *residual,
                  float *output, void *workspace, kp_threadpool *pool) {
     if (conv->tile != 0) {
-        kp_winograd_run(conv, input, height, width, residual, output, workspace, pool);
-    } else {
-        kp_gemm_conv_run(conv, input, height, width, residual, output, workspace, pool);
+        kp_winograd_run(conv, input, batch, height, width, residual, output, workspace, pool);
+        return;
+    }
+    int out_height, out_width;
+    kp_conv_output_size(&conv->shape, height, width, &out_height, &out_width);
+    const size_t in_floats = (size_t)conv->shape.in_channels * (size_t)height * (size_t)width;
+    const size_t out_floats = (size_t)conv->shape.out_channels * (size_t)out_height * (size_t)out_width;
+    for (size_t image = 0; image < (size_t)(batch > 0 ? batch : 0); image++) {
+        kp_gemm_conv_run(conv, input + image * in_floats, height, width, residual ? residual + image * out_floats : NULL,
+                         output + image * out_floats, workspace, pool);
     }
 }

@@ -296,8 +296,8 @@ size_t kp_gemm_conv_workspace_size(const kp_conv *conv, int height, int width, i
 void kp_gemm_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
                       float *output, void *workspace, kp_threadpool *pool);
 int kp_winograd_prepare(kp_conv *conv, const float *weights, kp_threadpool *pool);
-size_t kp_winograd_workspace_size(const kp_conv *conv, int height, int width, int threads);
-void kp_winograd_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+size_t kp_winograd_workspace_size(const kp_conv *conv, int batch, int height, int width, int threads);
+void kp_winograd_run(const kp_conv *conv, const float *input, int batch, int height, int width, const float *residual,
                      float *output, void *workspace, kp_threadpool *pool);
 
 #endif

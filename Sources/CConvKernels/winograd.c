@@ -4,12 +4,16 @@
 
 #include "kp_conv_internal.h"
 
+#include <stddef.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------------------------
 // Winograd F(m x m, 3x3), m = 4 or 6 (`tile`), on input windows of n = m + 2 (`window`).
 //
-// Output tiles are numbered t = ty * tiles_w + tx. A block of consecutive tiles goes through
+// A call covers a batch of images stored one after the other (NCHW). Output tiles are numbered
+// t = ty * tiles_w + tx over the tile rows ty of every image in turn (image ty / tiles_h, its row
+// ty % tiles_h), so a batch of small maps fills the GEMMs as one large map would, without a tile
+// straddling two images. A block of consecutive tiles goes through
 //   1. the input transform: V[p][c][t] for the n*n positions p of every input channel c,
 //   2. n*n GEMMs: M[p] (out x tiles) = U[p] (out x in) * V[p] (in x tiles),
 //   3. the output transform: Y = AT M A per tile and channel, plus bias, residual, activation.
@@ -25,7 +29,8 @@
 
 typedef struct {
     kp_conv_call call;
-    int tiles_w, tiles_h;
+    int batch;
+    int tiles_w, tiles_h;          // per image
     size_t tiles, block_tiles, blocks;
     size_t stride;                 // lanes per (position, channel) row of V and M: block_tiles, padded
     size_t positions;              // window * window
@@ -50,14 +55,15 @@ static size_t kp_winograd_vm_floats(const kp_conv *conv, size_t stride) {
 // out_channels lanes).
 // A block's input rows with their zero margins: each row covers the windows of a whole tile row
 // (tile * tiles_w + 2 columns from -pad), and a block of `stride` tiles or fewer spans at most
-// stride / tiles_w + 2 tile rows.
+// stride / tiles_w + 2 tile rows, which read tile rows * tile + 2 input rows and two more at each
+// change of image (kp_winograd_input_channels).
 static size_t kp_winograd_margin_row(const kp_conv *conv, int tiles_w) {
     return kp_align_floats((size_t)conv->tile * (size_t)tiles_w + 2);
 }
 
 static size_t kp_winograd_margin_floats(const kp_conv *conv, size_t stride, int tiles_w) {
     const size_t tile_rows = stride / (size_t)(tiles_w > 0 ? tiles_w : 1) + 2;
-    return kp_winograd_margin_row(conv, tiles_w) * (tile_rows * (size_t)conv->tile + 2);
+    return kp_winograd_margin_row(conv, tiles_w) * (tile_rows * (size_t)conv->window);
 }
 
 static size_t kp_winograd_scratch_floats(const kp_conv *conv, size_t stride, size_t group, int tiles_w) {
@@ -103,11 +109,11 @@ static void kp_winograd_output_pass(const kp_conv *conv, const float *const *m, 
 // follow from one plane to the next: the gather asks for a channel this far ahead itself.
 enum { KP_WINOGRAD_PREFETCH_CHANNELS = 2 };
 
-// Prefetches rows y0 ... y1 - 1 (clipped to the image) of channel c.
-static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int y0, int y1) {
+// Prefetches rows y0 ... y1 - 1 (clipped to the image) of an input plane.
+static void kp_winograd_prefetch_rows(const kp_winograd_job *job, const float *plane, int y0, int y1) {
     const size_t width = (size_t)job->call.width;
     for (int y = y0 < 0 ? 0 : y0; y < y1 && y < job->call.height; y++) {
-        const float *row = job->call.input + (c * (size_t)job->call.height + (size_t)y) * width;
+        const float *row = plane + (size_t)y * width;
         for (size_t x = 0; x < width; x += 16) __builtin_prefetch(row + x);
         __builtin_prefetch(row + width - 1);
     }
@@ -120,13 +126,24 @@ static void kp_winograd_prefetch_rows(const kp_winograd_job *job, size_t c, int 
 //   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
 // The input rows the block reads are copied once with their zero margins (rows outside the
 // image all zeros), so that every tile row's window rows are runs in place, a row shared by the
-// tile rows above and below it copied once. The windows are gathered a row at a time. For m = 4,
+// tile rows above and below it in the same image copied once (kp_winograd_margin_slot). The windows are gathered a row at a time. For m = 4,
 // window columns 0-3 of the tiles are the row's column phases x(4 tx + j), split out by the
 // ISA's deinterleave, and columns 4 and 5 are phases 0 and 1 one tile on: columns 0 and 1
 // shifted by a lane, and the row's next two values.
 // The two passes then run on all tiles of the block at once, so they fill whole vectors; when
 // the block is full (count = stride) the rows of several channels lie end to end, in V as in the
 // scratch, and one pass covers them all, which keeps the vectors full on small images too.
+// The row of the margin buffer that holds input row y (-pad ... height + pad - 1) of `image` for a
+// block whose first tile row is first_row: tile row ty of the block starts tile rows after the
+// one before it, and each change of image n - tile rows more (the top padding of the next image
+// is its own, not the bottom rows of the last).
+static ptrdiff_t kp_winograd_margin_slot(const kp_winograd_job *job, size_t first_row, size_t image, int y) {
+    const kp_conv *conv = job->call.conv;
+    const size_t tiles_h = (size_t)job->tiles_h, first_image = first_row / tiles_h;
+    return ((ptrdiff_t)(image * tiles_h) - (ptrdiff_t)first_row) * conv->tile +
+           (ptrdiff_t)(image - first_image) * (conv->window - conv->tile) + conv->shape.pad_h + y;
+}
+
 static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, size_t channels, size_t first,
                                        size_t count, float *v, float *scratch) {
     const kp_conv *conv = job->call.conv;
@@ -139,28 +156,37 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
     float *half = scratch + job->positions * pitch;                    // [i * n + v][channel][lane]
     const int width = job->call.width, height = job->call.height;
     const size_t row_floats = kp_winograd_margin_row(conv, job->tiles_w);
-    float *margins = scratch + 2 * job->positions * job->group * stride; // [y - first_y][row_floats]
-    const int first_y = (int)(first / (size_t)job->tiles_w) * tile - pad_h;
-    const int end_y = (int)((first + count - 1) / (size_t)job->tiles_w) * tile + n - pad_h;
+    float *margins = scratch + 2 * job->positions * job->group * stride; // [slot][row_floats]
+    const size_t tiles_h = (size_t)job->tiles_h, image_floats = (size_t)height * (size_t)width;
+    const size_t first_row = first / (size_t)job->tiles_w, last_row = (first + count - 1) / (size_t)job->tiles_w;
     for (size_t g = 0; g < channels; g++) {
-        const float *plane = job->call.input + (c0 + g) * (size_t)height * (size_t)width;
-        const size_t ahead = c0 + g + KP_WINOGRAD_PREFETCH_CHANNELS;
-        if (ahead < in_channels) kp_winograd_prefetch_rows(job, ahead, first_y, end_y);
-        for (int y = first_y; y < end_y; y++) {
-            float *target = margins + (size_t)(y - first_y) * row_floats;
-            if (y < 0 || y >= height) {
-                memset(target, 0, row_floats * sizeof(float));
-                continue;
+        for (size_t image = first_row / tiles_h; image <= last_row / tiles_h; image++) {
+            const float *plane = job->call.input + (image * in_channels + c0 + g) * image_floats;
+            const size_t top = image * tiles_h; // the image's first tile row
+            const size_t row0 = (first_row > top ? first_row : top) - top;
+            const size_t row1 = (last_row < top + tiles_h - 1 ? last_row : top + tiles_h - 1) - top;
+            const int y0 = (int)row0 * tile - pad_h, y1 = (int)row1 * tile + n - pad_h;
+            if (c0 + g + KP_WINOGRAD_PREFETCH_CHANNELS < in_channels) {
+                kp_winograd_prefetch_rows(job, plane + KP_WINOGRAD_PREFETCH_CHANNELS * image_floats, y0, y1);
             }
-            memset(target, 0, (size_t)pad_w * sizeof(float));
-            memcpy(target + pad_w, plane + (size_t)y * (size_t)width, (size_t)width * sizeof(float));
-            memset(target + pad_w + width, 0, (row_floats - (size_t)pad_w - (size_t)width) * sizeof(float));
+            for (int y = y0; y < y1; y++) {
+                float *target = margins + (size_t)kp_winograd_margin_slot(job, first_row, image, y) * row_floats;
+                if (y < 0 || y >= height) {
+                    memset(target, 0, row_floats * sizeof(float));
+                    continue;
+                }
+                memset(target, 0, (size_t)pad_w * sizeof(float));
+                memcpy(target + pad_w, plane + (size_t)y * (size_t)width, (size_t)width * sizeof(float));
+                memset(target + pad_w + width, 0, (row_floats - (size_t)pad_w - (size_t)width) * sizeof(float));
+            }
         }
         KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
+            const size_t image = ty / tiles_h;
             for (int u = 0; u < n; u++) {
                 float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
-                const int y = (int)ty * tile + u - pad_h;
-                const float *segment = margins + (size_t)(y - first_y) * row_floats + tx0 * (size_t)tile;
+                const int y = (int)(ty % tiles_h) * tile + u - pad_h;
+                const float *segment = margins + (size_t)kp_winograd_margin_slot(job, first_row, image, y) * row_floats +
+                                       tx0 * (size_t)tile;
                 if (tile == 4 && run >= 4) {
                     float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
                     conv->kernels->deinterleave4(segment, run, columns); // columns 0-3: phases 0-3
@@ -231,9 +257,10 @@ static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, s
     for (size_t g = 0; g < channels; g++) {
         const size_t o = o0 + g;
         const float bias = conv->bias[o];
-        float *output = job->call.output + o * plane;
-        const float *residual = job->call.residual ? job->call.residual + o * plane : NULL;
-        KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
+        KP_FOR_EACH_TILE_ROW(job, first, count, row, tx0, run, lane0) {
+            const size_t image = row / (size_t)job->tiles_h, ty = row % (size_t)job->tiles_h;
+            float *output = job->call.output + (image * out_channels + o) * plane;
+            const float *residual = job->call.residual ? job->call.residual + (image * out_channels + o) * plane : NULL;
             const size_t x0 = tx0 * (size_t)tile;
             const size_t full = (size_t)tile * run;
             const size_t width = full <= (size_t)job->call.out_width - x0 ? full : (size_t)job->call.out_width - x0;
@@ -289,7 +316,10 @@ static void kp_winograd_output_tiles(const kp_winograd_job *job, size_t o0, size
             for (int b = 0; b < 4; b++) r[b] = values + (size_t)(a * 4 + b) * cout;
             kp_winograd_output_pass(conv, d, r, lanes);
         }
-        const size_t ty = (first + t) / (size_t)job->tiles_w, tx = (first + t) % (size_t)job->tiles_w;
+        const size_t row = (first + t) / (size_t)job->tiles_w, tx = (first + t) % (size_t)job->tiles_w;
+        const size_t image = row / (size_t)job->tiles_h, ty = row % (size_t)job->tiles_h;
+        float *output = job->call.output + image * cout * plane;
+        const float *residual = job->call.residual ? job->call.residual + image * cout * plane : NULL;
         for (size_t a = 0; a < 4 && ty * 4 + a < (size_t)job->call.out_height; a++) {
             for (size_t b = 0; b < 4 && tx * 4 + b < (size_t)job->call.out_width; b++) {
                 const size_t pixel = (ty * 4 + a) * (size_t)job->call.out_width + tx * 4 + b;
@@ -297,8 +327,8 @@ static void kp_winograd_output_tiles(const kp_winograd_job *job, size_t o0, size
                 for (size_t j = 0; j < lanes; j++) {
                     const size_t o = o0 + j;
                     float y = value[j] + conv->bias[o];
-                    if (job->call.residual != NULL) y += job->call.residual[o * plane + pixel];
-                    job->call.output[o * plane + pixel] = kp_activate(y, conv->activation, conv->slope);
+                    if (residual != NULL) y += residual[o * plane + pixel];
+                    output[o * plane + pixel] = kp_activate(y, conv->activation, conv->slope);
                 }
             }
         }
@@ -443,11 +473,12 @@ static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
     return block < tiles ? block : kp_round_up(tiles, whole);
 }
 
-static void kp_winograd_plan(const kp_conv *conv, int height, int width, kp_winograd_job *job) {
+static void kp_winograd_plan(const kp_conv *conv, int batch, int height, int width, kp_winograd_job *job) {
     kp_conv_output_size(&conv->shape, height, width, &job->call.out_height, &job->call.out_width);
+    job->batch = batch;
     job->tiles_w = (job->call.out_width + conv->tile - 1) / conv->tile;
     job->tiles_h = (job->call.out_height + conv->tile - 1) / conv->tile;
-    job->tiles = (size_t)job->tiles_w * (size_t)job->tiles_h;
+    job->tiles = (size_t)batch * (size_t)job->tiles_w * (size_t)job->tiles_h;
     job->positions = (size_t)(conv->window * conv->window);
     job->block_tiles = kp_winograd_block_tiles(conv, job->tiles);
     job->blocks = (job->tiles + job->block_tiles - 1) / job->block_tiles;
@@ -476,19 +507,19 @@ static int kp_winograd_blocks_balance(const kp_winograd_job *job, int threads) {
     return 100 * job->tiles >= 85 * (size_t)threads * longest;
 }
 
-size_t kp_winograd_workspace_size(const kp_conv *conv, int height, int width, int threads) {
+size_t kp_winograd_workspace_size(const kp_conv *conv, int batch, int height, int width, int threads) {
     kp_winograd_job job = {.call = {.conv = conv}};
-    kp_winograd_plan(conv, height, width, &job);
+    kp_winograd_plan(conv, batch, height, width, &job);
     size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.group, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
     return ((size_t)threads * per_thread + kp_winograd_vm_floats(conv, job.stride)) * sizeof(float);
 }
 
-void kp_winograd_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+void kp_winograd_run(const kp_conv *conv, const float *input, int batch, int height, int width, const float *residual,
                      float *output, void *workspace, kp_threadpool *pool) {
     const int threads = kp_threadpool_threads(pool);
     kp_winograd_job job = {
         .call = {.conv = conv, .input = input, .residual = residual, .output = output, .height = height, .width = width}};
-    kp_winograd_plan(conv, height, width, &job);
+    kp_winograd_plan(conv, batch, height, width, &job);
     if (job.tiles == 0) return;
     size_t per_thread = kp_winograd_scratch_floats(conv, job.stride, job.group, job.tiles_w) + kp_winograd_vm_floats(conv, job.stride);
     job.workspace = workspace;

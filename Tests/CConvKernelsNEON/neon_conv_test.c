@@ -37,16 +37,24 @@ static double relative_error(const float *y, const float *reference, size_t coun
     return scale > 0 ? error / scale : error;
 }
 
-// Runs `conv` with a fresh pool of `threads`; returns the output (malloc'd).
-static float *run(kp_conv *conv, const float *input, int height, int width, const float *residual, size_t count,
-                  int threads) {
+// Runs `conv` on `batch` images with a fresh pool of `threads`; returns the output (malloc'd,
+// `count` floats for the whole batch).
+static float *run_batch(kp_conv *conv, const float *input, int batch, int height, int width, const float *residual,
+                        size_t count, int threads) {
     kp_threadpool *pool = kp_threadpool_create(threads);
-    void *workspace = aligned_alloc(64, (kp_conv_workspace_size(conv, height, width, threads) + 63) / 64 * 64 + 64);
+    void *workspace =
+        aligned_alloc(64, (kp_conv_workspace_size(conv, batch, height, width, threads) + 63) / 64 * 64 + 64);
     float *output = malloc((count ? count : 1) * sizeof(float));
-    kp_conv_run(conv, input, height, width, residual, output, workspace, pool);
+    for (size_t i = 0; i < count; i++) output[i] = NAN; // a value left unwritten fails the checks
+    kp_conv_run(conv, input, batch, height, width, residual, output, workspace, pool);
     free(workspace);
     kp_threadpool_destroy(pool);
     return output;
+}
+
+static float *run(kp_conv *conv, const float *input, int height, int width, const float *residual, size_t count,
+                  int threads) {
+    return run_batch(conv, input, 1, height, width, residual, count, threads);
 }
 
 int main(void) {
@@ -128,6 +136,65 @@ int main(void) {
             free(plain);
             kp_conv_destroy(neon);
             kp_conv_destroy(scalar);
+        }
+        free(weights);
+        free(bias);
+        free(input);
+        free(residual);
+        free(expected);
+    }
+    // A batch in one call (Winograd numbers all its images' tiles together, blocks and the rows
+    // they copy running across the images' edges): each image against the reference, 2 threads
+    // bit-identical to 1.
+    const struct {
+        kp_conv_shape shape;
+        int batch, height, width;
+    } batches[] = {{{64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 5, 12, 12}, {{24, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4, 13, 11}};
+    for (size_t c = 0; c < sizeof batches / sizeof batches[0]; c++) {
+        const kp_conv_shape *shape = &batches[c].shape;
+        const int batch = batches[c].batch, height = batches[c].height, width = batches[c].width;
+        const size_t in_floats = (size_t)shape->in_channels * height * width;
+        const size_t out_floats = (size_t)shape->out_channels * height * width, count = batch * out_floats;
+        float *weights = normals((size_t)shape->out_channels * shape->in_channels * 9);
+        float *bias = normals(shape->out_channels);
+        float *input = normals(batch * in_floats), *residual = normals(count);
+        float *expected = malloc(count * sizeof(float));
+        for (int image = 0; image < batch; image++) {
+            kp_conv_reference(shape, weights, bias, KP_ACTIVATION_LEAKY_RELU, 0.1f, input + image * in_floats, height,
+                              width, residual + image * out_floats, expected + image * out_floats);
+        }
+        for (size_t a = 0; a < sizeof algorithms / sizeof algorithms[0]; a++) {
+            char message[256];
+            kp_conv *neon = kp_conv_create(shape, weights, bias, KP_ACTIVATION_LEAKY_RELU, 0.1f, algorithms[a],
+                                           KP_ISA_NEON, NULL, message);
+            if (neon == NULL) continue;
+            const double bound = algorithms[a] == KP_ALGORITHM_WINOGRAD_F6 ? 5e-4 : algorithms[a] == KP_ALGORITHM_INDIRECT_GEMM ? 1e-5 : 1e-4;
+            float *single = run_batch(neon, input, batch, height, width, residual, count, 1);
+            float *parallel = run_batch(neon, input, batch, height, width, residual, count, 2);
+            for (int image = 0; image < batch; image++) {
+                const double error =
+                    relative_error(single + image * out_floats, expected + image * out_floats, out_floats);
+                checks++;
+                if (!(error <= bound)) {
+                    printf("FAIL batch %zu %s image %d: error %.3g (bound %.0e)\n", c, kp_algorithm_name(algorithms[a]),
+                           image, error, bound);
+                    failures++;
+                }
+            }
+            size_t unwritten = 0;
+            for (size_t i = 0; i < count; i++) unwritten += isnan(single[i]) ? 1 : 0;
+            checks += 2;
+            if (unwritten > 0) {
+                printf("FAIL batch %zu %s: %zu values unwritten\n", c, kp_algorithm_name(algorithms[a]), unwritten);
+                failures++;
+            }
+            if (memcmp(parallel, single, count * sizeof(float)) != 0) {
+                printf("FAIL batch %zu %s: 2 threads differ from 1\n", c, kp_algorithm_name(algorithms[a]));
+                failures++;
+            }
+            free(single);
+            free(parallel);
+            kp_conv_destroy(neon);
         }
         free(weights);
         free(bias);

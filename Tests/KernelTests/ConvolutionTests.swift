@@ -179,6 +179,66 @@ struct ConvolutionTests {
         }
     }
 
+    /// A batch in one call: every image within the algorithm's tolerance of the double reference,
+    /// for every algorithm on every instruction set, at 1 and 2 threads, and bit-identical across
+    /// thread counts. (Against a call per image it agrees to rounding, not bit for bit: a tile's
+    /// lane in the transforms' vectors moves, and AVX2's and SSE's scalar tails round without
+    /// FMA.) Winograd numbers the batch's tiles together, so its blocks, and the input rows a
+    /// block copies with their zero margins, run across the images' edges: 12x12 and 13x11 maps
+    /// (9 and 12 tiles, several images to a block), 24x24 (36 tiles, blocks ending mid-image),
+    /// 5x7 and 4x4, with a residual and an activation.
+    @Test(arguments: InstructionSet.available)
+    func batchMatchesTheReference(isa: InstructionSet) throws {
+        let cases = [
+            (64, 64, 12, 12, 5), (24, 40, 13, 11, 4), (128, 96, 24, 24, 3), (17, 33, 5, 7, 3), (8, 8, 4, 4, 6),
+        ]
+        for (index, (inChannels, outChannels, height, width, batch)) in cases.enumerated() {
+            let shape = ConvolutionShape(inChannels: inChannels, outChannels: outChannels, kernel: 3, padding: 1)
+            let seed = UInt64(1000 + index * 10)
+            let weights = normalValues(shape.weightCount, seed: seed)
+            let bias = normalValues(outChannels, seed: seed + 1)
+            let inFloats = inChannels * height * width, outFloats = outChannels * height * width
+            let input = normalValues(batch * inFloats, seed: seed + 2)
+            let residual = normalValues(batch * outFloats, seed: seed + 3)
+            var expected = [Float](repeating: 0, count: batch * outFloats)
+            var kpShape = shape.kp
+            expected.withUnsafeMutableBufferPointer { y in
+                for n in 0..<batch {
+                    kp_conv_reference(
+                        &kpShape, weights, bias, KP_ACTIVATION_LEAKY_RELU, 0.1, Array(input[(n * inFloats)...]),
+                        Int32(height), Int32(width), Array(residual[(n * outFloats)...]), y.baseAddress! + n * outFloats)
+                }
+            }
+            for algorithm in Self.algorithms(for: shape) {
+                var outputs: [[Float]] = []
+                for threads in [1, 2] {
+                    let pool = ThreadPool(threads: threads)
+                    let convolution = try Convolution(
+                        shape: shape, weights: weights, bias: bias, activation: .leakyReLU(slope: 0.1),
+                        algorithm: algorithm, instructionSet: isa, pool: pool)
+                    let bytes = convolution.workspaceBytes(batch: batch, height: height, width: width, threads: threads)
+                    let workspace = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+                    defer { workspace.deallocate() }
+                    var output = [Float](repeating: .nan, count: batch * outFloats)
+                    output.withUnsafeMutableBufferPointer { y in
+                        convolution.run(
+                            input: input, batch: batch, height: height, width: width, residual: residual,
+                            output: y.baseAddress!, workspace: workspace, pool: pool)
+                    }
+                    outputs.append(output)
+                }
+                let label = "\(isa) \(algorithm) \(inChannels)->\(outChannels) \(height)x\(width) x\(batch)"
+                for n in 0..<batch {
+                    let image = (n * outFloats)..<((n + 1) * outFloats)
+                    let error = relativeError(Array(outputs[0][image]), Array(expected[image]))
+                    #expect(error <= ConvolutionTolerance.bound(algorithm), "\(label), image \(n): error \(error)")
+                }
+                #expect(!outputs[0].contains { $0.isNaN }, "\(label): values left unwritten")
+                #expect(outputs[0] == outputs[1], "\(label): 2 threads differ from 1")
+            }
+        }
+    }
+
     @Test func autoChoosesByShape() throws {
         func chosen(_ shape: ConvolutionShape) throws -> ConvolutionAlgorithm {
             try Convolution(shape: shape, weights: [Float](repeating: 0, count: shape.weightCount)).algorithm

@@ -98,13 +98,16 @@ kp_algorithm kp_conv_choose_algorithm_for_size(const kp_conv_shape *shape, int h
 // Output size for an input of height x width (0 when the kernel does not fit).
 void kp_conv_output_size(const kp_conv_shape *shape, int height, int width, int *out_height, int *out_width);
 
-// Bytes of scratch memory kp_conv_run needs for this input size and thread count.
-size_t kp_conv_workspace_size(const kp_conv *conv, int height, int width, int threads);
+// Bytes of scratch memory kp_conv_run needs for this batch, input size and thread count.
+size_t kp_conv_workspace_size(const kp_conv *conv, int batch, int height, int width, int threads);
 
-// output = act(conv(input) + bias + residual). residual may be NULL, else shaped like output.
-// workspace: at least kp_conv_workspace_size bytes for the pool's thread count, 64-byte aligned.
-// Results are bit-identical for any thread count.
-void kp_conv_run(const kp_conv *conv, const float *input, int height, int width, const float *residual,
+// output = act(conv(input) + bias + residual) for `batch` images of height x width, each one's
+// channels after the last one's (NCHW; output and residual likewise). residual may be NULL, else
+// shaped like output. workspace: at least kp_conv_workspace_size bytes for the pool's thread
+// count, 64-byte aligned. Results are bit-identical for any thread count. Winograd takes the
+// batch's tiles together (a batch of small maps fills its GEMMs as one large map would); the
+// GEMM paths run the images one after the other.
+void kp_conv_run(const kp_conv *conv, const float *input, int batch, int height, int width, const float *residual,
                  float *output, void *workspace, kp_threadpool *pool);
 
 // The oracle: a plain direct convolution accumulating in double.

@@ -236,19 +236,19 @@ public final class Convolution: @unchecked Sendable {
         }
     }
 
-    /// Bytes of scratch memory `run` needs for this input size and thread count.
-    public func workspaceBytes(height: Int, width: Int, threads: Int) -> Int {
-        kp_conv_workspace_size(conv, Int32(height), Int32(width), Int32(threads))
+    /// Bytes of scratch memory `run` needs for this batch, input size and thread count.
+    public func workspaceBytes(batch: Int = 1, height: Int, width: Int, threads: Int) -> Int {
+        kp_conv_workspace_size(conv, Int32(batch), Int32(height), Int32(width), Int32(threads))
     }
 
-    /// The convolution on raw buffers: `input` is inChannels x height x width, `output` (and
-    /// `residual`, if any) outChannels x outputHeight x outputWidth; `workspace` holds at least
-    /// `workspaceBytes` bytes, 64-byte aligned. No allocation.
+    /// The convolution on raw buffers: `input` is batch x inChannels x height x width, `output`
+    /// (and `residual`, if any) batch x outChannels x outputHeight x outputWidth; `workspace`
+    /// holds at least `workspaceBytes` bytes, 64-byte aligned. No allocation.
     public func run(
-        input: UnsafePointer<Float>, height: Int, width: Int, residual: UnsafePointer<Float>?,
+        input: UnsafePointer<Float>, batch: Int = 1, height: Int, width: Int, residual: UnsafePointer<Float>?,
         output: UnsafeMutablePointer<Float>, workspace: UnsafeMutableRawPointer, pool: ThreadPool?
     ) {
-        kp_conv_run(conv, input, Int32(height), Int32(width), residual, output, workspace, pool?.pool)
+        kp_conv_run(conv, input, Int32(batch), Int32(height), Int32(width), residual, output, workspace, pool?.pool)
     }
 
     /// The convolution of a [1, inChannels, H, W] tensor.

@@ -30,16 +30,13 @@ extension Float: TrainingScalar {
     /// The convolution on the inference core, with the algorithm it picks there: Winograd
     /// F(4x4, 3x3) for 3x3 stride-1 layers, indirect GEMM or a plain GEMM otherwise. The weights are
     /// prepared afresh for this call (they change every step), which costs little beside skipping
-    /// im2col and, for Winograd, 2.25x fewer multiplies. Nil if the core cannot run it here.
+    /// im2col and, for Winograd, 2.25x fewer multiplies. The whole batch is one call: Winograd
+    /// takes the tiles of all its images together, so a batch of 16 12x12 maps (9 tiles each,
+    /// which the GEMMs would pad to 16 columns image by image) is 144 tiles. Nil if the core
+    /// cannot run it here.
     public static func fastConvolution(
         _ x: Grid<Float>, weights: [Float], bias: [Float]?, _ g: ConvolutionShape, on compute: TrainingCompute
     ) -> Grid<Float>? {
-        if g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideY == 1 && g.strideX == 1 && g.padY == 1
-            && g.padX == 1 && g.groups == 1 && x.batch > 1
-            && x.height * x.width <= 1024
-        {
-            return stackedForward(x, weights: weights, bias: bias, g, on: compute)
-        }
         guard
             let convolution = try? Convolution(
                 shape: g, weights: weights, bias: bias, instructionSet: compute.instructionSet, pool: compute.pool)
@@ -48,62 +45,15 @@ extension Float: TrainingScalar {
         var y = Grid<Float>.uninitialized(batch: x.batch, channels: g.outChannels, height: ho, width: wo)
         let workspace = UnsafeMutableRawPointer.allocate(
             byteCount: max(
-                convolution.workspaceBytes(height: x.height, width: x.width, threads: compute.pool.threads), 64),
+                convolution.workspaceBytes(
+                    batch: x.batch, height: x.height, width: x.width, threads: compute.pool.threads), 64),
             alignment: 64)
         defer { workspace.deallocate() }
         x.values.withUnsafeBufferPointer { input in
             y.values.withUnsafeMutableBufferPointer { output in
-                for n in 0..<x.batch {
-                    convolution.run(
-                        input: input.baseAddress! + n * x.channels * x.plane, height: x.height, width: x.width,
-                        residual: nil, output: output.baseAddress! + n * g.outChannels * ho * wo,
-                        workspace: workspace, pool: compute.pool)
-                }
-            }
-        }
-        return y
-    }
-
-    /// A 3x3 stride-1 convolution (padding 1) of a batch of small maps (at most 32x32) as one tall
-    /// image: the images stacked with two zero rows between them (each image's padding), so each
-    /// output row is that of its own image. Per image, a 12x12 map is 9 Winograd tiles, which the
-    /// GEMMs pad to 16 columns, each call and each of its parallel phases for a handful of tiles;
-    /// stacked, the batch of 16 is 168 tiles in one call. Same values to Winograd's rounding (tiles
-    /// now straddle the images differently). Training steps at 192x192, width 24: 625-655 ->
-    /// 541-563 ms forward+backward; including the 48x48 maps as well made no difference.
-    private static func stackedForward(
-        _ x: Grid<Float>, weights: [Float], bias: [Float]?, _ g: ConvolutionShape, on compute: TrainingCompute
-    ) -> Grid<Float>? {
-        let (height, width, plane) = (x.height, x.width, x.plane)
-        let pitch = height + 2  // rows from one image's first row to the next's
-        let tallHeight = x.batch * pitch - 2
-        var tall = Grid<Float>.uninitialized(batch: 1, channels: x.channels, height: tallHeight, width: width)
-        x.values.withUnsafeBufferPointer { source in
-            tall.values.withUnsafeMutableBufferPointer { target in
-                let (source, target) = (Unchecked(source.baseAddress!), Unchecked(target.baseAddress!))
-                compute.pool.forEach(x.channels) { c in  // channel c's rows of every image, and the zero rows between
-                    let column = target.value + c * tallHeight * width
-                    for n in 0..<x.batch {
-                        (column + n * pitch * width).update(
-                            from: source.value + (n * x.channels + c) * plane, count: plane)
-                        if n + 1 < x.batch {
-                            (column + (n * pitch + height) * width).update(repeating: 0, count: 2 * width)
-                        }
-                    }
-                }
-            }
-        }
-        guard let stacked = fastConvolution(tall, weights: weights, bias: bias, g, on: compute) else { return nil }
-        var y = Grid<Float>.uninitialized(batch: x.batch, channels: g.outChannels, height: height, width: width)
-        stacked.values.withUnsafeBufferPointer { source in
-            y.values.withUnsafeMutableBufferPointer { target in
-                let (source, target) = (Unchecked(source.baseAddress!), Unchecked(target.baseAddress!))
-                compute.pool.forEach(g.outChannels) { o in
-                    for n in 0..<x.batch {
-                        (target.value + (n * g.outChannels + o) * plane).update(
-                            from: source.value + (o * tallHeight + n * pitch) * width, count: plane)
-                    }
-                }
+                convolution.run(
+                    input: input.baseAddress!, batch: x.batch, height: x.height, width: x.width, residual: nil,
+                    output: output.baseAddress!, workspace: workspace, pool: compute.pool)
             }
         }
         return y
