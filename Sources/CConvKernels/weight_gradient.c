@@ -62,17 +62,19 @@ static void kp_channels_last_item(void *context, size_t item, int thread) {
 }
 
 // One MR-row panel of A = dY (Out x K): out[i * mr + r] = dY[n][panel mr + r][pixel], i = n pixels + pixel.
+// Written in order, a pixel's mr values at a time from mr rows read side by side (a row at a time,
+// each pass would touch every cache line of the panel: mr passes over megabytes).
 static void kp_pack_gradient_item(void *context, size_t panel, int thread) {
     (void)thread;
     const kp_weight_gradient_job *job = context;
     const size_t mr = (size_t)job->kernels->mr, out = (size_t)job->shape->out_channels;
+    const size_t rows = out - panel * mr < mr ? out - panel * mr : mr;
     float *target = job->packed + panel * job->k * mr;
-    for (size_t r = 0; r < mr; r++) {
-        const size_t o = panel * mr + r;
-        for (size_t n = 0; n < (size_t)job->batch; n++) {
-            const float *source = job->dy + (n * out + o) * job->pixels;
-            float *column = target + n * job->pixels * mr + r;
-            for (size_t p = 0; p < job->pixels; p++) column[p * mr] = o < out ? source[p] : 0;
+    for (size_t n = 0; n < (size_t)job->batch; n++) {
+        const float *source = job->dy + (n * out + panel * mr) * job->pixels;
+        for (size_t p = 0; p < job->pixels; p++, target += mr) {
+            for (size_t r = 0; r < rows; r++) target[r] = source[r * job->pixels + p];
+            for (size_t r = rows; r < mr; r++) target[r] = 0;
         }
     }
 }
