@@ -29,7 +29,6 @@
 
 typedef struct {
     kp_conv_call call;
-    int batch;
     int tiles_w, tiles_h;          // per image
     size_t tiles, block_tiles, blocks;
     size_t stride;                 // lanes per (position, channel) row of V and M: block_tiles, padded
@@ -119,24 +118,10 @@ static void kp_winograd_prefetch_rows(const kp_winograd_job *job, const float *p
     }
 }
 
-// Tiles [first, first + count) of input channels c0 ... c0 + channels - 1 into v[p][c][lane]
-// (lane 0 = tile `first`):
-//   d[u][v] = x(m ty + u - pad, m tx + v - pad)   the n x n window of each tile, one lane per tile
-//   r[i][v] = sum_u BT[i][u] d[u][v]              down the columns
-//   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
-// The input rows the block reads are copied once with their zero margins (rows outside the
-// image all zeros), so that every tile row's window rows are runs in place, a row shared by the
-// tile rows above and below it in the same image copied once (kp_winograd_margin_slot). The windows are gathered a row at a time. For m = 4,
-// window columns 0-3 of the tiles are the row's column phases x(4 tx + j), split out by the
-// ISA's deinterleave, and columns 4 and 5 are phases 0 and 1 one tile on: columns 0 and 1
-// shifted by a lane, and the row's next two values.
-// The two passes then run on all tiles of the block at once, so they fill whole vectors; when
-// the block is full (count = stride) the rows of several channels lie end to end, in V as in the
-// scratch, and one pass covers them all, which keeps the vectors full on small images too.
-// The row of the margin buffer that holds input row y (-pad ... height + pad - 1) of `image` for a
-// block whose first tile row is first_row: tile row ty of the block starts tile rows after the
-// one before it, and each change of image n - tile rows more (the top padding of the next image
-// is its own, not the bottom rows of the last).
+// The row of a block's margin buffer that holds input row y (-pad ... height + pad - 1) of
+// `image`, for a block whose first tile row (over the batch) is first_row: the tile rows of one
+// image start `tile` rows apart and share the n - tile rows between them; each change of image
+// adds n - tile rows, since the next image's top padding is its own.
 static ptrdiff_t kp_winograd_margin_slot(const kp_winograd_job *job, size_t first_row, size_t image, int y) {
     const kp_conv *conv = job->call.conv;
     const size_t tiles_h = (size_t)job->tiles_h, first_image = first_row / tiles_h;
@@ -144,6 +129,20 @@ static ptrdiff_t kp_winograd_margin_slot(const kp_winograd_job *job, size_t firs
            (ptrdiff_t)(image - first_image) * (conv->window - conv->tile) + conv->shape.pad_h + y;
 }
 
+// Tiles [first, first + count) of input channels c0 ... c0 + channels - 1 into v[p][c][lane]
+// (lane 0 = tile `first`):
+//   d[u][v] = x(m ty + u - pad, m tx + v - pad)   the n x n window of each tile, one lane per tile
+//   r[i][v] = sum_u BT[i][u] d[u][v]              down the columns
+//   V[n i + k] = sum_v BT[k][v] r[i][v]           along the rows
+// The input rows the block reads are copied once with their zero margins (rows outside the
+// image all zeros), so that every tile row's window rows are runs in place, a row shared by the
+// tile rows above and below it in the same image copied once (kp_winograd_margin_slot). The
+// windows are gathered a row at a time. For m = 4, window columns 0-3 of the tiles are the row's
+// column phases x(4 tx + j), split out by the ISA's deinterleave, and columns 4 and 5 are phases
+// 0 and 1 one tile on: columns 0 and 1 shifted by a lane, and the row's next two values.
+// The two passes then run on all tiles of the block at once, so they fill whole vectors; when
+// the block is full (count = stride) the rows of several channels lie end to end, in V as in the
+// scratch, and one pass covers them all, which keeps the vectors full on small images too.
 static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, size_t channels, size_t first,
                                        size_t count, float *v, float *scratch) {
     const kp_conv *conv = job->call.conv;
@@ -475,7 +474,6 @@ static size_t kp_winograd_block_tiles(const kp_conv *conv, size_t tiles) {
 
 static void kp_winograd_plan(const kp_conv *conv, int batch, int height, int width, kp_winograd_job *job) {
     kp_conv_output_size(&conv->shape, height, width, &job->call.out_height, &job->call.out_width);
-    job->batch = batch;
     job->tiles_w = (job->call.out_width + conv->tile - 1) / conv->tile;
     job->tiles_h = (job->call.out_height + conv->tile - 1) / conv->tile;
     job->tiles = (size_t)batch * (size_t)job->tiles_w * (size_t)job->tiles_h;
