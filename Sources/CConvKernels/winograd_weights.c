@@ -65,8 +65,9 @@ const float kp_winograd_f6_at[48] = {
 
 
 // U = G g GT for every (out, in) pair, in float (U is stored as float: the convolutions' error
-// against the double reference stays as it was in double), written straight into the packed layout of the
-// out_channels x in_channels matrix U[p] of each position p = window * a + b, for the microkernel.
+// against the double reference stays as it was in double), written straight into the packed
+// layout of the out_channels x in_channels matrix U[p] of each position p = window * a + b, for
+// the microkernel.
 // Work items are the microkernel's panels of mr output channels, which own disjoint parts of every
 // U[p]. Both layouts keep a panel's output channels side by side for each input channel, so the
 // transform runs over an input channel's mr kernels at once (one vector of lanes, the loops below
