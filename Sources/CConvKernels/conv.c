@@ -148,7 +148,8 @@ void kp_conv_run(const kp_conv *conv, const float *input, int batch, int height,
     const size_t in_floats = (size_t)conv->shape.in_channels * (size_t)height * (size_t)width;
     const size_t out_floats = (size_t)conv->shape.out_channels * (size_t)out_height * (size_t)out_width;
     for (size_t image = 0; image < (size_t)(batch > 0 ? batch : 0); image++) {
-        kp_gemm_conv_run(conv, input + image * in_floats, height, width, residual ? residual + image * out_floats : NULL,
-                         output + image * out_floats, workspace, pool);
+        const float *image_residual = residual ? residual + image * out_floats : NULL;
+        kp_gemm_conv_run(conv, input + image * in_floats, height, width, image_residual, output + image * out_floats,
+                         workspace, pool);
     }
 }

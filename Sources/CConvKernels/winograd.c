@@ -169,7 +169,8 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
                 kp_winograd_prefetch_rows(job, plane + KP_WINOGRAD_PREFETCH_CHANNELS * image_floats, y0, y1);
             }
             for (int y = y0; y < y1; y++) {
-                float *target = margins + (size_t)kp_winograd_margin_slot(job, first_row, image, y) * row_floats;
+                const ptrdiff_t slot = kp_winograd_margin_slot(job, first_row, image, y);
+                float *target = margins + (size_t)slot * row_floats;
                 if (y < 0 || y >= height) {
                     memset(target, 0, row_floats * sizeof(float));
                     continue;
@@ -184,8 +185,8 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
             for (int u = 0; u < n; u++) {
                 float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
                 const int y = (int)(ty % tiles_h) * tile + u - pad_h;
-                const float *segment = margins + (size_t)kp_winograd_margin_slot(job, first_row, image, y) * row_floats +
-                                       tx0 * (size_t)tile;
+                const ptrdiff_t slot = kp_winograd_margin_slot(job, first_row, image, y);
+                const float *segment = margins + (size_t)slot * row_floats + tx0 * (size_t)tile;
                 if (tile == 4 && run >= 4) {
                     float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
                     conv->kernels->deinterleave4(segment, run, columns); // columns 0-3: phases 0-3
@@ -258,8 +259,9 @@ static void kp_winograd_output_channels(const kp_winograd_job *job, size_t o0, s
         const float bias = conv->bias[o];
         KP_FOR_EACH_TILE_ROW(job, first, count, row, tx0, run, lane0) {
             const size_t image = row / (size_t)job->tiles_h, ty = row % (size_t)job->tiles_h;
-            float *output = job->call.output + (image * out_channels + o) * plane;
-            const float *residual = job->call.residual ? job->call.residual + (image * out_channels + o) * plane : NULL;
+            const size_t offset = (image * out_channels + o) * plane;
+            float *output = job->call.output + offset;
+            const float *residual = job->call.residual ? job->call.residual + offset : NULL;
             const size_t x0 = tx0 * (size_t)tile;
             const size_t full = (size_t)tile * run;
             const size_t width = full <= (size_t)job->call.out_width - x0 ? full : (size_t)job->call.out_width - x0;

@@ -149,7 +149,10 @@ int main(void) {
     const struct {
         kp_conv_shape shape;
         int batch, height, width;
-    } batches[] = {{{64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 5, 12, 12}, {{24, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4, 13, 11}};
+    } batches[] = {
+        {{64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 5, 12, 12},
+        {{24, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1}, 4, 13, 11},
+    };
     for (size_t c = 0; c < sizeof batches / sizeof batches[0]; c++) {
         const kp_conv_shape *shape = &batches[c].shape;
         const int batch = batches[c].batch, height = batches[c].height, width = batches[c].width;
@@ -160,15 +163,17 @@ int main(void) {
         float *input = normals(batch * in_floats), *residual = normals(count);
         float *expected = malloc(count * sizeof(float));
         for (int image = 0; image < batch; image++) {
-            kp_conv_reference(shape, weights, bias, KP_ACTIVATION_LEAKY_RELU, 0.1f, input + image * in_floats, height,
-                              width, residual + image * out_floats, expected + image * out_floats);
+            kp_conv_reference(shape, weights, bias, KP_ACTIVATION_LEAKY_RELU, 0.1f, input + image * in_floats,
+                              height, width, residual + image * out_floats, expected + image * out_floats);
         }
         for (size_t a = 0; a < sizeof algorithms / sizeof algorithms[0]; a++) {
             char message[256];
             kp_conv *neon = kp_conv_create(shape, weights, bias, KP_ACTIVATION_LEAKY_RELU, 0.1f, algorithms[a],
                                            KP_ISA_NEON, NULL, message);
             if (neon == NULL) continue;
-            const double bound = algorithms[a] == KP_ALGORITHM_WINOGRAD_F6 ? 5e-4 : algorithms[a] == KP_ALGORITHM_INDIRECT_GEMM ? 1e-5 : 1e-4;
+            const double bound = algorithms[a] == KP_ALGORITHM_WINOGRAD_F6        ? 5e-4
+                                 : algorithms[a] == KP_ALGORITHM_INDIRECT_GEMM ? 1e-5
+                                                                               : 1e-4;
             float *single = run_batch(neon, input, batch, height, width, residual, count, 1);
             float *parallel = run_batch(neon, input, batch, height, width, residual, count, 2);
             for (int image = 0; image < batch; image++) {
@@ -176,8 +181,8 @@ int main(void) {
                     relative_error(single + image * out_floats, expected + image * out_floats, out_floats);
                 checks++;
                 if (!(error <= bound)) {
-                    printf("FAIL batch %zu %s image %d: error %.3g (bound %.0e)\n", c, kp_algorithm_name(algorithms[a]),
-                           image, error, bound);
+                    printf("FAIL batch %zu %s image %d: error %.3g (bound %.0e)\n", c,
+                           kp_algorithm_name(algorithms[a]), image, error, bound);
                     failures++;
                 }
             }
