@@ -204,9 +204,10 @@ struct ConvolutionTests {
             var kpShape = shape.kp
             expected.withUnsafeMutableBufferPointer { y in
                 for n in 0..<batch {
+                    let image = Array(input[(n * inFloats)...]), imageResidual = Array(residual[(n * outFloats)...])
                     kp_conv_reference(
-                        &kpShape, weights, bias, KP_ACTIVATION_LEAKY_RELU, 0.1, Array(input[(n * inFloats)...]),
-                        Int32(height), Int32(width), Array(residual[(n * outFloats)...]), y.baseAddress! + n * outFloats)
+                        &kpShape, weights, bias, KP_ACTIVATION_LEAKY_RELU, 0.1, image, Int32(height), Int32(width),
+                        imageResidual, y.baseAddress! + n * outFloats)
                 }
             }
             for algorithm in Self.algorithms(for: shape) {
