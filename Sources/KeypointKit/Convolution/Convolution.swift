@@ -178,7 +178,8 @@ public final class ThreadPool: @unchecked Sendable {
 }
 
 /// A convolution prepared for one instruction set: weights (OIHW) transformed and packed once.
-/// Activations are NCHW, one image per call: `y = activation(conv(x) + bias + residual)`.
+/// Activations are NCHW, a batch of images per call (`run(input:batch:...)`; one through
+/// `callAsFunction`): `y = activation(conv(x) + bias + residual)`.
 public final class Convolution: @unchecked Sendable {
     public let shape: ConvolutionShape
     public let algorithm: ConvolutionAlgorithm
