@@ -121,7 +121,8 @@ static void kp_winograd_prefetch_rows(const kp_winograd_job *job, const float *p
 // The row of a block's margin buffer that holds input row y (-pad ... height + pad - 1) of
 // `image`, for a block whose first tile row (over the batch) is first_row: the tile rows of one
 // image start `tile` rows apart and share the n - tile rows between them; each change of image
-// adds n - tile rows, since the next image's top padding is its own.
+// adds n - tile rows, since the next image's top padding is its own. Affine in y: callers take it
+// once per image or tile row and add the rows.
 static ptrdiff_t kp_winograd_margin_slot(const kp_winograd_job *job, size_t first_row, size_t image, int y) {
     const kp_conv *conv = job->call.conv;
     const size_t tiles_h = (size_t)job->tiles_h, first_image = first_row / tiles_h;
@@ -168,9 +169,9 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
             if (c0 + g + KP_WINOGRAD_PREFETCH_CHANNELS < in_channels) {
                 kp_winograd_prefetch_rows(job, plane + KP_WINOGRAD_PREFETCH_CHANNELS * image_floats, y0, y1);
             }
+            const ptrdiff_t slot0 = kp_winograd_margin_slot(job, first_row, image, 0); // row y at slot0 + y
             for (int y = y0; y < y1; y++) {
-                const ptrdiff_t slot = kp_winograd_margin_slot(job, first_row, image, y);
-                float *target = margins + (size_t)slot * row_floats;
+                float *target = margins + (size_t)(slot0 + y) * row_floats;
                 if (y < 0 || y >= height) {
                     memset(target, 0, row_floats * sizeof(float));
                     continue;
@@ -181,12 +182,11 @@ static void kp_winograd_input_channels(const kp_winograd_job *job, size_t c0, si
             }
         }
         KP_FOR_EACH_TILE_ROW(job, first, count, ty, tx0, run, lane0) {
-            const size_t image = ty / tiles_h;
+            const int window_y = (int)(ty % tiles_h) * tile - pad_h; // the tile row's first window row
+            const ptrdiff_t top = kp_winograd_margin_slot(job, first_row, ty / tiles_h, window_y);
             for (int u = 0; u < n; u++) {
                 float *rows = window + (size_t)(u * n) * pitch + g * stride + lane0;
-                const int y = (int)(ty % tiles_h) * tile + u - pad_h;
-                const ptrdiff_t slot = kp_winograd_margin_slot(job, first_row, image, y);
-                const float *segment = margins + (size_t)slot * row_floats + tx0 * (size_t)tile;
+                const float *segment = margins + (size_t)(top + u) * row_floats + tx0 * (size_t)tile;
                 if (tile == 4 && run >= 4) {
                     float *const columns[4] = {rows, rows + pitch, rows + 2 * pitch, rows + 3 * pitch};
                     conv->kernels->deinterleave4(segment, run, columns); // columns 0-3: phases 0-3

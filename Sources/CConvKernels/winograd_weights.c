@@ -105,9 +105,10 @@ static void kp_winograd_prepare_panel(void *context, size_t panel, int thread) {
         const size_t o = first + r;
         offset[r] = conv->tiles_as_rows ? o / nr * cin * nr + o % nr : panel * cin * mr + r;
     }
+    // The panel's kernels of input channel i, tap-major (lanes past the panel's rows stay zero), and G g.
+    float g[9][KP_PREPARE_LANES] = {{0}};
+    float gg[8][3][KP_PREPARE_LANES];
     for (size_t i = 0; i < cin; i++) {
-        float g[9][KP_PREPARE_LANES] = {{0}}; // the panel's kernels of input channel i, tap-major
-        float gg[8][3][KP_PREPARE_LANES];     // G g
         for (size_t t = 0; t < 9; t++) {
             for (size_t r = 0; r < rows; r++) g[t][r] = job->weights[((first + r) * cin + i) * 9 + t];
         }
