@@ -81,8 +81,9 @@ struct Train: ParsableCommand {
             discussion: """
                 Every layer but the heatmap head (the head too when the keypoints are the same) starts \
                 from that model's weights, so a small project starts from features learned on many \
-                images; the network takes that model's width and depths. Deeper --depths grow it: \
-                the blocks it lacks start as the identity, so a run continues at a larger size. \
+                images; the network takes that model's width and depths. A larger --width widens it \
+                (copies of its channels, the same function) and deeper --depths deepen it (the blocks \
+                it lacks start as the identity), so a run continues at a larger size. \
                 Default for a small project: human-lite, unless --width or --depths is given; none trains \
                 from fresh weights. Recorded in the provenance.
                 """))

@@ -297,8 +297,8 @@ extension TrainCommandTests {
     /// Each epoch shows the training error beside validation's; parts labeled in only some frames
     /// are listed at the start; a run with too few frames for its parts ends with a warning.
     /// --init FILE: the new model takes the file's width and depths, starts from its weights (the
-    /// head's too: the same keypoints), and says so in its plan and provenance; asking for another
-    /// width is refused.
+    /// head's too: the same keypoints), and says so in its plan and provenance; a larger --width
+    /// widens it and says so, a smaller one is refused.
     @Test func startsFromAnotherModel() throws {
         let folder = try TemporaryFolder()
         let labels = try TrainingFixtures.dataset(folder, count: 8)
@@ -320,7 +320,10 @@ extension TrainCommandTests {
         #expect(checkpoint.model.provenance["start"] == "feature layers and head of \(first)")
         let kept = checkpoint.model.weights.filter { !$0.key.contains("running_") }
         #expect(kept.count > 10 && kept.allSatisfy { $0.value == start.weights[$0.key] })
-        let refused = try CommandLineTool.run(["train", "--out", second, "--init", first, "--width", "16"] + arguments)
+        let widened = try CommandLineTool.run(
+            ["train", "--out", folder.file("wide.safetensors"), "--init", first, "--width", "12"] + arguments)
+        #expect(widened.status == 0 && widened.errors.contains("widened from 8 to 12"), "\(widened.errors)")
+        let refused = try CommandLineTool.run(["train", "--out", second, "--init", first, "--width", "4"] + arguments)
         #expect(refused.status == 2 && refused.errors.contains("--init: the model to start from"), "\(refused.errors)")
     }
 

@@ -161,7 +161,7 @@ struct TrainingPlanTests {
     }
 
     /// A run started from a trained model takes its width and depths and every weight but the
-    /// head's (batch-norm statistics included); another width or depths chosen is refused.
+    /// head's (batch-norm statistics included); a narrower width chosen is refused.
     @Test func startsFromAModelsFeatureLayers() throws {
         let trained = Architecture.coordConvResNet(
             keypoints: 7, width: 8, depths: [1, 2, 1], inputWidth: 96, inputHeight: 64)
@@ -184,8 +184,21 @@ struct TrainingPlanTests {
             labels: "labels.csv", validation: nil, imagesRoot: nil, command: "")
         #expect(checkpoint.model.weights == begun)
         #expect(checkpoint.model.provenance["start"] == "feature layers of trained.safetensors")
-        choices.width = 16
+        choices.width = 4
         #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
+    }
+
+    /// The largest difference between two networks' heatmaps on the same input (Double), and the
+    /// largest heatmap value of the first.
+    private static func heatmapDifference(
+        _ first: (Architecture, [String: Tensor]), _ second: (Architecture, [String: Tensor]), training: Bool
+    ) throws -> (difference: Double, largest: Double) {
+        let input = Grid<Double>(
+            batch: 2, channels: 3, height: 64, width: 64,
+            values: normalValues(2 * 3 * 64 * 64, seed: 44).map { Double($0) })
+        let a = try TrainingGraph<Double>(architecture: first.0, weights: first.1).forward(input, training: training)
+        let b = try TrainingGraph<Double>(architecture: second.0, weights: second.1).forward(input, training: training)
+        return (zip(a.values, b.values).map { abs($0 - $1) }.max()!, a.values.map(abs).max()!)
     }
 
     /// Deeper depths than the start's grow the network: the start's weights everywhere (its head
@@ -209,15 +222,46 @@ struct TrainingPlanTests {
         #expect(
             grown["head.weight"] == weights["head.weight"]
                 && grown["stage3.block2.conv2.bn.weight"]!.data.allSatisfy { $0 == 0 })
-        let input = Grid<Double>(
-            batch: 2, channels: 3, height: 64, width: 64,
-            values: normalValues(2 * 3 * 64 * 64, seed: 44).map { Double($0) })
-        let before = try TrainingGraph<Double>(architecture: trained, weights: weights).forward(input, training: false)
-        let after = try TrainingGraph<Double>(architecture: plan.architecture, weights: grown).forward(
-            input, training: false)
-        let largest = before.values.map(abs).max()!
-        #expect(largest > 0.1 && zip(before.values, after.values).allSatisfy { abs($0 - $1) <= 1e-12 * largest })
+        let (difference, largest) = try Self.heatmapDifference(
+            (trained, weights), (plan.architecture, grown), training: false)
+        #expect(largest > 0.1 && difference <= 1e-12 * largest)
         choices.depths = [1, 0, 1]
+        #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
+    }
+
+    /// A wider width than the start's widens it (and deeper depths deepen it, together): the
+    /// widened network's heatmaps equal the start's (Double, to 1e-5 of their largest value: the
+    /// divided kernels and their noise are rounded to float) in evaluation mode and in training
+    /// mode (batch norm of the batch: a copy of a channel has its statistics); a copied channel's kernels
+    /// differ from the original's (the noise that lets them grow apart), the original keeps its
+    /// place, and the same seed widens the same way. A narrower width is refused.
+    @Test func startsWiderAsTheSameFunction() throws {
+        let trained = Architecture.coordConvResNet(
+            keypoints: Self.names.count, width: 4, depths: [1, 1, 1], inputWidth: 64, inputHeight: 64)
+        var weights = try trained.initialWeights(seed: 42)
+        TestModels.randomize(&weights, seed: 43)
+        let start = Model(architecture: trained, keypointNames: Self.names, weights: weights)
+        var choices = TrainingPlan.Choices()
+        (choices.start, choices.width, choices.depths, choices.input) = ((start, "trained"), 6, [1, 2, 1], [64, 64])
+        let plan = try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)
+        #expect(plan.architecture.family?.width == 6 && plan.architecture.family?.depths == [1, 2, 1])
+        #expect(
+            plan.description.hasSuffix(
+                "starting from the feature layers and head of trained, widened from 4 to 6 as the same function, 1 residual block added as the identity"
+            ))
+        let wide = try plan.initialWeights()
+        #expect(try plan.initialWeights() == wide)
+        // stage1's 8 channels became 12: channel 8 on is a copy; stage1.block0.conv1 reads it.
+        let kernel = wide["stage1.block0.conv1.weight"]!, original = weights["stage1.block0.conv1.weight"]!
+        #expect(kernel.shape == [12, 12, 3, 3] && original.shape == [8, 8, 3, 3])
+        let copied = Array(kernel.data[(8 * 12) * 9..<(8 * 12 + 12) * 9])
+        #expect(!copied.isEmpty && copied != Array(kernel.data[0..<12 * 9]))
+        for training in [false, true] {
+            let (difference, largest) = try Self.heatmapDifference(
+                (trained, weights), (plan.architecture, wide), training: training)
+            #expect(largest > 0.1 && difference <= 1e-5 * largest, "training \(training): \(difference) of \(largest)")
+        }
+        choices.width = 3
         #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
     }
 

@@ -185,7 +185,9 @@ public struct TrainingPlan: Sendable {
         guard let start = choices.start else { return nil }
         let added = zip(architecture.family?.depths ?? [], start.model.architecture.family?.depths ?? [])
             .map { $0 - $1 }.reduce(0, +)
+        let (width, startWidth) = (architecture.family?.width ?? 0, start.model.architecture.family?.width ?? 0)
         return "feature layers\(keepsStartHead ? " and head" : "") of \(start.name)"
+            + (width > startWidth ? ", widened from \(startWidth) to \(width) as the same function" : "")
             + (added > 0 ? ", \(added) residual block\(added == 1 ? "" : "s") added as the identity" : "")
     }
 
@@ -222,18 +224,21 @@ public struct TrainingPlan: Sendable {
     }
 
     /// The width and depths of a network that starts from `start`'s feature layers: its own, or
-    /// deeper stages when `choices` ask for them (a run continued at a larger size: the blocks the
-    /// start lacks begin as the identity, see `initialWeights`).
-    /// - Throws: `InputError` when it is not of the default family, or `choices` ask for another
-    ///   width or for fewer blocks in a stage.
+    /// wider or deeper when `choices` ask for it (a run continued at a larger size: the start
+    /// widened to the same function, the blocks it lacks as the identity, see `initialWeights`).
+    /// - Throws: `InputError` when it is not of the default family, or `choices` ask for a
+    ///   smaller width or for fewer blocks in a stage.
     public static func startingShape(_ start: (model: Model, name: String), choices: Choices) throws -> (
         width: Int, depths: [Int]
     ) {
         guard let family = start.model.architecture.family else {
             throw InputError.invalid("the model to start from (\(start.name)) is not of the default network family")
         }
-        if let chosen = choices.width, chosen != family.width {
-            throw InputError.invalid("the model to start from (\(start.name)) has width \(family.width), not \(chosen)")
+        let width = choices.width ?? family.width
+        guard width >= family.width else {
+            throw InputError.invalid(
+                "the model to start from (\(start.name)) has width \(family.width); a run from it can widen it, not narrow it (asked for \(width))"
+            )
         }
         let depths = choices.depths ?? family.depths
         guard zip(depths, family.depths).allSatisfy(>=) else {
@@ -241,19 +246,29 @@ public struct TrainingPlan: Sendable {
                 "the model to start from (\(start.name)) has depths \(family.depths.map(String.init).joined(separator: ",")); a run from it can add residual blocks to a stage, not remove them (asked for \(depths.map(String.init).joined(separator: ",")))"
             )
         }
-        return (family.width, depths)
+        return (width, depths)
     }
 
     /// Fresh seeded weights, with the start model's in every layer but the heatmap head (the
     /// only one whose shape depends on the keypoints; kept too when the keypoints are the same),
-    /// batch-norm statistics included. A residual block the start lacks (chosen deeper) begins
-    /// as the identity: its second batch norm's scale is 0, so the block adds 0 to its input,
-    /// which a ReLU left non-negative, and the network computes what the start did.
+    /// batch-norm statistics included. A start narrower than the plan is widened first
+    /// (`Widening`: copies of its channels, the same function). A residual block the start lacks
+    /// (chosen deeper) begins as the identity: its second batch norm's scale is 0, so the block
+    /// adds 0 to its input, which a ReLU left non-negative, and the network computes what the
+    /// start did.
     public func initialWeights() throws -> [String: Tensor] {
         var weights = try architecture.initialWeights(seed: settings.seed)
         guard let start = choices.start?.model else { return weights }
+        var startWeights = start.weights
+        if let family = start.architecture.family, let width = architecture.family?.width, width > family.width {
+            let wider = Architecture.coordConvResNet(
+                keypoints: start.keypointNames.count, width: width, depths: family.depths,
+                inputWidth: start.architecture.inputWidth, inputHeight: start.architecture.inputHeight,
+                heatmapStride: start.architecture.heatmapStride, coordinates: family.coordinates)
+            startWeights = try Widening.weights(of: start, for: wider, seed: settings.seed)
+        }
         let head = architecture.output + "."
-        for (name, tensor) in start.weights
+        for (name, tensor) in startWeights
         where (keepsStartHead || !name.hasPrefix(head)) && weights[name]?.shape == tensor.shape {
             weights[name] = tensor
         }
