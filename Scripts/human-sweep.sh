@@ -7,7 +7,10 @@
 # per configuration: name, parameters, GFLOP/image, train images/s, PCK@0.2 as shipped and plain,
 # mean error, wall minutes.
 #
-#   Scripts/human-sweep.sh OUT [EPOCHS]      (about 2 hours at 4 epochs on 2 cores)
+#   Scripts/human-sweep.sh OUT [EPOCHS [NAME:OPTIONS...]]   (about 2 hours at 4 epochs on 2 cores)
+#
+# NAME:OPTIONS replaces the configurations below, e.g. continuing the built-in model at larger
+# sizes: "w32-d233:--init human --width 32 --depths 2,3,3 --input 192x192".
 set -euo pipefail
 out=$(realpath -m "$1") epochs=${2:-4}
 cd "$(dirname "$0")/.."
@@ -27,6 +30,7 @@ configs=(
     "w24-d343-192:--width 24 --depths 3,4,3 --input 192x192"
     "w32-d222-224:--width 32 --depths 2,2,2 --input 224x224"
 )
+[ $# -gt 2 ] && configs=("${@:3}")
 for config in "${configs[@]}"; do
     name=${config%%:*} shape=${config#*:}
     model=$out/$name.safetensors
