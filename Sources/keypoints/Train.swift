@@ -155,7 +155,11 @@ struct Train: ParsableCommand {
         inversion: .prefixedNo,
         help: ArgumentHelp(
             "Have the model average each image with its mirror by default (detect, batch, eval, validation).",
-            discussion: "Twice the inference time for a steadier estimate. With --resume: from there on."))
+            discussion: """
+                Twice the inference time for a steadier estimate. Default: on for a small project \
+                trained on mirrored samples (it knows mirrored images), else off. With --resume: \
+                from there on.
+                """))
     var flipTest: Bool?
 
     @Option(

@@ -126,13 +126,25 @@ struct TrainingPlanTests {
         var oneWay = Self.openfield
         oneWay.mirrorFits = false
         let plan = try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: .init())
-        #expect(plan.flipPairs == [[1, 2]] && !plan.settings.augmentation.flip)
+        #expect(plan.flipPairs == [[1, 2]] && !plan.settings.augmentation.flip && !plan.flipTest)
         #expect(plan.description.contains("no mirroring (mirrored frames would not look like the labeled ones"))
         var given = TrainingPlan.Choices()
         given.flipPairs = [[1, 2]]
         #expect(try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: given).settings.augmentation.flip)
         oneWay.mirrorFits = true
-        #expect(try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: .init()).settings.augmentation.flip)
+        // Trained on mirrored samples, a small project's model also runs with the flip test,
+        // unless the user says otherwise; a large set's runs as chosen (off by default).
+        let mirrored = try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: .init())
+        #expect(mirrored.settings.augmentation.flip && mirrored.flipTest)
+        #expect(mirrored.description.contains("flip test (each image averaged with its mirror"))
+        let set = LabeledSet(format: .simpleCSV, keypointNames: Self.names, samples: [], skeleton: [], images: [:])
+        let model = try mirrored.checkpoint(set: set, labels: "", validation: nil, imagesRoot: nil, command: "").model
+        #expect(model.flipTest)
+        given = TrainingPlan.Choices()
+        given.flipTest = false
+        #expect(!(try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: given)).flipTest)
+        let large = LabelSummary(samples: 5000, frame: [320, 240], extent: 100)
+        #expect(!(try TrainingPlan(keypoints: Self.names, summary: large, choices: .init())).flipTest)
     }
 
     /// The schedule is in steps: a 40-frame project trains as long as a 200-frame one.

@@ -166,7 +166,7 @@ public struct TrainingPlan: Sendable {
                 format: "learning rate %g, warm-up %.0f steps", s.learningRate, s.warmupEpochs * Double(stepsPerEpoch)),
             String(format: "foreground weight %g", s.foregroundWeight ?? 0),
             "validation every \(s.validateEvery ?? 1) epoch(s)",
-        ]
+        ] + (flipTest ? ["flip test (each image averaged with its mirror, in validation and as the model runs)"] : [])
         let facing =
             recipe?.mirror == false && !flipPairs.isEmpty && choices.flipPairs == nil
             ? ", no mirroring (mirrored frames would not look like the labeled ones; --flip-pairs turns it on)" : ""
@@ -177,6 +177,10 @@ public struct TrainingPlan: Sendable {
 
     /// The choices the plan was made from, with the recipe's start filled in.
     public let choices: Choices
+    /// Whether the model averages each image with its mirror (`Model.flipTest`): as chosen, else
+    /// for a small project's model trained on mirrored samples (it knows mirrored images; the
+    /// average lowered the error on held-out frames, docs/TRAINING.md), else not.
+    public var flipTest: Bool { choices.flipTest ?? (recipe != nil && settings.augmentation.flip) }
     /// Whether the start model's heatmap head carries over (it has the same keypoints).
     private var keepsStartHead = false
 
@@ -209,7 +213,7 @@ public struct TrainingPlan: Sendable {
             skeleton: set.skeleton.isEmpty ? Skeletons.standard(for: names) : set.skeleton, flipPairs: flipPairs,
             oksSigmas: names == OKSEvaluation.cocoNames ? OKSEvaluation.cocoSigmas : nil,
             heatmapSigma: settings.heatmapSigma, secondPassScale: choices.secondPass,
-            flipTest: choices.flipTest ?? false,
+            flipTest: flipTest,
             provenance: [
                 "trained": "yes", "data": labels, "seed": "\(settings.seed)", "split": split, "plan": description,
                 "start": startDescription ?? "fresh weights (seed \(settings.seed))",
