@@ -43,7 +43,7 @@ for config in "${configs[@]}"; do
     plain=$("$keypoints" eval --labels "$out/val.csv" --images-root "$data" --model "$model" --json \
         --single-pass --no-flip-test)
     info=$("$keypoints" info "$model")
-    rate=$(grep -o '[0-9.]* img/s' "$out/$name.log" | tail -1)
+    rate=$(cat "$model.log" "$model.resumed.log" 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* img/s' | tail -1 || true)
     python3 - "$name" "$minutes" "$rate" "$shipped" "$plain" "$info" <<'EOF' | tee -a "$out/results.txt"
 import json, re, sys
 name, minutes, rate, shipped, plain, info = sys.argv[1:]
