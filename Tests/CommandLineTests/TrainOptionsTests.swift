@@ -50,12 +50,15 @@ extension TrainCommandTests {
         #expect(
             inferred.status == 0 && inferred.errors.contains("mirroring swaps left_mark/right_mark"),
             "\(inferred.errors)")
+        // A small project trained mirrored: its model runs with the flip test unless told not to.
+        #expect(try Model.load(contentsOf: out).flipTest)
         // The schedule of the plain defaults, so the resumed epoch improves and writes the model.
         let run = try CommandLineTool.run(
             ["train", "--labels", labels, "--out", out, "--flip-pairs", "right_mark/left_mark", "--zoom", "0.5,1.5"]
-                + ["--learning-rate", "0.002", "--foreground-weight", "0", "--sigma", "2"] + arguments)
+                + ["--learning-rate", "0.002", "--foreground-weight", "0", "--sigma", "2", "--no-flip-test"]
+                + arguments)
         #expect(run.status == 0 && run.errors.contains("mirroring swaps right_mark/left_mark"), "\(run.errors)")
-        #expect(try Model.load(contentsOf: out).flipPairs == [[2, 1]])
+        #expect(try Model.load(contentsOf: out).flipPairs == [[2, 1]] && !Model.load(contentsOf: out).flipTest)
         let augmentation = try Checkpoint.load(contentsOf: out + ".checkpoint").settings.augmentation
         #expect(augmentation.minZoom == 0.5 && augmentation.maxZoom == 1.5)
 
