@@ -126,7 +126,7 @@ public struct TrainingPlan: Sendable {
             validationFraction: choices.validationFraction ?? 0.05, seed: choices.seed,
             heatmapSigma: choices.sigma ?? recipe?.sigma ?? 2)
         settings.validationMinimum = choices.validationFraction == nil ? 10 : nil
-        settings.validateEvery = recipe == nil ? nil : max(1, epochs / 40)
+        settings.validateEvery = recipe == nil ? nil : max(1, (epochs + 39) / 40)  // at most 40 validations
         if budgeted { settings.timeLimit = TrainingRecipe.timeLimit }
         flipPairs = choices.flipPairs ?? FlipPairs.infer(names)
         settings.augmentation.occlusion = choices.occlusion

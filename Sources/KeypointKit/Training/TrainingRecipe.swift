@@ -115,7 +115,7 @@ extension LabelSummary {
 ///   mirrorFits`): a side view of an animal that always runs one way gains nothing from
 ///   samples facing the other way, and its left/right parts get confused; a top view turning
 ///   freely, or turned to face one way, gains.
-/// - **Validation** about 40 times a run (every few epochs when epochs are short).
+/// - **Validation** at most 40 times a run (every few epochs when epochs are short).
 public struct TrainingRecipe: Equatable, Sendable {
     public var input: [Int]
     public var crop: [Int]?
