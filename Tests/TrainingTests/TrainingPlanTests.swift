@@ -216,16 +216,22 @@ struct TrainingPlanTests {
         return (zip(a.values, b.values).map { abs($0 - $1) }.max()!, a.values.map(abs).max()!)
     }
 
+    /// A model to start from: one block per stage at 64x64, random weights (seeded).
+    private static func trainedStart(width: Int) throws -> Model {
+        let trained = Architecture.coordConvResNet(
+            keypoints: names.count, width: width, depths: [1, 1, 1], inputWidth: 64, inputHeight: 64)
+        var weights = try trained.initialWeights(seed: 42)
+        TestModels.randomize(&weights, seed: 43)
+        return Model(architecture: trained, keypointNames: names, weights: weights)
+    }
+
     /// Deeper depths than the start's grow the network: the start's weights everywhere (its head
     /// too, same keypoints), each added block the identity, so the grown network's heatmaps equal
     /// the start's (Double, evaluation mode, to 1e-12 of their largest value) before any step.
     /// Fewer blocks than the start's are refused.
     @Test func startsDeeperAsTheSameFunction() throws {
-        let trained = Architecture.coordConvResNet(
-            keypoints: Self.names.count, width: 8, depths: [1, 1, 1], inputWidth: 64, inputHeight: 64)
-        var weights = try trained.initialWeights(seed: 42)
-        TestModels.randomize(&weights, seed: 43)
-        let start = Model(architecture: trained, keypointNames: Self.names, weights: weights)
+        let start = try Self.trainedStart(width: 8)
+        let (trained, weights) = (start.architecture, start.weights)
         var choices = TrainingPlan.Choices()
         (choices.start, choices.depths, choices.input) = ((start, "trained"), [2, 1, 3], [64, 64])
         let plan = try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)
@@ -251,11 +257,8 @@ struct TrainingPlanTests {
     /// differ from the original's (the noise that lets them grow apart), the original keeps its
     /// place, and the same seed widens the same way. A narrower width is refused.
     @Test func startsWiderAsTheSameFunction() throws {
-        let trained = Architecture.coordConvResNet(
-            keypoints: Self.names.count, width: 4, depths: [1, 1, 1], inputWidth: 64, inputHeight: 64)
-        var weights = try trained.initialWeights(seed: 42)
-        TestModels.randomize(&weights, seed: 43)
-        let start = Model(architecture: trained, keypointNames: Self.names, weights: weights)
+        let start = try Self.trainedStart(width: 4)
+        let (trained, weights) = (start.architecture, start.weights)
         var choices = TrainingPlan.Choices()
         (choices.start, choices.width, choices.depths, choices.input) = ((start, "trained"), 6, [1, 2, 1], [64, 64])
         let plan = try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)
