@@ -10,67 +10,54 @@ enum BatchNormTraining {
     /// Batch normalisation in training mode, then the residual and the activation:
     ///   mean, var (biased) of x per channel over batch and pixels;
     ///   xhat = (x - mean) / sqrt(var + eps); pre = gamma xhat + beta (+ skip); y = act(pre).
-    /// `x` becomes xhat (kept for the backward pass), in place.
+    /// `x` becomes xhat (kept for the backward pass), in place; pre is not kept (the backward
+    /// pass reads the activation's slope from y).
     static func forward<Scalar: TrainingScalar>(
         normalizing x: inout Grid<Scalar>, gamma: [Scalar], beta: [Scalar], epsilon: Scalar,
         adding skip: Grid<Scalar>?, activation: Activation, on pool: ThreadPool
-    ) -> (y: Grid<Scalar>, preActivation: Grid<Scalar>, mean: [Scalar], variance: [Scalar], inverseDeviation: [Scalar])
-    {
-        let count = Scalar(x.batch * x.plane)
-        let (channels, plane) = (x.channels, x.plane)
-        let mean = channelSums(of: x, on: pool) { xs, range in laneSum(range) { xs[$0] } }.map { $0 / count }
-        let variance = channelSums(of: x, on: pool) { xs, range in
-            let m = mean[range.lowerBound / plane % channels]
-            return laneSum(range) {
-                let d = xs[$0] - m
-                return d * d
-            }
-        }.map { $0 / count }
+    ) -> (y: Grid<Scalar>, mean: [Scalar], variance: [Scalar], inverseDeviation: [Scalar]) {
+        let (mean, variance) = channelMoments(of: x, on: pool)
         let inverse = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        var pre = x.uninitialized()
+        let (channels, plane) = (x.channels, x.plane)
         var y = x.uninitialized()
         let skipValues = skip?.values ?? []
         precondition(skip == nil || skipValues.count == x.values.count, "the residual has the output's shape")
         x.values.withUnsafeMutableBufferPointer { normalized in
-            pre.values.withUnsafeMutableBufferPointer { preValues in
-                y.values.withUnsafeMutableBufferPointer { output in
-                    skipValues.withUnsafeBufferPointer { skipped in
-                        let (xs, pres) = (Unchecked(normalized.baseAddress!), Unchecked(preValues.baseAddress!))
-                        let (ys, skips) = (
-                            Unchecked(output.baseAddress!), Unchecked(skip == nil ? nil : skipped.baseAddress)
-                        )
-                        pool.forEach(x.batch * channels) { index in
-                            let c = index % channels
-                            let (m, s, g, b) = (mean[c], inverse[c], gamma[c], beta[c])
-                            let range = (index * plane)..<((index + 1) * plane)
-                            let (xs, pres) = (xs.value, pres.value)
-                            if let skips = skips.value {
-                                for i in range {
-                                    let xhat = (xs[i] - m) * s
-                                    xs[i] = xhat
-                                    pres[i] = g * xhat + b + skips[i]
-                                }
-                            } else {
-                                for i in range {
-                                    let xhat = (xs[i] - m) * s
-                                    xs[i] = xhat
-                                    pres[i] = g * xhat + b
-                                }
+            y.values.withUnsafeMutableBufferPointer { output in
+                skipValues.withUnsafeBufferPointer { skipped in
+                    let (xs, ys) = (Unchecked(normalized.baseAddress!), Unchecked(output.baseAddress!))
+                    let skips = Unchecked(skip == nil ? nil : skipped.baseAddress)
+                    pool.forEach(x.batch * channels) { index in
+                        let c = index % channels
+                        let (m, s, g, b) = (mean[c], inverse[c], gamma[c], beta[c])
+                        let range = (index * plane)..<((index + 1) * plane)
+                        let (xs, ys) = (xs.value, ys.value)
+                        if let skips = skips.value {
+                            for i in range {
+                                let xhat = (xs[i] - m) * s
+                                xs[i] = xhat
+                                ys[i] = g * xhat + b + skips[i]
                             }
-                            activation.apply(pres, into: ys.value, range)
+                        } else {
+                            for i in range {
+                                let xhat = (xs[i] - m) * s
+                                xs[i] = xhat
+                                ys[i] = g * xhat + b
+                            }
                         }
+                        activation.apply(ys, into: ys, range)  // the plane is still in cache
                     }
                 }
             }
         }
-        return (y, pre, mean, variance, inverse)
+        return (y, mean, variance, inverse)
     }
 
-    /// The backward pass of `forward`. `dy` (the gradient of y) becomes the gradient of pre, dy
-    /// times the activation's slope, which is also the residual source's share; then
+    /// The backward pass of `forward`, given its output `y`. `dy` (the gradient of y) becomes the
+    /// gradient of pre, dy times the activation's slope, which is also the residual source's share; then
     ///   dgamma = sum(dpre xhat); dbeta = sum(dpre); dx = gamma inv / N (N dpre - dbeta - xhat dgamma).
     static func backward<Scalar: TrainingScalar>(
-        _ dy: inout Grid<Scalar>, preActivation: Grid<Scalar>, activation: Activation, normalized: Grid<Scalar>,
+        _ dy: inout Grid<Scalar>, output y: Grid<Scalar>, activation: Activation, normalized: Grid<Scalar>,
         gamma: [Scalar], inverseDeviation: [Scalar], on pool: ThreadPool
     ) -> (dx: Grid<Scalar>, dgamma: [Scalar], dbeta: [Scalar]) {
         let count = Scalar(dy.batch * dy.plane)
@@ -78,17 +65,17 @@ enum BatchNormTraining {
         var planeDgamma = [Scalar](repeating: 0, count: dy.batch * channels)
         var planeDbeta = planeDgamma
         dy.values.withUnsafeMutableBufferPointer { gradient in
-            preActivation.values.withUnsafeBufferPointer { preValues in
+            y.values.withUnsafeBufferPointer { outputValues in
                 normalized.values.withUnsafeBufferPointer { normalizedValues in
                     planeDgamma.withUnsafeMutableBufferPointer { dgammas in
                         planeDbeta.withUnsafeMutableBufferPointer { dbetas in
-                            let (dys, pres) = (Unchecked(gradient.baseAddress!), Unchecked(preValues.baseAddress!))
+                            let (dys, ys) = (Unchecked(gradient.baseAddress!), Unchecked(outputValues.baseAddress!))
                             let xhat = Unchecked(normalizedValues.baseAddress!)
                             let (dgammas, dbetas) = (Unchecked(dgammas.baseAddress!), Unchecked(dbetas.baseAddress!))
                             pool.forEach(dy.batch * channels) { index in
                                 let range = (index * plane)..<((index + 1) * plane)
                                 let (dys, xhat) = (dys.value, xhat.value)
-                                activation.scaleBySlope(dys, at: pres.value, range)
+                                activation.scaleBySlope(dys, atOutput: ys.value, range)
                                 dgammas.value[index] = laneSum(range) { dys[$0] * xhat[$0] }
                                 dbetas.value[index] = laneSum(range) { dys[$0] }
                             }
@@ -118,23 +105,43 @@ enum BatchNormTraining {
         return (dx, dgamma, dbeta)
     }
 
-    /// Per channel, the sum over the images (in order) of `planeSum(values, plane's range)`, the
-    /// planes taken in parallel.
-    private static func channelSums<Scalar: TrainingScalar>(
-        of x: Grid<Scalar>, on pool: ThreadPool,
-        _ planeSum: @escaping (UnsafeMutablePointer<Scalar>, Range<Int>) -> Scalar
-    ) -> [Scalar] {
+    /// Per channel, the mean and the biased variance over the batch's planes, in one trip through
+    /// memory: each plane's mean and sum of squared deviations (two passes over a plane while it
+    /// is in cache), in parallel; then per channel, over the images in order (Chan et al.'s
+    /// pairwise update, for planes of equal size): mean = the planes' mean of means,
+    /// M2 = sum(M2_p) + plane * sum((mean_p - mean)^2), variance = M2 / (images * plane).
+    private static func channelMoments<Scalar: TrainingScalar>(of x: Grid<Scalar>, on pool: ThreadPool) -> (
+        mean: [Scalar], variance: [Scalar]
+    ) {
         let (channels, plane) = (x.channels, x.plane)
-        var planeSums = [Scalar](repeating: 0, count: x.batch * channels)
+        var planeMeans = [Scalar](repeating: 0, count: x.batch * channels)
+        var planeSquares = planeMeans
         x.values.withUnsafeBufferPointer { input in
-            planeSums.withUnsafeMutableBufferPointer { output in
-                let (xs, sums) = (Unchecked(UnsafeMutablePointer(mutating: input.baseAddress!)), Unchecked(output))
-                pool.forEach(x.batch * channels) { index in
-                    sums.value[index] = planeSum(xs.value, (index * plane)..<((index + 1) * plane))
+            planeMeans.withUnsafeMutableBufferPointer { means in
+                planeSquares.withUnsafeMutableBufferPointer { squares in
+                    let xs = Unchecked(UnsafeMutablePointer(mutating: input.baseAddress!))
+                    let (means, squares) = (Unchecked(means.baseAddress!), Unchecked(squares.baseAddress!))
+                    pool.forEach(x.batch * channels) { index in
+                        let (xs, range) = (xs.value, (index * plane)..<((index + 1) * plane))
+                        let m = laneSum(range) { xs[$0] } / Scalar(plane)
+                        means.value[index] = m
+                        squares.value[index] = laneSum(range) {
+                            let d = xs[$0] - m
+                            return d * d
+                        }
+                    }
                 }
             }
         }
-        return overImages(planeSums, channels: channels)
+        let mean = overImages(planeMeans, channels: channels).map { $0 / Scalar(x.batch) }
+        let spread = overImages(
+            planeMeans.indices.map {
+                let d = planeMeans[$0] - mean[$0 % channels]
+                return d * d
+            }, channels: channels)
+        let squares = overImages(planeSquares, channels: channels)
+        let count = Scalar(x.batch * plane)
+        return (mean, (0..<channels).map { (squares[$0] + Scalar(plane) * spread[$0]) / count })
     }
 
     /// Per channel, the sum of a value per plane (image-major, as the grid's planes lie) over the

@@ -16,7 +16,6 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
     /// What the backward pass needs from the forward pass, per layer.
     private struct Saved {
         var input: Grid<Scalar>?  // a conv's input (coordinates appended) or a pool's input
-        var preActivation: Grid<Scalar>?  // a conv's output before the activation
         var normalized: Grid<Scalar>?  // batch norm's xhat
         var inverseDeviation: [Scalar] = []
         var sources: [Int] = []  // max pooling's argmax
@@ -109,7 +108,6 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
                         layer.name, mean: result.mean, variance: result.variance, count: y.batch * y.plane)
                     state.normalized = y
                     state.inverseDeviation = result.inverseDeviation
-                    state.preActivation = result.preActivation
                     outputs[layer.name] = result.y
                     break
                 }
@@ -121,10 +119,10 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
                         }
                     }
                 }
-                state.preActivation = y
-                outputs[layer.name] = Grid(
-                    batch: y.batch, channels: y.channels, height: y.height, width: y.width,
-                    values: conv.activation.applied(to: y.values))
+                y.values.withUnsafeMutableBufferPointer {
+                    conv.activation.apply($0.baseAddress!, into: $0.baseAddress!, $0.indices)
+                }
+                outputs[layer.name] = y
             case .upsample(let factor):
                 outputs[layer.name] = ResamplingTraining.upsample(x, factor: factor, on: compute)
             case .concat:
@@ -233,7 +231,7 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
             case .convolution(let conv):
                 if conv.batchNorm {
                     let result = BatchNormTraining.backward(
-                        &dy, preActivation: state.preActivation!, activation: conv.activation,
+                        &dy, output: outputs[layer.name]!, activation: conv.activation,
                         normalized: state.normalized!, gamma: parameters["\(layer.name).bn.weight"]!,
                         inverseDeviation: state.inverseDeviation, on: compute.pool)
                     if let residual = conv.residual { accumulate(residual, dy) }
@@ -241,9 +239,9 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
                     parameterGradients["\(layer.name).bn.weight"] = result.dgamma
                     parameterGradients["\(layer.name).bn.bias"] = result.dbeta
                 } else {
-                    state.preActivation!.values.withUnsafeBufferPointer { pre in
+                    outputs[layer.name]!.values.withUnsafeBufferPointer { y in
                         dy.values.withUnsafeMutableBufferPointer { dy in
-                            conv.activation.scaleBySlope(dy.baseAddress!, at: pre.baseAddress!, 0..<dy.count)
+                            conv.activation.scaleBySlope(dy.baseAddress!, atOutput: y.baseAddress!, 0..<dy.count)
                         }
                     }
                     if let residual = conv.residual { accumulate(residual, dy) }
