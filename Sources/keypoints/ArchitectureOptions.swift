@@ -13,10 +13,10 @@ struct ArchitectureOptions: ParsableArguments {
     @Option(help: "Residual blocks at strides 4, 8 and 16, comma-separated (default 2,2,2).")
     var depths: String?
 
-    @Option(help: "Heatmap stride: 4 or 2.")
-    var heatmapStride = 4
+    @Option(help: "Heatmap stride: 4 or 2 (default 4, or for train the --init model's).")
+    var heatmapStride: Int?
 
-    @Flag(help: "A plain convolution stem instead of CoordConv (for the ablation).")
+    @Flag(help: "A plain convolution stem instead of CoordConv (for the ablation; train: else the --init model's).")
     var noCoordinates = false
 
     /// The choices these options make for a training plan (nil where not given); a usage error
@@ -32,11 +32,11 @@ struct ArchitectureOptions: ParsableArguments {
             }
             choices.depths = blocks
         }
-        guard [2, 4].contains(heatmapStride), (width ?? 1) > 0 else {
+        guard [2, 4].contains(heatmapStride ?? 4), (width ?? 1) > 0 else {
             throw ValidationError("--heatmap-stride must be 2 or 4 and --width positive")
         }
         choices.heatmapStride = heatmapStride
-        choices.coordinates = !noCoordinates
+        choices.coordinates = noCoordinates ? false : nil
         return choices
     }
 
@@ -46,8 +46,8 @@ struct ArchitectureOptions: ParsableArguments {
         let input = choices.input ?? [256, 256]
         return Architecture.coordConvResNet(
             keypoints: keypoints, width: choices.width ?? 32, depths: choices.depths ?? [2, 2, 2],
-            inputWidth: input[0], inputHeight: input[1], heatmapStride: choices.heatmapStride,
-            coordinates: choices.coordinates)
+            inputWidth: input[0], inputHeight: input[1], heatmapStride: choices.heatmapStride ?? 4,
+            coordinates: choices.coordinates ?? true)
     }
 
     /// `WIDTHxHEIGHT` as [width, height], both positive multiples of 32.

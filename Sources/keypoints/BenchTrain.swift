@@ -101,7 +101,7 @@ struct BenchTrain: ParsableCommand {
             "\(family.width)", "--depths", family.depths.map(String.init).joined(separator: ","), "--keypoints",
             "\(keypoints)", "--batch", "\(batch)", "--steps", "\(steps)", "--json",
         ]
-        if shape.heatmapStride != 4 { arguments += ["--heatmap-stride", "\(shape.heatmapStride)"] }
+        if architecture.heatmapStride != 4 { arguments += ["--heatmap-stride", "\(architecture.heatmapStride)"] }
         if shape.noCoordinates { arguments.append("--no-coordinates") }
         let this = Bundle.main.executablePath ?? CommandLine.arguments[0]
         var rates: [String: [Double]] = ["this": [], "baseline": []]

@@ -203,6 +203,40 @@ struct TrainingPlanTests {
         #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
     }
 
+    /// A heatmap stride or stem chosen beside a start wins over the start's: the start's weights
+    /// wherever the shapes agree, the layers that differ fresh (the fusion at stride 2 and the head,
+    /// whose input channels follow the stride; the stem without coordinate channels).
+    @Test func aChosenHeatmapStrideOrStemWinsOverTheStarts() throws {
+        let start = try Self.trainedStart(width: 8)
+        var choices = TrainingPlan.Choices()
+        choices.start = (start, "trained.safetensors")
+        let kept = try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)
+        #expect(kept.architecture.heatmapStride == 4 && kept.architecture.family == start.architecture.family)
+        choices.heatmapStride = 2
+        let finer = try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)
+        #expect(finer.architecture.heatmapStride == 2)
+        let (fresh, begun) = (try finer.architecture.initialWeights(seed: 1), try finer.initialWeights())
+        #expect(start.weights["fuse2.weight"] == nil)
+        #expect(begun["head.weight"]!.shape != start.weights["head.weight"]!.shape)
+        let changed = Set(begun.keys.filter { $0.hasPrefix("fuse2.") || $0.hasPrefix("head.") })
+        #expect(changed.count == 7, "fuse2's weight and batch norm, the head's weight and bias")
+        for (name, tensor) in begun {
+            #expect(tensor == (changed.contains(name) ? fresh[name] : start.weights[name]), "\(name)")
+        }
+        let checkpoint = try finer.checkpoint(
+            set: LabeledSet(format: .simpleCSV, keypointNames: Self.names, samples: [], skeleton: [], images: [:]),
+            labels: "labels.csv", validation: nil, imagesRoot: nil, command: "")
+        #expect(
+            checkpoint.model.provenance["start"]
+                == "feature layers of trained.safetensors, heatmaps at stride 2 (its 4): the fusion at stride 2 fresh")
+        (choices.heatmapStride, choices.coordinates) = (nil, false)
+        let plain = try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)
+        #expect(!plain.architecture.layers.contains { $0.coordinates == true })
+        let plainWeights = try plain.initialWeights()
+        #expect(plainWeights["stem.weight"]!.shape[1] == 3)
+        #expect(plainWeights["down1.weight"] == start.weights["down1.weight"])
+    }
+
     /// The largest difference between two networks' heatmaps on the same input (Double), and the
     /// largest heatmap value of the first.
     private static func heatmapDifference(

@@ -15,8 +15,9 @@ public struct TrainingPlan: Sendable {
         public var crop: [Int]?
         public var width: Int?
         public var depths: [Int]?
-        public var heatmapStride = 4
-        public var coordinates = true
+        /// Heatmap stride (4 or 2) and CoordConv stem; nil: the start model's, else 4 and true.
+        public var heatmapStride: Int?
+        public var coordinates: Bool?
         public var epochs: Int?
         public var batch: Int?
         public var learningRate: Double?
@@ -80,18 +81,20 @@ public struct TrainingPlan: Sendable {
         var choices = chosen
         if choices.start == nil, !choices.fromScratch, choices.width == nil, choices.depths == nil,
             let name = recipe?.start, let model = try Model.bundled(name),
-            choices.heatmapStride == model.architecture.heatmapStride, choices.coordinates
+            (choices.heatmapStride ?? 4) == model.architecture.heatmapStride, choices.coordinates ?? true
         {
             choices.start = (model, name)
         }
         let input = choices.input ?? recipe?.input ?? [256, 256]
         var (width, depths) = (choices.width ?? recipe?.width ?? 32, choices.depths ?? recipe?.depths ?? [2, 2, 2])
-        var (heatmapStride, coordinates) = (choices.heatmapStride, choices.coordinates)
+        var (heatmapStride, coordinates) = (choices.heatmapStride ?? 4, choices.coordinates ?? true)
         if let start = choices.start {
             (width, depths) = try Self.startingShape(start, choices: choices)
-            keepsStartHead = start.model.keypointNames == names
-            heatmapStride = start.model.architecture.heatmapStride
-            coordinates = start.model.architecture.layers.contains { $0.coordinates == true }
+            heatmapStride = choices.heatmapStride ?? start.model.architecture.heatmapStride
+            coordinates = choices.coordinates ?? start.model.architecture.layers.contains { $0.coordinates == true }
+            // The head reads the last fusion layer, whose channels follow the heatmap stride.
+            keepsStartHead =
+                start.model.keypointNames == names && heatmapStride == start.model.architecture.heatmapStride
         }
         architecture = Architecture.coordConvResNet(
             keypoints: names.count, width: width, depths: depths, inputWidth: input[0], inputHeight: input[1],
@@ -190,7 +193,10 @@ public struct TrainingPlan: Sendable {
         let added = zip(architecture.family?.depths ?? [], start.model.architecture.family?.depths ?? [])
             .map { $0 - $1 }.reduce(0, +)
         let (width, startWidth) = (architecture.family?.width ?? 0, start.model.architecture.family?.width ?? 0)
+        let (stride, startStride) = (architecture.heatmapStride, start.model.architecture.heatmapStride)
         return "feature layers\(keepsStartHead ? " and head" : "") of \(start.name)"
+            + (stride < startStride
+                ? ", heatmaps at stride \(stride) (its \(startStride)): the fusion at stride 2 fresh" : "")
             + (width > startWidth ? ", widened from \(startWidth) to \(width) as the same function" : "")
             + (added > 0 ? ", \(added) residual block\(added == 1 ? "" : "s") added as the identity" : "")
     }
