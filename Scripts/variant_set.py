@@ -3,6 +3,10 @@
 issue 15 asks the recipe to handle: fewer training frames, or every frame in a larger video.
 
     variant_set.py SET_DIR OUT_DIR --subset N [--seed S]     N training frames drawn with the seed
+    variant_set.py SET_DIR OUT_DIR --sparse PART:N [--seed S]
+                                                             PART labeled in only N training frames
+                                                             (drawn with the seed), as a part users
+                                                             label only where it shows
     variant_set.py SET_DIR OUT_DIR --frame WxH               each image scaled to fit WxH, centred
                                                              on grey (e.g. 1920x1080 HD video)
     variant_set.py SET_DIR OUT_DIR --align FRONT,BACK --size N
@@ -33,6 +37,16 @@ def read(path):
 def write(path, header, rows):
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows([header] + rows)
+
+
+def sparse(header, rows, part, keep, seed):
+    """Clears `part`'s label (its x, y and v columns) in all but `keep` of the rows."""
+    columns = [i for i, name in enumerate(header) if name in (part + "_x", part + "_y", part + "_v")]
+    if len(columns) < 2:
+        raise SystemExit(f"no columns {part}_x, {part}_y in the set")
+    kept = set(random.Random(seed).sample(range(len(rows)), keep))
+    return [row if i in kept else ["" if c in columns else v for c, v in enumerate(row)]
+            for i, row in enumerate(rows)]
 
 
 def rescale(header, rows, out, frame):
@@ -113,6 +127,7 @@ def main():
     parser.add_argument("--subset", type=int)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--frame")
+    parser.add_argument("--sparse", help="PART:N")
     parser.add_argument("--align", help="FRONT,BACK: two parts' names")
     parser.add_argument("--size", type=int, default=192)
     args = parser.parse_args()
@@ -121,6 +136,9 @@ def main():
     test_header, test = read(os.path.join(args.set_dir, "test.csv"))
     if args.subset:
         train = sorted(random.Random(args.seed).sample(train, args.subset))
+    if args.sparse:
+        part, keep = args.sparse.rsplit(":", 1)
+        train = sparse(header, train, part, int(keep), args.seed)
     if args.frame:
         frame = tuple(int(v) for v in args.frame.lower().split("x"))
         train = rescale(header, train, args.out_dir, frame)
