@@ -182,54 +182,6 @@ struct AugmentationSettingsTests {
         }
     }
 
-    /// A part unlabeled in a sample (right_mark, in every sample here) counts in the loss as absent
-    /// beyond the subject's reach of the labeled parts (their box grown by the largest labeled
-    /// extent of the training samples) and not within it; labeled parts count everywhere.
-    @Test func unlabeledPartsAreAbsentBeyondTheSubjectsReach() throws {
-        let folder = try TemporaryFolder()
-        var random = SplitMix64(seed: 7)
-        var lines = ["image,dot_x,dot_y,left_mark_x,left_mark_y,right_mark_x,right_mark_y"]
-        for index in 0..<4 {  // a small subject: the mark 2-5 px from the dot
-            let dot = Point(x: Double.random(in: 8...50, using: &random), y: Double.random(in: 8...34, using: &random))
-            let (dx, dy) = (Double.random(in: 2...5, using: &random), Double.random(in: 2...5, using: &random))
-            let mark = Point(x: dot.x + dx, y: dot.y + dy)
-            var image = Image(width: 64, height: 48, fill: RGB(20, 20, 20))
-            image.fillCircle(center: dot, radius: 2, color: .white)
-            try image.writePNG(to: folder.file("img\(index).png"))
-            lines.append("img\(index).png,\(dot.x),\(dot.y),\(mark.x),\(mark.y),,")
-        }
-        let labels = try folder.write(Array(lines.joined(separator: "\n").utf8), to: "labels.csv")
-        let set = try LabeledSet.load(contentsOf: labels)
-        let (tiny, _) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
-        let data = try TrainingData(labels: set, labelsPath: labels, imagesRoot: nil, inputSize: 64)
-        let trainer = try Trainer(
-            model: tiny, data: data, settings: TrainingSettings(epochs: 1, batch: 2, augmentation: .none))
-        let extent = trainer.train.map { index -> Double in
-            let points = data.samples[index].points.compactMap { $0 }
-            return max(abs(points[0].x - points[1].x), abs(points[0].y - points[1].y))
-        }.max()!
-        for index in 0..<4 {
-            let sample = try trainer.prepare(index, epoch: 0, augment: false)
-            #expect(sample.weights.count == 3 * 256)
-            #expect(sample.weights[0..<512].allSatisfy { $0 == 1 }, "labeled parts count everywhere")
-            #expect(sample.targets[512...].allSatisfy { $0 == 0 }, "no peak for the unlabeled part")
-            // The 64x48 image letterboxed into 64x64: 8 rows above; heatmap cell = (input - 1.5) / 4.
-            let points = data.samples[index].points.compactMap { $0 }.map { Point(x: $0.x, y: $0.y + 8) }
-            func cell(_ value: Double) -> Double { (value - 1.5) / 4 }
-            let (left, right) = (cell(points.map(\.x).min()! - extent), cell(points.map(\.x).max()! + extent))
-            let (top, bottom) = (cell(points.map(\.y).min()! - extent), cell(points.map(\.y).max()! + extent))
-            var (away, near) = (0, 0)
-            for y in 0..<16 {
-                for x in 0..<16 {
-                    let beyond = Double(x) < left || Double(x) > right || Double(y) < top || Double(y) > bottom
-                    #expect(sample.weights[512 + y * 16 + x] == (beyond ? 1 : 0), "sample \(index) at \(x), \(y)")
-                    if beyond { away += 1 } else { near += 1 }
-                }
-            }
-            #expect(away > 100 && near > 0, "sample \(index): \(away) cells away, \(near) near")
-        }
-    }
-
     /// A cut kept as a picture of its own holds exactly the pixels whose centres the cut does not
     /// remove, where they were; a cut that removes everything still leaves one row or column.
     @Test func edgeCutKeepsThePictureUpToTheCut() {

@@ -96,10 +96,6 @@ public final class Trainer: @unchecked Sendable {
     /// first step), and the steps it has averaged.
     public var average: [String: [Float]]?
     public var averageSteps = 0
-    /// The subject's largest extent over the training samples (the longer side of the box of a
-    /// sample's labeled points, label pixels): how far from its labeled parts a part left
-    /// unlabeled in a frame can lie.
-    let subjectExtent: Double
 
     /// - Parameter threads: the threads a step computes on (the results do not depend on them).
     public init(model: Model, data: TrainingData, settings: TrainingSettings, threads: Int = ThreadPool.availableCores)
@@ -128,12 +124,6 @@ public final class Trainer: @unchecked Sendable {
         guard !train.isEmpty else {
             throw InputError.invalid("no training samples left after the validation split")
         }
-        subjectExtent =
-            train.map { index in
-                let points = data.samples[index].points.compactMap { $0 }
-                guard let x = points.map(\.x).min(), let y = points.map(\.y).min() else { return 0 }
-                return max(points.map(\.x).max()! - x, points.map(\.y).max()! - y)
-            }.max() ?? 0
     }
 
     public var stepsPerEpoch: Int { (train.count + settings.batch - 1) / settings.batch }
@@ -237,41 +227,7 @@ public final class Trainer: @unchecked Sendable {
                 height: heatmapHeight)
             targets.replaceSubrange((channel * heatmap.count)..<((channel + 1) * heatmap.count), with: heatmap)
         }
-        return (input, targets, mask, absentAway(mask, sample.points, placement, partner, scale), window)
-    }
-
-    /// The loss weight of every heatmap pixel: each keypoint's `mask`, and for a part not labeled
-    /// in the sample, its weight beyond the subject's reach of the sample's labeled parts (their
-    /// box grown by `subjectExtent` on every side; one subject a frame), where it is trained as
-    /// absent: a part labeled in few frames also learns where it is not, and does not fire far
-    /// from the animal (a rare part otherwise placed hundreds of pixels off on held-out frames).
-    private func absentAway(
-        _ mask: [Float], _ points: [LabeledPoint?], _ placement: AffineTransform, _ partner: [Int], _ scale: Double
-    ) -> [Float] {
-        let stride = model.architecture.heatmapStride
-        let width = (settings.crop?[0] ?? model.architecture.inputWidth) / stride
-        let height = (settings.crop?[1] ?? model.architecture.inputHeight) / stride
-        var weights = mask.flatMap { [Float](repeating: $0, count: width * height) }
-        let labeled = points.compactMap { $0 }.map {
-            placement.apply(Point(x: ($0.x + 0.5) * scale - 0.5, y: ($0.y + 0.5) * scale - 0.5))
-        }
-        guard !labeled.isEmpty, subjectExtent > 0 else { return weights }
-        // In heatmap pixels: input x = stride hx + (stride - 1) / 2.
-        let reach = subjectExtent * scale * abs(placement.a * placement.d - placement.b * placement.c).squareRoot()
-        func cell(_ value: Double) -> Double { (value - Double(stride - 1) / 2) / Double(stride) }
-        let (left, right) = (cell(labeled.map(\.x).min()! - reach), cell(labeled.map(\.x).max()! + reach))
-        let (top, bottom) = (cell(labeled.map(\.y).min()! - reach), cell(labeled.map(\.y).max()! + reach))
-        for (k, point) in points.enumerated() where point == nil {
-            let channel = partner[k]
-            let weight = Float(settings.keypointWeights?[channel] ?? 1)
-            for y in 0..<height {
-                let row = Double(y) < top || Double(y) > bottom
-                for x in 0..<width where row || Double(x) < left || Double(x) > right {
-                    weights[(channel * height + y) * width + x] = weight
-                }
-            }
-        }
-        return weights
+        return (input, targets, mask, window)
     }
 
     /// The window of the network input a sample is trained on: with a crop size, a 32-aligned
@@ -321,7 +277,7 @@ public final class Trainer: @unchecked Sendable {
             batch: samples.count, channels: model.keypointNames.count, height: heatmapHeight,
             width: heatmapWidth, values: samples.flatMap(\.targets))
         let (loss, gradients) = graph.lossAndGradients(
-            input: input, targets: targets, weights: samples.flatMap(\.weights),
+            input: input, targets: targets, weights: samples.flatMap(\.mask),
             foregroundWeight: Float(settings.foregroundWeight ?? 0),
             windows: settings.crop == nil ? nil : samples.map(\.window))
         let schedule = LearningRateSchedule(
@@ -387,8 +343,5 @@ final class ResultSlots<Value>: @unchecked Sendable {
     func outcomes() -> [Result<Value, Error>] { slots.map { $0! } }
 }
 
-/// A prepared training sample: the normalised input, target heatmaps, keypoint mask, the loss
-/// weight of every heatmap pixel, and its window.
-typealias PreparedSample = (
-    input: [Float], targets: [Float], mask: [Float], weights: [Float], window: CoordinateWindow
-)
+/// A prepared training sample: the normalised input, target heatmaps, keypoint mask and its window.
+typealias PreparedSample = (input: [Float], targets: [Float], mask: [Float], window: CoordinateWindow)

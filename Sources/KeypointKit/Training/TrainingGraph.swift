@@ -176,8 +176,7 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
 
     /// Masked, foreground-weighted mean squared error between the output heatmaps and `targets`:
     ///   L = sum over n, k, pixels p of w[n][k] (1 + a t_p) (y_p - t_p)^2 / (N K P)
-    /// with w[n][k] = 0 for a keypoint missing in image n (times a per-keypoint weight), or a
-    /// weight w[n][k][p] per heatmap pixel when `weights` has one per pixel, and
+    /// with w[n][k] = 0 for a keypoint missing in image n (times a per-keypoint weight) and
     /// a = `foregroundWeight`: a > 0 weighs the pixels under a target's peak up to 1 + a times the
     /// background, so a small network does not settle on flat zero maps when the peaks cover a
     /// tiny part of a large heatmap. Returns the loss and the gradient of every trainable
@@ -190,16 +189,14 @@ public final class TrainingGraph<Scalar: TrainingScalar> {
         let (outputs, saved) = forwardKeeping(input, training: true, windows: windows)
         let output = outputs[architecture.output]!
         precondition(
-            targets.values.count == output.values.count
-                && [output.batch * output.channels, output.values.count].contains(weights.count),
-            "targets like the output, one weight per image and keypoint or per heatmap pixel")
-        let plane = weights.count == output.values.count ? 1 : output.plane
+            targets.values.count == output.values.count && weights.count == output.batch * output.channels,
+            "targets like the output, one weight per image and keypoint")
         let count = Scalar(output.values.count)
         var loss: Scalar = 0
         var gradient = output.zeros()
         for index in output.values.indices {
             let target = targets.values[index]
-            let weight = weights[index / plane] * (1 + foregroundWeight * target)
+            let weight = weights[index / output.plane] * (1 + foregroundWeight * target)
             let difference = output.values[index] - target
             loss += weight * difference * difference / count
             gradient.values[index] = 2 * weight * difference / count
