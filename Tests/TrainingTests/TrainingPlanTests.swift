@@ -140,8 +140,7 @@ struct TrainingPlanTests {
         let mirrored = try TrainingPlan(keypoints: Self.names, summary: oneWay, choices: .init())
         #expect(mirrored.settings.augmentation.flip && mirrored.flipTest)
         #expect(mirrored.description.contains("flip test (each image averaged with its mirror"))
-        let set = LabeledSet(format: .simpleCSV, keypointNames: Self.names, samples: [], skeleton: [], images: [:])
-        let model = try mirrored.checkpoint(set: set, labels: "", validation: nil, imagesRoot: nil, command: "").model
+        let model = try Self.firstModel(of: mirrored)
         #expect(model.flipTest)
         given = TrainingPlan.Choices()
         given.flipTest = false
@@ -194,11 +193,9 @@ struct TrainingPlanTests {
         #expect(begun["head.bias"] == fresh["head.bias"])
         for (name, tensor) in begun where !name.hasPrefix("head.") { #expect(tensor == weights[name], "\(name)") }
         #expect(begun.count == fresh.count)
-        let checkpoint = try plan.checkpoint(
-            set: LabeledSet(format: .simpleCSV, keypointNames: Self.names, samples: [], skeleton: [], images: [:]),
-            labels: "labels.csv", validation: nil, imagesRoot: nil, command: "")
-        #expect(checkpoint.model.weights == begun)
-        #expect(checkpoint.model.provenance["start"] == "feature layers of trained.safetensors")
+        let model = try Self.firstModel(of: plan)
+        #expect(model.weights == begun)
+        #expect(model.provenance["start"] == "feature layers of trained.safetensors")
         choices.width = 4
         #expect(throws: InputError.self) { try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices) }
     }
@@ -223,11 +220,8 @@ struct TrainingPlanTests {
         for (name, tensor) in begun {
             #expect(tensor == (changed.contains(name) ? fresh[name] : start.weights[name]), "\(name)")
         }
-        let checkpoint = try finer.checkpoint(
-            set: LabeledSet(format: .simpleCSV, keypointNames: Self.names, samples: [], skeleton: [], images: [:]),
-            labels: "labels.csv", validation: nil, imagesRoot: nil, command: "")
         #expect(
-            checkpoint.model.provenance["start"]
+            try Self.firstModel(of: finer).provenance["start"]
                 == "feature layers of trained.safetensors, heatmaps at stride 2 (its 4): the fusion at stride 2 fresh")
         (choices.heatmapStride, choices.coordinates) = (nil, false)
         let plain = try TrainingPlan(keypoints: Self.names, summary: nil, choices: choices)
@@ -248,6 +242,12 @@ struct TrainingPlanTests {
         let a = try TrainingGraph<Double>(architecture: first.0, weights: first.1).forward(input, training: training)
         let b = try TrainingGraph<Double>(architecture: second.0, weights: second.1).forward(input, training: training)
         return (zip(a.values, b.values).map { abs($0 - $1) }.max()!, a.values.map(abs).max()!)
+    }
+
+    /// The model of a plan's first checkpoint, for labels without samples.
+    private static func firstModel(of plan: TrainingPlan) throws -> Model {
+        let set = LabeledSet(format: .simpleCSV, keypointNames: names, samples: [], skeleton: [], images: [:])
+        return try plan.checkpoint(set: set, labels: "labels.csv", validation: nil, imagesRoot: nil, command: "").model
     }
 
     /// A model to start from: one block per stage at 64x64, random weights (seeded).
