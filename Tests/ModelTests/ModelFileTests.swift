@@ -11,6 +11,7 @@ struct ModelFileTests {
         model.flipTest = true
         model.scoreThreshold = 0.35
         model.heatmapScore = .mass
+        model.subjectReach = 37.5
         let folder = try TemporaryFolder()
         let path = folder.file("model.safetensors")
         try model.write(to: path)
@@ -20,7 +21,7 @@ struct ModelFileTests {
         #expect(loaded.flipPairs == model.flipPairs && loaded.oksSigmas == model.oksSigmas)
         #expect(loaded.mean == model.mean && loaded.std == model.std && loaded.heatmapSigma == 1.5)
         #expect(loaded.provenance == ["data": "test"] && loaded.secondPassScale == 2 && loaded.flipTest)
-        #expect(loaded.scoreThreshold == 0.35 && loaded.heatmapScore == .mass)
+        #expect(loaded.scoreThreshold == 0.35 && loaded.heatmapScore == .mass && loaded.subjectReach == 37.5)
         #expect(try TestModels.small().heatmapScore == .peak, "no heatmap_score: the peak")
         #expect(
             try Model(safeTensors: SafeTensors(bytes: TestModels.small().serialized(), path: "x"), path: "x").flipTest
@@ -81,6 +82,10 @@ struct ModelFileTests {
         file = try SafeTensors(bytes: good, path: "x")
         file.metadata["score_threshold"] = "1.5"
         #expect(error(for: file.serialized()).contains("'score_threshold' must be a number from 0 to 1, not '1.5'"))
+
+        file = try SafeTensors(bytes: good, path: "x")
+        file.metadata["subject_reach"] = "-3"
+        #expect(error(for: file.serialized()).contains("'subject_reach' must be a positive number, not '-3'"))
 
         file = try SafeTensors(bytes: good, path: "x")
         file.metadata["heatmap_score"] = "area"
@@ -193,6 +198,30 @@ struct EndToEndTests {
             warped[channel * 64 * 64 + index] = model.normalization(value, channel: channel)
         }
         #expect(inference.input.data == warped)
+    }
+
+    /// A part whose heatmap peaks far from the others (a brighter blob across the image, as a
+    /// rarely labeled part fires on an arena corner) is found on its own blob beside the subject
+    /// when the model records the subject's reach (`SubjectReach`), within 0.1 px; the parts that
+    /// agree decode exactly as without it, and without a reach the far blob wins.
+    @Test func aPartPeakingBeyondTheSubjectsReachIsFoundWithinIt() throws {
+        var model = Self.blurModel(heatmapStride: 1) { $0 }
+        let dots = [
+            (x: 14.3, y: 16.7, channel: 0), (x: 20.6, y: 13.2, channel: 1), (x: 17.45, y: 22.5, channel: 2),
+            (x: 52.2, y: 50.4, channel: 2),
+        ]
+        // The subject's blue dot is smaller, so its blurred peak is the lower one.
+        var image = Self.dots(Array(dots[0..<3]), width: 64, height: 64, radius: 2)
+        let far = Self.dots([dots[3]], width: 64, height: 64, radius: 4)
+        image.pixels = zip(image.pixels, far.pixels).map { max($0, $1) }
+        let plain = try Predictor(model: model, threads: 1).predict(image, flipTest: false)
+        model.subjectReach = 8  // the disc: 1.5 x 8 + 3 sigma = 16.5 px about the parts' median
+        let kept = try Predictor(model: model, threads: 1).predict(image, flipTest: false)
+        #expect(abs(plain[2].x - dots[3].x) < 0.5 && abs(plain[2].y - dots[3].y) < 0.5, "\(plain[2])")
+        #expect(kept[0] == plain[0] && kept[1] == plain[1])
+        let error = hypot(kept[2].x - dots[2].x, kept[2].y - dots[2].y)
+        #expect(error <= 0.1, "found at (\(kept[2].x), \(kept[2].y))")
+        #expect(kept[2].score < plain[2].score)
     }
 
     /// A small subject (three dots, one per keypoint, in a 40 px patch of a 320x200 image) is a

@@ -12,6 +12,22 @@ public enum HeatmapDecoder: String, CaseIterable, Sendable {
     case argmax
 }
 
+/// A disc in heatmap pixel coordinates (pixel centres at integers) that a peak is looked for in.
+public struct HeatmapDisc: Equatable, Sendable {
+    public var centerX: Double
+    public var centerY: Double
+    public var radius: Double
+
+    public init(centerX: Double, centerY: Double, radius: Double) {
+        (self.centerX, self.centerY, self.radius) = (centerX, centerY, radius)
+    }
+
+    public func contains(x: Int, y: Int) -> Bool {
+        let (dx, dy) = (Double(x) - centerX, Double(y) - centerY)
+        return dx * dx + dy * dy <= radius * radius
+    }
+}
+
 /// A decoded peak in heatmap pixel coordinates (pixel centres at integers, as everywhere).
 public struct HeatmapPeak: Equatable, Sendable {
     public var x: Double
@@ -25,12 +41,23 @@ public struct HeatmapPeak: Equatable, Sendable {
 
 extension HeatmapDecoder {
     /// Decodes one `width` x `height` heatmap (row-major). `sigma` is the Gaussian the targets
-    /// were drawn with; DARK smooths with it.
-    public func decode(_ heatmap: UnsafeBufferPointer<Float>, width: Int, height: Int, sigma: Double = 2) -> HeatmapPeak
-    {
+    /// were drawn with; DARK smooths with it. With `disc`, the peak is the highest pixel whose
+    /// centre lies in it (the whole map's when none does); the refinement around it still reads
+    /// the map beyond the disc.
+    public func decode(
+        _ heatmap: UnsafeBufferPointer<Float>, width: Int, height: Int, sigma: Double = 2,
+        within disc: HeatmapDisc? = nil
+    ) -> HeatmapPeak {
         precondition(heatmap.count >= width * height && width > 0 && height > 0, "heatmap buffer too small")
         var best = 0
         for index in 1..<(width * height) where heatmap[index] > heatmap[best] { best = index }
+        if let disc, !disc.contains(x: best % width, y: best / width) {
+            var inside: Int?
+            for index in 0..<(width * height) where disc.contains(x: index % width, y: index / width) {
+                if inside == nil || heatmap[index] > heatmap[inside!] { inside = index }
+            }
+            best = inside ?? best
+        }
         let px = best % width
         let py = best / width
         let score = heatmap[best]

@@ -87,22 +87,28 @@ public final class Predictor: @unchecked Sendable {
     /// With no box and a `secondPassScale`, a plain first pass over the whole image finds the
     /// subject, and the asked-for pass runs on the box around it: a model trained on
     /// subject-centred crops then sees the subject at the size it learned, wherever and however
-    /// small it is in the frame.
+    /// small it is in the frame. Passes framed as the model was trained (the whole image, or a
+    /// box given) keep each part within the model's `subjectReach`; a second pass, framed by the
+    /// first one's parts, does not.
     private func run(
         _ image: Image, box: Region?, flipTest: Bool, decoder: HeatmapDecoder,
         keepTensors: Bool
     ) -> Inference {
         guard box == nil, let scale = secondPassScale, !model.keypointNames.isEmpty else {
-            return runOnce(image, box: box, flipTest: flipTest, decoder: decoder, keepTensors: keepTensors)
+            return runOnce(
+                image, box: box, flipTest: flipTest, decoder: decoder, keepTensors: keepTensors, withinReach: true)
         }
-        let first = runOnce(image, box: nil, flipTest: false, decoder: decoder, keepTensors: false).keypoints
+        let first = runOnce(
+            image, box: nil, flipTest: false, decoder: decoder, keepTensors: false, withinReach: true
+        ).keypoints
         let subject = Self.secondPassBox(around: first, scale: scale, image: image)
-        return runOnce(image, box: subject, flipTest: flipTest, decoder: decoder, keepTensors: keepTensors)
+        return runOnce(
+            image, box: subject, flipTest: flipTest, decoder: decoder, keepTensors: keepTensors, withinReach: false)
     }
 
     private func runOnce(
         _ image: Image, box: Region?, flipTest: Bool, decoder: HeatmapDecoder,
-        keepTensors: Bool
+        keepTensors: Bool, withinReach: Bool
     ) -> Inference {
         let architecture = model.architecture
         let width = architecture.inputWidth
@@ -143,11 +149,25 @@ public final class Predictor: @unchecked Sendable {
         }
         let inverse = transform.inverse!
         let stride = Double(architecture.heatmapStride)
+        let (mapWidth, mapHeight, sigma) = (heatmapShape.width, heatmapShape.height, model.heatmapSigma)
         let keypoints = heatmaps.withUnsafeBufferPointer { buffer in
-            (0..<keypointCount).map { channel -> Keypoint in
-                let heatmap = UnsafeBufferPointer(rebasing: buffer[(channel * plane)..<((channel + 1) * plane)])
-                let (mapWidth, mapHeight) = (heatmapShape.width, heatmapShape.height)
-                let peak = decoder.decode(heatmap, width: mapWidth, height: mapHeight, sigma: model.heatmapSigma)
+            let maps = (0..<keypointCount).map {
+                UnsafeBufferPointer(rebasing: buffer[($0 * plane)..<(($0 + 1) * plane)])
+            }
+            var peaks = maps.map { decoder.decode($0, width: mapWidth, height: mapHeight, sigma: sigma) }
+            if withinReach, let reach = model.subjectReach,
+                let disc = SubjectReach.disc(
+                    peaks: peaks.map { Point(x: $0.x, y: $0.y) }, reach: reach, stride: architecture.heatmapStride,
+                    sigma: sigma)
+            {
+                for channel in peaks.indices where !disc.contains(x: peaks[channel].column, y: peaks[channel].row) {
+                    peaks[channel] = decoder.decode(
+                        maps[channel], width: mapWidth, height: mapHeight, sigma: sigma, within: disc)
+                }
+            }
+            return (0..<keypointCount).map { channel -> Keypoint in
+                let heatmap = maps[channel]
+                let peak = peaks[channel]
                 let score = model.heatmapScore.score(
                     heatmap, width: mapWidth, height: mapHeight, peak: peak, sigma: model.heatmapSigma)
                 let inputPoint = Point(x: stride * peak.x + (stride - 1) / 2, y: stride * peak.y + (stride - 1) / 2)

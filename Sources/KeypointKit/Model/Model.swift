@@ -7,7 +7,8 @@ import Foundation
 /// `normalization` ({"mean": [...], "std": [...]}, per input channel, on values in 0...1),
 /// `heatmap_sigma` (target Gaussian, heatmap pixels), `second_pass_scale`, `flip_test` and
 /// `score_threshold` (optional, see below), `heatmap_score` (optional: `HeatmapScore`, `peak` when
-/// absent) and `provenance` (how it was trained).
+/// absent), `subject_reach` (optional: `SubjectReach`, input pixels) and `provenance` (how it was
+/// trained).
 public struct Model: Sendable {
     public var architecture: Architecture
     public var keypointNames: [String]
@@ -30,6 +31,9 @@ public struct Model: Sendable {
     public var scoreThreshold: Double?
     /// What a keypoint's score measures on its heatmap.
     public var heatmapScore: HeatmapScore
+    /// How far the subject's parts reach from its centre, in network input pixels
+    /// (`SubjectReach`); nil: peaks are taken wherever they are.
+    public var subjectReach: Double?
     public var provenance: [String: String]
     public var weights: [String: Tensor]
 
@@ -42,8 +46,8 @@ public struct Model: Sendable {
         architecture: Architecture, keypointNames: [String], skeleton: [[Int]] = [], flipPairs: [[Int]] = [],
         oksSigmas: [Double]? = nil, mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225],
         heatmapSigma: Double = 2, secondPassScale: Double? = nil, flipTest: Bool = false,
-        scoreThreshold: Double? = nil, heatmapScore: HeatmapScore = .peak, provenance: [String: String] = [:],
-        weights: [String: Tensor]
+        scoreThreshold: Double? = nil, heatmapScore: HeatmapScore = .peak, subjectReach: Double? = nil,
+        provenance: [String: String] = [:], weights: [String: Tensor]
     ) {
         self.architecture = architecture
         self.keypointNames = keypointNames
@@ -57,6 +61,7 @@ public struct Model: Sendable {
         self.flipTest = flipTest
         self.scoreThreshold = scoreThreshold
         self.heatmapScore = heatmapScore
+        self.subjectReach = subjectReach
         self.provenance = provenance
         self.weights = weights
     }
@@ -104,6 +109,13 @@ public struct Model: Sendable {
             }
             scoreThreshold = threshold
         }
+        var subjectReach: Double?
+        if let text = metadata["subject_reach"] {
+            guard let reach = Double(text), reach > 0, reach.isFinite else {
+                throw fail("metadata 'subject_reach' must be a positive number, not '\(text.prefix(20))'")
+            }
+            subjectReach = reach
+        }
         var heatmapScore = HeatmapScore.peak
         if let text = metadata["heatmap_score"] {
             guard let kind = HeatmapScore(rawValue: text) else {
@@ -122,7 +134,7 @@ public struct Model: Sendable {
             oksSigmas: metadata["oks_sigmas"] == nil ? nil : try decode("oks_sigmas", as: [Double].self),
             mean: normalization["mean"] ?? [], std: normalization["std"] ?? [], heatmapSigma: sigma,
             secondPassScale: secondPassScale, flipTest: metadata["flip_test"] == "true",
-            scoreThreshold: scoreThreshold, heatmapScore: heatmapScore,
+            scoreThreshold: scoreThreshold, heatmapScore: heatmapScore, subjectReach: subjectReach,
             provenance: metadata["provenance"] == nil ? [:] : try decode("provenance", as: [String: String].self),
             weights: file.tensors)
         try validate()
@@ -150,6 +162,9 @@ public struct Model: Sendable {
         }
         if let scoreThreshold, !(0...1).contains(scoreThreshold) {
             throw ModelError.invalidArchitecture(reason: "score_threshold must lie from 0 to 1")
+        }
+        if let subjectReach, !(subjectReach > 0 && subjectReach.isFinite) {
+            throw ModelError.invalidArchitecture(reason: "subject_reach must be a positive number")
         }
         if let oksSigmas, oksSigmas.count != keypointNames.count || !oksSigmas.allSatisfy({ $0 > 0 }) {
             throw ModelError.invalidArchitecture(reason: "oks_sigmas needs one positive value per keypoint")
@@ -197,6 +212,7 @@ public struct Model: Sendable {
         if flipTest { metadata["flip_test"] = "true" }
         if let scoreThreshold { metadata["score_threshold"] = "\(scoreThreshold)" }
         if heatmapScore != .peak { metadata["heatmap_score"] = heatmapScore.rawValue }
+        if let subjectReach { metadata["subject_reach"] = "\(subjectReach)" }
         return SafeTensors(metadata: metadata, tensors: weights)
     }
 

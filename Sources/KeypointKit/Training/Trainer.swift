@@ -96,6 +96,9 @@ public final class Trainer: @unchecked Sendable {
     /// first step), and the steps it has averaged.
     public var average: [String: [Float]]?
     public var averageSteps = 0
+    /// The subject's reach on the training frames (`SubjectReach`), recorded in the models this
+    /// run writes; nil with fewer than three parts.
+    public private(set) var subjectReach: Double?
 
     /// - Parameter threads: the threads a step computes on (the results do not depend on them).
     public init(model: Model, data: TrainingData, settings: TrainingSettings, threads: Int = ThreadPool.availableCores)
@@ -124,6 +127,26 @@ public final class Trainer: @unchecked Sendable {
         guard !train.isEmpty else {
             throw InputError.invalid("no training samples left after the validation split")
         }
+        if model.keypointNames.count >= SubjectReach.minimumParts { subjectReach = try measureSubjectReach() }
+    }
+
+    /// `SubjectReach.measure` on up to `limit` training samples evenly spaced over the training
+    /// set, each one's labels in input pixels of its frame (or box) as `prepare` fits it without
+    /// augmentation.
+    private func measureSubjectReach(limit: Int = 200) throws -> Double? {
+        let step = max(1, (train.count + limit - 1) / limit)
+        let architecture = model.architecture
+        let aspect = Double(architecture.inputWidth) / Double(architecture.inputHeight)
+        let frames = try train.enumerated().filter { $0.offset % step == 0 }.map { _, index -> [Point] in
+            let (image, scale) = try data.image(index)
+            let sample = data.samples[index]
+            var region = Region(
+                center: Point(x: 0, y: 0), width: Double(image.width), height: Double(image.height))
+            if let box = sample.box, box.count == 4 { region = Region(instanceBox: box, scale: scale) }
+            let toInput = scale * Double(architecture.inputWidth) / region.grown(toAspect: aspect).width
+            return sample.points.compactMap { $0 }.map { Point(x: $0.x * toInput, y: $0.y * toInput) }
+        }
+        return SubjectReach.measure(frames: frames, maxZoom: settings.augmentation.maxZoom)
     }
 
     public var stepsPerEpoch: Int { (train.count + settings.batch - 1) / settings.batch }
@@ -319,6 +342,7 @@ public final class Trainer: @unchecked Sendable {
         current.weights = averaged && average != nil ? graph.weights(of: average!) : graph.weights()
         current.heatmapSigma = settings.heatmapSigma
         current.heatmapScore = settings.augmentation.cutoff > 0 ? .mass : .peak
+        current.subjectReach = subjectReach
         current.provenance = provenance
         return current
     }
