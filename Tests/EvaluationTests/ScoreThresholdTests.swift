@@ -7,34 +7,56 @@ import TestSupport
 /// The score threshold a model records, chosen from predictions on labeled samples.
 struct ScoreThresholdTests {
     /// One sample per case: part 0 labeled at (0, 0) and part 1 at (100, 0), so PCK@0.2 of the
-    /// box (100 px) accepts points within 20 px; part 2 unlabeled.
-    static func sample() -> LabeledSample {
+    /// box (100 px) accepts points within 20 px; part 2 labeled at (50, 0) when `third`, else
+    /// unlabeled.
+    static func sample(third: Bool = false) -> LabeledSample {
         LabeledSample(
             image: "x.png",
             points: [
-                LabeledPoint(x: 0, y: 0, visible: true), LabeledPoint(x: 100, y: 0, visible: true), nil,
+                LabeledPoint(x: 0, y: 0, visible: true), LabeledPoint(x: 100, y: 0, visible: true),
+                third ? LabeledPoint(x: 50, y: 0, visible: true) : nil,
             ], box: nil, isCrowd: false)
     }
 
     /// Found points score high, missed and unlabeled ones low: the threshold is the midpoint
-    /// between the classes, every point on its side.
+    /// between the classes, every point on its side. Part 2 is labeled in 3 of the 6 samples
+    /// (found there), so the labels mark it absent in the others.
     @Test func separatesFoundFromTheRest() throws {
         var samples: [LabeledSample] = []
         var predictions: [[PredictedPoint?]] = []
         for index in 0..<6 {
-            samples.append(Self.sample())
+            samples.append(Self.sample(third: index % 2 == 0))
             let offset = Double(index)
             predictions.append([
                 PredictedPoint(x: 5, y: 0, score: 0.8 + offset / 100),  // found (5 px)
                 PredictedPoint(x: 150, y: 0, score: 0.3 - offset / 100),  // missed (50 px)
-                PredictedPoint(x: 50, y: 50, score: 0.2),  // a part this sample does not label
+                PredictedPoint(x: 50, y: 2, score: index % 2 == 0 ? 0.9 : 0.2),  // found, or not labeled
             ])
         }
         let chosen = try #require(
             ScoreThreshold(samples: samples, predictions: predictions, normalizer: .bbox))
-        #expect(chosen.found == 6 && chosen.notFound == 12)
+        #expect(chosen.found == 9 && chosen.notFound == 9)
         #expect(abs(chosen.threshold - (0.3 + 0.8) / 2) < 1e-12 && chosen.balancedAccuracy == 1)
         #expect(ScoreThreshold(samples: [Self.sample()], predictions: [predictions[0]], normalizer: .bbox) == nil)
+    }
+
+    /// A part labeled in fewer than half the samples is one the labels skip, not mark absent:
+    /// where it is unlabeled its prediction (scored high, as a model that finds it there scores
+    /// it) counts in neither class, and the threshold still splits found from missed.
+    @Test func aPartTheLabelsSkipCountsInNeitherClass() throws {
+        var samples: [LabeledSample] = []
+        var predictions: [[PredictedPoint?]] = []
+        for index in 0..<6 {
+            samples.append(Self.sample(third: index == 0))
+            predictions.append([
+                PredictedPoint(x: 5, y: 0, score: 0.8), PredictedPoint(x: 150, y: 0, score: 0.3),
+                PredictedPoint(x: 50, y: 2, score: 0.95),
+            ])
+        }
+        let chosen = try #require(
+            ScoreThreshold(samples: samples, predictions: predictions, normalizer: .bbox))
+        #expect(chosen.found == 7 && chosen.notFound == 6)
+        #expect(abs(chosen.threshold - (0.3 + 0.8) / 2) < 1e-12 && chosen.balancedAccuracy == 1)
     }
 
     /// With overlapping scores the threshold is the midpoint that maximises the balanced accuracy,

@@ -5,7 +5,10 @@
 /// Two questions, one rule. Found or not (`init(samples:predictions:normalizer:)`): a labeled
 /// point predicted within `pck` times its sample's normaliser (PCK's test) against one predicted
 /// farther off, and the prediction of a part the sample leaves unlabeled (in DeepLabCut's and
-/// COCO's labels: not visible, often not in the picture). In the picture or not
+/// COCO's labels: not visible, often not in the picture), unless the samples label that part in
+/// fewer than half of them: such a part is one the labels skip rather than mark absent (a tail
+/// labeled in 6 of 44 frames is in the other 38 too), and its unlabeled predictions count in
+/// neither class. In the picture or not
 /// (`init(whole:cut:predictions:)`): on images cut at an edge, the labeled parts the cut kept
 /// against those it cut away, wherever they were predicted. The threshold maximises the balanced
 /// accuracy, the mean of the share of the first class at or above it and of the second below
@@ -24,13 +27,17 @@ public struct ScoreThreshold: Equatable, Sendable {
         samples: [LabeledSample], predictions: [[PredictedPoint?]], normalizer: PCKNormalizer, pck: Double = 0.2,
         minimum: Int = 5
     ) {
+        let parts = predictions.map(\.count).max() ?? 0
+        let markedAbsent = (0..<parts).map { k in
+            2 * samples.filter { k < $0.points.count && $0.points[k] != nil }.count >= samples.count
+        }
         var scored: [(score: Double, shown: Bool)] = []
         for (sample, predicted) in zip(samples, predictions) {
             let scale = normalizer.scale(sample)
             for (k, point) in predicted.enumerated() {
                 guard let point else { continue }
                 guard k < sample.points.count, let truth = sample.points[k] else {
-                    scored.append((point.score, false))
+                    if markedAbsent[k] { scored.append((point.score, false)) }
                     continue
                 }
                 guard let scale else { continue }
