@@ -265,9 +265,9 @@ struct Train: ParsableCommand {
                         names: run.checkpoint.model.keypointNames
                     ).map { "  " + $0 }.joined(separator: "\n"))
         }
-        if let last {
+        if let judged = kept ?? last {  // the model written, as the part table above shows it
             for warning in TrainingAdvice.warnings(
-                validation: last.validation, training: last.training, trainingFrames: run.trainer.train.count,
+                validation: judged.validation, training: judged.training, trainingFrames: run.trainer.train.count,
                 names: run.checkpoint.model.keypointNames)
             {
                 printToStandardError("warning: " + warning)

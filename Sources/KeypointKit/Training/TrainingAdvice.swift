@@ -35,7 +35,8 @@ public enum TrainingAdvice {
         return lines
     }
 
-    /// Warnings about the finished run, from its last epoch's figures and its size.
+    /// Warnings about the finished run, from the figures of an epoch (`train` passes the one it
+    /// kept: the model written) and the run's size.
     public static func warnings(
         validation: ValidationResult, training: ValidationResult, trainingFrames: Int, names: [String]
     ) -> [String] {
