@@ -169,7 +169,7 @@ public final class Predictor: @unchecked Sendable {
                 let heatmap = maps[channel]
                 let peak = peaks[channel]
                 let score = model.heatmapScore.score(
-                    heatmap, width: mapWidth, height: mapHeight, peak: peak, sigma: model.heatmapSigma)
+                    heatmap, width: mapWidth, height: mapHeight, peak: peak, sigma: sigma)
                 let inputPoint = Point(x: stride * peak.x + (stride - 1) / 2, y: stride * peak.y + (stride - 1) / 2)
                 let imagePoint = inverse.apply(inputPoint)
                 return Keypoint(name: model.keypointNames[channel], x: imagePoint.x, y: imagePoint.y, score: score)
