@@ -267,8 +267,8 @@ struct Train: ParsableCommand {
         }
         if let judged = kept ?? last {  // the model written, as the part table above shows it
             for warning in TrainingAdvice.warnings(
-                validation: judged.validation, training: judged.training, trainingFrames: run.trainer.train.count,
-                names: run.checkpoint.model.keypointNames)
+                validation: judged.validation, training: judged.training,
+                run.trainer.train.map { run.trainer.data.samples[$0] }, names: run.checkpoint.model.keypointNames)
             {
                 printToStandardError("warning: " + warning)
             }

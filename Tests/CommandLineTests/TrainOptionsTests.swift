@@ -340,6 +340,9 @@ extension TrainCommandTests {
         #expect(epochs.count == 2 && epochs.allSatisfy { $0.contains("training error") && $0.contains("(4 frames)") })
         #expect(run.errors.contains("right_mark: labeled in 0 of 4 frames"), "\(run.errors)")
         #expect(run.errors.contains("warning: only 4 training frames for 3 parts"), "\(run.errors)")
+        #expect(
+            run.errors.contains("warning: right_mark is labeled in none of the 4 training frames"), "\(run.errors)")
+        #expect(!run.errors.contains("warning: dot is labeled"), "\(run.errors)")
         // At the end, each part's figures beside how often it is labeled.
         let table = run.errors.components(separatedBy: "per part, at the epoch kept:\n").last ?? ""
         let rows = table.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }

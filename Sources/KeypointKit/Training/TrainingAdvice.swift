@@ -38,9 +38,10 @@ public enum TrainingAdvice {
     /// Warnings about the finished run, from the figures of an epoch (`train` passes the one it
     /// kept: the model written) and the run's size.
     public static func warnings(
-        validation: ValidationResult, training: ValidationResult, trainingFrames: Int, names: [String]
+        validation: ValidationResult, training: ValidationResult, _ samples: [TrainingData.Sample], names: [String]
     ) -> [String] {
         var warnings: [String] = []
+        let trainingFrames = samples.count
         if trainingFrames < 2 * names.count {
             warnings.append(
                 "only \(trainingFrames) training frames for \(names.count) parts: label more frames (two per part at the very least; a hundred or more covering the postures and places the videos show)"
@@ -52,6 +53,18 @@ public enum TrainingAdvice {
                     format:
                         "the validation error (%.1f px) is over three times the training error (%.1f px): the model fits its training frames but not new ones; label more frames like the ones it misses (an evaluation report shows them)",
                     held, fitted))
+        }
+        // A part labeled in under a quarter as many frames as the best-labeled one is learned from
+        // those alone, and validation checks it on as few: a tail labeled in 5 of 36 frames
+        // validated at PCK 1.000 on its one validation frame and missed 5 of 15 held-out frames.
+        let labeled = labeledCounts(samples, parts: names.count)
+        let most = labeled.max() ?? 0
+        for (name, count) in zip(names, labeled) where 4 * count < most {
+            warnings.append(
+                count == 0
+                    ? "\(name) is labeled in none of the \(trainingFrames) training frames: the model cannot learn it; label it, or leave it out of the labels"
+                    : "\(name) is labeled in only \(count) of \(trainingFrames) training frames (other parts in up to \(most)): it is learned from those alone and missed on new frames more often than its validation figures show; label it in more frames, the postures where it is seen included"
+            )
         }
         for (k, pck) in validation.keypointPCK.enumerated() where pck == 0 && k < names.count {
             warnings.append(
