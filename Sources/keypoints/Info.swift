@@ -53,13 +53,7 @@ struct Info: ParsableCommand {
                 "Score threshold: \(threshold) (points scoring below it are hidden in tables and overlays unless --min-score)"
             )
         }
-        if let reach = loaded.subjectReach {
-            print(
-                String(
-                    format:
-                        "Subject reach: %.0f input pixels (a part peaking beyond %.1fx that from the parts' median is looked for within it)",
-                    reach, SubjectReach.margin))
-        }
+        if let reach = loaded.subjectReach { print("Subject reach: " + SubjectReach.describe(reach)) }
         if let scale = loaded.secondPassScale {
             print("Second pass: on the box around the first pass's keypoints, \(scale)x their extent")
         }

@@ -257,18 +257,19 @@ struct Train: ParsableCommand {
             throw ExitCode(128 + interruptRequested)
         }
         let best = run.checkpoint
+        let trainingSamples = run.trainer.train.map { run.trainer.data.samples[$0] }
         if let kept {
             printToStandardError(
                 "per part, at the epoch kept:\n"
                     + TrainingAdvice.partTable(
-                        validation: kept.validation, run.trainer.train.map { run.trainer.data.samples[$0] },
+                        validation: kept.validation, trainingSamples,
                         names: run.checkpoint.model.keypointNames
                     ).map { "  " + $0 }.joined(separator: "\n"))
         }
         if let judged = kept ?? last {  // the model written, as the part table above shows it
             for warning in TrainingAdvice.warnings(
-                validation: judged.validation, training: judged.training,
-                run.trainer.train.map { run.trainer.data.samples[$0] }, names: run.checkpoint.model.keypointNames)
+                validation: judged.validation, training: judged.training, trainingSamples,
+                names: run.checkpoint.model.keypointNames)
             {
                 printToStandardError("warning: " + warning)
             }

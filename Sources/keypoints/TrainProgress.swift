@@ -30,13 +30,7 @@ extension Train {
             printToStandardError(
                 "parts labeled in only some frames (masked where missing): " + partial.joined(separator: "; "))
         }
-        if let reach = trainer.subjectReach {
-            printToStandardError(
-                String(
-                    format:
-                        "subject reach %.0f input px: a part peaking beyond %.1fx that from the other parts is looked for within it",
-                    reach, SubjectReach.margin))
-        }
+        if let reach = trainer.subjectReach { printToStandardError("subject reach " + SubjectReach.describe(reach)) }
         printToStandardError(
             "training on \(trainer.train.count) samples, validating on \(trainer.validation.count); \(settings.epochs) epochs of \(trainer.stepsPerEpoch) steps, validation every \(settings.validateEvery ?? 1)"
         )

@@ -21,6 +21,12 @@ public enum SubjectReach {
     /// Fewer parts leave no median a false peak cannot drag.
     public static let minimumParts = 3
 
+    /// A model's `reach` and what it does, for `info` and the start of `train`.
+    public static func describe(_ reach: Double) -> String {
+        String(format: "%.0f input px: a part peaking beyond %.1fx that from the other parts", reach, margin)
+            + " is looked for within it"
+    }
+
     /// The reach of `frames` (each frame's labeled parts in input pixels) at zoom `maxZoom`; nil
     /// when no frame has two labeled parts.
     public static func measure(frames: [[Point]], maxZoom: Double) -> Double? {

@@ -54,8 +54,7 @@ enum BatchNormTraining {
     }
 
     /// The backward pass of `forward`, given its output `y`. `dy` (the gradient of y) becomes the
-    /// gradient of pre, dy times the activation's slope, which is also the residual source's
-    /// share; then
+    /// gradient of pre, dy times the activation's slope (also the residual source's share), then
     ///   dgamma = sum(dpre xhat); dbeta = sum(dpre); dx = gamma inv / N (N dpre - dbeta - xhat dgamma).
     static func backward<Scalar: TrainingScalar>(
         _ dy: inout Grid<Scalar>, output y: Grid<Scalar>, activation: Activation, normalized: Grid<Scalar>,

@@ -135,18 +135,24 @@ public final class Trainer: @unchecked Sendable {
     /// augmentation.
     private func measureSubjectReach(limit: Int = 200) throws -> Double? {
         let step = max(1, (train.count + limit - 1) / limit)
-        let architecture = model.architecture
-        let aspect = Double(architecture.inputWidth) / Double(architecture.inputHeight)
         let frames = try train.enumerated().filter { $0.offset % step == 0 }.map { _, index -> [Point] in
             let (image, scale) = try data.image(index)
             let sample = data.samples[index]
-            var region = Region(
-                center: Point(x: 0, y: 0), width: Double(image.width), height: Double(image.height))
-            if let box = sample.box, box.count == 4 { region = Region(instanceBox: box, scale: scale) }
-            let toInput = scale * Double(architecture.inputWidth) / region.grown(toAspect: aspect).width
+            let toInput = scale * Double(model.architecture.inputWidth) / region(of: sample, image, scale: scale).width
             return sample.points.compactMap { $0 }.map { Point(x: $0.x * toInput, y: $0.y * toInput) }
         }
         return SubjectReach.measure(frames: frames, maxZoom: settings.augmentation.maxZoom)
+    }
+
+    /// What of `image` (the sample's, `scale` times its original pixels) fills the network input
+    /// before augmentation: the whole image, or the sample's box, grown to the input's aspect.
+    private func region(of sample: TrainingData.Sample, _ image: Image, scale: Double) -> Region {
+        var region = Region(
+            center: Point(x: Double(image.width - 1) / 2, y: Double(image.height - 1) / 2),
+            width: Double(image.width), height: Double(image.height))
+        if let box = sample.box, box.count == 4 { region = Region(instanceBox: box, scale: scale) }
+        let architecture = model.architecture
+        return region.grown(toAspect: Double(architecture.inputWidth) / Double(architecture.inputHeight))
     }
 
     public var stepsPerEpoch: Int { (train.count + settings.batch - 1) / settings.batch }
@@ -175,11 +181,7 @@ public final class Trainer: @unchecked Sendable {
         let a = augment ? settings.augmentation : .none
         // The region in the (possibly reduced) image's pixels.
         func toImage(_ value: Double) -> Double { (value + 0.5) * scale - 0.5 }
-        var region = Region(
-            center: Point(x: Double(image.width - 1) / 2, y: Double(image.height - 1) / 2),
-            width: Double(image.width), height: Double(image.height))
-        if let box = sample.box, box.count == 4 { region = Region(instanceBox: box, scale: scale) }
-        region = region.grown(toAspect: Double(architecture.inputWidth) / Double(architecture.inputHeight))
+        let region = self.region(of: sample, image, scale: scale)
         let (center, width, height) = (region.center, region.width, region.height)
         let zoom =
             a.minZoom < a.maxZoom ? exp(Double.random(in: log(a.minZoom)...log(a.maxZoom), using: &random)) : a.minZoom
