@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,11 @@ static size_t kp_gemm_block_columns(const kp_conv *conv, size_t k, size_t column
     return block < columns ? block : kp_round_up(columns, nr);
 }
 
+// Row stride of a 1x1 block's copy of B: the block's columns and 16 more, so that the k rows the
+// microkernel reads together fall in different L1 sets (input planes of 4 KiB multiples apart
+// map every row to the same set).
+static size_t kp_b_copy_stride(size_t columns) { return columns + 16; }
+
 // Phase rows hold every padded column: a tap reads out_width columns from (kx * dw) / sw on, never
 // past ceil(padded width / sw) (kp_gemm reads exactly n columns of each B row).
 static size_t kp_phase_length(const kp_conv *conv, int width) {
@@ -117,6 +123,7 @@ static int kp_packs_bands(const kp_conv *conv, int out_width) {
 static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_length, size_t band_rows,
                                     int out_width, int packed) {
     size_t floats = kp_gemm_thread_scratch_floats(conv->kernels, k);
+    if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) floats += k * kp_b_copy_stride(kp_gemm_block_columns(conv, k, SIZE_MAX));
     if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) {
         const kp_conv_shape *s = &conv->shape;
         floats += phase_length * (size_t)s->stride_w;
@@ -232,7 +239,12 @@ static void kp_gemm_1x1_item(void *context, size_t block, int thread) {
     const size_t count = pixels - first < job->block_columns ? pixels - first : job->block_columns;
     float *scratch = job->workspace + (size_t)thread * job->thread_floats;
     const float **rows = kp_gemm_rows(scratch, conv->kernels, job->k);
-    for (size_t c = 0; c < job->k; c++) rows[c] = job->call.input + c * pixels + first;
+    float *copy = scratch + kp_gemm_thread_scratch_floats(conv->kernels, job->k);
+    const size_t stride = kp_b_copy_stride(job->block_columns);
+    for (size_t c = 0; c < job->k; c++) {
+        memcpy(copy + c * stride, job->call.input + c * pixels + first, count * sizeof(float));
+        rows[c] = copy + c * stride;
+    }
     kp_gemm(conv->kernels, (size_t)conv->shape.out_channels, count, job->k, conv->packed, rows,
             job->call.output + first, pixels, conv->bias, job->call.residual ? job->call.residual + first : NULL, conv->activation,
             conv->slope, scratch);
