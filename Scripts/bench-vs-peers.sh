@@ -35,7 +35,8 @@ swift build -c release --product keypoints >/dev/null
 keypoints="$(swift build -c release --show-bin-path)/keypoints"
 
 # peak.c's inline assembly names AVX-512 registers, so it builds only where -march=native has
-# AVX-512 (an AMD EPYC without it refused); the ratios do not need it, so the run goes on.
+# AVX-512 (an AMD EPYC without it refused); the ratios do not need it, so the run goes on and
+# says why the peak is missing.
 if gcc -O3 -march=native -pthread -o "$work/peak" "$peers/peak.c" 2>"$work/peak.stderr"; then
     "$work/peak" 3 | grep '^JSON: ' | sed 's/^JSON: //' >"$work/peak.json"
 else
@@ -82,7 +83,8 @@ if peak:
     print(f"peak FMA: {peak['avx512_gflops_1t']:.0f} GFLOPS AVX-512 / {peak['avx2_gflops_1t']:.0f} AVX2 on 1 thread, "
           f"{peak['avx512_gflops_2t']:.0f} / {peak['avx2_gflops_2t']:.0f} on 2 ({peak['cpu_model']}, {peak['effective_ghz']} GHz)")
 else:
-    print("peak FMA: not measured (peak.c does not build without AVX-512 on this CPU)")
+    reason = next((line.strip() for line in open(f"{work}/peak.stderr") if "error" in line), "no reason given")
+    print(f"peak FMA: not measured (peak.c did not build here: {reason})")
 print(f"{'shape':<16} {'thr':>3} {'algorithm':<13} {'ours ms':>8} {'min-max':>15} {'GFLOPS':>7} {'ort':>7} {'ncnn':>7} {'openvino':>8}"
       f" {'best peer/ours':>15} {'ncnn/ours':>10}" + (f" {'baseline/ours':>14}" if base else ""))
 for (shape, threads), rows in sorted(ours.items(), key=lambda item: (item[0][1], item[0][0])):

@@ -123,7 +123,9 @@ static int kp_packs_bands(const kp_conv *conv, int out_width) {
 static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_length, size_t band_rows,
                                     int out_width, int packed) {
     size_t floats = kp_gemm_thread_scratch_floats(conv->kernels, k);
-    if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) floats += k * kp_b_copy_stride(kp_gemm_block_columns(conv, k, SIZE_MAX));
+    if (conv->algorithm == KP_ALGORITHM_GEMM_1X1) { // the block's copy of B, at its widest
+        floats += k * kp_b_copy_stride(kp_gemm_block_columns(conv, k, SIZE_MAX));
+    }
     if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) {
         const kp_conv_shape *s = &conv->shape;
         floats += phase_length * (size_t)s->stride_w;
