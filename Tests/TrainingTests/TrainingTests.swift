@@ -565,8 +565,8 @@ struct TrainingRunTests {
     }
 
     /// A run with a time limit times its first steps (validation included) and, when the planned
-    /// epochs would not fit, ends sooner: the cut said, recorded, and the limit cleared so a
-    /// resumed run keeps the cut. A limit the run fits changes nothing.
+    /// epochs would not fit, ends sooner: the cut said and recorded. A limit the run fits changes
+    /// nothing; one it fits at first but not after the machine slows down cuts it then.
     @Test func timeLimitCutsARunThatWouldNotFit() throws {
         let folder = try TemporaryFolder()
         let (model, data) = try TrainingFixtures.tinyModelAndData(folder, size: 64)
@@ -592,7 +592,7 @@ struct TrainingRunTests {
         #expect(outcome == .finished)
         #expect(cuts == [[20, 3]] && validated == [1, 2, 3])  // at least one epoch after the timing
         let saved = try Checkpoint.load(contentsOf: run.checkpointPath)
-        #expect(saved.settings.epochs == 3 && saved.settings.timeLimit == nil && saved.epoch == 3)
+        #expect(saved.settings.epochs == 3 && saved.settings.timeLimit == 1e-3 && saved.epoch == 3)
         #expect(saved.model.provenance["schedule_changes"] == "20 -> 3 epochs at epoch 3 step 1")
 
         var roomy = start
@@ -602,8 +602,29 @@ struct TrainingRunTests {
         var shortened = false
         #expect(try fits.run(progress: { if case .shortened = $0 { shortened = true } }) == .finished)
         let kept = try Checkpoint.load(contentsOf: fits.checkpointPath)
-        #expect(!shortened && kept.settings.epochs == 3 && kept.settings.timeLimit == nil)
+        #expect(!shortened && kept.settings.epochs == 3 && kept.settings.timeLimit == 1e6)
         #expect(kept.model.provenance["schedule_changes"] == nil)
+
+        // 20 epochs fit 1000 s at the pace of the first two; after the third, 900 s pass at once.
+        var slowing = start
+        slowing.settings.timeLimit = 1000
+        let slows = try TrainingRun(checkpoint: slowing, data: data, modelPath: folder.file("slows.safetensors"))
+        slows.stepsToTime = 4
+        final class Offset: @unchecked Sendable { var seconds = 0.0 }
+        let offset = Offset()
+        slows.clock = { Date().addingTimeInterval(offset.seconds) }
+        var slowCuts: [[Int]] = []
+        #expect(
+            try slows.run(progress: { progress in
+                switch progress {
+                case .epoch(let report) where report.epoch == 3: offset.seconds = 900
+                case .shortened(let from, let to, _, _): slowCuts.append([from, to])
+                default: break
+                }
+            }) == .finished)
+        // 900 s for 6 steps leaves no step in the 100 s left: one more epoch, then the end.
+        #expect(slowCuts == [[20, 4]])
+        #expect(try Checkpoint.load(contentsOf: slows.checkpointPath).settings.epochs == 4)
     }
 
     /// Settings changed on resuming apply only when they differ, each recorded with where the
