@@ -16,6 +16,8 @@ extension Train {
         var checkpoint = try Checkpoint.load(contentsOf: resume)
         do {
             for change in try scheduleChanges() { try checkpoint.apply(change) }
+            // Epochs chosen here win over the recipe's time limit, as when a run starts.
+            if epochs != nil { checkpoint.settings.timeLimit = nil }
         } catch let error as InputError {
             throw ValidationError("\(error)")
         }

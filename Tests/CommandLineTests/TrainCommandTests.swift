@@ -109,11 +109,15 @@ struct TrainCommandTests {
     }
 
     /// A finished run resumed with a larger --epochs trains on to it, its schedule stretched, and
-    /// says so in the provenance; an --epochs below what was reached is refused.
+    /// says so in the provenance; the epochs chosen lift a recipe's time limit; an --epochs below
+    /// what was reached is refused.
     @Test func resumedRunExtendsToMoreEpochs() throws {
         let folder = try TemporaryFolder()
         let out = try Self.finishedRun(in: folder, epochs: 2)
-        let twoEpochs = try Checkpoint.load(contentsOf: out + ".checkpoint").model.weights
+        var limited = try Checkpoint.load(contentsOf: out + ".checkpoint")
+        limited.settings.timeLimit = 1020
+        try limited.write(to: out + ".checkpoint")
+        let twoEpochs = limited.model.weights
         let extended = try CommandLineTool.run([
             "train", "--resume", out + ".checkpoint", "--out", out, "--epochs", "3",
         ])
@@ -121,7 +125,7 @@ struct TrainCommandTests {
         #expect(extended.errors.contains("3 epochs of 4 steps") && extended.errors.contains("epoch 3:"))
         #expect(!extended.errors.contains("epoch 2:"))
         let checkpoint = try Checkpoint.load(contentsOf: out + ".checkpoint")
-        #expect(checkpoint.epoch == 3 && checkpoint.settings.epochs == 3)
+        #expect(checkpoint.epoch == 3 && checkpoint.settings.epochs == 3 && checkpoint.settings.timeLimit == nil)
         #expect(checkpoint.model.weights != twoEpochs)
         #expect(checkpoint.model.provenance["schedule_changes"] == "2 -> 3 epochs at epoch 3 step 1")
         let shortened = try CommandLineTool.run([
