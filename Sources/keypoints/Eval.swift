@@ -20,7 +20,9 @@ struct Eval: ParsableCommand {
             predictions scoring at least --pcutoff; per keypoint; PCK at each threshold with its \
             normaliser; the PCK curve's area; COCO OKS AP/AR (sigmas from the model, --sigmas, or \
             COCO's for its 17 names). --report DIR writes report.json, per_image.csv, the PCK \
-            curve (pck.png) and the worst images, ground truth beside prediction (worst_01.png, ...).
+            curve (pck.png) and the worst images, ground truth beside prediction (worst_01.png, ...). \
+            Frames whose labels fit far better with each left/right pair exchanged (the model's \
+            pairs, or those the names suggest) are named in a warning, to relabel.
             """
     )
 
@@ -116,6 +118,16 @@ struct Eval: ParsableCommand {
             labels: set, predictions: predicted, thresholds: thresholds!, normalizer: normalizer, pcutoff: pcutoff,
             sigmas: sigmaList)
         if json { print(result.json.serialized) } else { print(table(result)) }
+        let pairs =
+            loadedModel.map { model in  // the model's pairs, as indices into the labels' names
+                model.flipPairs.compactMap { pair in
+                    let sides = pair.compactMap { names.firstIndex(of: model.keypointNames[$0]) }
+                    return sides.count == 2 ? sides : nil
+                }
+            } ?? FlipPairs.infer(names)
+        let mirrored = MirroredLabels(
+            samples: set.samples, predictions: predicted, pairs: pairs, normalizer: normalizer)
+        if let warning = mirrored.warning { printToStandardError("warning: " + warning) }
         if let report {
             try writeReport(
                 result, set: set, predictions: predicted, model: loadedModel, sigmas: sigmaList, normalizer: normalizer,

@@ -75,6 +75,45 @@ struct EvalCommandTests {
         #expect(!FileManager.default.fileExists(atPath: folder.file("report/worst_09.png")))
     }
 
+    /// Six frames predicted where the animal's parts are; frame 3's labels name each side
+    /// the other's (ears 40 px apart, paws 60, PCK@0.2 reach 18 px): eval names that frame.
+    @Test func warnsOfFramesLabeledAsTheirMirror() throws {
+        let folder = try TemporaryFolder()
+        let names = ["snout", "left_ear", "right_ear", "left_paw", "right_paw"]
+        let points: [(Double, Double)] = [(50, 10), (30, 30), (70, 30), (20, 80), (80, 100)]
+        let header = "image," + names.map { "\($0)_x,\($0)_y" }.joined(separator: ",")
+        let rows = (0..<6).map { frame in
+            let order = frame == 3 ? [0, 2, 1, 4, 3] : [0, 1, 2, 3, 4]
+            return "\(frame).png," + order.map { "\(points[$0].0),\(points[$0].1)" }.joined(separator: ",")
+        }
+        let labels = try folder.write(Array(([header] + rows).joined(separator: "\n").utf8), to: "labels.csv")
+        let lines = (0..<6).map { frame in
+            JSONValue.object([
+                ("image", .string("\(frame).png")),
+                (
+                    "keypoints",
+                    .array(
+                        zip(names, points).map { name, point in
+                            .object([
+                                ("name", .string(name)), ("x", .number(point.0)), ("y", .number(point.1)),
+                                ("score", .number(0.9)),
+                            ])
+                        })
+                ),
+            ]).serialized
+        }
+        let predictions = try folder.write(Array(lines.joined(separator: "\n").utf8), to: "predictions.jsonl")
+        let result = try CommandLineTool.run(["eval", "--labels", labels, "--predictions", predictions])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(
+            result.errors.contains(
+                "warning: 1 of 6 frames have labels that fit far better with left and right exchanged"))
+        #expect(
+            result.errors.contains("3.png (0 of 4 left/right points found as labeled, 4 with left and right exchanged)")
+        )
+        #expect(!result.errors.contains("2.png"))
+    }
+
     @Test func predictsWithAModelAndExplainsNameMismatches() throws {
         let folder = try TemporaryFolder()
         let modelPath = folder.file("model.safetensors")

@@ -80,6 +80,16 @@ extension Trainer {
         return figures(samples, predictions)
     }
 
+    /// The labeled frames, training and validation, whose labels fit `model`'s predictions far
+    /// better with left and right exchanged (`MirroredLabels`; `train` passes the model it wrote).
+    public func mirroredLabels(of model: Model, threads: Int) throws -> MirroredLabels {
+        let (samples, predictions) = try predict(
+            (train + validation).sorted(), cut: false, threads: threads, model: model)
+        return MirroredLabels(
+            samples: samples, predictions: predictions, pairs: model.flipPairs,
+            normalizer: PCKNormalizer.standard(for: model.keypointNames))
+    }
+
     /// The figures of `predictions` on `samples`.
     private func figures(_ samples: [LabeledSample], _ predictions: [[PredictedPoint?]]) -> ValidationResult {
         let names = model.keypointNames
@@ -96,16 +106,16 @@ extension Trainer {
             scoreThreshold: ScoreThreshold(samples: samples, predictions: predictions, normalizer: normalizer))
     }
 
-    /// The averaged model's predictions on the samples at `indices`, in original image pixels,
+    /// The averaged model's (or `model`'s) predictions on the samples at `indices`, in original image pixels,
     /// and the samples they are scored against. With `cut`, each image (one without a box) is
     /// first cut at an edge through its labeled points (`validationCut`): the picture then ends
     /// there, and the parts beyond it are unlabeled in the sample returned.
-    func predict(_ indices: [Int], cut: Bool, threads: Int) throws -> (
+    func predict(_ indices: [Int], cut: Bool, threads: Int, model: Model? = nil) throws -> (
         samples: [LabeledSample], predictions: [[PredictedPoint?]]
     ) {
         // Images in parallel, a one-thread predictor each: a small network on one image scales
         // poorly over threads, and a prediction does not depend on them.
-        let validated = currentModel(averaged: true)
+        let validated = model ?? currentModel(averaged: true)
         let workers = max(1, min(threads, indices.count))
         let predictors = try (0..<workers).map { _ in try Predictor(model: validated, threads: 1) }
         let predicted = ResultSlots<(LabeledSample, [PredictedPoint?])>(count: indices.count)
