@@ -41,7 +41,8 @@ struct TrainingGemmTests {
     /// largest magnitude for taps and patches (fp32 sums in another order), 1e-4 for Winograd
     /// F(3x3, 4x4) (the transforms' entries, up to 8 per dimension, cost bits as in the forward
     /// F(4x4, 3x3): measured 1.0e-6 to 9.3e-6, the largest on the 60x60 case whose sums run over
-    /// 10800 pixels; taps 2.9e-6 there). The 60x60 cases take several chunks: of images for
+    /// 10800 pixels; taps 3.4e-7 there, summed in slices of 256 pixels, 2.9e-6 when summed over all
+    /// 10800 at once). The 60x60 cases take several chunks: of images for
     /// Winograd (128 tiles), of rows for patches (256 KiB of them); the stride-2 one is the stem's.
     @Test(arguments: InstructionSet.available)
     func weightGradientMatchesTheSum(isa: InstructionSet) throws {
