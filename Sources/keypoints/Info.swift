@@ -43,7 +43,12 @@ struct Info: ParsableCommand {
         print("Flip pairs: \(loaded.flipPairs.map { "\(names[$0[0]])/\(names[$0[1]])" }.joined(separator: ", "))")
         if let sigmas = loaded.oksSigmas { print("OKS sigmas: \(sigmas.map { String($0) }.joined(separator: ", "))") }
         print("Normalization: mean \(loaded.mean), std \(loaded.std); heatmap sigma \(loaded.heatmapSigma)")
-        if loaded.flipTest { print("Flip test: on unless --no-flip-test") }
+        if loaded.flipTest {
+            let excluded = loaded.flipTestExcluded.map { names[$0] }.joined(separator: ", ")
+            print(
+                "Flip test: on unless --no-flip-test"
+                    + (excluded.isEmpty ? "" : "; \(excluded) from the unmirrored image alone"))
+        }
         switch loaded.heatmapScore {
         case .peak: print("Scores: the heatmap's peak")
         case .mass: print("Scores: the heatmap's mass near its peak over the target's (1: the target's)")

@@ -24,6 +24,7 @@ extension Train {
             )
         }
         printToStandardError(TrainingPlan.mirroring(model, settings.augmentation))
+        if let exclusions = TrainingPlan.flipTestExclusions(model) { printToStandardError(exclusions) }
         let partial = TrainingAdvice.partialLabels(
             trainer.train.map { trainer.data.samples[$0] }, names: model.keypointNames)
         if !partial.isEmpty {

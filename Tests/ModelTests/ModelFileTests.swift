@@ -12,6 +12,7 @@ struct ModelFileTests {
         model.scoreThreshold = 0.35
         model.heatmapScore = .mass
         model.subjectReach = 37.5
+        model.flipTestExcluded = [1]
         let folder = try TemporaryFolder()
         let path = folder.file("model.safetensors")
         try model.write(to: path)
@@ -22,6 +23,7 @@ struct ModelFileTests {
         #expect(loaded.mean == model.mean && loaded.std == model.std && loaded.heatmapSigma == 1.5)
         #expect(loaded.provenance == ["data": "test"] && loaded.secondPassScale == 2 && loaded.flipTest)
         #expect(loaded.scoreThreshold == 0.35 && loaded.heatmapScore == .mass && loaded.subjectReach == 37.5)
+        #expect(try loaded.flipTestExcluded == [1] && TestModels.small().flipTestExcluded == [])
         #expect(try TestModels.small().heatmapScore == .peak, "no heatmap_score: the peak")
         #expect(
             try Model(safeTensors: SafeTensors(bytes: TestModels.small().serialized(), path: "x"), path: "x").flipTest
@@ -65,6 +67,10 @@ struct ModelFileTests {
         #expect(
             error(for: misshapen.serialized()).contains(
                 "has shape [8, 3, 3, 3], but the architecture needs [8, 5, 3, 3]"))
+
+        var excludingNothing = model
+        excludingNothing.flipTestExcluded = [model.keypointNames.count]
+        #expect(error(for: excludingNothing.serialized()).contains("flip_test_excluded must list keypoint indices"))
 
         var missing = model
         missing.weights["down2.bn.running_var"] = nil
@@ -222,6 +228,28 @@ struct EndToEndTests {
         let error = hypot(kept[2].x - dots[2].x, kept[2].y - dots[2].y)
         #expect(error <= 0.1, "found at (\(kept[2].x), \(kept[2].y))")
         #expect(kept[2].score < plain[2].score)
+    }
+
+    /// The flip test averages channel 1 with the mirrored pass's channel 2 (its partner), so with
+    /// blobs in different places, channel 2's the higher, part 1 is found on it; a part the model excludes
+    /// from the flip test, and its partner, decode exactly as without the flip test, and a part
+    /// outside any pair as with it.
+    @Test func theFlipTestLeavesExcludedPartsToTheUnmirroredPass() throws {
+        var model = Self.blurModel(heatmapStride: 1) { $0 }
+        model.flipPairs = [[1, 2]]
+        let dots = [(x: 20.3, y: 30.7, channel: 0), (x: 14.6, y: 12.2, channel: 1), (x: 44.45, y: 50.5, channel: 2)]
+        // Channel 2's dot is larger, so its blurred peak is the higher one and wins channel 1's average.
+        var image = Self.dots(Array(dots[0..<2]), width: 64, height: 64, radius: 2)
+        let larger = Self.dots([dots[2]], width: 64, height: 64, radius: 4)
+        image.pixels = zip(image.pixels, larger.pixels).map { max($0, $1) }
+        let plain = try Predictor(model: model, threads: 1).predict(image, flipTest: false)
+        let averaged = try Predictor(model: model, threads: 1).predict(image, flipTest: true)
+        #expect(hypot(plain[1].x - dots[1].x, plain[1].y - dots[1].y) < 0.5, "\(plain[1])")
+        #expect(hypot(averaged[1].x - dots[2].x, averaged[1].y - dots[2].y) < 0.5, "\(averaged[1])")
+        model.flipTestExcluded = [1, 2]
+        let excluded = try Predictor(model: model, threads: 1).predict(image, flipTest: true)
+        #expect(excluded[1] == plain[1] && excluded[2] == plain[2])
+        #expect(excluded[0] == averaged[0])
     }
 
     /// A small subject (three dots, one per keypoint, in a 40 px patch of a 320x200 image) is a

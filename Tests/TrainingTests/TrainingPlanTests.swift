@@ -149,6 +149,38 @@ struct TrainingPlanTests {
         #expect(!(try TrainingPlan(keypoints: Self.names, summary: large, choices: .init())).flipTest)
     }
 
+    /// A part labeled in under a quarter as many frames as the best-labeled one is left out of
+    /// the flip test, with its partner when it has one; a run without the flip test leaves none.
+    @Test func theFlipTestLeavesOutSparselyLabeledParts() throws {
+        func model(labeling sparse: Int?, flipTest: Bool? = nil) throws -> Model {
+            let samples = (0..<12).map { index in
+                LabeledSample(
+                    image: "\(index).png",
+                    points: (0..<4).map { k in
+                        k == sparse && index >= 2 ? nil : LabeledPoint(x: Double(10 * k), y: 5, visible: true)
+                    }, isCrowd: false)
+            }
+            var summary = Self.openfield
+            summary.mirrorFits = true
+            var choices = TrainingPlan.Choices()
+            choices.flipTest = flipTest
+            let plan = try TrainingPlan(keypoints: Self.names, summary: summary, choices: choices)
+            let set = LabeledSet(
+                format: .simpleCSV, keypointNames: Self.names, samples: samples, skeleton: [], images: [:])
+            return try plan.checkpoint(set: set, labels: "labels.csv", validation: nil, imagesRoot: nil, command: "")
+                .model
+        }
+        #expect(try model(labeling: 3).flipTestExcluded == [3])  // tailbase in 2 of 12 frames
+        #expect(try model(labeling: 2).flipTestExcluded == [1, 2])  // rightear, and leftear its partner
+        #expect(try model(labeling: nil).flipTestExcluded == [])
+        #expect(try model(labeling: 3, flipTest: false).flipTestExcluded == [])
+        #expect(TrainingAdvice.sparseParts([12, 12, 3, 2]) == [3] && TrainingAdvice.sparseParts([]) == [])
+        let excluding = try model(labeling: 3)
+        #expect(
+            TrainingPlan.flipTestExclusions(excluding)?.hasPrefix("flip test: tailbase from the unmirrored image alone")
+                == true)
+    }
+
     /// The schedule is in steps: a 40-frame project trains as long as a 200-frame one.
     @Test func smallProjectsGetTheSameSteps() throws {
         let few = try TrainingPlan(

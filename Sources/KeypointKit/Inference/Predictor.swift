@@ -127,7 +127,8 @@ public final class Predictor: @unchecked Sendable {
         heatmaps.withUnsafeMutableBufferPointer { _ = $0.initialize(from: output) }
         let networkOutput = keepTensors ? heatmaps : nil
         if flipTest {
-            // The mirrored image, its heatmaps mirrored back with left and right swapped, averaged in.
+            // The mirrored image, its heatmaps mirrored back with left and right swapped, averaged in
+            // (but for the parts the model excludes).
             let mirror = AffineTransform(a: -1, b: 0, tx: Double(width - 1), c: 0, d: 1, ty: 0)
             fill(image, transform: transform.followed(by: mirror))
             let mirrored = network.run()
@@ -136,7 +137,7 @@ public final class Predictor: @unchecked Sendable {
                 partner[pair[0]] = pair[1]
                 partner[pair[1]] = pair[0]
             }
-            for channel in 0..<keypointCount {
+            for channel in 0..<keypointCount where !model.flipTestExcluded.contains(channel) {
                 let source = partner[channel] * plane
                 for y in 0..<heatmapShape.height {
                     for x in 0..<heatmapShape.width {

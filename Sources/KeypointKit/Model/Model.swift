@@ -25,6 +25,10 @@ public struct Model: Sendable {
     /// Average each image's heatmaps with its mirror's (left and right swapped) unless told
     /// otherwise, as MMPose's test settings do: for models where it pays (metadata `flip_test`).
     public var flipTest: Bool
+    /// Keypoints (indices) the flip test leaves to the unmirrored pass (metadata
+    /// `flip_test_excluded`): parts labeled in too few training frames to be found in both views
+    /// (`TrainingAdvice.sparseParts`) and their partners, whose mirrored maps they are.
+    public var flipTestExcluded: [Int]
     /// The score below which a point is taken as not found (hidden in detect's tables and in
     /// overlays unless --min-score says otherwise); batch output keeps every point with its
     /// score, so a consumer applies the same threshold (metadata `score_threshold`, 0-1).
@@ -45,7 +49,7 @@ public struct Model: Sendable {
     public init(
         architecture: Architecture, keypointNames: [String], skeleton: [[Int]] = [], flipPairs: [[Int]] = [],
         oksSigmas: [Double]? = nil, mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225],
-        heatmapSigma: Double = 2, secondPassScale: Double? = nil, flipTest: Bool = false,
+        heatmapSigma: Double = 2, secondPassScale: Double? = nil, flipTest: Bool = false, flipTestExcluded: [Int] = [],
         scoreThreshold: Double? = nil, heatmapScore: HeatmapScore = .peak, subjectReach: Double? = nil,
         provenance: [String: String] = [:], weights: [String: Tensor]
     ) {
@@ -59,6 +63,7 @@ public struct Model: Sendable {
         self.heatmapSigma = heatmapSigma
         self.secondPassScale = secondPassScale
         self.flipTest = flipTest
+        self.flipTestExcluded = flipTestExcluded
         self.scoreThreshold = scoreThreshold
         self.heatmapScore = heatmapScore
         self.subjectReach = subjectReach
@@ -134,6 +139,8 @@ public struct Model: Sendable {
             oksSigmas: metadata["oks_sigmas"] == nil ? nil : try decode("oks_sigmas", as: [Double].self),
             mean: normalization["mean"] ?? [], std: normalization["std"] ?? [], heatmapSigma: sigma,
             secondPassScale: secondPassScale, flipTest: metadata["flip_test"] == "true",
+            flipTestExcluded: metadata["flip_test_excluded"] == nil
+                ? [] : try decode("flip_test_excluded", as: [Int].self),
             scoreThreshold: scoreThreshold, heatmapScore: heatmapScore, subjectReach: subjectReach,
             provenance: metadata["provenance"] == nil ? [:] : try decode("provenance", as: [String: String].self),
             weights: file.tensors)
@@ -156,6 +163,9 @@ public struct Model: Sendable {
             for pair in pairs where pair.count != 2 || !pair.allSatisfy({ keypointNames.indices.contains($0) }) {
                 throw ModelError.invalidArchitecture(reason: "\(label) entry \(pair) is not a pair of keypoint indices")
             }
+        }
+        guard flipTestExcluded.allSatisfy({ keypointNames.indices.contains($0) }) else {
+            throw ModelError.invalidArchitecture(reason: "flip_test_excluded must list keypoint indices")
         }
         if let secondPassScale, !(secondPassScale >= 1 && secondPassScale.isFinite) {
             throw ModelError.invalidArchitecture(reason: "second_pass_scale must be at least 1")
@@ -210,6 +220,7 @@ public struct Model: Sendable {
         if let oksSigmas { metadata["oks_sigmas"] = json(oksSigmas) }
         if let secondPassScale { metadata["second_pass_scale"] = "\(secondPassScale)" }
         if flipTest { metadata["flip_test"] = "true" }
+        if !flipTestExcluded.isEmpty { metadata["flip_test_excluded"] = json(flipTestExcluded) }
         if let scoreThreshold { metadata["score_threshold"] = "\(scoreThreshold)" }
         if heatmapScore != .peak { metadata["heatmap_score"] = heatmapScore.rawValue }
         if let subjectReach { metadata["subject_reach"] = "\(subjectReach)" }
