@@ -274,7 +274,7 @@ struct Train: ParsableCommand {
                 printToStandardError("warning: " + warning)
             }
         }
-        if kept != nil, !best.model.flipPairs.isEmpty {  // the model written, on every labeled frame
+        if best.bestEpoch != nil, !best.model.flipPairs.isEmpty {  // the model written, on every labeled frame
             let mirrored = try run.trainer.mirroredLabels(of: Model.load(contentsOf: out), threads: threads)
             if let warning = mirrored.warning { printToStandardError("warning: " + warning) }
         }
