@@ -150,7 +150,8 @@ struct TrainingPlanTests {
     }
 
     /// A part labeled in under a quarter as many frames as the best-labeled one is left out of
-    /// the flip test, with its partner when it has one; a run without the flip test leaves none.
+    /// the flip test, with its partner when it has one; the model keeps the list without the
+    /// flip test too, for `--flip-test`, and the run then does not mention it.
     @Test func theFlipTestLeavesOutSparselyLabeledParts() throws {
         func model(labeling sparse: Int?, flipTest: Bool? = nil) throws -> Model {
             let samples = (0..<12).map { index in
@@ -173,7 +174,8 @@ struct TrainingPlanTests {
         #expect(try model(labeling: 3).flipTestExcluded == [3])  // tailbase in 2 of 12 frames
         #expect(try model(labeling: 2).flipTestExcluded == [1, 2])  // rightear, and leftear its partner
         #expect(try model(labeling: nil).flipTestExcluded == [])
-        #expect(try model(labeling: 3, flipTest: false).flipTestExcluded == [])
+        let withoutFlipTest = try model(labeling: 3, flipTest: false)  // kept for --flip-test
+        #expect(withoutFlipTest.flipTestExcluded == [3] && TrainingPlan.flipTestExclusions(withoutFlipTest) == nil)
         #expect(TrainingAdvice.sparseParts([12, 12, 3, 2]) == [3] && TrainingAdvice.sparseParts([]) == [])
         let excluding = try model(labeling: 3)
         #expect(

@@ -184,8 +184,10 @@ public struct TrainingPlan: Sendable {
     /// for a small project's model trained on mirrored samples (it knows mirrored images; the
     /// average lowered the error on held-out frames, docs/TRAINING.md), else not.
     public var flipTest: Bool { choices.flipTest ?? (recipe != nil && settings.augmentation.flip) }
-    /// The parts the flip test leaves to the unmirrored pass (`Model.flipTestExcluded`): those
-    /// labeled in too few of `frames` (`TrainingAdvice.sparseParts`) and their partners. On the
+    /// The parts the flip test leaves to the unmirrored pass (`Model.flipTestExcluded`, kept
+    /// whether or not the model runs it by default, for `--flip-test` and a resumed run that
+    /// turns it on): those labeled in too few of `frames` (`TrainingAdvice.sparseParts`) and
+    /// their partners. On the
     /// 832x747 sparse-tailbase frames (tail in 4-6 of 36-44), seven models scored the tail at
     /// 14.87 px mean without the average and 22.36 with it (40.22 against 2.29 on one).
     func flipTestExcluded(_ frames: [[LabeledPoint?]], parts: Int) -> [Int] {
@@ -232,7 +234,7 @@ public struct TrainingPlan: Sendable {
             oksSigmas: names == OKSEvaluation.cocoNames ? OKSEvaluation.cocoSigmas : nil,
             heatmapSigma: settings.heatmapSigma, secondPassScale: choices.secondPass,
             flipTest: flipTest,
-            flipTestExcluded: flipTest ? flipTestExcluded(set.samples.map(\.points), parts: names.count) : [],
+            flipTestExcluded: flipTestExcluded(set.samples.map(\.points), parts: names.count),
             provenance: [
                 "trained": "yes", "data": labels, "seed": "\(settings.seed)", "split": split, "plan": description,
                 "start": startDescription ?? "fresh weights (seed \(settings.seed))",
