@@ -3,11 +3,14 @@
 // For input x (channels x height x width), a k x k kernel, stride s and padding p, the output is
 // ho x wo with ho = (height + 2p - k) / s + 1. Column row r = (c * k + ky) * k + kx holds, at
 // output position (oy, ox), x[c][oy*s - p + ky][ox*s - p + kx], or 0 outside the image.
-// col2im adds every column entry back to that input position. Each channel's rows touch only that
-// channel's plane, so channels run in parallel without sharing writes, and the result does not
-// depend on the thread count (each plane's sums happen in one fixed order).
+// col2im writes x as the sum of the column entries that copy each position (0 where none: each
+// plane is cleared first, by the thread that sums it, so the caller need not). Each channel's
+// rows touch only that channel's plane, so channels run in parallel without sharing writes, and
+// the result does not depend on the thread count (each plane's sums happen in one fixed order).
 
 #include "kp_conv_internal.h"
+
+#include <string.h>
 
 typedef struct {
     const float *source;
@@ -46,6 +49,7 @@ static void kp_col2im_channel(void *context, size_t c, int thread) {
     const kp_unfold_job *job = context;
     float *plane = job->target + c * job->height * job->width;
     size_t positions = job->out_height * job->out_width;
+    memset(plane, 0, job->height * job->width * sizeof(float));
     for (size_t ky = 0; ky < job->kernel; ky++) {
         for (size_t kx = 0; kx < job->kernel; kx++) {
             const float *row = job->source + ((c * job->kernel + ky) * job->kernel + kx) * positions;

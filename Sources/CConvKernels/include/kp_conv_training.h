@@ -46,8 +46,9 @@ int kp_conv_weight_gradient(kp_isa isa, const kp_conv_shape *shape, int batch, i
 void kp_keep_freed_memory(void);
 
 // im2col for training: column row (c * k + ky) * k + kx, at output position (oy, ox), holds
-// x[c][oy*stride - padding + ky][ox*stride - padding + kx] (0 outside). col2im adds the columns
-// back into x (which it does not clear). Threaded over channels; results independent of threads.
+// x[c][oy*stride - padding + ky][ox*stride - padding + kx] (0 outside). col2im writes x as the
+// sum of the columns' entries at each position (x need not be cleared). Threaded over channels;
+// results independent of threads.
 void kp_im2col(const float *x, size_t channels, size_t height, size_t width, size_t kernel, size_t stride,
                size_t padding, float *columns, kp_threadpool *pool);
 void kp_col2im(const float *columns, size_t channels, size_t height, size_t width, size_t kernel, size_t stride,

@@ -67,7 +67,7 @@ enum ConvolutionTraining {
             }
             fastDx = Scalar.fastConvolution(dy, weights: turned, bias: nil, adjoint, on: compute)
         }
-        var dx = fastDx ?? (inputGradient ? x.zeros() : nil)
+        var dx = fastDx ?? (inputGradient ? x.uninitialized() : nil)  // col2im writes every plane
         let groupIn = g.inChannels / g.groups, groupOut = g.outChannels / g.groups
         let k = groupIn * g.kernelHeight * g.kernelWidth
         let pixels = dy.plane
@@ -76,7 +76,7 @@ enum ConvolutionTraining {
             ?? unfoldedWeightGradient(dy, input: x, g, on: compute)
         if inputGradient && fastDx == nil {
             // dColumns (k x P) = W^T (k x groupOut) * dY (groupOut x P), folded back into dx.
-            var columnGradient = [Scalar](repeating: 0, count: k * pixels)
+            var columnGradient = [Scalar](unsafeUninitializedCapacity: k * pixels) { $1 = k * pixels }  // written whole
             for n in 0..<x.batch {
                 for group in 0..<g.groups {
                     dy.values.withUnsafeBufferPointer { gradient in

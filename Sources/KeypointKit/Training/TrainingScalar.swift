@@ -34,7 +34,8 @@ public protocol TrainingScalar: BinaryFloatingPoint & Sendable {
         _ x: UnsafePointer<Self>, channels: Int, height: Int, width: Int, _ g: ConvolutionShape,
         into columns: UnsafeMutablePointer<Self>, on compute: TrainingCompute)
 
-    /// The adjoint of im2col: adds each column entry back to the input position it came from.
+    /// The adjoint of im2col: writes each of the channels' input positions as the sum of the
+    /// column entries that came from it (0 where none; what `x` held is not read).
     static func col2im(
         _ columns: UnsafePointer<Self>, channels: Int, height: Int, width: Int, _ g: ConvolutionShape,
         into x: UnsafeMutablePointer<Self>, on compute: TrainingCompute)
@@ -88,6 +89,7 @@ extension Double: TrainingScalar {
         _ columns: UnsafePointer<Double>, channels: Int, height: Int, width: Int, _ g: ConvolutionShape,
         into x: UnsafeMutablePointer<Double>, on compute: TrainingCompute
     ) {
+        x.update(repeating: 0, count: channels * height * width)
         unfolding(channels: channels, height: height, width: width, g) { column, input in
             if let input { x[input] += columns[column] }
         }
