@@ -188,8 +188,9 @@ public struct TrainingPlan: Sendable {
     /// whether or not the model runs it by default, for `--flip-test` and a resumed run that
     /// turns it on): those labeled in too few of `frames` (`TrainingAdvice.sparseParts`) and
     /// their partners. On the
-    /// 832x747 sparse-tailbase frames (tail in 4-6 of 36-44), seven models scored the tail at
-    /// 14.87 px mean without the average and 22.36 with it (40.22 against 2.29 on one).
+    /// 832x747 sparse-tailbase frames (tail in 4-6 of 36-44), ten models scored the tail at
+    /// 14.76 px mean without the average and 19.06 with it (2.29 against 40.22 on one; the
+    /// average helped a little on seven).
     func flipTestExcluded(_ frames: [[LabeledPoint?]], parts: Int) -> [Int] {
         let sparse = TrainingAdvice.sparseParts(TrainingAdvice.labeledCounts(frames, parts: parts))
         let partners = flipPairs.compactMap { pair in
