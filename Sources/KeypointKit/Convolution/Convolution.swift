@@ -158,14 +158,23 @@ public final class ThreadPool: @unchecked Sendable {
     /// Runs `body(item)` for every item in `0..<count` on the pool's threads, the caller's among
     /// them, and returns when all are done. Items may run in any order and at the same time, so
     /// each must write only its own part of any shared buffer.
+    ///
+    /// The items go out in contiguous runs, eight per thread: each call of the closure from C
+    /// retains and releases its context, and with one call per item both cores did so on the
+    /// same counter thousands of times a layer (`swift_release` 28 -> 518 samples of a training
+    /// step from one core to two).
     func forEach(_ count: Int, _ body: (Int) -> Void) {
+        guard count > 0 else { return }
         withoutActuallyEscaping(body) { body in
-            var item = body
-            withUnsafeMutablePointer(to: &item) { context in
+            let runs = min(count, 8 * threads)
+            var job = (body: body, count: count, runs: runs)
+            withUnsafeMutablePointer(to: &job) { context in
                 kp_parallel_for(
-                    pool, count,
-                    { context, item, _ in
-                        context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(item))
+                    pool, runs,
+                    { context, run, _ in
+                        let job = context!.assumingMemoryBound(to: ((Int) -> Void, count: Int, runs: Int).self)
+                        let (body, count, runs) = job.pointee
+                        for item in (Int(run) * count / runs)..<((Int(run) + 1) * count / runs) { body(item) }
                     }, context)
             }
         }
