@@ -48,6 +48,29 @@ typedef struct {
     int accumulate;
 } kp_weight_gradient_job;
 
+// Zeroed memory for `images` slices of `floats` each, cleared by the pool a slice at a time (calloc
+// of a block the heap kept clears it on the calling thread while the others wait: 0.8% of a
+// two-thread training step's samples, on that thread alone).
+typedef struct {
+    float *data;
+    size_t floats;
+} kp_zero_job;
+
+static void kp_zero_item(void *context, size_t item, int thread) {
+    (void)thread;
+    const kp_zero_job *job = context;
+    memset(job->data + item * job->floats, 0, job->floats * sizeof(float));
+}
+
+static float *kp_zeroed(size_t images, size_t floats, kp_threadpool *pool) {
+    float *data = malloc(images * floats * sizeof(float));
+    if (data != NULL) {
+        kp_zero_job job = {data, floats};
+        kp_parallel_for(pool, images, kp_zero_item, &job);
+    }
+    return data;
+}
+
 // Row y of image n into channels-last order (the zero border is already there).
 static void kp_channels_last_item(void *context, size_t item, int thread) {
     (void)thread;
@@ -147,7 +170,7 @@ static int kp_gradient_begin(kp_weight_gradient_job *job, const kp_isa_kernels *
     const size_t mr = (size_t)job->kernels->mr;
     job->panels = (out + mr - 1) / mr;
     job->channels_last =
-        calloc((size_t)job->batch * (size_t)job->padded_height * (size_t)job->padded_width * in, sizeof(float));
+        kp_zeroed((size_t)job->batch, (size_t)job->padded_height * (size_t)job->padded_width * in, pool);
     job->packed = malloc(job->panels * mr * job->k * sizeof(float));
     if (job->channels_last == NULL || job->packed == NULL) return -1;
     kp_parallel_for(pool, (size_t)job->batch * (size_t)job->height, kp_channels_last_item, job);
@@ -485,8 +508,8 @@ static int kp_weight_gradient_winograd(const kp_isa_kernels *kernels, const kp_c
     const size_t transform_floats = positions * (job.in > stride ? job.in : stride); // >= 18 in doubles
     const size_t gemm_floats = kp_gemm_scratch_floats(kernels, chunk_tiles);
     job.scratch_floats = kp_align_floats(transform_floats > gemm_floats ? transform_floats : gemm_floats);
-    job.input = calloc((size_t)batch * job.window_h * job.window_w * job.in, sizeof(float));
-    job.gradient = calloc((size_t)batch * 16 * image_tiles * stride, sizeof(float));
+    job.input = kp_zeroed((size_t)batch, job.window_h * job.window_w * job.in, pool);
+    job.gradient = kp_zeroed((size_t)batch, 16 * image_tiles * stride, pool);
     job.v = malloc(positions * chunk_tiles * job.in * sizeof(float));
     job.e = malloc(positions * chunk_tiles * stride * sizeof(float));
     job.rows = malloc(positions * chunk_tiles * sizeof(float *));
