@@ -27,15 +27,15 @@ public struct MirroredLabels: Sendable {
         samples: [LabeledSample], predictions: [[PredictedPoint?]], pairs: [[Int]], normalizer: PCKNormalizer,
         threshold: Double = 0.2
     ) {
-        var partner: [Int: Int] = [:]
-        for pair in pairs where pair.count == 2 { (partner[pair[0]], partner[pair[1]]) = (pair[1], pair[0]) }
+        let partner = FlipPairs.partners(pairs, count: samples.map(\.points.count).max() ?? 0)
         frames = []
         checked = 0
         for (sample, predicted) in zip(samples, predictions) {
             guard let scale = normalizer.scale(sample) else { continue }
             let reach = threshold * scale
             var frame = Frame(image: sample.image, paired: 0, foundAsLabeled: 0, foundExchanged: 0)
-            for (k, other) in partner where k < sample.points.count && max(k, other) < predicted.count {
+            for (k, other) in partner.enumerated()
+            where other != k && k < sample.points.count && max(k, other) < predicted.count {
                 guard let truth = sample.points[k], let same = predicted[k], let swapped = predicted[other] else {
                     continue
                 }

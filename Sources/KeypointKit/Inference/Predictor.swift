@@ -132,11 +132,7 @@ public final class Predictor: @unchecked Sendable {
             let mirror = AffineTransform(a: -1, b: 0, tx: Double(width - 1), c: 0, d: 1, ty: 0)
             fill(image, transform: transform.followed(by: mirror))
             let mirrored = network.run()
-            var partner = Array(0..<keypointCount)
-            for pair in model.flipPairs {
-                partner[pair[0]] = pair[1]
-                partner[pair[1]] = pair[0]
-            }
+            let partner = FlipPairs.partners(model.flipPairs, count: keypointCount)
             for channel in 0..<keypointCount where !model.flipTestExcluded.contains(channel) {
                 let source = partner[channel] * plane
                 for y in 0..<heatmapShape.height {

@@ -28,6 +28,16 @@ public enum FlipPairs {
         return pairs
     }
 
+    /// Each of `count` keypoints' mirror image under `pairs`: its partner, or itself when it has
+    /// none (pairs naming an index past `count` are left out).
+    public static func partners(_ pairs: [[Int]], count: Int) -> [Int] {
+        var partner = Array(0..<count)
+        for pair in pairs where pair.count == 2 && pair.allSatisfy({ (0..<count).contains($0) }) {
+            (partner[pair[0]], partner[pair[1]]) = (pair[1], pair[0])
+        }
+        return partner
+    }
+
     /// Pairs given as "leftear/rightear,l_paw/r_paw" (left name first, then right).
     public static func parse(_ text: String, names: [String]) throws -> [[Int]] {
         var pairs: [[Int]] = []

@@ -221,13 +221,7 @@ public final class Trainer: @unchecked Sendable {
         let heatmapWidth = inputWidth / architecture.heatmapStride
         let heatmapHeight = inputHeight / architecture.heatmapStride
         let count = model.keypointNames.count
-        var partner = Array(0..<count)
-        if flip {
-            for pair in model.flipPairs {
-                partner[pair[0]] = pair[1]
-                partner[pair[1]] = pair[0]
-            }
-        }
+        let partner = FlipPairs.partners(flip ? model.flipPairs : [], count: count)
         var targets = [Float](repeating: 0, count: count * heatmapWidth * heatmapHeight)
         var mask = [Float](repeating: 0, count: count)
         for (k, point) in sample.points.enumerated() {

@@ -193,10 +193,8 @@ public struct TrainingPlan: Sendable {
     /// average helped a little on seven).
     func flipTestExcluded(_ frames: [[LabeledPoint?]], parts: Int) -> [Int] {
         let sparse = TrainingAdvice.sparseParts(TrainingAdvice.labeledCounts(frames, parts: parts))
-        let partners = flipPairs.compactMap { pair in
-            sparse.contains(pair[0]) ? pair[1] : sparse.contains(pair[1]) ? pair[0] : nil
-        }
-        return Array(Set(sparse + partners)).sorted()
+        let partner = FlipPairs.partners(flipPairs, count: parts)
+        return Array(Set(sparse + sparse.map { partner[$0] })).sorted()
     }
 
     /// Whether the start model's heatmap head carries over (it has the same keypoints).

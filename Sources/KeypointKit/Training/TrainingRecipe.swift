@@ -58,10 +58,7 @@ extension LabelSummary {
     /// frames i lies right of j as often as partner(i) lies left of partner(j) in the labels.
     static func mirrorFits(_ frames: [[LabeledPoint?]], flipPairs: [[Int]]) -> Bool? {
         let parts = frames.map(\.count).max() ?? 0
-        var partner = Array(0..<parts)
-        for pair in flipPairs where pair.allSatisfy({ $0 < parts }) {
-            (partner[pair[0]], partner[pair[1]]) = (pair[1], pair[0])
-        }
+        let partner = FlipPairs.partners(flipPairs, count: parts)
         /// The share of frames, of those with i and j labeled apart, in which i lies right of j.
         func rightOf(_ i: Int, _ j: Int) -> Double? {
             let gaps = frames.compactMap { points -> Double? in
