@@ -1,6 +1,15 @@
-// A fixed pool of worker threads running one parallel loop at a time. Items are handed out through
-// an atomic counter; which thread runs an item never changes what it computes, so results are
-// bit-identical for any thread count.
+// A fixed pool of worker threads running one parallel loop at a time. Which thread runs an item
+// never changes what it computes, so results are bit-identical for any thread count.
+//
+// Thread t owns the t-th contiguous share of the items, runs its own first, then takes what is
+// left of the others' (from their fronts, through the same counters), so a thread slowed by
+// another process leaves no one waiting. Contiguous shares keep data on the core that wrote it:
+// consecutive loops over the same images (a layer's passes, a layer and the next) give the same
+// share to the same thread. Where the cores do not share a cache that matters: on a 2-vCPU EPYC
+// a 4 MiB buffer read back by the core that wrote it came at 35 GB/s, by the other at 13 GB/s
+// (main memory's speed); with shares instead of items going to whichever thread asked first, a
+// training step (`keypoints bench train`) ran 1.13x and the reference network 1.18x as fast on
+// two threads.
 //
 // A layer takes well under a millisecond, and a network runs several parallel loops per layer,
 // so waking threads through a condition variable (tens of microseconds) would cost more than
@@ -16,6 +25,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+// A thread's share of the current loop: items [next, end) still to claim, on a cache line of its own.
+typedef struct {
+    _Alignas(64) atomic_size_t next;
+    size_t end;
+} kp_share;
+
 struct kp_threadpool {
     int threads; // including the caller
     pthread_mutex_t call;     // one parallel loop at a time, whoever calls
@@ -28,8 +43,7 @@ struct kp_threadpool {
     int stopping;
     kp_parallel_body body;
     void *context;
-    size_t count;
-    atomic_size_t next;
+    kp_share *shares;         // one per thread
 };
 
 typedef struct {
@@ -54,11 +68,15 @@ static inline void kp_spin_pause(int round) {
 #endif
 }
 
+// The thread's own share, then the others' in turn.
 static void kp_run_items(kp_threadpool *pool, int thread) {
-    for (;;) {
-        size_t item = atomic_fetch_add(&pool->next, 1);
-        if (item >= pool->count) return;
-        pool->body(pool->context, item, thread);
+    for (int k = 0; k < pool->threads; k++) {
+        kp_share *share = &pool->shares[(thread + k) % pool->threads];
+        for (;;) {
+            size_t item = atomic_fetch_add(&share->next, 1);
+            if (item >= share->end) break;
+            pool->body(pool->context, item, thread);
+        }
     }
 }
 
@@ -108,7 +126,10 @@ kp_threadpool *kp_threadpool_create(int threads) {
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->finished, NULL);
     pool->workers = calloc((size_t)threads, sizeof(pthread_t));
-    if (pool->workers == NULL) {
+    pool->shares = aligned_alloc(_Alignof(kp_share), (size_t)threads * sizeof(kp_share));
+    if (pool->workers == NULL || pool->shares == NULL) {
+        free(pool->workers);
+        free(pool->shares);
         free(pool);
         return NULL;
     }
@@ -141,6 +162,7 @@ void kp_threadpool_destroy(kp_threadpool *pool) {
     pthread_cond_destroy(&pool->start);
     pthread_cond_destroy(&pool->finished);
     free(pool->workers);
+    free(pool->shares);
     free(pool);
 }
 
@@ -154,8 +176,10 @@ void kp_parallel_for(kp_threadpool *pool, size_t count, kp_parallel_body body, v
     pthread_mutex_lock(&pool->call);
     pool->body = body;
     pool->context = context;
-    pool->count = count;
-    atomic_store(&pool->next, 0);
+    for (int thread = 0; thread < pool->threads; thread++) {
+        atomic_store(&pool->shares[thread].next, count * (size_t)thread / (size_t)pool->threads);
+        pool->shares[thread].end = count * (size_t)(thread + 1) / (size_t)pool->threads;
+    }
     atomic_store(&pool->running, pool->threads - 1);
     pthread_mutex_lock(&pool->lock);
     atomic_fetch_add(&pool->generation, 1);
