@@ -26,30 +26,51 @@ KP_TARGET static inline __m256 kp_epilogue__avx2(__m256 acc, const kp_epilogue *
     }
 }
 
-// 6 rows x 16 columns: 12 accumulators, two B vectors and one broadcast: 15 of 16 registers.
-KP_TARGET static void kp_gemm_6x16__avx2(size_t k, const float *restrict a, const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
-                                         const kp_epilogue *epilogue) {
-    __m256 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    for (size_t i = 0; i < k; i++) {
-        const __m256 b0 = _mm256_loadu_ps(rows[i] + column);
-        const __m256 b1 = _mm256_loadu_ps(rows[i] + column + 8);
-        for (int r = 0; r < MR; r++) {
-            const __m256 ar = _mm256_broadcast_ss(a + i * MR + r);
-            acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
-        }
+// `ROWS` (1 to 6) rows x 16 columns: 2 x ROWS accumulators, two B vectors and one broadcast (15 of
+// 16 registers at 6 rows). A is packed in panels of MR = 6 rows whatever ROWS is, so the shorter
+// versions serve the last panel of a matrix whose rows are not a multiple of 6 (64 = 10 x 6 + 4,
+// 128 = 21 x 6 + 2, 32 = 5 x 6 + 2) at the cost of those rows only.
+#define KP_GEMM_X16(ROWS)                                                                                      \
+    KP_TARGET static void kp_gemm_##ROWS##x16__avx2(size_t k, const float *restrict a,                         \
+                                                   const float *const *restrict rows, size_t column,             \
+                                                   float *restrict c, size_t ldc, const kp_epilogue *epilogue) { \
+        __m256 acc[ROWS][2];                                                                                   \
+        for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                           \
+        for (size_t i = 0; i < k; i++) {                                                                       \
+            const __m256 b0 = _mm256_loadu_ps(rows[i] + column);                                               \
+            const __m256 b1 = _mm256_loadu_ps(rows[i] + column + 8);                                           \
+            for (int r = 0; r < ROWS; r++) {                                                                   \
+                const __m256 ar = _mm256_broadcast_ss(a + i * MR + r);                                         \
+                acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);                                                \
+                acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);                                                \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int r = 0; r < ROWS; r++) {                                                                       \
+            __m256 low = acc[r][0], high = acc[r][1];                                                          \
+            if (epilogue != NULL) {                                                                            \
+                const float *residual = epilogue->residual ? epilogue->residual + r * ldc : NULL;              \
+                low = kp_epilogue__avx2(low, epilogue, r, residual);                                           \
+                high = kp_epilogue__avx2(high, epilogue, r, residual ? residual + 8 : NULL);                   \
+            }                                                                                                  \
+            _mm256_storeu_ps(c + r * ldc, low);                                                                \
+            _mm256_storeu_ps(c + r * ldc + 8, high);                                                           \
+        }                                                                                                      \
     }
-    for (int r = 0; r < MR; r++) {
-        __m256 low = acc[r][0], high = acc[r][1];
-        if (epilogue != NULL) {
-            const float *residual = epilogue->residual ? epilogue->residual + r * ldc : NULL;
-            low = kp_epilogue__avx2(low, epilogue, r, residual);
-            high = kp_epilogue__avx2(high, epilogue, r, residual ? residual + 8 : NULL);
-        }
-        _mm256_storeu_ps(c + r * ldc, low);
-        _mm256_storeu_ps(c + r * ldc + 8, high);
-    }
+
+KP_GEMM_X16(6)
+KP_GEMM_X16(5)
+KP_GEMM_X16(4)
+KP_GEMM_X16(3)
+KP_GEMM_X16(2)
+KP_GEMM_X16(1)
+
+// The last panel's first `rows` rows (1-5), on the kernel of exactly that many rows.
+static void kp_gemm_partial__avx2(size_t rows_wanted, size_t k, const float *restrict a,
+                                  const float *const *restrict rows, size_t column, float *restrict c, size_t ldc,
+                                  const kp_epilogue *epilogue) {
+    static const kp_gemm_fn kernels[MR] = {NULL, kp_gemm_1x16__avx2, kp_gemm_2x16__avx2,
+                                           kp_gemm_3x16__avx2, kp_gemm_4x16__avx2, kp_gemm_5x16__avx2};
+    kernels[rows_wanted](k, a, rows, column, c, ldc, epilogue);
 }
 
 // 6 rows x 8 columns, for matrices too narrow for the 16-column kernel.
@@ -270,6 +291,7 @@ const kp_isa_kernels kp_kernels__avx2 = {
     .nr = NR,
     .gemm = kp_gemm_6x16__avx2,
     .gemm_narrow = kp_gemm_6x8__avx2,
+    .gemm_partial = kp_gemm_partial__avx2,
     .winograd_input = kp_winograd_f4_input__avx2,
     .winograd_output = kp_winograd_f4_output__avx2,
     .winograd6_input = kp_winograd_f6_input__avx2,
