@@ -8,18 +8,28 @@ import Testing
 /// of the others'.
 struct ThreadPoolTests {
     /// What a loop did: how often each item ran and on which thread, and how many items each
-    /// thread ran (each entry written only by the thread running that item, or by that thread).
+    /// thread ran. Buffers, not arrays: threads write their own elements of them at once (each
+    /// entry only by the thread running that item, or by that thread).
     final class Record {
-        var runs: [Int]
-        var thread: [Int]
-        var perThread: [Int]
+        let runs: UnsafeMutableBufferPointer<Int>
+        let thread: UnsafeMutableBufferPointer<Int>
+        let perThread: UnsafeMutableBufferPointer<Int>
         let stallFirstItemOf: Int?
 
         init(count: Int, threads: Int, stallFirstItemOf: Int?) {
-            runs = Array(repeating: 0, count: count)
-            thread = Array(repeating: -1, count: count)
-            perThread = Array(repeating: 0, count: threads)
+            runs = .allocate(capacity: count)
+            runs.initialize(repeating: 0)
+            thread = .allocate(capacity: count)
+            thread.initialize(repeating: -1)
+            perThread = .allocate(capacity: threads)
+            perThread.initialize(repeating: 0)
             self.stallFirstItemOf = stallFirstItemOf
+        }
+
+        deinit {
+            runs.deallocate()
+            thread.deallocate()
+            perThread.deallocate()
         }
     }
 
@@ -31,8 +41,9 @@ struct ThreadPoolTests {
                 { context, item, thread in
                     let record = Unmanaged<Record>.fromOpaque(context!).takeUnretainedValue()
                     let thread = Int(thread)
-                    if thread == record.stallFirstItemOf && record.perThread[thread] == 0 {
-                        Thread.sleep(forTimeInterval: 1)
+                    if let stalled = record.stallFirstItemOf {
+                        usleep(200)  // items that take a while, so the other thread is up before they are all done
+                        if thread == stalled && record.perThread[thread] == 0 { Thread.sleep(forTimeInterval: 1) }
                     }
                     record.perThread[thread] += 1
                     record.runs[Int(item)] += 1
