@@ -490,9 +490,10 @@ static void kp_winograd_plan(const kp_conv *conv, int batch, int height, int wid
 // Whether whole blocks, one per work item, keep the threads busy: the tiles over the threads times
 // the longest thread's load, with blocks handed out in order to whichever thread is free first
 // (the pool's shares end so: the last blocks go to whoever is free), at least 0.85. Below that
-// the phases of each block split instead (phase-parallel), which costs a barrier per phase and sends V and M between the cores' caches: a 48x48 map of 48 channels
-// (blocks of 64, 64 and 16 tiles, 0.9 of two threads busy) ran 1.38x faster on two threads than
-// on one so, and a 32x32 map of 128 channels (two blocks of 32) 1.68x.
+// the phases of each block split instead (phase-parallel), which costs a barrier per phase and
+// sends V and M between the cores' caches: a 48x48 map of 48 channels (blocks of 64, 64 and 16
+// tiles, 0.9 of two threads busy) ran 1.38x faster on two threads than on one so, and a 32x32 map
+// of 128 channels (two blocks of 32) 1.68x.
 static int kp_winograd_blocks_balance(const kp_winograd_job *job, int threads) {
     size_t load[64] = {0};
     if (threads > 64) threads = 64;
