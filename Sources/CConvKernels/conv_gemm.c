@@ -45,7 +45,6 @@ typedef struct {
     size_t band_rows;      // indirect: output rows per work item
     size_t bands;          // indirect: work items per group
     int packed;            // indirect: the band's tap rows copied into one matrix, one GEMM a band
-    const float *zeros;    // indirect: a phase row of zeros, for taps above and below the image
     size_t *column_offsets; // indirect: where tap kx's run starts in a split row (kernel_w of them)
     size_t thread_floats;
     float *workspace;      // per-thread scratch
@@ -136,41 +135,53 @@ static size_t kp_gemm_thread_floats(const kp_conv *conv, size_t k, size_t phase_
     return floats;
 }
 
-// Input row y of channel c, zero-padded, into its sw column phases of phase_length floats each
-// (`padded`: a scratch row of sw * phase_length floats, for strides above 2). Stride 2 splits the
-// row straight into its phases: x[i] lies at padded column i + pad, so x[2 j] goes to phase
-// pad % 2 at j + pad / 2 and x[2 j + 1] to the other phase at j + (pad + 1) / 2; only the
-// padding around each phase's run that a tap reads is zeroed.
-static void kp_phase_split_row(const kp_gemm_job *job, size_t c, size_t y, float *phases, float *padded) {
+// Input rows y0 ... y1 - 1 of channel c, zero-padded, each into its sw column phases of
+// phase_length floats (row y at phases + (y - y0) * sw * phase_length; `padded`: a scratch row of
+// sw * phase_length floats, for strides above 2). Stride 2 splits each row straight into its
+// phases: x[i] lies at padded column i + pad, so x[2 j] goes to phase pad % 2 at j + pad / 2 and
+// x[2 j + 1] to the other phase at j + (pad + 1) / 2; only the padding around each phase's run
+// that a tap reads is zeroed. All but the split itself is worked out once for the rows.
+static void kp_phase_split_rows(const kp_gemm_job *job, size_t c, size_t y0, size_t y1, float *phases,
+                                float *padded) {
     const kp_conv_shape *s = &job->call.conv->shape;
     const size_t sw = (size_t)s->stride_w, length = job->phase_length, reach = job->phase_reach;
     const size_t pad = (size_t)s->pad_w;
     const size_t width = (size_t)job->call.width;
-    const float *row = job->call.input + (c * (size_t)job->call.height + y) * width;
+    const float *row = job->call.input + (c * (size_t)job->call.height + y0) * width;
     if (sw == 2) {
-        float *even = phases + (pad % 2) * length, *odd = phases + ((pad + 1) % 2) * length;
+        const kp_deinterleave2_fn deinterleave2 = job->call.conv->kernels->deinterleave2;
+        const size_t even_phase = (pad % 2) * length, odd_phase = ((pad + 1) % 2) * length;
         const size_t even_start = pad / 2, odd_start = (pad + 1) / 2;
         const size_t even_end = even_start + (width + 1) / 2, odd_end = odd_start + width / 2;
-        float *const targets[2] = {even + even_start, odd + odd_start};
-        job->call.conv->kernels->deinterleave2(row, width / 2, targets);
-        if (width % 2) even[even_end - 1] = row[width - 1];
-        for (size_t j = 0; j < even_start; j++) even[j] = 0;
-        for (size_t j = even_end; j < reach; j++) even[j] = 0;
-        for (size_t j = 0; j < odd_start; j++) odd[j] = 0;
-        for (size_t j = odd_end; j < reach; j++) odd[j] = 0;
+        for (size_t y = y0; y < y1; y++, row += width, phases += 2 * length) {
+            float *even = phases + even_phase, *odd = phases + odd_phase;
+            float *const targets[2] = {even + even_start, odd + odd_start};
+            deinterleave2(row, width / 2, targets);
+            if (width % 2) even[even_end - 1] = row[width - 1];
+            for (size_t j = 0; j < even_start; j++) even[j] = 0;
+            for (size_t j = even_end; j < reach; j++) even[j] = 0;
+            for (size_t j = 0; j < odd_start; j++) odd[j] = 0;
+            for (size_t j = odd_end; j < reach; j++) odd[j] = 0;
+        }
         return;
     }
-    float *target = sw == 1 ? phases : padded; // stride 1: the padded row is the only phase
-    memset(target, 0, pad * sizeof(float));
-    memcpy(target + pad, row, width * sizeof(float));
-    if (pad + width < sw * reach) memset(target + pad + width, 0, (sw * reach - pad - width) * sizeof(float));
-    for (size_t m = 0; m < sw && sw > 2; m++) {
-        for (size_t j = 0; j < reach; j++) phases[m * length + j] = padded[j * sw + m];
+    for (size_t y = y0; y < y1; y++, row += width, phases += sw * length) {
+        float *target = sw == 1 ? phases : padded; // stride 1: the padded row is the only phase
+        memset(target, 0, pad * sizeof(float));
+        memcpy(target + pad, row, width * sizeof(float));
+        if (pad + width < sw * reach) {
+            memset(target + pad + width, 0, (sw * reach - pad - width) * sizeof(float));
+        }
+        for (size_t m = 0; m < sw && sw > 2; m++) {
+            for (size_t j = 0; j < reach; j++) phases[m * length + j] = padded[j * sw + m];
+        }
     }
 }
 
 // Indirect convolution, one band of output rows of one group: split the input rows the band
-// reads, then per output row point B's rows at them and run one GEMM.
+// reads (rows of the padding above and below the image: zeros), point B's rows at the taps of
+// the band's first output row, and run one GEMM per output row; output row oy's taps lie
+// (oy - first row) * stride_h input rows further on, which the GEMM adds to every pointer.
 static void kp_indirect_item(void *context, size_t item, int thread) {
     const kp_gemm_job *job = context;
     const kp_conv *conv = job->call.conv;
@@ -179,55 +190,59 @@ static void kp_indirect_item(void *context, size_t item, int thread) {
     const int first_row = (int)(item % job->bands * job->band_rows);
     const int end_row = first_row + (int)job->band_rows < job->call.out_height ? first_row + (int)job->band_rows
                                                                           : job->call.out_height;
+    const int height = job->call.height;
     const size_t group_in = (size_t)s->in_channels / (size_t)s->groups;
     const size_t group_out = (size_t)s->out_channels / (size_t)s->groups;
-    const size_t sw = (size_t)s->stride_w, length = job->phase_length;
+    const size_t row_floats = (size_t)s->stride_w * job->phase_length; // one input row, split
     const size_t pixels = (size_t)job->call.out_height * (size_t)job->call.out_width;
     float *scratch = job->workspace + (size_t)thread * job->thread_floats;
     const float **rows = kp_gemm_rows(scratch, conv->kernels, job->k);
     float *padded = (float *)rows + kp_align_floats(kp_pointer_floats(job->k));
-    float *band = padded + sw * length; // [channel in group][input row - first_y][phase][length]
+    float *band = padded + row_floats; // [channel in group][input row - first_y][phase][length]
     const size_t band_input_rows = kp_band_input_rows(s, job->band_rows);
     const int first_y = first_row * s->stride_h - s->pad_h;
     const int end_y = first_y + (int)kp_band_input_rows(s, (size_t)(end_row - first_row));
+    const int split_y0 = first_y < 0 ? 0 : first_y, split_y1 = end_y < height ? end_y : height;
     for (size_t i = 0; i < group_in; i++) {
-        for (int y = first_y < 0 ? 0 : first_y; y < end_y && y < job->call.height; y++) {
-            kp_phase_split_row(job, group * group_in + i, (size_t)y,
-                               band + (i * band_input_rows + (size_t)(y - first_y)) * sw * length, padded);
+        float *channel = band + i * band_input_rows * row_floats;
+        for (int y = first_y; y < end_y; y++) {
+            if (y >= 0 && y < height) continue;
+            memset(channel + (size_t)(y - first_y) * row_floats, 0, row_floats * sizeof(float));
+        }
+        if (split_y0 < split_y1) {
+            kp_phase_split_rows(job, group * group_in + i, (size_t)split_y0, (size_t)split_y1,
+                                channel + (size_t)(split_y0 - first_y) * row_floats, padded);
         }
     }
-    const size_t *column_offsets = job->column_offsets;
+    size_t tap = 0;
+    for (size_t i = 0; i < group_in; i++) {
+        for (int ky = 0; ky < s->kernel_h; ky++) {
+            const float *phases = band + (i * band_input_rows + (size_t)(ky * s->dilation_h)) * row_floats;
+            for (int kx = 0; kx < s->kernel_w; kx++) rows[tap++] = phases + job->column_offsets[kx];
+        }
+    }
     const size_t out_width = (size_t)job->call.out_width;
     const size_t band_columns = (size_t)(end_row - first_row) * out_width;
-    float *matrix = band + group_in * band_input_rows * sw * length; // packed: [tap][band pixel]
+    float *matrix = band + group_in * band_input_rows * row_floats; // packed: [tap][band pixel]
     for (int oy = first_row; oy < end_row; oy++) {
-        size_t tap = 0;
-        for (size_t i = 0; i < group_in; i++) {
-            for (int ky = 0; ky < s->kernel_h; ky++) {
-                const int y = oy * s->stride_h - s->pad_h + ky * s->dilation_h;
-                if (y < 0 || y >= job->call.height) {
-                    for (int kx = 0; kx < s->kernel_w; kx++) rows[tap++] = job->zeros;
-                    continue;
-                }
-                const float *phases = band + (i * band_input_rows + (size_t)(y - first_y)) * sw * length;
-                for (int kx = 0; kx < s->kernel_w; kx++) rows[tap++] = phases + column_offsets[kx];
-            }
-        }
+        const size_t first = (size_t)(oy - first_row) * (size_t)s->stride_h * row_floats;
         if (job->packed) {
             float *target = matrix + (size_t)(oy - first_row) * out_width;
-            for (size_t t = 0; t < job->k; t++) memcpy(target + t * band_columns, rows[t], out_width * sizeof(float));
+            for (size_t t = 0; t < job->k; t++) {
+                memcpy(target + t * band_columns, rows[t] + first, out_width * sizeof(float));
+            }
             continue;
         }
         const size_t offset = group * group_out * pixels + (size_t)oy * out_width;
         kp_gemm(conv->kernels, group_out, out_width, job->k, conv->packed + group * conv->packed_stride, rows,
-                job->call.output + offset, pixels, conv->bias + group * group_out,
+                first, job->call.output + offset, pixels, conv->bias + group * group_out,
                 job->call.residual ? job->call.residual + offset : NULL, conv->activation, conv->slope, scratch);
     }
     if (job->packed) {
         for (size_t t = 0; t < job->k; t++) rows[t] = matrix + t * band_columns;
         const size_t offset = group * group_out * pixels + (size_t)first_row * out_width;
         kp_gemm(conv->kernels, group_out, band_columns, job->k, conv->packed + group * conv->packed_stride, rows,
-                job->call.output + offset, pixels, conv->bias + group * group_out,
+                0, job->call.output + offset, pixels, conv->bias + group * group_out,
                 job->call.residual ? job->call.residual + offset : NULL, conv->activation, conv->slope, scratch);
     }
 }
@@ -247,7 +262,7 @@ static void kp_gemm_1x1_item(void *context, size_t block, int thread) {
         memcpy(copy + c * stride, job->call.input + c * pixels + first, count * sizeof(float));
         rows[c] = copy + c * stride;
     }
-    kp_gemm(conv->kernels, (size_t)conv->shape.out_channels, count, job->k, conv->packed, rows,
+    kp_gemm(conv->kernels, (size_t)conv->shape.out_channels, count, job->k, conv->packed, rows, 0,
             job->call.output + first, pixels, conv->bias, job->call.residual ? job->call.residual + first : NULL, conv->activation,
             conv->slope, scratch);
 }
@@ -260,9 +275,9 @@ size_t kp_gemm_conv_workspace_size(const kp_conv *conv, int height, int width, i
     const int packed = kp_packs_bands(conv, out_width);
     const size_t band_rows = kp_band_rows(conv, length, out_height, out_width, packed);
     size_t floats = (size_t)threads * kp_gemm_thread_floats(conv, k, length, band_rows, out_width, packed);
-    if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) { // the row of zeros, the column offsets
-        floats += length + kp_align_floats(kp_round_up((size_t)conv->shape.kernel_w * sizeof(size_t), sizeof(float)) /
-                                           sizeof(float));
+    if (conv->algorithm == KP_ALGORITHM_INDIRECT_GEMM) { // the column offsets
+        floats += kp_align_floats(kp_round_up((size_t)conv->shape.kernel_w * sizeof(size_t), sizeof(float)) /
+                                  sizeof(float));
     }
     return floats * sizeof(float);
 }
@@ -290,11 +305,8 @@ void kp_gemm_conv_run(const kp_conv *conv, const float *input, int height, int w
         kp_parallel_for(pool, (pixels + job.block_columns - 1) / job.block_columns, kp_gemm_1x1_item, &job);
         return;
     }
-    float *zeros = (float *)workspace + (size_t)threads * job.thread_floats;
-    memset(zeros, 0, job.phase_length * sizeof(float));
-    job.zeros = zeros;
     // Tap kx reads phase (kx * dw) % sw from column (kx * dw) / sw on.
-    job.column_offsets = (size_t *)(zeros + job.phase_length);
+    job.column_offsets = (size_t *)((float *)workspace + (size_t)threads * job.thread_floats);
     const size_t sw = (size_t)conv->shape.stride_w;
     for (int kx = 0; kx < conv->shape.kernel_w; kx++) {
         const size_t offset = (size_t)kx * (size_t)conv->shape.dilation_w;

@@ -40,8 +40,8 @@ static void kp_store_edge(float *block, size_t rows, size_t columns, int nr, flo
 }
 
 void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const float *a_packed,
-             const float *const *rows, float *c, size_t ldc, const float *bias, const float *residual,
-             int activation, float slope, float *scratch) {
+             const float *const *rows, size_t first, float *c, size_t ldc, const float *bias,
+             const float *residual, int activation, float slope, float *scratch) {
     const size_t mr = (size_t)kernels->mr, nr = (size_t)kernels->nr;
     float *b_edge = scratch;                                 // k x nr: the last columns of B, zero-padded
     float *c_edge = scratch + k * nr;                        // mr x nr
@@ -53,7 +53,7 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
         kernels->gemm_narrow != NULL && n - full_columns >= nr / 2 ? full_columns + nr / 2 : full_columns;
     if (narrow_columns < n) {
         for (size_t i = 0; i < k; i++) {
-            memcpy(b_edge + i * nr, rows[i] + narrow_columns, (n - narrow_columns) * sizeof(float));
+            memcpy(b_edge + i * nr, rows[i] + first + narrow_columns, (n - narrow_columns) * sizeof(float));
             memset(b_edge + i * nr + (n - narrow_columns), 0, (nr - (n - narrow_columns)) * sizeof(float));
             edge_rows[i] = b_edge + i * nr;
         }
@@ -66,22 +66,23 @@ void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const 
         for (size_t column = 0; column < full_columns; column += nr) {
             epilogue.residual = residual ? residual + row * ldc + column : NULL;
             if (panel_rows == mr) {
-                kernels->gemm(k, a, rows, column, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
+                kernels->gemm(k, a, rows, first + column, c + row * ldc + column, ldc,
+                              plain ? NULL : &epilogue);
             } else if (kernels->gemm_partial != NULL) {
-                kernels->gemm_partial(panel_rows, k, a, rows, column, c + row * ldc + column, ldc,
+                kernels->gemm_partial(panel_rows, k, a, rows, first + column, c + row * ldc + column, ldc,
                                       plain ? NULL : &epilogue);
             } else {
-                kernels->gemm(k, a, rows, column, c_edge, nr, NULL);
+                kernels->gemm(k, a, rows, first + column, c_edge, nr, NULL);
                 kp_store_edge(c_edge, panel_rows, nr, (int)nr, c + row * ldc + column, ldc, plain ? NULL : &epilogue);
             }
         }
         if (narrow_columns > full_columns) {
             epilogue.residual = residual ? residual + row * ldc + full_columns : NULL;
             if (panel_rows == mr) {
-                kernels->gemm_narrow(k, a, rows, full_columns, c + row * ldc + full_columns, ldc,
+                kernels->gemm_narrow(k, a, rows, first + full_columns, c + row * ldc + full_columns, ldc,
                                      plain ? NULL : &epilogue);
             } else {
-                kernels->gemm_narrow(k, a, rows, full_columns, c_edge, nr, NULL);
+                kernels->gemm_narrow(k, a, rows, first + full_columns, c_edge, nr, NULL);
                 kp_store_edge(c_edge, panel_rows, nr / 2, (int)nr, c + row * ldc + full_columns, ldc,
                               plain ? NULL : &epilogue);
             }
@@ -162,11 +163,9 @@ static void kp_sgemm_item(void *context, size_t item, int thread) {
     const size_t first = item % job->column_blocks * job->block_columns;
     const size_t count = job->n - first < job->block_columns ? job->n - first : job->block_columns;
     float *scratch = job->scratch + (size_t)thread * job->scratch_floats;
-    const float **rows = kp_gemm_rows(scratch, job->kernels, job->k);
-    for (size_t i = 0; i < job->k; i++) rows[i] = job->rows[i] + first;
     float *c = job->c + first_row * job->ldc + first;
-    kp_gemm(job->kernels, rows_here, count, job->k, job->packed + first_row * job->k, rows, c, job->ldc, NULL,
-            job->accumulate ? c : NULL, KP_ACTIVATION_NONE, 0, scratch);
+    kp_gemm(job->kernels, rows_here, count, job->k, job->packed + first_row * job->k, job->rows, first, c,
+            job->ldc, NULL, job->accumulate ? c : NULL, KP_ACTIVATION_NONE, 0, scratch);
 }
 
 int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
@@ -186,7 +185,7 @@ int kp_sgemm(kp_isa isa, int transpose_a, int transpose_b, size_t m, size_t n, s
     float *transposed = transpose_b ? malloc(k * n * sizeof(float)) : NULL;
     const float **rows = malloc(k * sizeof(float *));
     const int threads = kp_threadpool_threads(pool);
-    const size_t scratch_floats = kp_gemm_thread_scratch_floats(kernels, k);
+    const size_t scratch_floats = kp_align_floats(kp_gemm_scratch_floats(kernels, k));
     float *scratch = aligned_alloc(64, (size_t)threads * scratch_floats * sizeof(float));
     if (packed == NULL || rows == NULL || scratch == NULL || (transpose_b && transposed == NULL)) {
         free(packed);

@@ -237,13 +237,14 @@ static inline void kp_winograd_f6_output_lanes(const float *const m[8], float *c
 // to a multiple of MR rows. `out` holds ceil(m / mr) * mr * k floats.
 void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *out);
 
-// C = A * B with the epilogue, for m rows: A packed by kp_pack_a, B's k rows at rows[i] (n floats
-// each), C m x n (ldc). Handles the edges: partial panels and partial column blocks go through a
+// C = A * B with the epilogue, for m rows: A packed by kp_pack_a, B's k rows at rows[i] + first (n
+// floats each; `first` lets callers reuse one set of pointers for B's at a fixed distance), C m x n
+// (ldc). Handles the edges: partial panels and partial column blocks go through a
 // padded scratch block of kp_gemm_scratch_floats floats at `scratch` (64-byte aligned).
 // bias: m values or NULL; residual like C or NULL.
 void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const float *a_packed,
-             const float *const *rows, float *c, size_t ldc, const float *bias, const float *residual,
-             int activation, float slope, float *scratch);
+             const float *const *rows, size_t first, float *c, size_t ldc, const float *bias,
+             const float *residual, int activation, float slope, float *scratch);
 
 size_t kp_gemm_scratch_floats(const kp_isa_kernels *kernels, size_t k);
 

@@ -143,7 +143,7 @@ static void kp_tap_product_item(void *context, size_t item, int thread) {
         for (size_t row = first_row; row < last_row; row += mr) {
             float *c = job->products + (tap * out + row) * in;
             kp_gemm(job->kernels, last_row - row < mr ? last_row - row : mr, in, depth,
-                    job->packed + row * job->k + first * mr, job->rows + tap * job->k + first, c, in, NULL,
+                    job->packed + row * job->k + first * mr, job->rows + tap * job->k + first, 0, c, in, NULL,
                     first == 0 ? NULL : c, KP_ACTIVATION_NONE, 0, scratch);
         }
     }
@@ -260,7 +260,7 @@ static void kp_patch_product_item(void *context, size_t panel, int thread) {
     const size_t rows_here = out - panel * mr < mr ? out - panel * mr : mr;
     float *c = job->products + panel * mr * job->patch_stride;
     kp_gemm(job->kernels, rows_here, job->patch_stride, job->chunk_rows,
-            job->packed + (panel * job->k + job->chunk_first) * mr, job->rows, c, job->patch_stride, NULL,
+            job->packed + (panel * job->k + job->chunk_first) * mr, job->rows, 0, c, job->patch_stride, NULL,
             job->accumulate ? c : NULL, KP_ACTIVATION_NONE, 0, job->scratch + (size_t)thread * job->scratch_floats);
 }
 
@@ -433,8 +433,8 @@ static void kp_winograd_gradient_gemm_item(void *context, size_t item, int threa
         job->out - first_row < job->band_panels * mr ? job->out - first_row : job->band_panels * mr;
     float *c = job->products + (position * job->out + first_row) * job->in;
     kp_gemm(job->kernels, rows_here, job->in, job->tiles, job->e + position * stride * job->tiles + first_row * job->tiles,
-            job->rows + position * job->tiles, c, job->in, NULL, job->accumulate ? c : NULL, KP_ACTIVATION_NONE, 0,
-            job->scratch + (size_t)thread * job->scratch_floats);
+            job->rows + position * job->tiles, 0, c, job->in, NULL, job->accumulate ? c : NULL,
+            KP_ACTIVATION_NONE, 0, job->scratch + (size_t)thread * job->scratch_floats);
 }
 
 // dW[o][c] = GT M G for output channel o and every c, M[a][b] = products[a * 6 + b][o][c], in

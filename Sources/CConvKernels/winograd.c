@@ -371,14 +371,14 @@ static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size
         for (size_t o = 0; o < cout; o += nr) { // U[p]^T a column block at a time, each one run
             const float *block = conv->packed + p * conv->packed_stride + o * cin;
             for (size_t c = 0; c < cin; c++) rows[c] = block + c * nr;
-            kp_gemm(conv->kernels, count, cout - o < nr ? cout - o : nr, cin, a, rows, m + p * job->stride * cout + o,
-                    cout, NULL, NULL, KP_ACTIVATION_NONE, 0, gemm_scratch);
+            kp_gemm(conv->kernels, count, cout - o < nr ? cout - o : nr, cin, a, rows, 0,
+                    m + p * job->stride * cout + o, cout, NULL, NULL, KP_ACTIVATION_NONE, 0, gemm_scratch);
         }
         return;
     }
     const float **rows = kp_gemm_rows(scratch, conv->kernels, cin);
     for (size_t c = 0; c < cin; c++) rows[c] = v + (p * cin + c) * job->stride;
-    kp_gemm(conv->kernels, cout, count, cin, conv->packed + p * conv->packed_stride, rows,
+    kp_gemm(conv->kernels, cout, count, cin, conv->packed + p * conv->packed_stride, rows, 0,
             m + p * cout * job->stride, job->stride, NULL, NULL, KP_ACTIVATION_NONE, 0, scratch);
 }
 

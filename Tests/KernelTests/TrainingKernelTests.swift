@@ -119,7 +119,8 @@ struct TrainingGemmTests {
     @Test(arguments: InstructionSet.available)
     func sgemmMatchesPlainLoops(isa: InstructionSet) throws {
         let pools = [2, 3].map { ThreadPool(threads: $0) }
-        for (m, n, k) in [(1, 1, 1), (13, 37, 9), (12, 32, 70), (25, 65, 3), (150, 20, 50)] {
+        // 1100 columns: three column blocks of at most 512, the later ones at an offset into B's rows.
+        for (m, n, k) in [(1, 1, 1), (13, 37, 9), (12, 32, 70), (25, 65, 3), (150, 20, 50), (7, 1100, 5)] {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
                     for accumulate in [false, true] {
