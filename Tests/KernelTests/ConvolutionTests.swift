@@ -130,6 +130,8 @@ struct ConvolutionTests {
             // 20 and 64 output channels: a last GEMM panel of 8 and of 4 rows (panels of 12 on AVX-512).
             (ConvolutionShape(inChannels: 17, outChannels: 20, kernel: 3, stride: 2, padding: 1), 33),
             (ConvolutionShape(inChannels: 9, outChannels: 64, kernel: 1), 9),
+            // 1x1 in blocks of B and C that fit L2 together: 576 pixels are blocks of 512 and 64.
+            (ConvolutionShape(inChannels: 64, outChannels: 64, kernel: 1), 24),
             // Stride 2 splits rows into two phases, whole vectors then a tail: even padding (the
             // even columns land in phase 0) and rows of 35 and 70 (17 and 35 pairs).
             (ConvolutionShape(inChannels: 5, outChannels: 12, kernel: 5, stride: 2, padding: 2), 35),
