@@ -1,4 +1,4 @@
-// How freed memory is kept, for training. See kp_keep_freed_memory in kp_conv.h.
+// How freed memory is kept, for training. See kp_keep_freed_memory in kp_conv_training.h.
 
 #include "kp_conv.h"
 
@@ -9,7 +9,7 @@
 
 void kp_keep_freed_memory(void) {
 #if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 32 << 20); // glibc's largest
+    mallopt(M_MMAP_MAX, 0); // no block mapped on its own: all come from the heap
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
 #endif
 }

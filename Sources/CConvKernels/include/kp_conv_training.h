@@ -38,11 +38,13 @@ int kp_conv_weight_gradient(kp_isa isa, const kp_conv_shape *shape, int batch, i
 // Training allocates and frees the same large buffers (feature maps, gradients, transformed
 // tiles) every step. glibc hands the larger ones back to the kernel on free and maps them again
 // on the next step, each first touch of a page a fault and a page the kernel zeroes: 400 000
-// faults in six steps of `keypoints bench train --input 192x192 --width 24`. This keeps blocks up
-// to 32 MiB (glibc's largest mmap threshold) on the heap and never trims it, so each step reuses
-// the last one's memory (216 000 faults, 816 -> 687 ms a step); the resident size stays at its
-// peak, which training reaches in its first step anyway. Process-wide: for programs that train.
-// Does nothing on other C libraries.
+// faults in six steps of `keypoints bench train --input 192x192 --width 24`. This takes every
+// block from the heap (none mapped on its own: raising glibc's mmap threshold to its largest, 32
+// MiB, left the larger blocks of a batch of 16 at 256x256 mapped anew each step) and never trims
+// it, so each step reuses the last one's memory (216 000 faults, 816 -> 687 ms a step; at 256x256
+// 396 000 -> 206 000 faults, 1.03x); the resident size stays at its peak, which training reaches
+// in its first step anyway.
+// Process-wide: for programs that train. Does nothing on other C libraries.
 void kp_keep_freed_memory(void);
 
 // im2col for training: column row (c * k + ky) * k + kx, at output position (oy, ox), holds
