@@ -239,9 +239,9 @@ void kp_pack_a(const float *a, size_t lda, size_t m, size_t k, int mr, float *ou
 
 // C = A * B with the epilogue, for m rows: A packed by kp_pack_a, B's k rows at rows[i] + first (n
 // floats each; `first` lets callers reuse one set of pointers for B's at a fixed distance), C m x n
-// (ldc). Handles the edges: partial panels and partial column blocks go through a
-// padded scratch block of kp_gemm_scratch_floats floats at `scratch` (64-byte aligned).
-// bias: m values or NULL; residual like C or NULL.
+// (ldc). Handles the edges: partial panels and partial column blocks go through a padded scratch
+// block of kp_gemm_scratch_floats floats at `scratch` (64-byte aligned). bias: m values or NULL;
+// residual like C or NULL.
 void kp_gemm(const kp_isa_kernels *kernels, size_t m, size_t n, size_t k, const float *a_packed,
              const float *const *rows, size_t first, float *c, size_t ldc, const float *bias,
              const float *residual, int activation, float slope, float *scratch);

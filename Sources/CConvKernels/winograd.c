@@ -367,11 +367,12 @@ static void kp_winograd_gemm_position(const kp_winograd_job *job, size_t p, size
             }
         }
         const size_t nr = (size_t)conv->kernels->nr;
+        // U[p]^T a column block at a time, each one run: block o's rows lie o * cin floats past
+        // block 0's, so one set of pointers serves every block.
         const float **rows = kp_gemm_rows(gemm_scratch, conv->kernels, cin);
-        for (size_t o = 0; o < cout; o += nr) { // U[p]^T a column block at a time, each one run
-            const float *block = conv->packed + p * conv->packed_stride + o * cin;
-            for (size_t c = 0; c < cin; c++) rows[c] = block + c * nr;
-            kp_gemm(conv->kernels, count, cout - o < nr ? cout - o : nr, cin, a, rows, 0,
+        for (size_t c = 0; c < cin; c++) rows[c] = conv->packed + p * conv->packed_stride + c * nr;
+        for (size_t o = 0; o < cout; o += nr) {
+            kp_gemm(conv->kernels, count, cout - o < nr ? cout - o : nr, cin, a, rows, o * cin,
                     m + p * job->stride * cout + o, cout, NULL, NULL, KP_ACTIVATION_NONE, 0, gemm_scratch);
         }
         return;
